@@ -1,0 +1,147 @@
+//! The supervisor core: every unit's lifecycle as pure state machines.
+//!
+//! No I/O, no clock, no kernel: the event loop feeds [`Input`]s with the time `now`,
+//! and carries out the [`Effect`]s that come back, feeding their results back as inputs
+//! (`Spawned`, `SpawnFailed`, `Exited`, `Empty`, `Deadline`). Every rule of restarts,
+//! backoff, dependencies, stops, heartbeats and timers lives here and is tested with a
+//! fake clock.
+
+use std::time::{Duration, Instant, SystemTime};
+
+/// The time, as the event loop read it once for this input.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    /// Monotonic: for every deadline.
+    pub mono: Instant,
+    /// Wall clock: for `since`, calendar timers and persistence.
+    pub wall: SystemTime,
+}
+
+/// colony-init's defaults for what a unit does not set (`--threshold` etc.).
+#[derive(Debug, Clone, Copy)]
+pub struct Defaults {
+    pub threshold: Duration,
+    pub kill_timeout: Duration,
+    pub min_restart_delay: Duration,
+    pub max_restart_delay: Duration,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            threshold: Duration::from_secs(1),
+            kill_timeout: Duration::from_secs(5),
+            min_restart_delay: Duration::from_secs(1),
+            max_restart_delay: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// How a process ended, as waitid reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Deadlines the core asks the loop to arm. At most one per (unit, kind): arming again
+/// replaces, and the loop feeds [`Input::Deadline`] back when it passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeadlineKind {
+    /// Backoff over: start again.
+    Restart,
+    /// Stop signal sent this long ago: SIGKILL the unit.
+    StopTimeout,
+    /// `[ready] timeout`.
+    ReadyTimeout,
+    /// `[ready] watchdog`.
+    Watchdog,
+    /// `[heartbeat]`: grace after start, then period after each beat.
+    Heartbeat,
+    /// The next run of a timer unit.
+    TimerRun,
+    /// `[timer] timeout` of the current run.
+    TimerTimeout,
+}
+
+/// A user's or the directory's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Start(String),
+    Stop(String),
+    Restart(String),
+    RestartAll,
+}
+
+/// Facts the core reacts to.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// The units directory as it now is (full set; the core diffs against what it has).
+    /// `Err` carries the error text of a file that does not parse.
+    Load(Vec<(String, Result<units::model::Unit, String>)>),
+    Command(Command),
+    /// The loop started the unit's process.
+    Spawned { unit: String, pid: i32 },
+    /// The loop could not start it (exec failure, cgroup failure...): text for status.
+    SpawnFailed { unit: String, error: String },
+    /// The unit's main process ended. `oom`: the cgroup saw an OOM kill meanwhile.
+    Exited { unit: String, status: ExitStatus, oom: bool },
+    /// Nothing of the unit is left (cgroup empty / process group gone).
+    Empty { unit: String },
+    Deadline { unit: String, kind: DeadlineKind },
+    /// The heartbeat file was touched.
+    Beat { unit: String },
+    /// The unit is up per `[ready]`.
+    Ready { unit: String },
+    /// Stop everything in reverse dependency order, then [`Effect::Exit`].
+    Shutdown,
+}
+
+/// Orders for the loop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Start the unit's process (the loop answers with Spawned or SpawnFailed).
+    Spawn { unit: String },
+    /// Send this signal to the main process (through its pidfd).
+    Signal { unit: String, signal: i32 },
+    /// SIGKILL everything in the unit (cgroup.kill, or the process group).
+    KillAll { unit: String },
+    Arm { unit: String, kind: DeadlineKind, at: Instant },
+    Disarm { unit: String, kind: DeadlineKind },
+    /// The unit is gone from the directory and stopped: drop its cgroup, watches, logs.
+    Forget { unit: String },
+    /// Persist the time of a timer unit's run (`persistent = true`).
+    PersistTimerRun { unit: String, at: SystemTime },
+    /// colony-init should end with this code (shutdown done, or an essential unit failed).
+    Exit { code: i32 },
+}
+
+/// A unit's lifecycle state, as `status` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Stopped,
+    Starting,
+    Running,
+    Stopping,
+    Backoff,
+    Exited,
+    Failed,
+    Waiting,
+    Invalid,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Stopped => "stopped",
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Stopping => "stopping",
+            State::Backoff => "backoff",
+            State::Exited => "exited",
+            State::Failed => "failed",
+            State::Waiting => "waiting",
+            State::Invalid => "invalid",
+        }
+    }
+}

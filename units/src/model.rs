@@ -1,0 +1,222 @@
+//! The typed unit model: what a parsed, validated `NAME.unit` file says.
+//!
+//! Everything here is plain data. Values that colony-init supplies defaults for
+//! (restart delays, threshold, stop timeout) are `Option`, so the init's own
+//! `--threshold` etc. apply where a unit is silent.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One unit, as its file describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    /// The file name without `.unit`.
+    pub name: String,
+    /// Where it was read from.
+    pub path: PathBuf,
+    pub description: Option<String>,
+    /// argv; `exec[0]` is absolute or a bare name looked up in PATH at spawn time.
+    pub exec: Vec<String>,
+    pub directory: Option<PathBuf>,
+    pub environment: BTreeMap<String, String>,
+    pub identity: Identity,
+    /// Octal umask, e.g. 0o027.
+    pub umask: Option<u32>,
+    /// `None`: the key was absent (root keeps its set, others get none).
+    /// `Some(mask)`: exactly these capability bits (bit N = capability number N).
+    pub capabilities: Option<u64>,
+    pub no_new_privileges: bool,
+    pub after: Vec<String>,
+    pub requires: Vec<String>,
+    pub tags: Vec<String>,
+    pub enabled: bool,
+    pub essential: bool,
+    /// `extras` serialised as JSON (`{}` when absent), given as `COLONY_CONFIG`.
+    pub extras_json: String,
+    pub restart: Restart,
+    pub stop: Stop,
+    pub ready: Ready,
+    pub health: Option<Health>,
+    pub resources: Resources,
+    pub heartbeat: Option<Heartbeat>,
+    pub timer: Option<Timer>,
+    pub log: Log,
+}
+
+/// Who the program runs as, resolved against the user database at parse time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Identity {
+    /// `None`: colony-init's own user.
+    pub user: Option<User>,
+    /// Explicit `group`, else the user's primary group; `None` with no user: colony-init's own.
+    pub gid: Option<u32>,
+    /// Explicit `supplementary_groups` (resolved gids; `Some(vec![])` means none).
+    /// `None`: the user's groups from the group database (computed by colony-init at spawn).
+    pub supplementary_groups: Option<Vec<u32>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    pub primary_gid: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartPolicy {
+    #[default]
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restart {
+    pub policy: RestartPolicy,
+    /// Exit codes that count as success (default `[0]`).
+    pub success_codes: Vec<i32>,
+    pub delay_min: Option<Duration>,
+    pub delay_max: Option<Duration>,
+    pub threshold: Option<Duration>,
+}
+
+impl Default for Restart {
+    fn default() -> Self {
+        Restart {
+            policy: RestartPolicy::Always,
+            success_codes: vec![0],
+            delay_min: None,
+            delay_max: None,
+            threshold: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stop {
+    /// Signal number (default SIGTERM).
+    pub signal: i32,
+    /// `None`: colony-init's `--kill-timeout`.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for Stop {
+    fn default() -> Self {
+        Stop {
+            signal: libc::SIGTERM,
+            timeout: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum ReadyType {
+    /// Up at exec.
+    #[default]
+    Started,
+    /// Up at `READY=1` on NOTIFY_SOCKET.
+    Notify,
+    /// Up when a TCP connection to this `host:port` succeeds.
+    Tcp(String),
+    /// Up when this file exists.
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ready {
+    pub kind: ReadyType,
+    /// Not up by then: the start failed (`ready_timeout`). Default 90s for non-`started` types.
+    pub timeout: Option<Duration>,
+    /// notify only: `WATCHDOG=1` due this often.
+    pub watchdog: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HealthCheck {
+    Http(String),
+    Tcp(String),
+    Exec(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    pub check: HealthCheck,
+    pub period: Duration,
+    pub timeout: Duration,
+    pub max_bad: u32,
+    pub grace: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Resources {
+    /// Bytes.
+    pub memory_max: Option<u64>,
+    /// Bytes.
+    pub memory_high: Option<u64>,
+    /// Percent of one CPU (`50%` = 50, `150%` = 150).
+    pub cpu_max: Option<u32>,
+    /// 1..=10000, cgroup v2 semantics (v1: shares = weight * 1024 / 100).
+    pub cpu_weight: Option<u32>,
+    pub tasks_max: Option<u64>,
+}
+
+impl Resources {
+    pub fn any(&self) -> bool {
+        self.memory_max.is_some()
+            || self.memory_high.is_some()
+            || self.cpu_max.is_some()
+            || self.cpu_weight.is_some()
+            || self.tasks_max.is_some()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heartbeat {
+    /// `None`: RUN/heartbeat/NAME.
+    pub file: Option<PathBuf>,
+    pub period: Duration,
+    pub grace: Duration,
+}
+
+/// A cron expression, parsed once; compared by its text.
+#[derive(Debug, Clone)]
+pub struct Calendar {
+    pub text: String,
+    pub cron: croner::Cron,
+}
+
+impl PartialEq for Calendar {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Timer {
+    pub every: Option<Duration>,
+    pub calendar: Option<Calendar>,
+    pub on_boot: Option<Duration>,
+    pub persistent: bool,
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Log {
+    /// `None`: LOG_DIR/NAME.log.
+    pub file: Option<PathBuf>,
+    /// Bytes (default 10M).
+    pub max_size: u64,
+    /// Rotated files kept (default 5).
+    pub keep: u32,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            file: None,
+            max_size: 10 * 1024 * 1024,
+            keep: 5,
+        }
+    }
+}
