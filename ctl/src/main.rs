@@ -1,3 +1,6 @@
+mod check;
+
 fn main() {
-    std::process::exit(0);
+    let paths: Vec<std::path::PathBuf> = std::env::args_os().skip(2).map(Into::into).collect();
+    std::process::exit(check::run(&paths));
 }

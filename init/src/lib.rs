@@ -2,4 +2,16 @@
 //!
 //! See ARCHITECTURE.md at the repository root for the map.
 
+pub mod cgroup;
+pub mod config;
+pub mod control;
 pub mod core;
+pub mod creds;
+pub mod deadlines;
+pub mod dirsync;
+pub mod entrypoint;
+pub mod event_loop;
+pub mod logs;
+pub mod pid1;
+pub mod reaper;
+pub mod spawn;

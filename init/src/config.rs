@@ -1,0 +1,1 @@
+//! colony-init's options and paths (root defaults or XDG).

@@ -1,0 +1,1 @@
+//! The control FIFO: reading requests, opening reply FIFOs safely, writing replies without blocking.

@@ -1,0 +1,1 @@
+//! The units directory: reading it whole, ignoring editors' temporary files.

@@ -1,0 +1,1 @@
+//! PID 1 duties: mounts, hostname, container or machine, the final kill, sync and reboot(2).

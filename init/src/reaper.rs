@@ -1,0 +1,1 @@
+//! Reaping: unit main processes through their pidfds, orphans by waitpid.

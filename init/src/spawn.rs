@@ -1,0 +1,1 @@
+//! Starting a unit's process: clone3/fork with an async-signal-safe child path.

@@ -1,0 +1,1 @@
+//! Diagnostics: FILE:LINE:COL: KEY: message, with suggestions.

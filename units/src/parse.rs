@@ -1,0 +1,1 @@
+//! TOML text to a typed unit, with located errors.

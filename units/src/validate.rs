@@ -1,0 +1,1 @@
+//! A directory of units as a whole: unknown dependencies and cycles.

@@ -1,0 +1,1 @@
+//! Value syntaxes: durations, sizes, signals, capabilities, users, groups, umask, cpu_max, cron.
