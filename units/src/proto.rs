@@ -68,7 +68,10 @@ impl Request {
             return Err(RequestError::TooLong);
         }
         let text = std::str::from_utf8(line).map_err(|_| RequestError::NotUtf8)?;
-        if text.chars().any(|c| c.is_control() && c != '\t' && c != '\r') {
+        if text
+            .chars()
+            .any(|c| c.is_control() && c != '\t' && c != '\r')
+        {
             return Err(RequestError::Control);
         }
         let mut words = text.split_whitespace().peekable();
@@ -174,6 +177,9 @@ pub struct UnitStatus {
     pub heartbeat: Option<HeartbeatStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Where its output goes (for `colonyctl logs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<String>,
 }
 
 /// One entry of `timers --json`.
@@ -219,12 +225,19 @@ mod tests {
     fn parses_reply_and_round_trips() {
         let r = Request::parse(b"reply=c-1.2 status a @web").unwrap();
         assert_eq!(r.reply.as_deref(), Some("c-1.2"));
-        assert_eq!(Request::parse(r.to_line().trim_end().as_bytes()).unwrap(), r);
+        assert_eq!(
+            Request::parse(r.to_line().trim_end().as_bytes()).unwrap(),
+            r
+        );
     }
 
     #[test]
     fn rejects_hostile_reply_names_and_garbage() {
-        for bad in ["reply=../x status", "reply=/etc/shadow status", "reply=.. status"] {
+        for bad in [
+            "reply=../x status",
+            "reply=/etc/shadow status",
+            "reply=.. status",
+        ] {
             assert!(Request::parse(bad.as_bytes()).is_err(), "{bad}");
         }
         assert_eq!(Request::parse(b"\xff\xfe"), Err(RequestError::NotUtf8));

@@ -81,18 +81,37 @@ pub enum Input {
     Load(Vec<(String, Result<units::model::Unit, String>)>),
     Command(Command),
     /// The loop started the unit's process.
-    Spawned { unit: String, pid: i32 },
+    Spawned {
+        unit: String,
+        pid: i32,
+    },
     /// The loop could not start it (exec failure, cgroup failure...): text for status.
-    SpawnFailed { unit: String, error: String },
+    SpawnFailed {
+        unit: String,
+        error: String,
+    },
     /// The unit's main process ended. `oom`: the cgroup saw an OOM kill meanwhile.
-    Exited { unit: String, status: ExitStatus, oom: bool },
+    Exited {
+        unit: String,
+        status: ExitStatus,
+        oom: bool,
+    },
     /// Nothing of the unit is left (cgroup empty / process group gone).
-    Empty { unit: String },
-    Deadline { unit: String, kind: DeadlineKind },
+    Empty {
+        unit: String,
+    },
+    Deadline {
+        unit: String,
+        kind: DeadlineKind,
+    },
     /// The heartbeat file was touched.
-    Beat { unit: String },
+    Beat {
+        unit: String,
+    },
     /// The unit is up per `[ready]`.
-    Ready { unit: String },
+    Ready {
+        unit: String,
+    },
     /// Stop everything in reverse dependency order, then [`Effect::Exit`].
     Shutdown,
 }
@@ -101,19 +120,40 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Start the unit's process (the loop answers with Spawned or SpawnFailed).
-    Spawn { unit: String },
+    Spawn {
+        unit: String,
+    },
     /// Send this signal to the main process (through its pidfd).
-    Signal { unit: String, signal: i32 },
+    Signal {
+        unit: String,
+        signal: i32,
+    },
     /// SIGKILL everything in the unit (cgroup.kill, or the process group).
-    KillAll { unit: String },
-    Arm { unit: String, kind: DeadlineKind, at: Instant },
-    Disarm { unit: String, kind: DeadlineKind },
+    KillAll {
+        unit: String,
+    },
+    Arm {
+        unit: String,
+        kind: DeadlineKind,
+        at: Instant,
+    },
+    Disarm {
+        unit: String,
+        kind: DeadlineKind,
+    },
     /// The unit is gone from the directory and stopped: drop its cgroup, watches, logs.
-    Forget { unit: String },
+    Forget {
+        unit: String,
+    },
     /// Persist the time of a timer unit's run (`persistent = true`).
-    PersistTimerRun { unit: String, at: SystemTime },
+    PersistTimerRun {
+        unit: String,
+        at: SystemTime,
+    },
     /// colony-init should end with this code (shutdown done, or an essential unit failed).
-    Exit { code: i32 },
+    Exit {
+        code: i32,
+    },
 }
 
 /// A unit's lifecycle state, as `status` names it.
