@@ -146,8 +146,7 @@ impl ControlFifo {
         }
         let mode = match gid {
             Some(gid) => {
-                fchown(&fifo, None, Some(gid))
-                    .map_err(|e| create_err(&path)(errno_io(e)))?;
+                fchown(&fifo, None, Some(gid)).map_err(|e| create_err(&path)(errno_io(e)))?;
                 Mode::from_bits_truncate(0o620)
             }
             None => Mode::from_bits_truncate(0o600),
