@@ -1,8 +1,83 @@
 //! `colonyctl check FILE|DIR...`: validate unit files without colony-init.
 
-/// Check the given files/directories; prints `FILE:LINE:COL: KEY: message` per error.
-/// Returns the exit code: 0 all valid, 1 any invalid, 2 usage (e.g. a path that does not exist).
-pub fn run(paths: &[std::path::PathBuf]) -> i32 {
-    let _ = paths;
-    0
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use units::proto::exit;
+
+/// Check the given files/directories; prints `FILE:LINE:COL: KEY: message` per error on
+/// stdout and a one-line summary on stderr. A directory is validated as a whole; a file is
+/// validated with the units of its own directory as its possible dependencies.
+/// Returns the exit code: 0 all valid, 1 any invalid, 2 usage (no path, a path that does not
+/// exist).
+pub fn run(paths: &[PathBuf]) -> i32 {
+    if paths.is_empty() {
+        eprintln!("colonyctl check: name at least one unit file or directory: colonyctl check FILE|DIR...");
+        return exit::USAGE;
+    }
+    let missing: Vec<&PathBuf> = paths.iter().filter(|p| !p.exists()).collect();
+    if !missing.is_empty() {
+        for p in missing {
+            eprintln!(
+                "colonyctl check: {}: no such file or directory",
+                p.display()
+            );
+        }
+        return exit::USAGE;
+    }
+    let mut printed = BTreeSet::new();
+    let (mut checked, mut invalid) = (0usize, 0usize);
+    let mut report = |errs: Vec<units::diag::Diagnostic>| {
+        for d in errs {
+            let line = d.to_string();
+            if printed.insert(line.clone()) {
+                println!("{line}");
+            }
+        }
+    };
+    for p in paths {
+        if p.is_dir() {
+            match units::validate::load_dir(p) {
+                Ok(set) => {
+                    if set.is_empty() {
+                        eprintln!("colonyctl check: {}: no NAME.unit files here", p.display());
+                    }
+                    for (_, r) in set {
+                        checked += 1;
+                        if let Err(errs) = r {
+                            invalid += 1;
+                            report(errs);
+                        }
+                    }
+                }
+                Err(e) => {
+                    invalid += 1;
+                    report(vec![units::diag::Diagnostic::whole_file(
+                        p,
+                        "file",
+                        format!("cannot read the directory: {e}"),
+                    )]);
+                }
+            }
+        } else {
+            checked += 1;
+            if let Err(errs) = units::validate::check_file(p) {
+                invalid += 1;
+                report(errs);
+            }
+        }
+    }
+    if invalid == 0 {
+        eprintln!(
+            "{checked} unit{} checked, all valid",
+            if checked == 1 { "" } else { "s" }
+        );
+        exit::OK
+    } else {
+        eprintln!(
+            "{checked} unit{} checked, {invalid} invalid",
+            if checked == 1 { "" } else { "s" }
+        );
+        exit::FAILED
+    }
 }
