@@ -26,13 +26,7 @@ pub struct NewUnit {
 /// given as NAME or NAME.unit.
 pub fn unit_name(given: &str) -> Result<String, CliError> {
     let name = given.strip_suffix(".unit").unwrap_or(given);
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
+    if units::parse::valid_unit_name(name) {
         Ok(name.to_string())
     } else {
         Err(CliError::new(
@@ -124,11 +118,25 @@ pub fn render(u: &NewUnit) -> Result<String, CliError> {
     Ok(format!("# written by colonyctl add\n{body}"))
 }
 
+/// Parse the text as colony-init will, so an invalid unit is never written.
+pub fn check(path: &Path, text: &str) -> Result<(), CliError> {
+    units::parse::parse_unit(path, text)
+        .map(drop)
+        .map_err(|diags| {
+            let all: Vec<String> = diags
+                .iter()
+                .map(|d| format!("{}: {}", d.key, d.message))
+                .collect();
+            usage(format!("the unit would not be valid: {}", all.join("; ")))
+        })
+}
+
 /// Write `DIR/NAME.unit` through a temporary file in DIR and a rename. Returns the path and
 /// whether it replaced an existing file.
 pub fn add(dir: &Path, u: &NewUnit) -> Result<(PathBuf, bool), CliError> {
     let text = render(u)?;
     let path = dir.join(format!("{}.unit", u.name));
+    check(&path, &text)?;
     let existed = path.exists();
     write_atomic(&path, text.as_bytes()).map_err(|e| {
         CliError::failed(format!(
@@ -199,8 +207,8 @@ mod tests {
             cmd: "/usr/bin/python3".into(),
             args: vec!["-m".into(), "http.server".into(), "it's \"quoted\"".into()],
             env: vec!["LANG=C.UTF-8".into(), "EMPTY=".into(), "EQ=a=b".into()],
-            uid: Some("1000".into()),
-            gid: Some("www-data".into()),
+            uid: Some("0".into()),
+            gid: Some("root".into()),
             extras: Some(
                 r#"{"shard": 3, "tags": ["a", "b"], "db": {"port": 5432, "ratio": 0.5}}"#.into(),
             ),
@@ -231,10 +239,39 @@ mod tests {
         );
         assert_eq!(t["environment"]["EQ"].as_str(), Some("a=b"));
         assert_eq!(t["environment"]["EMPTY"].as_str(), Some(""));
-        assert_eq!(t["user"].as_integer(), Some(1000));
-        assert_eq!(t["group"].as_str(), Some("www-data"));
+        assert_eq!(t["user"].as_integer(), Some(0));
+        assert_eq!(t["group"].as_str(), Some("root"));
         assert_eq!(t["extras"]["shard"].as_integer(), Some(3));
         assert_eq!(t["extras"]["db"]["ratio"].as_float(), Some(0.5));
+    }
+
+    #[test]
+    fn what_add_writes_passes_the_unit_parser() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (path, _) = add(tmp.path(), &unit()).unwrap();
+        let parsed = units::parse::load_file(&path).unwrap();
+        assert_eq!(parsed.name, "web");
+        assert_eq!(parsed.exec[0], "/usr/bin/python3");
+        assert_eq!(parsed.exec.len(), 4);
+        // The minimal form too, with a bare program name.
+        let min = NewUnit {
+            name: "m".into(),
+            cmd: "sleep".into(),
+            args: vec!["100".into()],
+            ..Default::default()
+        };
+        let (path, _) = add(tmp.path(), &min).unwrap();
+        units::parse::load_file(&path).unwrap();
+        // What the parser refuses is never written.
+        let bad = NewUnit {
+            name: "bad".into(),
+            cmd: "./relative".into(),
+            ..Default::default()
+        };
+        let e = add(tmp.path(), &bad).unwrap_err();
+        assert_eq!(e.code, exit::USAGE);
+        assert!(e.message.contains("exec"), "{}", e.message);
+        assert!(!tmp.path().join("bad.unit").exists());
     }
 
     #[test]
