@@ -65,10 +65,15 @@ fn errno_io(e: Errno) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
 }
 
-/// Make `path` a real directory (not a symlink) with exactly `mode`.
-fn ensure_dir(path: &Path, mode: u32) -> Result<(), ControlError> {
+/// Make `path` a real directory (not a symlink) with exactly `mode`. An existing directory
+/// keeps its mode unless `force` (`--run-dir /tmp` must not chmod /tmp).
+fn ensure_dir(path: &Path, mode: u32, force: bool) -> Result<(), ControlError> {
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_dir() => {}
+        Ok(m) if m.file_type().is_dir() => {
+            if !force {
+                return Ok(());
+            }
+        }
         Ok(_) => {
             // A symlink or a file where our directory belongs: never follow it.
             std::fs::remove_file(path).map_err(create_err(path))?;
@@ -106,9 +111,9 @@ impl ControlFifo {
                 Err(e) => return Err(create_err(Path::new("/etc/group"))(errno_io(e))),
             },
         };
-        ensure_dir(run_dir, 0o755)?;
+        ensure_dir(run_dir, 0o755, false)?;
         let reply = run_dir.join("reply");
-        ensure_dir(&reply, 0o1733)?;
+        ensure_dir(&reply, 0o1733, true)?;
         let path = run_dir.join("control");
         match std::fs::symlink_metadata(&path) {
             Ok(m) => {
@@ -152,6 +157,7 @@ impl ControlFifo {
             None => Mode::from_bits_truncate(0o600),
         };
         fchmod(&fifo, mode).map_err(|e| create_err(&path)(errno_io(e)))?;
+        remove_stale_replies(&reply);
         let reply_dir = open(
             &reply,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
@@ -246,6 +252,20 @@ impl ControlFifo {
             return Err(ControlError::BadName(name.to_string()));
         }
         open_reply_in(self.reply_dir.as_fd(), name)
+    }
+}
+
+/// FIFOs left in `RUN/reply` by clients killed while waiting. No colony-init answers them
+/// any more (we checked nobody reads `RUN/control`), so a client still waiting times out
+/// either way.
+fn remove_stale_replies(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_fifo()) {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 

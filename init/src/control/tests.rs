@@ -3,7 +3,7 @@
 
 use super::*;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
 use units::proto::Reply;
 
@@ -63,8 +63,16 @@ fn creates_run_layout_with_modes_and_replaces_stale_fifo() {
         Err(ControlError::Busy(_))
     ));
     drop(c);
-    // Stale FIFO (nobody reads it) and a stray file are replaced.
+    // Stale FIFO (nobody reads it) and a stray file are replaced; so are stale reply FIFOs.
+    mkfifo(
+        &run.join("reply/ctl-1-dead"),
+        Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    std::fs::write(run.join("reply/not-a-fifo"), b"").unwrap();
     let c = ControlFifo::create(&run, None).unwrap();
+    assert!(!run.join("reply/ctl-1-dead").exists());
+    assert!(run.join("reply/not-a-fifo").exists());
     drop(c);
     std::fs::remove_file(run.join("control")).unwrap();
     std::fs::write(run.join("control"), b"junk").unwrap();
@@ -77,6 +85,24 @@ fn creates_run_layout_with_modes_and_replaces_stale_fifo() {
         ControlFifo::create(&tmp.path().join("b"), Some("no-such-group-colony")),
         Err(ControlError::NoSuchGroup(_))
     ));
+}
+
+#[test]
+fn an_existing_run_dir_keeps_its_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("shared");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let _c = ControlFifo::create(&run, None).unwrap();
+    assert_eq!(std::fs::metadata(&run).unwrap().mode() & 0o7777, 0o1777);
+    // The reply directory is ours: it always gets 1733, even where the umask cut it.
+    std::fs::set_permissions(run.join("reply"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    drop(_c);
+    let _c = ControlFifo::create(&run, None).unwrap();
+    assert_eq!(
+        std::fs::metadata(run.join("reply")).unwrap().mode() & 0o7777,
+        0o1733
+    );
 }
 
 #[test]
