@@ -1,1 +1,1020 @@
 //! cgroupfs of our own: layout detection (v2, hybrid, v1), a cgroup per unit, limits, kill, stats.
+//!
+//! Layouts (crates.md §3):
+//! - pure v2: one hierarchy does tracking (CLONE_INTO_CGROUP, cgroup.kill, cgroup.events)
+//!   and limits (controllers enabled in subtree_control);
+//! - hybrid: a controller-less v2 tree (e.g. /sys/fs/cgroup/unified) for tracking, v1
+//!   controller hierarchies for limits and stats;
+//! - v1 only: per-controller directories; kill by freezing and SIGKILL over cgroup.procs.
+//!
+//! colony-init creates its cgroups below its own cgroup in each hierarchy (delegation).
+//! Nothing here panics or sleeps; every failure is an error or a returned warning.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::CString;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use units::model::Resources;
+
+use crate::spawn::Placement;
+
+/// Controllers whose limits colony applies.
+const LIMIT_CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
+/// v1 hierarchies colony uses: limits, cpu accounting, and the freezer for v1 kills.
+const V1_CONTROLLERS: [&str; 5] = ["memory", "pids", "cpu", "cpuacct", "freezer"];
+/// cpu.max / cfs period: 100 ms, the kernel default.
+const CPU_PERIOD_US: u64 = 100_000;
+/// The leaf colony-init moves itself into under pure v2 (no-internal-process rule).
+const SELF_LEAF: &str = "init";
+/// Bound of the v1 kill loop (a spin with sched_yield, never a sleep).
+const V1_KILL_BOUND: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("bad cgroup name {0:?}")]
+    BadName(String),
+}
+
+fn io_err(path: &Path, source: io::Error) -> CgroupError {
+    CgroupError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Which hierarchies [`Cgroups::setup_with`] may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Hierarchies {
+    /// Everything usable: v2 for tracking (and limits when it has the controllers), v1 for
+    /// the controllers bound there.
+    #[default]
+    Auto,
+    V1Only,
+    V2Only,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    V2,
+    Hybrid,
+    V1,
+}
+
+impl Layout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::V2 => "v2",
+            Layout::Hybrid => "hybrid",
+            Layout::V1 => "v1",
+        }
+    }
+}
+
+/// What /proc/self/mountinfo and /proc/self/cgroup say about our place in each hierarchy.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Detected {
+    /// The v2 hierarchy: our own cgroup's directory, and its path as /proc/self/cgroup says.
+    pub v2: Option<Hier>,
+    /// v1 controller -> our own cgroup's directory in its hierarchy.
+    pub v1: BTreeMap<&'static str, Hier>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hier {
+    /// Directory of our own cgroup (mount point + own path below the mount's root).
+    pub dir: PathBuf,
+    /// Our own cgroup path as /proc/self/cgroup shows it.
+    pub rel: String,
+    /// The mount is read-only.
+    pub read_only: bool,
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b.get(i + 1..i + 4);
+        if b[i] == b'\\' && oct.is_some_and(|o| o.iter().all(|c| (b'0'..=b'7').contains(c))) {
+            let v = oct
+                .unwrap_or_default()
+                .iter()
+                .fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
+            out.push(v as u8);
+            i += 4;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Our cgroup directory in a hierarchy mounted at `mount` whose root is `root`.
+fn own_dir(mount: &str, root: &str, own: &str) -> PathBuf {
+    let below = if root == "/" {
+        own
+    } else if let Some(rest) = own.strip_prefix(root) {
+        if rest.is_empty() || rest.starts_with('/') {
+            rest
+        } else {
+            own
+        }
+    } else {
+        // A cgroup namespace shows paths relative to its root already.
+        own
+    };
+    let mut p = PathBuf::from(mount);
+    for part in below.split('/').filter(|s| !s.is_empty()) {
+        p.push(part);
+    }
+    p
+}
+
+/// Parses the two /proc files. Pure, so every layout can be unit-tested.
+pub fn detect(mountinfo: &str, proc_cgroup: &str) -> Detected {
+    // Our path per hierarchy: "" for v2, else each controller name.
+    let mut own_v2: Option<&str> = None;
+    let mut own_v1: BTreeMap<&str, &str> = BTreeMap::new();
+    for line in proc_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if id == "0" && ctrls.is_empty() {
+            own_v2 = Some(path);
+        } else {
+            for c in ctrls.split(',') {
+                own_v1.insert(c, path);
+            }
+        }
+    }
+
+    let mut det = Detected::default();
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        if fields.len() < sep + 4 || sep < 6 {
+            continue;
+        }
+        let root = unescape(fields[3]);
+        let mount = unescape(fields[4]);
+        let read_only = fields[5].split(',').any(|o| o == "ro");
+        let fstype = fields[sep + 1];
+        let super_opts = fields[sep + 3];
+        match fstype {
+            "cgroup2" if det.v2.is_none() => {
+                if let Some(own) = own_v2 {
+                    det.v2 = Some(Hier {
+                        dir: own_dir(&mount, &root, own),
+                        rel: own.to_owned(),
+                        read_only,
+                    });
+                }
+            }
+            "cgroup" => {
+                for opt in super_opts.split(',') {
+                    let Some(&c) = V1_CONTROLLERS.iter().find(|c| **c == opt) else {
+                        continue;
+                    };
+                    if det.v1.contains_key(c) {
+                        continue;
+                    }
+                    if let Some(own) = own_v1.get(c) {
+                        det.v1.insert(
+                            c,
+                            Hier {
+                                dir: own_dir(&mount, &root, own),
+                                rel: own.to_string(),
+                                read_only,
+                            },
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    det
+}
+
+/// colony-init's cgroups: one directory `name` below its own cgroup in each hierarchy used.
+#[derive(Debug)]
+pub struct Cgroups {
+    name: String,
+    layout: Layout,
+    v2: Option<V2Base>,
+    /// v1 controller -> `<own>/<name>` in its hierarchy.
+    v1: BTreeMap<&'static str, V1Base>,
+}
+
+#[derive(Debug, Clone)]
+struct V2Base {
+    dir: PathBuf,
+    rel: String,
+    /// Controllers enabled for the units (subtree_control of `<own>/<name>`).
+    controllers: BTreeSet<&'static str>,
+}
+
+#[derive(Debug, Clone)]
+struct V1Base {
+    dir: PathBuf,
+    rel: String,
+}
+
+/// mkdir that accepts an existing directory.
+fn mkdir(p: &Path) -> io::Result<()> {
+    match std::fs::create_dir(p) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        r => r,
+    }
+}
+
+/// One write(2) of `val` to an existing cgroup file.
+fn write_file(p: &Path, val: &str) -> io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(p)?;
+    f.write_all(val.as_bytes())
+}
+
+fn read_file(p: &Path) -> io::Result<String> {
+    std::fs::read_to_string(p)
+}
+
+/// `key value` lines (cgroup.events, memory.events, cpu.stat, memory.oom_control).
+fn keyed(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let mut it = l.split_whitespace();
+        (it.next() == Some(key))
+            .then(|| it.next().and_then(|v| v.parse().ok()))
+            .flatten()
+    })
+}
+
+fn read_u64(p: &Path) -> Option<u64> {
+    read_file(p).ok().and_then(|s| s.trim().parse().ok())
+}
+
+/// Errors meaning "no usable cgroup here": fall back to process groups.
+fn unusable(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EROFS | libc::EACCES | libc::EPERM | libc::ENOENT | libc::ENOTDIR)
+    )
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
+}
+
+impl Cgroups {
+    /// Detects the layout and creates `name` below our own cgroup in each hierarchy used.
+    /// `Ok(None)`: no usable writable cgroupfs (units then run in process groups).
+    pub fn setup(name: &str) -> Result<Option<Cgroups>, CgroupError> {
+        Self::setup_with(name, Hierarchies::Auto)
+    }
+
+    /// As [`Cgroups::setup`], restricted to some hierarchies (to exercise the v1-only and
+    /// controller-less v2 layouts on a hybrid host, or to avoid a broken hierarchy).
+    pub fn setup_with(name: &str, which: Hierarchies) -> Result<Option<Cgroups>, CgroupError> {
+        let use_v2 = which != Hierarchies::V1Only;
+        let use_v1 = which != Hierarchies::V2Only;
+        if !valid_name(name) {
+            return Err(CgroupError::BadName(name.to_owned()));
+        }
+        let (Ok(mi), Ok(pc)) = (
+            read_file(Path::new("/proc/self/mountinfo")),
+            read_file(Path::new("/proc/self/cgroup")),
+        ) else {
+            tracing::info!("no /proc/self/mountinfo or /proc/self/cgroup: no cgroups");
+            return Ok(None);
+        };
+        let det = detect(&mi, &pc);
+
+        let v2 = match det.v2.filter(|h| use_v2 && !h.read_only) {
+            Some(h) => Self::setup_v2(name, &h)?,
+            None => None,
+        };
+        let in_v2: BTreeSet<&str> = v2
+            .as_ref()
+            .map(|b| b.controllers.iter().copied().collect())
+            .unwrap_or_default();
+
+        let mut v1 = BTreeMap::new();
+        for (ctrl, h) in det.v1 {
+            // With v2 tracking, v1 is only for limits and memory stats (v2 has cpu.stat and
+            // cgroup.kill): no cpuacct or freezer directories to keep.
+            let v2_tracks = v2.is_some() && matches!(ctrl, "cpuacct" | "freezer");
+            if !use_v1 || v2_tracks || in_v2.contains(ctrl) || h.read_only {
+                continue;
+            }
+            let dir = h.dir.join(name);
+            match mkdir(&dir) {
+                Ok(()) => {
+                    let rel = format!("{}/{}", h.rel.trim_end_matches('/'), name);
+                    v1.insert(ctrl, V1Base { dir, rel });
+                }
+                Err(e) if unusable(&e) => {
+                    tracing::info!(controller = ctrl, error = %e, "v1 cgroup not writable");
+                }
+                Err(e) => return Err(io_err(&dir, e)),
+            }
+        }
+        let layout = match (&v2, v1.is_empty()) {
+            (None, true) => return Ok(None),
+            (Some(_), true) => Layout::V2,
+            (Some(_), false) => Layout::Hybrid,
+            (None, false) => Layout::V1,
+        };
+        let cg = Cgroups {
+            name: name.to_owned(),
+            layout,
+            v2,
+            v1,
+        };
+        tracing::info!(layout = layout.as_str(), cgroups = %cg.describe(), "cgroups ready");
+        Ok(Some(cg))
+    }
+
+    fn setup_v2(name: &str, h: &Hier) -> Result<Option<V2Base>, CgroupError> {
+        let own = &h.dir;
+        let avail: BTreeSet<&'static str> = read_file(&own.join("cgroup.controllers"))
+            .map(|s| {
+                LIMIT_CONTROLLERS
+                    .iter()
+                    .copied()
+                    .filter(|c| s.split_whitespace().any(|w| w == *c))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let is_root = h.rel == "/" || h.rel.is_empty();
+        let mut enabled = BTreeSet::new();
+        if !avail.is_empty() {
+            // No-internal-process rule: a non-root cgroup with processes cannot hand
+            // controllers to children, so move ourselves into a leaf first.
+            let mut vacated = is_root;
+            if !is_root {
+                let leaf = own.join(SELF_LEAF);
+                let moved = mkdir(&leaf).and_then(|_| {
+                    write_file(&leaf.join("cgroup.procs"), &std::process::id().to_string())
+                });
+                match moved {
+                    Ok(()) => vacated = true,
+                    Err(e) => tracing::warn!(error = %e, dir = %leaf.display(),
+                        "cannot move colony-init into a leaf cgroup: no v2 controllers"),
+                }
+            }
+            if vacated {
+                for c in &avail {
+                    match write_file(&own.join("cgroup.subtree_control"), &format!("+{c}")) {
+                        Ok(()) => {
+                            enabled.insert(*c);
+                        }
+                        Err(e) => tracing::warn!(controller = c, error = %e,
+                            "cannot enable v2 controller"),
+                    }
+                }
+            }
+        }
+        let dir = own.join(name);
+        match mkdir(&dir) {
+            Ok(()) => {}
+            Err(e) if unusable(&e) => {
+                tracing::info!(error = %e, dir = %dir.display(), "v2 cgroup not writable");
+                return Ok(None);
+            }
+            Err(e) => return Err(io_err(&dir, e)),
+        }
+        enabled.retain(|c| {
+            match write_file(&dir.join("cgroup.subtree_control"), &format!("+{c}")) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(controller = c, error = %e, "cannot enable v2 controller");
+                    false
+                }
+            }
+        });
+        let rel = format!("{}/{}", h.rel.trim_end_matches('/'), name);
+        Ok(Some(V2Base {
+            dir,
+            rel,
+            controllers: enabled,
+        }))
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One line for the log: where each hierarchy's directory is.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(v2) = &self.v2 {
+            let c: Vec<&str> = v2.controllers.iter().copied().collect();
+            parts.push(format!("v2 {} [{}]", v2.dir.display(), c.join(" ")));
+        }
+        for (c, b) in &self.v1 {
+            parts.push(format!("{c} {}", b.dir.display()));
+        }
+        parts.join(", ")
+    }
+
+    /// Creates the unit's cgroup(s) and writes its limits (every limit is written, unset ones
+    /// back to the kernel default, so a reused directory never keeps an old limit).
+    /// The warnings name the requested limits that cannot be enforced here.
+    pub fn unit(
+        &self,
+        unit: &str,
+        res: &Resources,
+    ) -> Result<(UnitCgroup, Vec<String>), CgroupError> {
+        if !valid_name(unit) {
+            return Err(CgroupError::BadName(unit.to_owned()));
+        }
+        let v2 = match &self.v2 {
+            Some(b) => {
+                let dir = b.dir.join(unit);
+                mkdir(&dir).map_err(|e| io_err(&dir, e))?;
+                Some(V2Unit {
+                    rel: format!("{}/{}", b.rel, unit),
+                    dir,
+                    controllers: b.controllers.clone(),
+                })
+            }
+            None => None,
+        };
+        let mut v1 = Vec::new();
+        for (c, b) in &self.v1 {
+            let dir = b.dir.join(unit);
+            mkdir(&dir).map_err(|e| io_err(&dir, e))?;
+            v1.push(V1Unit {
+                controller: c,
+                rel: format!("{}/{}", b.rel, unit),
+                dir,
+            });
+        }
+        let ucg = UnitCgroup {
+            unit: unit.to_owned(),
+            v2,
+            v1,
+        };
+        let warnings = ucg.apply_limits(self, res);
+        for w in &warnings {
+            tracing::warn!(unit, "{w}");
+        }
+        Ok((ucg, warnings))
+    }
+
+    /// Removes the unit directories left below `name` and `name` itself (at exit; best effort,
+    /// failures are logged).
+    pub fn cleanup(&self) {
+        let bases = self
+            .v2
+            .iter()
+            .map(|b| b.dir.clone())
+            .chain(self.v1.values().map(|b| b.dir.clone()));
+        for base in bases {
+            if let Ok(rd) = std::fs::read_dir(&base) {
+                for e in rd.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        if let Err(err) = std::fs::remove_dir(e.path()) {
+                            tracing::warn!(dir = %e.path().display(), error = %err,
+                                "cannot remove cgroup");
+                        }
+                    }
+                }
+            }
+            match std::fs::remove_dir(&base) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    tracing::warn!(dir = %base.display(), error = %e, "cannot remove cgroup")
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn open_dir(p: &Path) -> io::Result<OwnedFd> {
+    let c = CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: valid C string; the new fd is owned below.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
+#[derive(Debug)]
+struct V2Unit {
+    dir: PathBuf,
+    rel: String,
+    controllers: BTreeSet<&'static str>,
+}
+
+#[derive(Debug)]
+struct V1Unit {
+    controller: &'static str,
+    dir: PathBuf,
+    rel: String,
+}
+
+/// Memory, CPU and task figures for `status` (None: not measurable here).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CgroupStats {
+    pub memory_bytes: Option<u64>,
+    pub cpu_usec: Option<u64>,
+    pub tasks: Option<u64>,
+}
+
+/// One unit's cgroup(s): its v2 directory and/or one directory per v1 hierarchy.
+#[derive(Debug)]
+pub struct UnitCgroup {
+    unit: String,
+    v2: Option<V2Unit>,
+    v1: Vec<V1Unit>,
+}
+
+/// The fds a spawn into a unit's cgroup needs, opened just before it (so a thousand idle
+/// units hold no fds). Drop it once [`crate::spawn::spawn`] returned.
+#[derive(Debug)]
+pub struct PlacementFds {
+    /// The v2 directory, for CLONE_INTO_CGROUP.
+    dir: Option<OwnedFd>,
+    /// O_WRONLY cgroup.procs of each v1 directory, for the child to write "0" to.
+    procs: Vec<OwnedFd>,
+}
+
+impl PlacementFds {
+    pub fn placement(&self) -> Placement<'_> {
+        match (&self.dir, self.procs.is_empty()) {
+            (Some(d), true) => Placement::CloneInto(d.as_fd()),
+            (Some(d), false) => Placement::CloneIntoAndProcs(d.as_fd(), &self.procs),
+            (None, false) => Placement::Procs(&self.procs),
+            (None, true) => Placement::None,
+        }
+    }
+}
+
+impl UnitCgroup {
+    fn v1_dir(&self, c: &str) -> Option<&Path> {
+        self.v1
+            .iter()
+            .find(|u| u.controller == c)
+            .map(|u| u.dir.as_path())
+    }
+
+    /// The directory of `controller` ("" for the v2 tracking directory), for tests and tools.
+    pub fn dir(&self, controller: &str) -> Option<&Path> {
+        if controller.is_empty() {
+            return self.v2.as_ref().map(|u| u.dir.as_path());
+        }
+        match &self.v2 {
+            Some(u) if u.controllers.contains(controller) => Some(u.dir.as_path()),
+            _ => self.v1_dir(controller),
+        }
+    }
+
+    /// Where limits of `c` are written: Some(dir, is_v2).
+    fn limit_dir(&self, c: &str) -> Option<(&Path, bool)> {
+        match &self.v2 {
+            Some(u) if u.controllers.contains(c) => Some((u.dir.as_path(), true)),
+            _ => self.v1_dir(c).map(|d| (d, false)),
+        }
+    }
+
+    fn apply_limits(&self, cgs: &Cgroups, res: &Resources) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let mut set = |key: &str, requested: bool, dir: &Path, file: &str, val: &str| {
+            if let Err(e) = write_file(&dir.join(file), val) {
+                if requested {
+                    warnings.push(format!("{key} not enforced: cannot write {file}: {e}"));
+                } else {
+                    tracing::debug!(unit = %self.unit, file, error = %e, "cannot reset limit");
+                }
+            }
+        };
+        let absent = |key: &str, c: &str| {
+            format!(
+                "{key} not enforced: no {c} controller in colony's cgroups ({})",
+                cgs.layout.as_str()
+            )
+        };
+        let mut missing = Vec::new();
+
+        match self.limit_dir("memory") {
+            Some((d, true)) => {
+                let max = res.memory_max.map_or("max".into(), |v| v.to_string());
+                let high = res.memory_high.map_or("max".into(), |v| v.to_string());
+                set(
+                    "memory_max",
+                    res.memory_max.is_some(),
+                    d,
+                    "memory.max",
+                    &max,
+                );
+                set(
+                    "memory_high",
+                    res.memory_high.is_some(),
+                    d,
+                    "memory.high",
+                    &high,
+                );
+            }
+            Some((d, false)) => {
+                let max = res.memory_max.map_or("-1".into(), |v| v.to_string());
+                let high = res.memory_high.map_or("-1".into(), |v| v.to_string());
+                set(
+                    "memory_max",
+                    res.memory_max.is_some(),
+                    d,
+                    "memory.limit_in_bytes",
+                    &max,
+                );
+                set(
+                    "memory_high",
+                    res.memory_high.is_some(),
+                    d,
+                    "memory.soft_limit_in_bytes",
+                    &high,
+                );
+            }
+            None => {
+                if res.memory_max.is_some() {
+                    missing.push(absent("memory_max", "memory"));
+                }
+                if res.memory_high.is_some() {
+                    missing.push(absent("memory_high", "memory"));
+                }
+            }
+        }
+
+        let quota = res.cpu_max.map(|pct| u64::from(pct) * CPU_PERIOD_US / 100);
+        match self.limit_dir("cpu") {
+            Some((d, true)) => {
+                let max = match quota {
+                    Some(q) => format!("{} {CPU_PERIOD_US}", q.max(1000)),
+                    None => format!("max {CPU_PERIOD_US}"),
+                };
+                set("cpu_max", quota.is_some(), d, "cpu.max", &max);
+                let w = res.cpu_weight.unwrap_or(100).clamp(1, 10000);
+                set(
+                    "cpu_weight",
+                    res.cpu_weight.is_some(),
+                    d,
+                    "cpu.weight",
+                    &w.to_string(),
+                );
+            }
+            Some((d, false)) => {
+                set(
+                    "cpu_max",
+                    quota.is_some(),
+                    d,
+                    "cpu.cfs_period_us",
+                    &CPU_PERIOD_US.to_string(),
+                );
+                let q = quota.map_or("-1".into(), |q| q.max(1000).to_string());
+                set("cpu_max", quota.is_some(), d, "cpu.cfs_quota_us", &q);
+                let shares = res
+                    .cpu_weight
+                    .map_or(1024, |w| (u64::from(w) * 1024 / 100).max(2));
+                set(
+                    "cpu_weight",
+                    res.cpu_weight.is_some(),
+                    d,
+                    "cpu.shares",
+                    &shares.to_string(),
+                );
+            }
+            None => {
+                if res.cpu_max.is_some() {
+                    missing.push(absent("cpu_max", "cpu"));
+                }
+                if res.cpu_weight.is_some() {
+                    missing.push(absent("cpu_weight", "cpu"));
+                }
+            }
+        }
+
+        match self.limit_dir("pids") {
+            Some((d, _)) => {
+                let max = res.tasks_max.map_or("max".into(), |v| v.to_string());
+                set("tasks_max", res.tasks_max.is_some(), d, "pids.max", &max);
+            }
+            None => {
+                if res.tasks_max.is_some() {
+                    missing.push(absent("tasks_max", "pids"));
+                }
+            }
+        }
+        warnings.extend(missing);
+        warnings
+    }
+
+    /// Opens what spawn needs to put the child here before its first instruction:
+    /// `open_placement()?.placement()` is the [`Placement`] of the request.
+    pub fn open_placement(&self) -> io::Result<PlacementFds> {
+        let with_path =
+            |p: &Path, e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", p.display()));
+        let dir = match &self.v2 {
+            Some(u) => Some(open_dir(&u.dir).map_err(|e| with_path(&u.dir, e))?),
+            None => None,
+        };
+        let mut procs = Vec::with_capacity(self.v1.len());
+        for u in &self.v1 {
+            let p = u.dir.join("cgroup.procs");
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&p)
+                .map_err(|e| with_path(&p, e))?;
+            procs.push(OwnedFd::from(f));
+        }
+        Ok(PlacementFds { dir, procs })
+    }
+
+    /// The v1 hierarchy that tracks membership when there is no v2 (freezer preferred).
+    fn v1_tracking(&self) -> Option<&V1Unit> {
+        ["freezer", "pids", "memory", "cpuacct", "cpu"]
+            .iter()
+            .find_map(|c| self.v1.iter().find(|u| u.controller == *c))
+    }
+
+    /// SIGKILL to everything in the unit. v2: cgroup.kill (asynchronous: wait for
+    /// `populated 0` on [`Self::events_file`]). v1: freeze, SIGKILL over cgroup.procs, thaw,
+    /// repeated until empty (a bounded spin, no sleep).
+    pub fn kill(&self) -> io::Result<()> {
+        if let Some(u) = &self.v2 {
+            match write_file(&u.dir.join("cgroup.kill"), "1") {
+                Ok(()) => return Ok(()),
+                // Before Linux 5.14: no cgroup.kill.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return kill_loop(&u.dir.join("cgroup.procs"), None)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let Some(t) = self.v1_tracking() else {
+            return Ok(());
+        };
+        let freezer = self.v1_dir("freezer").map(|d| d.join("freezer.state"));
+        kill_loop(&t.dir.join("cgroup.procs"), freezer.as_deref())
+    }
+
+    /// Nothing is left in the unit's cgroup.
+    pub fn is_empty(&self) -> bool {
+        if let Some(u) = &self.v2 {
+            return match read_file(&u.dir.join("cgroup.events")) {
+                Ok(t) => keyed(&t, "populated") == Some(0),
+                Err(_) => procs_empty(&u.dir.join("cgroup.procs")),
+            };
+        }
+        match self.v1_tracking() {
+            Some(t) => procs_empty(&t.dir.join("cgroup.procs")),
+            None => true,
+        }
+    }
+
+    /// v2 `cgroup.events`: watch it with inotify IN_MODIFY; `populated 0` means empty.
+    /// None under v1 only (no notification: check [`Self::is_empty`] on SIGCHLD and deadlines).
+    pub fn events_file(&self) -> Option<PathBuf> {
+        self.v2.as_ref().map(|u| u.dir.join("cgroup.events"))
+    }
+
+    pub fn stats(&self) -> CgroupStats {
+        let memory_bytes = match self.limit_dir("memory") {
+            Some((d, true)) => read_u64(&d.join("memory.current")),
+            Some((d, false)) => read_u64(&d.join("memory.usage_in_bytes")),
+            None => None,
+        };
+        // v2 has cpu.stat in every cgroup, controller or not; v1 needs cpuacct.
+        let cpu_usec = self
+            .v2
+            .as_ref()
+            .and_then(|u| read_file(&u.dir.join("cpu.stat")).ok())
+            .and_then(|t| keyed(&t, "usage_usec"))
+            .or_else(|| {
+                self.v1_dir("cpuacct")
+                    .and_then(|d| read_u64(&d.join("cpuacct.usage")))
+                    .map(|ns| ns / 1000)
+            });
+        let tasks = match self.limit_dir("pids") {
+            Some((d, _)) => read_u64(&d.join("pids.current")),
+            None => None,
+        }
+        .or_else(|| {
+            let threads = match (&self.v2, self.v1_tracking()) {
+                (Some(u), _) => u.dir.join("cgroup.threads"),
+                (None, Some(t)) => t.dir.join("tasks"),
+                (None, None) => return None,
+            };
+            read_file(&threads).ok().map(|t| t.lines().count() as u64)
+        });
+        CgroupStats {
+            memory_bytes,
+            cpu_usec,
+            tasks,
+        }
+    }
+
+    /// OOM kills seen in this cgroup so far (v2 memory.events, v1 memory.oom_control).
+    pub fn oom_kills(&self) -> u64 {
+        match self.limit_dir("memory") {
+            Some((d, true)) => read_file(&d.join("memory.events"))
+                .ok()
+                .and_then(|t| keyed(&t, "oom_kill")),
+            Some((d, false)) => read_file(&d.join("memory.oom_control"))
+                .ok()
+                .and_then(|t| keyed(&t, "oom_kill")),
+            None => None,
+        }
+        .unwrap_or(0)
+    }
+
+    /// The cgroup path for `status`: the v2 path as /proc/PID/cgroup shows it, else
+    /// `controller:path` of the v1 tracking hierarchy.
+    pub fn path(&self) -> String {
+        if let Some(u) = &self.v2 {
+            return u.rel.clone();
+        }
+        match self.v1_tracking() {
+            Some(t) => format!("{}:{}", t.controller, t.rel),
+            None => String::new(),
+        }
+    }
+
+    /// rmdir every directory of the unit (it must be empty). A missing one is fine.
+    pub fn remove(&self) -> io::Result<()> {
+        let mut first = Ok(());
+        let dirs = self
+            .v2
+            .iter()
+            .map(|u| u.dir.as_path())
+            .chain(self.v1.iter().map(|u| u.dir.as_path()));
+        for d in dirs {
+            match std::fs::remove_dir(d) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound && first.is_ok() => {
+                    first = Err(io::Error::new(e.kind(), format!("{}: {e}", d.display())));
+                }
+                _ => {}
+            }
+        }
+        first
+    }
+}
+
+fn read_pids(procs: &Path) -> io::Result<Vec<i32>> {
+    Ok(read_file(procs)?
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect())
+}
+
+fn procs_empty(procs: &Path) -> bool {
+    read_pids(procs).map(|p| p.is_empty()).unwrap_or(true)
+}
+
+/// SIGKILL over cgroup.procs until it is empty. With a v1 freezer, the first round runs
+/// frozen (nothing can fork in between), then thaws so the kills are delivered.
+fn kill_loop(procs: &Path, freezer: Option<&Path>) -> io::Result<()> {
+    let frozen = freezer.is_some_and(|f| write_file(f, "FROZEN").is_ok());
+    let end = Instant::now() + V1_KILL_BOUND;
+    let mut first = true;
+    loop {
+        let pids = match read_pids(procs) {
+            Ok(p) => p,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                if let (true, Some(f)) = (frozen, freezer) {
+                    let _ = write_file(f, "THAWED");
+                }
+                return Err(e);
+            }
+        };
+        for &pid in &pids {
+            // SAFETY: plain syscall; these pids are in our unit's cgroup right now.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if first {
+            first = false;
+            if let (true, Some(f)) = (frozen, freezer) {
+                // Frozen v1 tasks only die once thawed.
+                write_file(f, "THAWED")?;
+            }
+        }
+        if pids.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= end {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{} still has {} processes", procs.display(), pids.len()),
+            ));
+        }
+        // SAFETY: plain syscall.
+        unsafe { libc::sched_yield() };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID_MI: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+37 31 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    const HYBRID_PC: &str = "\
+9:name=systemd:/
+8:pids:/
+6:freezer:/
+4:memory:/process_api/abc
+2:cpuacct:/
+1:cpu:/
+0::/
+";
+
+    #[test]
+    fn detects_this_hosts_hybrid_layout() {
+        let d = detect(HYBRID_MI, HYBRID_PC);
+        let v2 = d.v2.unwrap();
+        assert_eq!(v2.dir, PathBuf::from("/sys/fs/cgroup/unified"));
+        assert_eq!(v2.rel, "/");
+        assert_eq!(
+            d.v1["memory"].dir,
+            PathBuf::from("/sys/fs/cgroup/memory/process_api/abc")
+        );
+        assert_eq!(d.v1["pids"].dir, PathBuf::from("/sys/fs/cgroup/pids"));
+        assert_eq!(d.v1.len(), 5);
+    }
+
+    #[test]
+    fn detects_pure_v2_with_a_container_root_and_escapes() {
+        let mi = "\
+25 1 0:22 /docker/abc /sys/fs/cgroup ro,nosuid - cgroup2 cgroup2 rw
+26 1 0:23 / /mnt/my\\040cg rw - cgroup2 cgroup2 rw
+";
+        let d = detect(mi, "0::/docker/abc/svc\n");
+        let v2 = d.v2.unwrap();
+        assert_eq!(v2.dir, PathBuf::from("/sys/fs/cgroup/svc"));
+        assert!(v2.read_only);
+        assert!(d.v1.is_empty());
+        assert_eq!(unescape("/mnt/my\\040cg"), "/mnt/my cg");
+        assert_eq!(unescape("a\\"), "a\\");
+    }
+
+    #[test]
+    fn co_mounted_v1_controllers_share_a_directory() {
+        let mi = "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n";
+        let d = detect(mi, "3:cpu,cpuacct:/a\n");
+        assert_eq!(d.v1["cpu"].dir, d.v1["cpuacct"].dir);
+        assert_eq!(
+            d.v1["cpu"].dir,
+            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/a")
+        );
+    }
+
+    #[test]
+    fn nothing_mounted_is_nothing_detected() {
+        assert_eq!(detect("", ""), Detected::default());
+        assert_eq!(detect("garbage\n1 2 3\n", "x\n0::/\n"), Detected::default());
+    }
+
+    #[test]
+    fn keyed_files() {
+        assert_eq!(keyed("populated 0\nfrozen 0\n", "populated"), Some(0));
+        assert_eq!(
+            keyed("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill"),
+            Some(3)
+        );
+        assert_eq!(keyed("usage_usec 12\n", "user_usec"), None);
+    }
+}

@@ -31,7 +31,9 @@ pub enum Placement<'a> {
     /// clone3 with CLONE_INTO_CGROUP into this v2 cgroup directory fd.
     CloneInto(BorrowedFd<'a>),
     /// v1: `cgroup.procs` fds opened (O_WRONLY) before fork; the child writes "0" to each.
-    Procs(&'a [BorrowedFd<'a>]),
+    Procs(&'a [OwnedFd]),
+    /// Hybrid: clone into the v2 directory (tracking), then join the v1 hierarchies (limits).
+    CloneIntoAndProcs(BorrowedFd<'a>, &'a [OwnedFd]),
 }
 
 pub struct SpawnRequest<'a> {
@@ -218,6 +220,17 @@ struct ChildPlan<'a> {
 
 /// Starts the program of `req`. On `Err(Exec{..})` the child has already been reaped.
 pub fn spawn(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
+    spawn_impl(req, true)
+}
+
+/// [`spawn`] through the fallback of kernels without clone3 (fork, pidfd_open, and the v2
+/// cgroup joined through its cgroup.procs). For tests of that path.
+#[doc(hidden)]
+pub fn spawn_with_fork(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
+    spawn_impl(req, false)
+}
+
+fn spawn_impl(req: &SpawnRequest, use_clone3: bool) -> Result<Spawned, SpawnError> {
     let first = req.argv.first().ok_or(SpawnError::EmptyArgv)?;
     let path = resolve_program(first, req.envp)?;
 
@@ -238,11 +251,13 @@ pub fn spawn(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
     let (err_r, err_w) = pipe_cloexec().map_err(SpawnError::Setup)?;
 
     let procs: Vec<RawFd> = match req.placement {
-        Placement::Procs(fds) => fds.iter().map(|f| f.as_raw_fd()).collect(),
+        Placement::Procs(fds) | Placement::CloneIntoAndProcs(_, fds) => {
+            fds.iter().map(|f| f.as_raw_fd()).collect()
+        }
         _ => Vec::new(),
     };
     let into = match req.placement {
-        Placement::CloneInto(fd) => Some(fd.as_raw_fd()),
+        Placement::CloneInto(fd) | Placement::CloneIntoAndProcs(fd, _) => Some(fd.as_raw_fd()),
         _ => None,
     };
 
@@ -272,12 +287,18 @@ pub fn spawn(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
     };
     // SAFETY: clone3 without CLONE_VM is a fork; the child runs only `child`, which never
     // returns and uses only async-signal-safe syscalls on memory prepared above.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
+    let ret = if use_clone3 {
+        unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &mut args as *mut CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        }
+    } else {
+        // SAFETY: setting errno only.
+        unsafe { *libc::__errno_location() = libc::ENOSYS };
+        -1
     };
     let (pid, pidfd) = if ret == 0 {
         // SAFETY: we are the child.
