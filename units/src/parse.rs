@@ -523,7 +523,7 @@ impl<'a> Cx<'a> {
     fn argv(&mut self, t: &Tbl<'_, '_>, k: &str) -> Option<Vec<String>> {
         const SHAPE: &str = "an argv array such as [\"/usr/bin/program\", \"--flag\"] (for a shell command: [\"/bin/sh\", \"-c\", \"...\"])";
         let v = t.get(k)?;
-        if let DeValue::String(_) = v.get_ref() {
+        if !matches!(v.get_ref(), DeValue::Array(_)) {
             self.type_err(&t.key(k), v, SHAPE);
             return None;
         }
@@ -804,8 +804,19 @@ impl<'a> Cx<'a> {
                 _ => None,
             }
         };
+        let negative = |v: &Val<'_>| int_of(v.get_ref()).is_some_and(|n| n < 0);
         let mut user = None;
-        if let Some(v) = top.get("user") {
+        if let Some(v) = top.get("user").filter(|v| {
+            let neg = negative(v);
+            if neg {
+                self.err(
+                    v.span(),
+                    "user",
+                    "a uid is not negative; give a user name or a uid",
+                );
+            }
+            !neg
+        }) {
             match id_text(v) {
                 Some(s) => match values::resolve_user(&s) {
                     Ok(u) => user = Some(u),
@@ -815,7 +826,17 @@ impl<'a> Cx<'a> {
             }
         }
         let mut gid = None;
-        if let Some(v) = top.get("group") {
+        if let Some(v) = top.get("group").filter(|v| {
+            let neg = negative(v);
+            if neg {
+                self.err(
+                    v.span(),
+                    "group",
+                    "a gid is not negative; give a group name or a gid",
+                );
+            }
+            !neg
+        }) {
             match id_text(v) {
                 Some(s) => match values::resolve_group(&s) {
                     Ok(g) => gid = Some(g),
