@@ -357,13 +357,7 @@ impl ReplyWriter {
 
     /// Serialize `reply` (plus a newline) as what to write.
     pub fn set_reply(&mut self, reply: &units::proto::Reply) {
-        let mut bytes = serde_json::to_vec(reply).unwrap_or_else(|e| {
-            // Cannot happen for these types; still never panic in PID 1.
-            format!(r#"{{"ok":false,"code":1,"error":"cannot encode the reply: {e}"}}"#)
-                .into_bytes()
-        });
-        bytes.push(b'\n');
-        self.set_bytes(bytes);
+        self.set_bytes(reply.to_bytes());
     }
 
     /// The fd to register for `EPOLLOUT` while [`write_some`](Self::write_some) returns false.

@@ -126,6 +126,39 @@ pub struct Reply {
     pub data: serde_json::Value,
 }
 
+impl Reply {
+    /// Success with a payload (`serde_json::Value::Null` for none).
+    pub fn ok(data: serde_json::Value) -> Reply {
+        Reply {
+            ok: true,
+            code: exit::OK,
+            error: None,
+            data,
+        }
+    }
+
+    /// A refusal or failure: `code` from [`exit`], `error` one line saying what to do.
+    pub fn error(code: i32, error: impl Into<String>) -> Reply {
+        Reply {
+            ok: false,
+            code,
+            error: Some(error.into()),
+            data: serde_json::Value::Null,
+        }
+    }
+
+    /// The bytes for the reply FIFO: the JSON document and a newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = serde_json::to_vec(self).unwrap_or_else(|e| {
+            // Not reachable for these types; PID 1 still must not panic on it.
+            format!(r#"{{"ok":false,"code":1,"error":"cannot encode the reply: {e}"}}"#)
+                .into_bytes()
+        });
+        b.push(b'\n');
+        b
+    }
+}
+
 /// How a unit last ended.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct LastExit {
@@ -229,6 +262,17 @@ mod tests {
             Request::parse(r.to_line().trim_end().as_bytes()).unwrap(),
             r
         );
+    }
+
+    #[test]
+    fn reply_helpers_round_trip() {
+        let r = Reply::error(exit::NO_SUCH_UNIT, "no such unit x");
+        let back: Reply = serde_json::from_slice(&r.to_bytes()).unwrap();
+        assert_eq!(back, r);
+        assert!(!back.ok);
+        let r = Reply::ok(serde_json::json!([1, 2]));
+        assert!(r.to_bytes().ends_with(b"]}\n"));
+        assert_eq!(serde_json::from_slice::<Reply>(&r.to_bytes()).unwrap(), r);
     }
 
     #[test]
