@@ -359,35 +359,31 @@ impl Cgroups {
                     .collect()
             })
             .unwrap_or_default();
-        let is_root = h.rel == "/" || h.rel.is_empty();
-        let mut enabled = BTreeSet::new();
-        if !avail.is_empty() {
+        // Only the real root has no cgroup.events (a cgroup namespace's root shows "/" too).
+        let is_root = !own.join("cgroup.events").exists();
+        let subtree = own.join("cgroup.subtree_control");
+        let on = |c: &str| read_file(&subtree).is_ok_and(|t| t.split_whitespace().any(|w| w == c));
+        let missing: Vec<&'static str> = avail.iter().copied().filter(|c| !on(c)).collect();
+        if !missing.is_empty() && !is_root {
             // No-internal-process rule: a non-root cgroup with processes cannot hand
-            // controllers to children, so move ourselves into a leaf first.
-            let mut vacated = is_root;
-            if !is_root {
-                let leaf = own.join(SELF_LEAF);
-                let moved = mkdir(&leaf).and_then(|_| {
-                    write_file(&leaf.join("cgroup.procs"), &std::process::id().to_string())
-                });
-                match moved {
-                    Ok(()) => vacated = true,
-                    Err(e) => tracing::warn!(error = %e, dir = %leaf.display(),
-                        "cannot move colony-init into a leaf cgroup: no v2 controllers"),
-                }
-            }
-            if vacated {
-                for c in &avail {
-                    match write_file(&own.join("cgroup.subtree_control"), &format!("+{c}")) {
-                        Ok(()) => {
-                            enabled.insert(*c);
-                        }
-                        Err(e) => tracing::warn!(controller = c, error = %e,
-                            "cannot enable v2 controller"),
-                    }
-                }
+            // controllers to its children, so move ourselves into a leaf first.
+            let leaf = own.join(SELF_LEAF);
+            let moved = mkdir(&leaf).and_then(|_| {
+                write_file(&leaf.join("cgroup.procs"), &std::process::id().to_string())
+            });
+            if let Err(e) = moved {
+                tracing::warn!(error = %e, dir = %leaf.display(),
+                    "cannot move colony-init into a leaf cgroup");
             }
         }
+        for c in missing {
+            if let Err(e) = write_file(&subtree, &format!("+{c}")) {
+                // EBUSY: other processes share our cgroup (delegate a cgroup of its own).
+                tracing::warn!(controller = c, error = %e, dir = %own.display(),
+                    "cannot enable v2 controller");
+            }
+        }
+        let mut enabled: BTreeSet<&'static str> = avail.iter().copied().filter(|c| on(c)).collect();
         let dir = own.join(name);
         match mkdir(&dir) {
             Ok(()) => {}

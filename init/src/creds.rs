@@ -68,7 +68,11 @@ impl Creds {
                 });
             }
         }
-        let gid = id.gid.filter(|&g| g != own_gid);
+        // A user without an explicit group runs with its primary group, never with ours.
+        let gid = id
+            .gid
+            .or(id.user.as_ref().map(|u| u.primary_gid))
+            .filter(|&g| g != own_gid);
         if let Some(wanted) = gid {
             if !root {
                 return Err(CredsError::NotRootGroup {

@@ -273,10 +273,15 @@ fn nobody_without_capabilities_has_none() {
     }
     let mut u = unit("plain", &["cat"]);
     u.identity.user = Some(nobody());
-    u.identity.gid = Some(65534);
+    // No group given: the user's primary group, not colony-init's.
+    u.identity.gid = None;
     u.identity.supplementary_groups = Some(vec![]);
     let creds = Creds::for_unit(&u).unwrap();
     let (_, out) = run(&["cat", "/proc/self/status"], &creds, Placement::None);
+    assert_eq!(
+        field(&out, "Gid").split_whitespace().collect::<Vec<_>>(),
+        ["65534"; 4]
+    );
     assert_eq!(field(&out, "Groups"), "");
     for f in ["CapEff", "CapPrm", "CapAmb"] {
         assert_eq!(field(&out, f), "0000000000000000", "{f}");
