@@ -39,16 +39,23 @@ pub fn run(paths: &[PathBuf]) -> i32 {
         if p.is_dir() {
             match units::validate::load_dir(p) {
                 Ok(set) => {
-                    if set.is_empty() {
+                    // colony-init ignores misnamed files; say so rather than let a unit vanish.
+                    let mut all = misnamed(p);
+                    checked += all.len();
+                    invalid += all.len();
+                    if set.is_empty() && all.is_empty() {
                         eprintln!("colonyctl check: {}: no NAME.unit files here", p.display());
                     }
                     for (_, r) in set {
                         checked += 1;
                         if let Err(errs) = r {
                             invalid += 1;
-                            report(errs);
+                            all.extend(errs);
                         }
                     }
+                    // In file order, as the user reads the directory.
+                    all.sort();
+                    report(all);
                 }
                 Err(e) => {
                     invalid += 1;
@@ -80,4 +87,31 @@ pub fn run(paths: &[PathBuf]) -> i32 {
         );
         exit::FAILED
     }
+}
+
+/// Files of `dir` that look meant as units (`*.unit`, not hidden) but whose NAME is not a
+/// valid unit name, so colony-init would skip them.
+fn misnamed(dir: &std::path::Path) -> Vec<units::diag::Diagnostic> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<units::diag::Diagnostic> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".unit")?;
+            if name.starts_with('.') || units::validate::unit_file_name(&name).is_some() {
+                return None;
+            }
+            Some(units::diag::Diagnostic::whole_file(
+                &e.path(),
+                "name",
+                format!(
+                    "`{stem}` is not a valid unit name, so colony-init ignores this file: a unit name is 1-64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit"
+                ),
+            ))
+        })
+        .collect();
+    out.sort();
+    out
 }

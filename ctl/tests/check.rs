@@ -62,6 +62,7 @@ fn broken_files_give_located_errors_and_exit_1() {
     .unwrap();
     std::fs::write(p.join("fine.unit"), "exec = [\"/bin/true\"]\n").unwrap();
     std::fs::write(p.join(".fine.unit.swp"), "garbage [[[").unwrap();
+    std::fs::write(p.join("my web.unit"), "exec = [\"/bin/true\"]\n").unwrap();
     let f = |n: &str| p.join(n).display().to_string();
     let (code, out, err) = check(&[p]);
     let want = [
@@ -86,6 +87,10 @@ fn broken_files_give_located_errors_and_exit_1() {
             f("job.unit")
         ),
         format!(
+            "{}:1:1: name: `my web` is not a valid unit name, so colony-init ignores this file: a unit name is 1-64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit",
+            f("my web.unit")
+        ),
+        format!(
             "{}:4:1: restart.restrat: unknown key `restrat`; [restart] knows: policy, success_codes, delay_min, delay_max, threshold",
             f("web.unit")
         ),
@@ -96,7 +101,7 @@ fn broken_files_give_located_errors_and_exit_1() {
     ];
     assert_eq!(out.lines().collect::<Vec<_>>(), want, "stderr: {err}");
     assert_eq!(code, 1);
-    assert!(err.contains("5 units checked, 4 invalid"), "{err}");
+    assert!(err.contains("6 units checked, 5 invalid"), "{err}");
 
     // One file alone: its siblings are its possible dependencies; their own errors are not shown.
     let (code, out, _) = check(&[&p.join("fine.unit")]);

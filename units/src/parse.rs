@@ -568,7 +568,12 @@ impl<'a> Cx<'a> {
         };
         let mut out = Vec::new();
         for (s, span) in items {
-            let s = s.strip_suffix(".unit").unwrap_or(s);
+            // `after = ["db.unit"]` means db, as colonyctl accepts NAME.unit.
+            let s = if what == "unit" {
+                s.strip_suffix(".unit").unwrap_or(s)
+            } else {
+                s
+            };
             if valid_unit_name(s) {
                 if !out.iter().any(|o| o == s) {
                     out.push(s.to_string());

@@ -10,8 +10,6 @@ use crate::diag::{Diagnostic, LineIndex};
 use crate::model::Unit;
 use crate::parse::{load_file, valid_unit_name};
 
-pub use crate::parse::valid_unit_name as is_valid_unit_name;
-
 /// Every unit of a directory by name: the unit, or why it is invalid.
 pub type UnitSet = BTreeMap<String, Result<Unit, Vec<Diagnostic>>>;
 
