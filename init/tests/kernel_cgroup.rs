@@ -506,3 +506,90 @@ fn fork_fallback_places_and_reports_too() {
     let e = spawn::spawn_with_fork(&req).unwrap_err();
     assert_eq!(e.errno(), Some(libc::ENOENT));
 }
+
+/// Runs this test binary's `test` in a private mount namespace after `prep` (a shell script),
+/// with COLONY_TEST_INNER set; returns its output.
+fn in_mount_ns(test: &str, prep: &str) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let script = format!("{prep} && exec \"$0\" --exact {test} --nocapture");
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .arg(&exe)
+        .env("COLONY_TEST_INNER", "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+    text
+}
+
+#[test]
+fn no_cgroupfs_means_no_cgroups() {
+    if std::env::var_os("COLONY_TEST_INNER").is_some() {
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mi.contains(" - cgroup"), "{mi}");
+        assert!(Cgroups::setup("colony-test-none").unwrap().is_none());
+        return;
+    }
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    in_mount_ns(
+        "no_cgroupfs_means_no_cgroups",
+        "grep -q ' /sys/fs/cgroup ' /proc/self/mountinfo && umount -R /sys/fs/cgroup",
+    );
+}
+
+#[test]
+fn read_only_cgroupfs_means_no_cgroups() {
+    if std::env::var_os("COLONY_TEST_INNER").is_some() {
+        assert!(Cgroups::setup("colony-test-ro").unwrap().is_none());
+        return;
+    }
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    // Every cgroup mount made read-only in this namespace only.
+    in_mount_ns(
+        "read_only_cgroupfs_means_no_cgroups",
+        "for m in $(awk '$0 ~ / - cgroup2? / {print $5}' /proc/self/mountinfo); do \
+         mount -o remount,bind,ro \"$m\" || exit 1; done",
+    );
+}
+
+#[test]
+fn non_root_gets_no_cgroups() {
+    if !is_root() {
+        assert!(Cgroups::setup("colony-test-user").unwrap().is_none());
+        return;
+    }
+    // Run this very test as nobody, through our own spawn.
+    let exe = std::env::current_exe().unwrap();
+    let mut u = unit("x", &[]);
+    u.identity.user = Some(units::model::User {
+        name: "nobody".into(),
+        uid: 65534,
+        primary_gid: 65534,
+    });
+    u.identity.supplementary_groups = Some(vec![]);
+    let creds = Creds::for_unit(&u).unwrap();
+    let (st, out) = run(
+        &[
+            exe.to_str().unwrap(),
+            "--exact",
+            "non_root_gets_no_cgroups",
+            "--nocapture",
+        ],
+        &creds,
+        spawn::Placement::None,
+    );
+    assert_eq!(st, ExitStatus::Code(0), "{out}");
+    assert!(out.contains("1 passed"), "{out}");
+}
