@@ -268,7 +268,9 @@ fn a_big_reply_arrives_whole() {
     assert!(o.stdout.len() > 400_000);
     let got: Vec<UnitStatus> = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(got, many);
+    let t = Instant::now();
     let o = s.ctl(&["status"]);
+    eprintln!("status of 1000 units (table): {:?}", t.elapsed());
     assert_eq!(stdout(&o).lines().count(), 1001);
 }
 

@@ -135,10 +135,22 @@ impl LogFile {
         }
     }
 
-    /// One line of colony's own (`started pid 42`, `exited with code 1`).
+    /// One line of colony's own (`colony: started pid 42`), time-stamped, written as given.
     pub fn write_note(&mut self, text: &str) -> io::Result<()> {
         let mut out = Vec::new();
-        push_line(&mut out, &timestamp(), format!("colony: {text}").as_bytes());
+        push_line(&mut out, &timestamp(), text.as_bytes());
+        self.write_lines(&out)
+    }
+
+    /// Write a pending unterminated line now (the unit exited while colony-init keeps the
+    /// pipe's write end, so no EOF will come to end it).
+    pub fn flush_partial(&mut self) -> io::Result<()> {
+        if self.partial.is_empty() {
+            return Ok(());
+        }
+        let line = std::mem::take(&mut self.partial);
+        let mut out = Vec::new();
+        push_line(&mut out, &timestamp(), &line);
         self.write_lines(&out)
     }
 

@@ -45,10 +45,12 @@ fn lines_are_time_stamped_and_partial_lines_wait_for_their_end() {
     write_all(&w, b"ld\r\n\nlast without newline");
     log.drain(r.as_fd(), 1 << 20).unwrap();
     assert_eq!(lines(&path), vec!["hello", "world", ""]);
-    log.write_note("exited with code 1").unwrap();
+    log.write_note("colony: exited with code 1").unwrap();
     drop(w);
     let d = log.drain(r.as_fd(), 1 << 20).unwrap();
     assert!(d.eof);
+    log.flush_partial().unwrap(); // nothing left: no empty line
+
     assert_eq!(
         lines(&path),
         vec![
@@ -58,6 +60,23 @@ fn lines_are_time_stamped_and_partial_lines_wait_for_their_end() {
             "colony: exited with code 1",
             "last without newline"
         ]
+    );
+}
+
+#[test]
+fn a_partial_line_is_flushed_on_demand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("p.log");
+    let mut log = LogFile::open(&path, 0, 1).unwrap();
+    let (r, w) = log_pipe().unwrap();
+    write_all(&w, b"Password: ");
+    log.drain(r.as_fd(), 1 << 20).unwrap();
+    assert!(lines(&path).is_empty());
+    log.flush_partial().unwrap();
+    log.write_note("colony: exited with code 1").unwrap();
+    assert_eq!(
+        lines(&path),
+        vec!["Password: ", "colony: exited with code 1"]
     );
 }
 
@@ -113,7 +132,8 @@ fn rotation_keeps_keep_files_each_within_max_size() {
     let path0 = tmp.path().join("z.log");
     let mut log0 = LogFile::open(&path0, 200, 0).unwrap();
     for i in 0..20 {
-        log0.write_note(&format!("note {i:02} ..........")).unwrap();
+        log0.write_note(&format!("colony: note {i:02} .........."))
+            .unwrap();
     }
     assert!(!tmp.path().join("z.log.1").exists());
     assert!(std::fs::metadata(&path0).unwrap().len() <= 200);
@@ -180,11 +200,11 @@ fn a_log_file_that_cannot_be_reopened_is_retried() {
     let dir = tmp.path().join("d");
     let path = dir.join("u.log");
     let mut log = LogFile::open(&path, 50, 1).unwrap();
-    log.write_note("one ...............").unwrap();
+    log.write_note("colony: one ...............").unwrap();
     // The directory disappears: rotation cannot reopen, an error, no panic.
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(log.write_note("two ...............").is_err());
+    assert!(log.write_note("colony: two ...............").is_err());
     std::fs::create_dir(&dir).unwrap();
-    log.write_note("three").unwrap();
+    log.write_note("colony: three").unwrap();
     assert_eq!(lines(&path), vec!["colony: three"]);
 }
