@@ -282,19 +282,28 @@ impl<'a> Cx<'a> {
             }
             let hint = if let Some(near) = nearest(name, known.iter().copied()) {
                 format!("did you mean `{near}`?")
-            } else if t.section.is_empty() {
-                match SECTIONS.iter().find(|(_, keys)| keys.contains(&name)) {
-                    Some((s, _)) => {
-                        format!("`{name}` is a key of [{s}]: put it below a [{s}] line")
-                    }
-                    None => format!("the known keys are: {}", known.join(", ")),
-                }
-            } else if TOP_KEYS.contains(&name) {
-                format!("`{name}` is a top-level key: put it above the first [section] of the file")
-            } else if let Some((s, _)) = SECTIONS.iter().find(|(_, keys)| keys.contains(&name)) {
-                format!("`{name}` is a key of [{s}], not of [{}]", t.section)
             } else {
-                format!("[{}] knows: {}", t.section, known.join(", "))
+                let homes: Vec<String> = SECTIONS
+                    .iter()
+                    .filter(|(_, keys)| keys.contains(&name))
+                    .map(|(s, _)| format!("[{s}]"))
+                    .collect();
+                let homes = homes.join(" or ");
+                if t.section.is_empty() {
+                    if homes.is_empty() {
+                        format!("the known keys are: {}", known.join(", "))
+                    } else {
+                        format!("`{name}` is a key of {homes}: put it below that section's line")
+                    }
+                } else if TOP_KEYS.contains(&name) {
+                    format!(
+                        "`{name}` is a top-level key: put it above the first [section] of the file"
+                    )
+                } else if !homes.is_empty() {
+                    format!("`{name}` is a key of {homes}, not of [{}]", t.section)
+                } else {
+                    format!("[{}] knows: {}", t.section, known.join(", "))
+                }
             };
             let key = t.key(name);
             self.err(k.span(), &key, format!("unknown key `{name}`; {hint}"));

@@ -430,7 +430,7 @@ fn invalid_forms() {
         (
             "[stop]\nperiod = \"1s\"",
             "3:1: stop.period",
-            "`period` is a key of [health], not of [stop]",
+            "`period` is a key of [health] or [heartbeat], not of [stop]",
         ),
         // [ready]
         (
