@@ -8,6 +8,16 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+mod calendar;
+mod record;
+mod supervisor;
+#[cfg(test)]
+mod tests;
+
+pub use calendar::next_calendar;
+pub use record::{LastExit, RunResult, TimerStatus, UnitRecord};
+pub use supervisor::{Supervisor, Want};
+
 /// The time, as the event loop read it once for this input.
 #[derive(Debug, Clone, Copy)]
 pub struct Now {
@@ -114,6 +124,22 @@ pub enum Input {
     },
     /// Stop everything in reverse dependency order, then [`Effect::Exit`].
     Shutdown,
+    /// The time of a persistent timer unit's last run, read from STATE_DIR. Give it before
+    /// the first `Load`: a run that was due between `last_run` and now happens at once.
+    RestoreTimer {
+        unit: String,
+        last_run: SystemTime,
+    },
+    /// `WATCHDOG=1` from a notify unit: the watchdog deadline moves on.
+    Watchdog {
+        unit: String,
+    },
+    /// A verdict that the running unit is broken (`health` after `max_bad` bad checks,
+    /// `watchdog` for `WATCHDOG=trigger`): stop it and start it again, with this reason.
+    Fault {
+        unit: String,
+        reason: &'static str,
+    },
 }
 
 /// Orders for the loop.

@@ -1,0 +1,213 @@
+//! What the core knows about one unit: the public view for `status`, and the private facts
+//! the state machine works with.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use units::model::Unit;
+
+use super::{DeadlineKind, ExitStatus, State};
+
+/// How the last process of a unit ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastExit {
+    /// `None`: there was no process to end (the spawn failed: see `detail`).
+    pub status: Option<ExitStatus>,
+    /// `exec`, `oom`, `heartbeat`, `watchdog`, `health`, `ready_timeout`, `stopped`, `timeout`.
+    pub reason: Option<&'static str>,
+    /// Free text, e.g. the exec error.
+    pub detail: Option<String>,
+}
+
+/// The outcome of one timer run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunResult {
+    pub status: Option<ExitStatus>,
+    pub reason: Option<&'static str>,
+    pub duration: Duration,
+}
+
+/// A timer unit's schedule, for `colonyctl timers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimerStatus {
+    /// When the next run is due (`None`: not scheduled, e.g. stopped).
+    pub next: Option<SystemTime>,
+    /// When the last run started (restored from STATE_DIR for persistent units).
+    pub last_start: Option<SystemTime>,
+    pub last_result: Option<RunResult>,
+    /// Runs skipped because the previous one was still going.
+    pub skipped: u64,
+    pub last_skip: Option<SystemTime>,
+    pub(crate) on_boot_done: bool,
+    /// When the schedule was switched on: the base of `every` before any run.
+    pub(crate) active_since: Option<SystemTime>,
+    /// Monotonic start of the run in progress.
+    pub(crate) run_started: Option<Instant>,
+}
+
+/// Pending work on a unit that waits for its turn in dependency order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Job {
+    Start,
+    Stop,
+    /// Stop, then start.
+    Restart,
+}
+
+/// One unit as the core sees it. Read-only outside the core.
+#[derive(Debug, Clone)]
+pub struct UnitRecord {
+    pub name: String,
+    /// The last good definition (`None` only while the unit has never parsed: `invalid`).
+    pub def: Option<Arc<Unit>>,
+    /// The file's current error, if it does not parse now.
+    pub error: Option<String>,
+    pub state: State,
+    pub pid: Option<i32>,
+    /// Automatic restarts so far.
+    pub restarts: u64,
+    /// When the unit entered `state`.
+    pub since: SystemTime,
+    pub last_exit: Option<LastExit>,
+    /// Up per `[ready]`.
+    pub ready: bool,
+    /// The last touch of the heartbeat file.
+    pub last_beat: Option<SystemTime>,
+    /// Why the unit is in its state when no exit says it (e.g. "required unit db failed").
+    pub note: Option<String>,
+    /// `Some` for timer units.
+    pub timer: Option<TimerStatus>,
+
+    /// The definition the current process was started with.
+    pub(crate) run_def: Option<Arc<Unit>>,
+    /// The unit should be up (started by the directory or a command).
+    pub(crate) want_up: bool,
+    pub(crate) job: Option<Job>,
+    /// `Spawn` sent, no `Spawned`/`SpawnFailed` yet.
+    pub(crate) spawning: bool,
+    /// The main process lives.
+    pub(crate) main: bool,
+    /// Something of the unit may be left (until `Empty`).
+    pub(crate) group: bool,
+    /// The stop signal went to this process.
+    pub(crate) stop_sent: bool,
+    /// KillAll went out for this process generation.
+    pub(crate) killed: bool,
+    /// Why we are stopping it on our own (heartbeat, ready_timeout...).
+    pub(crate) fault: Option<&'static str>,
+    /// Monotonic time of `Spawned`, for the threshold.
+    pub(crate) started: Option<Instant>,
+    /// The last backoff delay of a run of instant deaths.
+    pub(crate) backoff: Option<Duration>,
+    /// Backoff over (or zero): spawn as soon as the unit is empty.
+    pub(crate) restart_due: bool,
+    /// Deadlines armed and not yet fired or disarmed (bit per kind).
+    pub(crate) armed: u8,
+    /// Its file is gone: forget it once stopped.
+    pub(crate) removed: bool,
+    /// The wall time the armed `TimerRun` stands for.
+    pub(crate) timer_at: Option<SystemTime>,
+    /// Indices of units this one is ordered after (`after` and `requires`), earlier in order.
+    pub(crate) deps: Vec<usize>,
+    /// Indices of the units it requires (a subset of `deps`).
+    pub(crate) requires: Vec<usize>,
+    /// Indices of units ordered after this one.
+    pub(crate) dependents: Vec<usize>,
+    /// Indices of units that require this one.
+    pub(crate) req_dependents: Vec<usize>,
+}
+
+fn bit(kind: DeadlineKind) -> u8 {
+    1 << (kind as u8)
+}
+
+impl UnitRecord {
+    pub(crate) fn new(
+        name: String,
+        def: Option<Arc<Unit>>,
+        error: Option<String>,
+        now: SystemTime,
+    ) -> Self {
+        let state = if def.is_some() {
+            State::Stopped
+        } else {
+            State::Invalid
+        };
+        let timer = def
+            .as_ref()
+            .and_then(|d| d.timer.as_ref())
+            .map(|_| TimerStatus::default());
+        UnitRecord {
+            name,
+            def,
+            error,
+            state,
+            pid: None,
+            restarts: 0,
+            since: now,
+            last_exit: None,
+            ready: false,
+            last_beat: None,
+            note: None,
+            timer,
+            run_def: None,
+            want_up: false,
+            job: None,
+            spawning: false,
+            main: false,
+            group: false,
+            stop_sent: false,
+            killed: false,
+            fault: None,
+            started: None,
+            backoff: None,
+            restart_due: false,
+            armed: 0,
+            removed: false,
+            timer_at: None,
+            deps: Vec::new(),
+            requires: Vec::new(),
+            dependents: Vec::new(),
+            req_dependents: Vec::new(),
+        }
+    }
+
+    /// Nothing of the unit runs or is being started.
+    pub fn is_gone(&self) -> bool {
+        !self.spawning && !self.main && !self.group
+    }
+
+    /// A timer unit (has `[timer]`).
+    pub fn is_timer(&self) -> bool {
+        self.def.as_ref().is_some_and(|d| d.timer.is_some())
+    }
+
+    /// Up: running and ready.
+    pub fn is_up(&self) -> bool {
+        self.state == State::Running && self.ready
+    }
+
+    pub(crate) fn is_armed(&self, kind: DeadlineKind) -> bool {
+        self.armed & bit(kind) != 0
+    }
+
+    pub(crate) fn set_armed(&mut self, kind: DeadlineKind, on: bool) {
+        if on {
+            self.armed |= bit(kind);
+        } else {
+            self.armed &= !bit(kind);
+        }
+    }
+
+    /// The definition that governs the running process (else the current one).
+    pub(crate) fn active_def(&self) -> Option<&Arc<Unit>> {
+        self.run_def.as_ref().or(self.def.as_ref())
+    }
+
+    pub(crate) fn set_state(&mut self, state: State, now: SystemTime) {
+        if self.state != state {
+            self.state = state;
+            self.since = now;
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Stopping: signal, timeout, KillAll, Empty; shutdown; essential units.
+
+use super::*;
+
+#[test]
+fn stop_signals_then_kills_the_rest_when_main_exits() {
+    let mut f = Fake::new();
+    f.auto_empty = false;
+    f.load(vec![unit("a").with(|u| u.stop.signal = libc::SIGINT)]);
+    let fx = f.cmd(Command::Stop("a".into()));
+    assert!(has(
+        &fx,
+        &Effect::Signal {
+            unit: "a".into(),
+            signal: libc::SIGINT
+        }
+    ));
+    assert!(
+        has(&fx, &killall("a")),
+        "main died of the signal: what is left is killed"
+    );
+    assert_eq!(f.state("a"), State::Stopping);
+    assert_eq!(f.sup.wait_result("a", Want::Down), None);
+    f.send(Input::Empty { unit: "a".into() });
+    assert_eq!(f.state("a"), State::Stopped);
+    assert_eq!(f.sup.wait_result("a", Want::Down), Some(Ok(())));
+    assert_eq!(
+        f.rec("a").last_exit.as_ref().and_then(|e| e.reason),
+        Some("stopped")
+    );
+    assert!(f.deadlines.is_empty());
+}
+
+#[test]
+fn stop_timeout_kills_everything() {
+    let mut f = Fake::new();
+    f.obey = false; // ignores SIGTERM
+    f.auto_empty = false;
+    f.load(vec![unit("a").with(|u| u.stop.timeout = Some(secs(3)))]);
+    f.cmd(Command::Stop("a".into()));
+    assert_eq!(
+        f.deadline("a", DeadlineKind::StopTimeout),
+        Some(f.mono(secs(3)))
+    );
+    let fx = f.advance(secs(2));
+    assert!(fx.is_empty());
+    assert_eq!(f.state("a"), State::Stopping);
+    let fx = f.advance(secs(1));
+    assert_eq!(fx.first(), Some(&killall("a")));
+    assert_eq!(f.state("a"), State::Stopping, "stopped only when empty");
+    f.send(Input::Empty { unit: "a".into() });
+    assert_eq!(f.state("a"), State::Stopped);
+    assert_eq!(
+        f.rec("a").last_exit.as_ref().and_then(|e| e.status),
+        Some(ExitStatus::Signal(9))
+    );
+}
+
+#[test]
+fn stop_timeout_defaults_to_kill_timeout() {
+    let mut f = Fake::new();
+    f.obey = false;
+    f.load(vec![unit("a")]);
+    f.cmd(Command::Stop("a".into()));
+    assert_eq!(
+        f.deadline("a", DeadlineKind::StopTimeout),
+        Some(f.mono(secs(5)))
+    );
+}
+
+#[test]
+fn stop_in_backoff_cancels_the_restart() {
+    let mut f = Fake::new();
+    f.load(vec![unit("a")]);
+    f.exit("a", 1);
+    assert_eq!(f.state("a"), State::Backoff);
+    let fx = f.cmd(Command::Stop("a".into()));
+    assert!(has(
+        &fx,
+        &Effect::Disarm {
+            unit: "a".into(),
+            kind: DeadlineKind::Restart
+        }
+    ));
+    assert_eq!(f.state("a"), State::Stopped);
+    let fx = f.advance(secs(100));
+    assert!(fx.is_empty());
+}
+
+#[test]
+fn a_stopped_unit_is_not_restarted_when_it_dies() {
+    let mut f = Fake::new();
+    f.load(vec![unit("a")]);
+    f.cmd(Command::Stop("a".into()));
+    let fx = f.advance(secs(100));
+    assert!(Fake::spawns(&fx).is_empty());
+    assert_eq!(f.state("a"), State::Stopped);
+}
+
+#[test]
+fn stop_then_start_waits_for_the_stop() {
+    let mut f = Fake::new();
+    f.obey = false;
+    f.auto_empty = false;
+    f.load(vec![unit("a")]);
+    f.cmd(Command::Stop("a".into()));
+    let fx = f.cmd(Command::Start("a".into()));
+    assert!(Fake::spawns(&fx).is_empty());
+    assert_eq!(f.sup.wait_result("a", Want::Up), None);
+    assert!(matches!(f.sup.wait_result("a", Want::Down), Some(Err(_))));
+    f.exit("a", 0);
+    let fx = f.send(Input::Empty { unit: "a".into() });
+    assert_eq!(Fake::spawns(&fx), vec!["a"]);
+    assert_eq!(f.sup.wait_result("a", Want::Up), Some(Ok(())));
+}
+
+#[test]
+fn shutdown_stops_everything_in_reverse_order_then_exits_0() {
+    let mut f = Fake::new();
+    f.obey = false;
+    f.auto_empty = false;
+    f.load(vec![
+        unit("db"),
+        unit("app").after(&["db"]),
+        unit("web").after(&["app"]),
+    ]);
+    let fx = f.send(Input::Shutdown);
+    assert_eq!(Fake::signals(&fx), vec!["web"]);
+    f.exit("web", 0);
+    let fx = f.send(Input::Empty { unit: "web".into() });
+    assert_eq!(Fake::signals(&fx), vec!["app"]);
+    f.exit("app", 0);
+    let fx = f.send(Input::Empty { unit: "app".into() });
+    assert_eq!(Fake::signals(&fx), vec!["db"]);
+    f.exit("db", 0);
+    let fx = f.send(Input::Empty { unit: "db".into() });
+    assert_eq!(fx, vec![Effect::Exit { code: 0 }]);
+    for n in ["db", "app", "web"] {
+        assert_eq!(f.state(n), State::Stopped);
+    }
+}
+
+#[test]
+fn shutdown_with_nothing_running_exits_at_once() {
+    let mut f = Fake::new();
+    f.load(vec![unit("a").disabled()]);
+    let fx = f.send(Input::Shutdown);
+    assert_eq!(fx, vec![Effect::Exit { code: 0 }]);
+}
+
+#[test]
+fn shutdown_ignores_new_starts_and_restarts() {
+    let mut f = Fake::new();
+    f.obey = false;
+    f.load(vec![unit("a"), unit("b").disabled()]);
+    f.send(Input::Shutdown);
+    let fx = f.cmd(Command::Start("b".into()));
+    assert!(Fake::spawns(&fx).is_empty());
+    let fx = f.exit("a", 1);
+    assert!(Fake::spawns(&fx).is_empty());
+    assert!(has(&fx, &Effect::Exit { code: 0 }));
+}
+
+#[test]
+fn shutdown_kills_a_unit_that_ignores_the_signal() {
+    let mut f = Fake::new();
+    f.obey = false;
+    f.load(vec![unit("a")]);
+    f.send(Input::Shutdown);
+    let fx = f.advance(secs(5));
+    assert!(has(&fx, &killall("a")));
+    assert!(has(&fx, &Effect::Exit { code: 0 }));
+}
+
+#[test]
+fn essential_failure_stops_everything_and_exits_with_its_code() {
+    let mut f = Fake::new();
+    f.load(vec![
+        unit("main")
+            .policy(RestartPolicy::Never)
+            .with(|u| u.essential = true),
+        unit("side"),
+    ]);
+    let fx = f.exit("main", 7);
+    assert_eq!(Fake::signals(&fx), vec!["side"]);
+    assert_eq!(fx.last(), Some(&Effect::Exit { code: 7 }));
+    assert_eq!(f.state("main"), State::Failed);
+    assert_eq!(f.state("side"), State::Stopped);
+}
+
+#[test]
+fn essential_killed_by_signal_exits_128_plus_n() {
+    let mut f = Fake::new();
+    f.load(vec![unit("main")
+        .policy(RestartPolicy::Never)
+        .with(|u| u.essential = true)]);
+    f.alive.remove("main");
+    let fx = f.send(Input::Exited {
+        unit: "main".into(),
+        status: ExitStatus::Signal(libc::SIGSEGV),
+        oom: false,
+    });
+    assert_eq!(
+        fx.last(),
+        Some(&Effect::Exit {
+            code: 128 + libc::SIGSEGV
+        })
+    );
+}
+
+#[test]
+fn essential_that_is_restarted_does_not_end_colony() {
+    let mut f = Fake::new();
+    f.load(vec![unit("main").with(|u| u.essential = true)]);
+    let fx = f.exit("main", 1);
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Exit { .. })));
+    assert_eq!(f.state("main"), State::Backoff);
+}
+
+#[test]
+fn essential_exited_successfully_is_not_a_failure() {
+    let mut f = Fake::new();
+    f.load(vec![unit("main")
+        .policy(RestartPolicy::Never)
+        .with(|u| u.essential = true)]);
+    let fx = f.exit("main", 0);
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Exit { .. })));
+    assert_eq!(f.state("main"), State::Exited);
+}

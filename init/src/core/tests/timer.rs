@@ -1,0 +1,517 @@
+//! Timer units: every, calendar (with DST), on_boot, persistence, overlap, timeout.
+
+use chrono::{FixedOffset, MappedLocalTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use units::model::Calendar;
+
+use super::*;
+
+fn cal(text: &str) -> Calendar {
+    match text.parse::<croner::Cron>() {
+        Ok(cron) => Calendar {
+            text: text.into(),
+            cron,
+        },
+        Err(e) => panic!("bad cron {text}: {e}"),
+    }
+}
+
+fn every(d: Duration) -> Timer {
+    Timer {
+        every: Some(d),
+        ..Default::default()
+    }
+}
+
+/// A supervisor whose calendar runs in UTC, so tests do not depend on the host's zone.
+fn utc_fake() -> Fake {
+    Fake::with(Supervisor::with_calendar(defaults(), |c, t| {
+        next_calendar(c, t, &Utc)
+    }))
+}
+
+fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> SystemTime {
+    match Utc.with_ymd_and_hms(y, mo, d, h, mi, 0) {
+        chrono::LocalResult::Single(t) => SystemTime::from(t),
+        _ => panic!("bad date"),
+    }
+}
+
+#[test]
+fn timer_unit_waits_then_runs_every_interval_from_the_previous_start() {
+    let mut f = utc_fake();
+    let fx = f.load(vec![unit("job").timer(every(secs(600)))]);
+    assert!(Fake::spawns(&fx).is_empty());
+    assert_eq!(f.state("job"), State::Waiting);
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(f.wall(secs(600)))
+    );
+    assert_eq!(
+        f.deadline("job", DeadlineKind::TimerRun),
+        Some(f.mono(secs(600)))
+    );
+    assert_eq!(f.sup.wait_result("job", Want::Up), Some(Ok(())));
+    let fx = f.advance(secs(600));
+    assert_eq!(Fake::spawns(&fx), vec!["job"]);
+    assert_eq!(f.state("job"), State::Running);
+    f.advance(secs(30));
+    f.exit("job", 3);
+    let t = f.rec("job").timer.clone().unwrap_or_default();
+    assert_eq!(f.state("job"), State::Waiting);
+    assert_eq!(t.last_start, Some(f.wall(secs(600))));
+    assert_eq!(
+        t.last_result,
+        Some(RunResult {
+            status: Some(ExitStatus::Code(3)),
+            reason: None,
+            duration: secs(30)
+        })
+    );
+    // A failed run is not restarted: the restart section does not apply.
+    assert_eq!(f.deadline("job", DeadlineKind::Restart), None);
+    assert_eq!(t.next, Some(f.wall(secs(1200))));
+    let fx = f.advance(secs(570));
+    assert_eq!(Fake::spawns(&fx), vec!["job"]);
+}
+
+#[test]
+fn a_run_due_while_the_previous_goes_on_is_skipped_and_counted() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(every(secs(60)))]);
+    f.advance(secs(60)); // run 1 starts, never ends
+    let fx = f.advance(secs(60));
+    assert!(Fake::spawns(&fx).is_empty());
+    f.advance(secs(60));
+    let t = f.rec("job").timer.clone().unwrap_or_default();
+    assert_eq!(t.skipped, 2);
+    assert_eq!(t.last_skip, Some(f.wall(secs(180))));
+    assert_eq!(t.next, Some(f.wall(secs(240))));
+    f.exit("job", 0);
+    let fx = f.advance(secs(60));
+    assert_eq!(Fake::spawns(&fx), vec!["job"]);
+}
+
+#[test]
+fn leftovers_of_a_run_count_as_still_going() {
+    let mut f = utc_fake();
+    f.auto_empty = false;
+    f.load(vec![unit("job").timer(every(secs(60)))]);
+    f.advance(secs(60));
+    f.exit("job", 0);
+    let fx = f.advance(secs(60));
+    assert!(Fake::spawns(&fx).is_empty());
+    assert_eq!(f.rec("job").timer.as_ref().map(|t| t.skipped), Some(1));
+}
+
+#[test]
+fn calendar_runs_at_the_next_occurrence() {
+    let mut f = utc_fake();
+    // base: 2026-06-15 12:00 UTC
+    f.load(vec![unit("job").timer(Timer {
+        calendar: Some(cal("0 3 * * *")),
+        ..Default::default()
+    })]);
+    let next = utc(2026, 6, 16, 3, 0);
+    assert_eq!(f.rec("job").timer.as_ref().and_then(|t| t.next), Some(next));
+    let fx = f.advance(secs(15 * 3600 - 1));
+    assert!(Fake::spawns(&fx).is_empty());
+    let fx = f.advance(secs(1));
+    assert_eq!(Fake::spawns(&fx), vec!["job"]);
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(utc(2026, 6, 17, 3, 0))
+    );
+}
+
+#[test]
+fn the_earliest_of_every_and_calendar_wins() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(Timer {
+        every: Some(secs(7200)),
+        calendar: Some(cal("30 12 * * *")),
+        ..Default::default()
+    })]);
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(utc(2026, 6, 15, 12, 30))
+    );
+    f.advance(secs(1800));
+    f.exit("job", 0);
+    // every counts from that start: 14:30; calendar next: tomorrow.
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(utc(2026, 6, 15, 14, 30))
+    );
+}
+
+#[test]
+fn on_boot_runs_once_after_colony_starts() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(Timer {
+        on_boot: Some(secs(120)),
+        every: Some(secs(3600)),
+        ..Default::default()
+    })]);
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(f.wall(secs(120)))
+    );
+    let fx = f.advance(secs(120));
+    assert_eq!(Fake::spawns(&fx), vec!["job"]);
+    f.exit("job", 0);
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(f.wall(secs(120 + 3600)))
+    );
+}
+
+#[test]
+fn on_boot_alone_runs_once_only() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(Timer {
+        on_boot: Some(secs(120)),
+        ..Default::default()
+    })]);
+    f.advance(secs(120));
+    f.exit("job", 0);
+    assert_eq!(f.rec("job").timer.as_ref().and_then(|t| t.next), None);
+    assert_eq!(f.state("job"), State::Waiting);
+    let fx = f.advance(secs(100_000));
+    assert!(Fake::spawns(&fx).is_empty());
+}
+
+#[test]
+fn persistent_timer_catches_up_a_missed_run_once_at_start_up() {
+    let mut f = utc_fake();
+    let last = f.wall(Duration::ZERO) - secs(7200);
+    f.send(Input::RestoreTimer {
+        unit: "job".into(),
+        last_run: last,
+    });
+    let fx = f.load(vec![unit("job").timer(Timer {
+        every: Some(secs(3600)),
+        persistent: true,
+        ..Default::default()
+    })]);
+    assert!(fx.iter().any(|e| matches!(e, Effect::Arm { kind: DeadlineKind::TimerRun, at, .. } if *at == f.mono(Duration::ZERO))));
+    let fx = f.advance(Duration::ZERO);
+    assert_eq!(Fake::spawns(&fx), vec!["job"]);
+    assert!(has(
+        &fx,
+        &Effect::PersistTimerRun {
+            unit: "job".into(),
+            at: f.wall(Duration::ZERO)
+        }
+    ));
+    f.exit("job", 0);
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(f.wall(secs(3600)))
+    );
+}
+
+#[test]
+fn persistent_timer_not_due_keeps_its_schedule_from_the_last_run() {
+    let mut f = utc_fake();
+    f.send(Input::RestoreTimer {
+        unit: "job".into(),
+        last_run: f.wall(Duration::ZERO) - secs(600),
+    });
+    let fx = f.load(vec![unit("job").timer(Timer {
+        every: Some(secs(3600)),
+        persistent: true,
+        ..Default::default()
+    })]);
+    assert!(Fake::spawns(&fx).is_empty());
+    let t = f.rec("job").timer.clone().unwrap_or_default();
+    assert_eq!(t.next, Some(f.wall(secs(3000))));
+    assert_eq!(t.last_start, Some(f.wall(Duration::ZERO) - secs(600)));
+}
+
+#[test]
+fn persistent_calendar_timer_catches_up() {
+    let mut f = utc_fake();
+    f.send(Input::RestoreTimer {
+        unit: "job".into(),
+        last_run: utc(2026, 6, 14, 3, 0),
+    });
+    f.load(vec![unit("job").timer(Timer {
+        calendar: Some(cal("0 3 * * *")),
+        persistent: true,
+        ..Default::default()
+    })]);
+    let fx = f.advance(Duration::ZERO);
+    assert_eq!(Fake::spawns(&fx), vec!["job"]);
+    // Once only: then the next occurrence.
+    f.exit("job", 0);
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(utc(2026, 6, 16, 3, 0))
+    );
+}
+
+#[test]
+fn a_non_persistent_timer_ignores_a_restored_run() {
+    let mut f = utc_fake();
+    f.send(Input::RestoreTimer {
+        unit: "job".into(),
+        last_run: f.wall(Duration::ZERO) - secs(7200),
+    });
+    f.load(vec![unit("job").timer(every(secs(3600)))]);
+    let fx = f.advance(Duration::ZERO);
+    assert!(Fake::spawns(&fx).is_empty());
+}
+
+#[test]
+fn persist_effect_only_for_persistent_units() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(every(secs(60)))]);
+    let fx = f.advance(secs(60));
+    assert!(!fx
+        .iter()
+        .any(|e| matches!(e, Effect::PersistTimerRun { .. })));
+}
+
+#[test]
+fn timer_timeout_stops_a_run_that_goes_on_too_long() {
+    let mut f = utc_fake();
+    f.obey = false;
+    f.load(vec![unit("job").timer(Timer {
+        every: Some(secs(3600)),
+        timeout: Some(secs(60)),
+        ..Default::default()
+    })]);
+    f.advance(secs(3600));
+    let fx = f.advance(secs(60));
+    assert_eq!(Fake::signals(&fx), vec!["job"]);
+    let fx = f.advance(secs(5));
+    assert!(has(&fx, &killall("job")));
+    assert_eq!(f.state("job"), State::Waiting);
+    let r = f
+        .rec("job")
+        .timer
+        .as_ref()
+        .and_then(|t| t.last_result.clone());
+    assert_eq!(
+        r,
+        Some(RunResult {
+            status: Some(ExitStatus::Signal(9)),
+            reason: Some("timeout"),
+            duration: secs(65)
+        })
+    );
+}
+
+#[test]
+fn start_runs_a_timer_unit_now_and_stop_ends_its_schedule() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(every(secs(3600)))]);
+    let fx = f.cmd(Command::Start("job".into()));
+    assert_eq!(Fake::spawns(&fx), vec!["job"]);
+    assert_eq!(f.sup.wait_result("job", Want::Up), Some(Ok(())));
+    f.exit("job", 0);
+    assert_eq!(f.state("job"), State::Waiting);
+    let fx = f.cmd(Command::Stop("job".into()));
+    assert!(has(
+        &fx,
+        &Effect::Disarm {
+            unit: "job".into(),
+            kind: DeadlineKind::TimerRun
+        }
+    ));
+    assert_eq!(f.state("job"), State::Stopped);
+    assert_eq!(f.rec("job").timer.as_ref().and_then(|t| t.next), None);
+    let fx = f.advance(secs(10_000));
+    assert!(fx.is_empty());
+}
+
+#[test]
+fn stopping_a_timer_unit_mid_run_stops_the_run() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(every(secs(60)))]);
+    f.advance(secs(60));
+    let fx = f.cmd(Command::Stop("job".into()));
+    assert_eq!(Fake::signals(&fx), vec!["job"]);
+    assert_eq!(f.state("job"), State::Stopped);
+}
+
+#[test]
+fn disabled_timer_unit_is_not_scheduled() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(every(secs(60))).disabled()]);
+    assert_eq!(f.state("job"), State::Stopped);
+    assert!(f.deadlines.is_empty());
+}
+
+#[test]
+fn changed_timer_is_rescheduled() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(every(secs(3600)))]);
+    f.advance(secs(100));
+    f.load(vec![unit("job").timer(every(secs(60)))]);
+    // No run yet: `every` counts from when the schedule began (t=0).
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(f.wall(secs(120)))
+    );
+}
+
+#[test]
+fn shutdown_stops_a_running_timer_run() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(every(secs(60)))]);
+    f.advance(secs(60));
+    let fx = f.send(Input::Shutdown);
+    assert_eq!(Fake::signals(&fx), vec!["job"]);
+    assert!(has(&fx, &Effect::Exit { code: 0 }));
+}
+
+#[test]
+fn the_local_time_zone_path_finds_an_occurrence() {
+    // Through `Local`, as `Supervisor::new` does: whatever the host's zone, an
+    // every-minute pattern's next run is within a minute and on a whole minute.
+    let c = cal("* * * * *");
+    let from = base_wall() + secs(5);
+    let next = next_calendar(&c, from, &chrono::Local);
+    let d = next.and_then(|n| n.duration_since(from).ok());
+    assert_eq!(d, Some(secs(55)));
+}
+
+// ----- DST, in a fixed zone: Europe/Berlin's 2026 rules, written out -----
+
+/// CET/CEST for 2026: CEST from 2026-03-29 01:00 UTC to 2026-10-25 01:00 UTC.
+#[derive(Debug, Clone, Copy)]
+struct Berlin2026;
+
+fn cet() -> FixedOffset {
+    FixedOffset::east_opt(3600)
+        .unwrap_or(FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
+}
+
+fn cest() -> FixedOffset {
+    FixedOffset::east_opt(7200).unwrap_or(cet())
+}
+
+impl TimeZone for Berlin2026 {
+    type Offset = FixedOffset;
+
+    fn from_offset(_: &FixedOffset) -> Self {
+        Berlin2026
+    }
+
+    fn offset_from_local_date(&self, local: &NaiveDate) -> MappedLocalTime<FixedOffset> {
+        match local.and_hms_opt(12, 0, 0) {
+            Some(dt) => self.offset_from_local_datetime(&dt),
+            None => MappedLocalTime::None,
+        }
+    }
+
+    fn offset_from_local_datetime(&self, local: &NaiveDateTime) -> MappedLocalTime<FixedOffset> {
+        let fits = |o: FixedOffset| {
+            let utc = *local - chrono::TimeDelta::seconds(i64::from(o.local_minus_utc()));
+            self.offset_from_utc_datetime(&utc) == o
+        };
+        match (fits(cest()), fits(cet())) {
+            (true, true) => MappedLocalTime::Ambiguous(cest(), cet()),
+            (true, false) => MappedLocalTime::Single(cest()),
+            (false, true) => MappedLocalTime::Single(cet()),
+            (false, false) => MappedLocalTime::None,
+        }
+    }
+
+    fn offset_from_utc_date(&self, utc: &NaiveDate) -> FixedOffset {
+        match utc.and_hms_opt(12, 0, 0) {
+            Some(dt) => self.offset_from_utc_datetime(&dt),
+            None => cet(),
+        }
+    }
+
+    fn offset_from_utc_datetime(&self, utc: &NaiveDateTime) -> FixedOffset {
+        let t = utc.and_utc().timestamp();
+        let spring = Utc
+            .with_ymd_and_hms(2026, 3, 29, 1, 0, 0)
+            .single()
+            .map(|t| t.timestamp());
+        let fall = Utc
+            .with_ymd_and_hms(2026, 10, 25, 1, 0, 0)
+            .single()
+            .map(|t| t.timestamp());
+        match (spring, fall) {
+            (Some(s), Some(e)) if t >= s && t < e => cest(),
+            _ => cet(),
+        }
+    }
+}
+
+#[test]
+fn dst_spring_forward_a_time_in_the_gap_runs_at_the_first_valid_time() {
+    // 02:30 does not exist on 2026-03-29 in Berlin: croner runs it at 03:00 CEST (01:00 UTC).
+    let c = cal("30 2 * * *");
+    let from = utc(2026, 3, 28, 12, 0);
+    let first = next_calendar(&c, from, &Berlin2026);
+    assert_eq!(first, Some(utc(2026, 3, 29, 1, 0)));
+    let second = first.and_then(|t| next_calendar(&c, t, &Berlin2026));
+    assert_eq!(
+        second,
+        Some(utc(2026, 3, 30, 0, 30)),
+        "02:30 CEST the day after"
+    );
+}
+
+#[test]
+fn dst_fall_back_a_repeated_time_runs_once() {
+    // 02:30 happens twice on 2026-10-25 in Berlin (CEST, then CET): one run.
+    let c = cal("30 2 * * *");
+    let from = utc(2026, 10, 24, 12, 0);
+    let mut runs = Vec::new();
+    let mut t = from;
+    for _ in 0..3 {
+        match next_calendar(&c, t, &Berlin2026) {
+            Some(n) => {
+                runs.push(n);
+                t = n;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(
+        runs,
+        vec![
+            utc(2026, 10, 25, 0, 30),
+            utc(2026, 10, 26, 1, 30),
+            utc(2026, 10, 27, 1, 30)
+        ]
+    );
+}
+
+#[test]
+fn dst_day_through_the_supervisor() {
+    // A timer at 02:30 Berlin, loaded on 2026-03-28 at 12:00 UTC: the spring-forward run
+    // comes at 03:00 CEST = 01:00 UTC, 13 hours on in monotonic time (not 13.5).
+    let sup = Supervisor::with_calendar(defaults(), |c, t| next_calendar(c, t, &Berlin2026));
+    let mut f = Fake::at(sup, utc(2026, 3, 28, 12, 0));
+    f.load(vec![unit("job").timer(Timer {
+        calendar: Some(cal("30 2 * * *")),
+        ..Default::default()
+    })]);
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(utc(2026, 3, 29, 1, 0))
+    );
+    assert_eq!(
+        f.deadline("job", DeadlineKind::TimerRun),
+        Some(f.mono(secs(13 * 3600)))
+    );
+    let fx = f.advance(secs(13 * 3600));
+    assert_eq!(Fake::spawns(&fx), vec!["job"]);
+    f.exit("job", 0);
+    // The day after, 02:30 CEST = 00:30 UTC: 23.5 hours on.
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(utc(2026, 3, 30, 0, 30))
+    );
+    assert_eq!(
+        f.deadline("job", DeadlineKind::TimerRun),
+        Some(f.mono(secs(13 * 3600 + 23 * 3600 + 1800)))
+    );
+}
