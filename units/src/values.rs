@@ -88,11 +88,12 @@ pub fn parse_signal(s: &str) -> Result<i32, String> {
     if let Some(n) = rt.filter(|n| (min..=max).contains(n)) {
         return Ok(n);
     }
+    // Compare without the common prefix, so that `NOPE` is not "near" `SIGFPE`.
     let names: Vec<&'static str> = nix::sys::signal::Signal::iterator()
-        .map(|s| s.as_str())
+        .map(|s| s.as_str().trim_start_matches("SIG"))
         .collect();
-    match nearest(&full, names.iter().copied()) {
-        Some(near) => Err(format!("unknown signal `{s}`; did you mean `{near}`?")),
+    match nearest(full.trim_start_matches("SIG"), names.iter().copied()) {
+        Some(near) => Err(format!("unknown signal `{s}`; did you mean `SIG{near}`?")),
         None => Err(format!("unknown signal `{s}`; {HINT}")),
     }
 }
@@ -120,9 +121,15 @@ pub fn parse_capability(s: &str) -> Result<u64, String> {
     match full.parse::<caps::Capability>() {
         Ok(c) if c.index() < 64 => Ok(c.bitmask()),
         _ => {
-            let names: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
-            match nearest(&full, names.iter().map(String::as_str)) {
-                Some(near) => Err(format!("unknown capability `{s}`; did you mean `{near}`?")),
+            let names: Vec<String> = caps::all()
+                .iter()
+                .map(|c| c.to_string().trim_start_matches("CAP_").to_string())
+                .collect();
+            let bare = full.trim_start_matches("CAP_");
+            match nearest(bare, names.iter().map(String::as_str)) {
+                Some(near) => Err(format!(
+                    "unknown capability `{s}`; did you mean `CAP_{near}`?"
+                )),
                 None => Err(format!(
                     "unknown capability `{s}`; a capability looks like \"CAP_NET_BIND_SERVICE\" (see capabilities(7))"
                 )),
@@ -360,6 +367,12 @@ mod tests {
         let e = parse_capability("CAP_NET_BIND_SERVISE").unwrap_err();
         assert!(e.contains("did you mean `CAP_NET_BIND_SERVICE`"), "{e}");
         assert!(parse_capability("").is_err());
+        assert!(parse_capability("sys_admn")
+            .unwrap_err()
+            .contains("did you mean `CAP_SYS_ADMIN`"));
+        assert!(!parse_capability("CAP_XYZ")
+            .unwrap_err()
+            .contains("did you mean"));
     }
 
     #[test]
