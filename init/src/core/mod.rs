@@ -5,6 +5,25 @@
 //! (`Spawned`, `SpawnFailed`, `Exited`, `Empty`, `Deadline`). Every rule of restarts,
 //! backoff, dependencies, stops, heartbeats and timers lives here and is tested with a
 //! fake clock.
+//!
+//! # The contract with the event loop
+//!
+//! - [`Supervisor::handle`] is the only way state changes; carry out the returned effects
+//!   in order, feeding results back as new inputs (`Spawn` -> `Spawned`/`SpawnFailed`).
+//! - `[ready] type = "started"`: the core counts the unit up at `Spawned`; send
+//!   [`Input::Ready`] only for `notify`, `tcp` and `file`.
+//! - `SpawnFailed` means nothing of the attempt is left (the loop reaped its child): no
+//!   `Exited` and no `Empty` follow it.
+//! - `Exited` once per `Spawned`. After it (and after every `KillAll`), send `Empty` as
+//!   soon as the unit's cgroup / process group is empty, even if it already was when the
+//!   `KillAll` came: `Empty` is only believed once the main process is known dead (an
+//!   earlier one may belong to a previous process).
+//! - `Arm` replaces the (unit, kind) deadline; `Disarm` cancels it. A deadline delivered
+//!   after it was disarmed or re-armed is ignored, so the loop need not be exact.
+//! - `Exit` comes once, when shutdown (or an essential unit's failure) has stopped all.
+//! - Timer runs are planned in wall-clock time and armed as monotonic instants; when the
+//!   wall clock is set (timerfd `TFD_TIMER_CANCEL_ON_SET`), send [`Input::ClockChanged`]
+//!   and every waiting timer is planned again.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -140,6 +159,8 @@ pub enum Input {
         unit: String,
         reason: &'static str,
     },
+    /// The wall clock was set: plan every waiting timer unit again.
+    ClockChanged,
 }
 
 /// Orders for the loop.

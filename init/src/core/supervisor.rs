@@ -232,6 +232,19 @@ impl Supervisor {
                 }
             }
             Input::Shutdown => self.shutdown(0, now),
+            Input::ClockChanged => {
+                for i in 0..self.units.len() {
+                    let u = &self.units[i];
+                    if u.is_timer()
+                        && u.want_up
+                        && u.job.is_none()
+                        && u.is_armed(DeadlineKind::TimerRun)
+                    {
+                        self.disarm(i, DeadlineKind::TimerRun, &mut fx);
+                        self.schedule_next(i, now, &mut fx);
+                    }
+                }
+            }
         }
         self.progress(now, &mut fx);
         self.forget_removed(&mut fx);
@@ -492,6 +505,13 @@ impl Supervisor {
     }
 
     fn forget_removed(&mut self, fx: &mut Vec<Effect>) {
+        if !self
+            .units
+            .iter()
+            .any(|u| u.removed && u.is_gone() && u.job.is_none())
+        {
+            return;
+        }
         let before = self.units.len();
         let mut keep = Vec::with_capacity(before);
         for u in std::mem::take(&mut self.units) {
@@ -597,12 +617,14 @@ impl Supervisor {
             (Some(Job::Start) | Some(Job::Restart), _) => {}
             (Some(Job::Stop), _) => {
                 // Cancel a stop not yet begun; after one begun, start again.
-                let j = if u.stop_sent || (!u.main && !u.is_gone()) {
+                let j = if u.stop_sent {
                     Some(Job::Restart)
+                } else if u.spawning || u.main {
+                    None
                 } else if u.is_gone() {
                     Some(Job::Start)
                 } else {
-                    None
+                    Some(Job::Restart) // leftovers still draining
                 };
                 self.units[i].job = j;
             }
@@ -746,6 +768,9 @@ impl Supervisor {
     // ----- moving jobs in dependency order -----
 
     fn progress(&mut self, now: Now, fx: &mut Vec<Effect>) {
+        if self.units.iter().all(|u| u.job.is_none()) {
+            return;
+        }
         // Each round settles at least one job, so this ends; the bound is a guard.
         for _ in 0..=self.units.len() + 1 {
             let mut changed = false;

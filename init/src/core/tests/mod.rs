@@ -176,6 +176,11 @@ impl Fake {
         }
     }
 
+    /// The wall clock is set forward by `d`; monotonic time does not move.
+    pub fn jump_wall(&mut self, d: Duration) {
+        self.base_wall += d;
+    }
+
     pub fn wall(&self, after: Duration) -> SystemTime {
         self.base_wall + after
     }

@@ -227,3 +227,56 @@ fn essential_exited_successfully_is_not_a_failure() {
     assert!(!fx.iter().any(|e| matches!(e, Effect::Exit { .. })));
     assert_eq!(f.state("main"), State::Exited);
 }
+
+#[test]
+fn start_cancels_a_stop_that_waits_for_its_turn() {
+    let mut f = Fake::new();
+    f.obey = false;
+    f.load(vec![unit("db"), unit("app").requires(&["db"])]);
+    // Stopping db waits for app to stop first; a start of db meanwhile cancels db's stop.
+    let fx = f.cmd(Command::Stop("db".into()));
+    assert_eq!(Fake::signals(&fx), vec!["app"]);
+    assert_eq!(f.sup.wait_result("db", Want::Down), None);
+    let fx = f.cmd(Command::Start("db".into()));
+    assert!(fx.is_empty());
+    assert_eq!(f.state("db"), State::Running);
+    assert_eq!(f.sup.wait_result("db", Want::Up), Some(Ok(())));
+    f.exit("app", 0);
+    assert_eq!(f.state("app"), State::Stopped);
+    assert_eq!(f.state("db"), State::Running);
+}
+
+#[test]
+fn wait_results_for_unknown_units() {
+    let f = Fake::new();
+    assert!(matches!(f.sup.wait_result("x", Want::Up), Some(Err(_))));
+    assert_eq!(f.sup.wait_result("x", Want::Down), Some(Ok(())));
+}
+
+#[test]
+fn stopping_a_stopped_or_failed_unit_is_done_at_once() {
+    let mut f = Fake::new();
+    f.load(vec![
+        unit("a").disabled(),
+        unit("b").policy(RestartPolicy::Never),
+    ]);
+    f.exit("b", 1);
+    for n in ["a", "b"] {
+        let fx = f.cmd(Command::Stop(n.into()));
+        assert!(fx.is_empty());
+        assert_eq!(f.sup.wait_result(n, Want::Down), Some(Ok(())));
+    }
+    assert_eq!(f.state("b"), State::Failed, "a failed unit keeps saying so");
+}
+
+#[test]
+fn a_fault_for_a_unit_not_running_is_ignored() {
+    let mut f = Fake::new();
+    f.load(vec![unit("a").disabled()]);
+    let fx = f.send(Input::Fault {
+        unit: "a".into(),
+        reason: "health",
+    });
+    assert!(fx.is_empty());
+    assert_eq!(f.state("a"), State::Stopped);
+}

@@ -515,3 +515,60 @@ fn dst_day_through_the_supervisor() {
         Some(f.mono(secs(13 * 3600 + 23 * 3600 + 1800)))
     );
 }
+
+#[test]
+fn a_clock_change_replans_calendar_timers() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(Timer {
+        calendar: Some(cal("0 3 * * *")),
+        ..Default::default()
+    })]);
+    // The wall clock jumps 14 hours ahead (to 02:00 the next day) without monotonic time.
+    f.jump_wall(secs(14 * 3600));
+    f.send(Input::ClockChanged);
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(utc(2026, 6, 16, 3, 0))
+    );
+    assert_eq!(
+        f.deadline("job", DeadlineKind::TimerRun),
+        Some(f.mono(secs(3600)))
+    );
+}
+
+#[test]
+fn a_restore_after_load_still_catches_up() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(Timer {
+        every: Some(secs(3600)),
+        persistent: true,
+        ..Default::default()
+    })]);
+    f.send(Input::RestoreTimer {
+        unit: "job".into(),
+        last_run: f.wall(Duration::ZERO) - secs(7200),
+    });
+    let fx = f.advance(Duration::ZERO);
+    assert_eq!(Fake::spawns(&fx), vec!["job"]);
+}
+
+#[test]
+fn restart_all_leaves_timer_units_alone() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(every(secs(3600))), unit("svc")]);
+    let fx = f.cmd(Command::RestartAll);
+    assert_eq!(Fake::spawns(&fx), vec!["svc"]);
+    assert_eq!(f.state("job"), State::Waiting);
+}
+
+#[test]
+fn a_timer_run_that_cannot_start_is_recorded_and_waits() {
+    let mut f = utc_fake();
+    f.broken.insert("job".into());
+    f.load(vec![unit("job").timer(every(secs(60)))]);
+    f.advance(secs(60));
+    assert_eq!(f.state("job"), State::Waiting);
+    let t = f.rec("job").timer.clone().unwrap_or_default();
+    assert_eq!(t.last_result.map(|r| r.reason), Some(Some("exec")));
+    assert_eq!(t.next, Some(f.wall(secs(120))));
+}
