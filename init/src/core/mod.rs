@@ -32,10 +32,12 @@ mod record;
 mod supervisor;
 #[cfg(test)]
 mod tests;
+mod view;
 
 pub use calendar::next_calendar;
 pub use record::{LastExit, RunResult, TimerStatus, UnitRecord};
 pub use supervisor::{Supervisor, Want};
+pub use view::{rfc3339, run_result_text};
 
 /// The time, as the event loop read it once for this input.
 #[derive(Debug, Clone, Copy)]

@@ -497,3 +497,32 @@ fn units_iterates_every_unit() {
     let pos = |n: &str| names.iter().position(|x| *x == n);
     assert!(pos("b") < pos("a"));
 }
+
+#[test]
+fn status_views_carry_what_the_core_knows() {
+    let mut f = Fake::new();
+    f.broken.insert("bad".into());
+    f.load(vec![
+        unit("bad").policy(RestartPolicy::Never),
+        unit("hb")
+            .heartbeat(secs(30), secs(60))
+            .with(|u| u.tags = vec!["x".into()]),
+    ]);
+    f.advance(secs(2));
+    f.send(Input::Beat { unit: "hb".into() });
+    f.advance(ms(1500));
+    let s = f.rec("bad").to_status(f.now().wall);
+    assert_eq!(s.state, "failed");
+    let e = s.last_exit.unwrap_or_default();
+    assert_eq!(e.reason.as_deref(), Some("exec"));
+    assert_eq!(e.detail.as_deref(), Some("No such file or directory"));
+    assert_eq!(e.code, None);
+    let s = f.rec("hb").to_status(f.now().wall);
+    assert_eq!(s.state, "running");
+    assert_eq!(s.pid, Some(100));
+    assert!(s.ready && s.enabled);
+    assert_eq!(s.tags, vec!["x".to_string()]);
+    assert_eq!(s.since, "2026-06-15T12:00:00.000Z");
+    assert_eq!(s.heartbeat.and_then(|h| h.age_ms), Some(1500));
+    assert!(f.rec("hb").timer_status().is_none());
+}

@@ -572,3 +572,23 @@ fn a_timer_run_that_cannot_start_is_recorded_and_waits() {
     assert_eq!(t.last_result.map(|r| r.reason), Some(Some("exec")));
     assert_eq!(t.next, Some(f.wall(secs(120))));
 }
+
+#[test]
+fn timers_view() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(Timer {
+        every: Some(secs(900)),
+        calendar: Some(cal("0 3 * * *")),
+        ..Default::default()
+    })]);
+    f.advance(secs(900));
+    f.advance(ms(1200));
+    f.exit("job", 0);
+    let t = f.rec("job").timer_status();
+    let t = t.unwrap_or_default();
+    assert_eq!(t.schedule, "every 15m, 0 3 * * *");
+    assert_eq!(t.last.as_deref(), Some("2026-06-15T12:15:00.000Z"));
+    assert_eq!(t.next.as_deref(), Some("2026-06-15T12:30:00.000Z"));
+    assert_eq!(t.last_result.as_deref(), Some("exit 0 in 1.2s"));
+    assert!(!t.running);
+}
