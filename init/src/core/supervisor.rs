@@ -369,7 +369,7 @@ impl Supervisor {
             let Some(i) = self.idx(&name) else { continue };
             let u = &self.units[i];
             let enabled = u.def.as_ref().is_some_and(|d| d.enabled);
-            let active = u.want_up || !u.is_gone();
+            let active = u.want_up;
             if u.is_timer() && was_timer && u.is_gone() {
                 // Same kind of unit, no run going: only the schedule changes.
                 if u.want_up && u.state == State::Waiting {
@@ -656,9 +656,7 @@ impl Supervisor {
         }
         let u = &mut self.units[i];
         u.want_up = false;
-        if note.is_some() {
-            u.note = note;
-        }
+        u.note = note;
         let down = matches!(
             u.state,
             State::Stopped | State::Exited | State::Failed | State::Invalid
@@ -964,7 +962,7 @@ impl Supervisor {
             let code = match u.last_exit.as_ref().and_then(|e| e.status) {
                 Some(ExitStatus::Code(0)) | None => 1,
                 Some(ExitStatus::Code(c)) => c,
-                Some(ExitStatus::Signal(n)) => 128 + n,
+                Some(ExitStatus::Signal(n)) => n.saturating_add(128),
             };
             tracing::error!(unit = %name, code, "essential unit failed; stopping everything");
             self.shutdown(code, now);

@@ -177,3 +177,31 @@ fn a_unit_that_comes_back_while_stopping_starts_again() {
     assert!(!has(&fx, &Effect::Forget { unit: "a".into() }));
     assert_eq!(Fake::spawns(&fx), vec!["a"]);
 }
+
+#[test]
+fn a_change_while_the_unit_is_being_stopped_does_not_start_it() {
+    let mut f = Fake::new();
+    f.obey = false;
+    f.load(vec![unit("a")]);
+    f.cmd(Command::Stop("a".into()));
+    let fx = f.load(vec![unit("a").with(|u| u.exec = vec!["/bin/x".into()])]);
+    assert!(fx.is_empty());
+    f.exit("a", 0);
+    assert_eq!(f.state("a"), State::Stopped);
+}
+
+#[test]
+fn a_changed_dependency_list_reorders_starts() {
+    let mut f = Fake::new();
+    f.load(vec![unit("a").disabled(), unit("b").disabled()]);
+    f.load(vec![
+        unit("a").disabled().after(&["b"]),
+        unit("b").disabled().notify(None),
+    ]);
+    let fx = f.cmd(Command::Start("b".into()));
+    assert_eq!(Fake::spawns(&fx), vec!["b"]);
+    let fx = f.cmd(Command::Start("a".into()));
+    assert!(Fake::spawns(&fx).is_empty(), "a waits for b to be up");
+    let fx = f.send(Input::Ready { unit: "b".into() });
+    assert_eq!(Fake::spawns(&fx), vec!["a"]);
+}

@@ -6,6 +6,7 @@
 //! says so, and deadlines fire in order as it moves.
 
 mod deps;
+mod fuzz;
 mod heartbeat;
 mod load;
 mod restart;
@@ -141,6 +142,10 @@ pub(crate) struct Fake {
     pub auto_empty: bool,
     /// Every effect, in order.
     pub log: Vec<Effect>,
+    /// Units that may have processes (from Spawn until Empty).
+    pub group: HashSet<String>,
+    /// Broken rules seen (a spawn over a live process...).
+    pub violations: Vec<String>,
 }
 
 impl Fake {
@@ -166,6 +171,8 @@ impl Fake {
             obey: true,
             auto_empty: true,
             log: Vec::new(),
+            group: HashSet::new(),
+            violations: Vec::new(),
         }
     }
 
@@ -201,6 +208,10 @@ impl Fake {
                 out.push(e.clone());
                 match e {
                     Effect::Spawn { unit } => {
+                        if self.alive.contains_key(&unit) || self.group.contains(&unit) {
+                            self.violations
+                                .push(format!("spawn of {unit} over what is left of it"));
+                        }
                         if self.broken.contains(&unit) {
                             queue.push_back(Input::SpawnFailed {
                                 unit,
@@ -209,6 +220,7 @@ impl Fake {
                         } else {
                             let pid = self.next_pid;
                             self.next_pid += 1;
+                            self.group.insert(unit.clone());
                             self.alive.insert(unit.clone(), pid);
                             queue.push_back(Input::Spawned { unit, pid });
                         }
@@ -231,6 +243,7 @@ impl Fake {
                             });
                         }
                         if self.auto_empty {
+                            self.group.remove(&unit);
                             queue.push_back(Input::Empty { unit });
                         }
                     }

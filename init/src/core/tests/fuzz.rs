@@ -1,0 +1,207 @@
+//! Random inputs in random order: the core never panics, never spawns over a live
+//! process or its leftovers, keeps its pids in line with reality, and a shutdown ends.
+
+use super::*;
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+const NAMES: [&str; 6] = ["a", "b", "c", "d", "e", "t"];
+
+fn random_unit(r: &mut Rng, i: usize) -> Unit {
+    let name = NAMES[i];
+    let mut u = unit(name);
+    // Dependencies only on other names; cycles are possible and must not hang anything.
+    for other in NAMES.iter().filter(|n| **n != name) {
+        if r.chance(15) {
+            u.after.push(other.to_string());
+        }
+        if r.chance(10) {
+            u.requires.push(other.to_string());
+        }
+    }
+    u.restart.policy = match r.below(3) {
+        0 => RestartPolicy::Always,
+        1 => RestartPolicy::OnFailure,
+        _ => RestartPolicy::Never,
+    };
+    u.restart.delay_min = Some(ms(r.below(3) as u64 * 500));
+    u.restart.delay_max = Some(secs(4));
+    u.enabled = r.chance(80);
+    u.essential = r.chance(5);
+    if r.chance(30) {
+        u.ready.kind = units::model::ReadyType::Notify;
+        u.ready.timeout = Some(secs(3));
+    }
+    if r.chance(30) {
+        u.heartbeat = Some(units::model::Heartbeat {
+            file: None,
+            period: secs(2),
+            grace: secs(3),
+        });
+    }
+    if name == "t" || r.chance(10) {
+        u.timer = Some(Timer {
+            every: Some(secs(1 + r.below(5) as u64)),
+            timeout: if r.chance(50) { Some(secs(2)) } else { None },
+            persistent: r.chance(50),
+            ..Default::default()
+        });
+    }
+    u
+}
+
+fn random_set(r: &mut Rng) -> Vec<(String, Result<Unit, String>)> {
+    let mut set = Vec::new();
+    for (i, name) in NAMES.iter().enumerate() {
+        if r.chance(85) {
+            let res = if r.chance(10) {
+                Err("broken".to_string())
+            } else {
+                Ok(random_unit(r, i))
+            };
+            set.push((name.to_string(), res));
+        }
+    }
+    set
+}
+
+fn check(f: &Fake, step: usize) {
+    assert!(f.violations.is_empty(), "step {step}: {:?}", f.violations);
+    for u in f.sup.units() {
+        assert_eq!(
+            u.pid.is_some(),
+            f.alive.contains_key(&u.name),
+            "step {step}: {} pid {:?} vs alive {:?}",
+            u.name,
+            u.pid,
+            f.alive.get(&u.name)
+        );
+        if u.state == State::Running && !u.is_timer() {
+            assert!(
+                u.pid.is_some(),
+                "step {step}: {} running without a process",
+                u.name
+            );
+        }
+    }
+}
+
+fn run(seed: u64, steps: usize) {
+    let mut r = Rng(seed);
+    let mut f = Fake::new();
+    f.load_raw(vec![]);
+    let pick = |r: &mut Rng| NAMES[r.below(NAMES.len())].to_string();
+    for step in 0..steps {
+        f.obey = r.chance(70);
+        if r.chance(5) {
+            if r.chance(50) {
+                f.broken.insert(pick(&mut r));
+            } else {
+                f.broken.clear();
+            }
+        }
+        let input = match r.below(12) {
+            0 => Input::Load(random_set(&mut r)),
+            1 => Input::Command(Command::Start(pick(&mut r))),
+            2 => Input::Command(Command::Stop(pick(&mut r))),
+            3 => Input::Command(Command::Restart(pick(&mut r))),
+            4 if r.chance(20) => Input::Command(Command::RestartAll),
+            5 => {
+                let name = pick(&mut r);
+                if f.alive.remove(&name).is_some() {
+                    Input::Exited {
+                        unit: name,
+                        status: if r.chance(50) {
+                            ExitStatus::Code(r.below(3) as i32)
+                        } else {
+                            ExitStatus::Signal(9)
+                        },
+                        oom: r.chance(10),
+                    }
+                } else {
+                    Input::Beat { unit: name }
+                }
+            }
+            6 => Input::Ready { unit: pick(&mut r) },
+            7 => Input::Beat { unit: pick(&mut r) },
+            8 if r.chance(30) => Input::Fault {
+                unit: pick(&mut r),
+                reason: "health",
+            },
+            9 if r.chance(10) => Input::RestoreTimer {
+                unit: pick(&mut r),
+                last_run: f.now().wall - secs(r.below(100) as u64),
+            },
+            10 if r.chance(5) => Input::ClockChanged,
+            _ => {
+                let d = ms(r.below(3000) as u64);
+                f.advance(d);
+                check(&f, step);
+                continue;
+            }
+        };
+        f.send(input);
+        check(&f, step);
+    }
+    // Whatever the state, a shutdown ends once processes obey or get killed.
+    f.obey = r.chance(50);
+    let mut fx = f.send(Input::Shutdown);
+    fx.extend(f.advance(secs(60)));
+    check(&f, steps);
+    let exits = f
+        .log
+        .iter()
+        .filter(|e| matches!(e, Effect::Exit { .. }))
+        .count();
+    assert_eq!(exits, 1, "seed {seed}: one Exit");
+    assert!(f.alive.is_empty(), "seed {seed}: left alive {:?}", f.alive);
+    assert!(f.group.is_empty(), "seed {seed}: left over {:?}", f.group);
+    let spawns = f
+        .log
+        .iter()
+        .filter(|e| matches!(e, Effect::Spawn { .. }))
+        .count();
+    let kills = f
+        .log
+        .iter()
+        .filter(|e| matches!(e, Effect::KillAll { .. }))
+        .count();
+    let forgets = f
+        .log
+        .iter()
+        .filter(|e| matches!(e, Effect::Forget { .. }))
+        .count();
+    if std::env::var_os("FUZZ_STATS").is_some() {
+        eprintln!(
+            "seed {seed}: spawns {spawns} kills {kills} forgets {forgets} log {}",
+            f.log.len()
+        );
+    }
+}
+
+#[test]
+fn random_inputs_keep_the_rules() {
+    for seed in 1..=200u64 {
+        run(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15), 400);
+    }
+}
