@@ -367,6 +367,16 @@ impl Supervisor {
         }
         for (name, was_enabled, was_timer, was_removed) in changed {
             let Some(i) = self.idx(&name) else { continue };
+            if was_timer && !self.units[i].is_timer() {
+                // No longer a timer unit: its schedule ends here.
+                self.disarm(i, DeadlineKind::TimerRun, fx);
+                let u = &mut self.units[i];
+                u.timer = None;
+                u.timer_at = None;
+                if u.state == State::Waiting {
+                    u.set_state(State::Stopped, now.wall);
+                }
+            }
             let u = &self.units[i];
             let enabled = u.def.as_ref().is_some_and(|d| d.enabled);
             let active = u.want_up;
@@ -596,17 +606,25 @@ impl Supervisor {
         let u = &self.units[i];
         if u.is_timer() {
             let gone = u.is_gone();
+            let draining = !gone && !u.main && !u.spawning;
             match u.job {
-                Some(Job::Stop) if !u.stop_sent => self.units[i].job = None,
-                Some(Job::Stop) => self.units[i].job = Some(Job::Restart),
+                // A stop begun (or a run's leftovers going) ends first; else it is cancelled.
+                Some(Job::Stop) if u.stop_sent || draining => {
+                    self.units[i].job = Some(Job::Restart)
+                }
+                Some(Job::Stop) => self.units[i].job = None,
                 _ => {}
             }
             let u = &self.units[i];
-            if u.job.is_none()
-                && matches!(u.state, State::Stopped | State::Failed | State::Exited)
-                && gone
-            {
-                self.activate_timer(i, now, fx);
+            if u.job.is_none() {
+                if gone && u.state != State::Waiting {
+                    // Whatever it was (stopped, a service in backoff before a change): a schedule now.
+                    self.disarm(i, DeadlineKind::Restart, fx);
+                    self.activate_timer(i, now, fx);
+                } else if !u.is_armed(DeadlineKind::TimerRun) {
+                    // Its schedule lapsed while a stop was pending.
+                    self.schedule_next(i, now, fx);
+                }
             }
             if manual && self.units[i].is_gone() && self.units[i].job.is_none() {
                 self.spawn(i, now, fx);
@@ -1396,10 +1414,12 @@ impl Supervisor {
 
     fn timer_fire(&mut self, i: usize, now: Now, fx: &mut Vec<Effect>) {
         let u = &self.units[i];
-        if self.shutting || !u.want_up || !u.is_timer() || u.job.is_some() {
+        if self.shutting || !u.want_up || !u.is_timer() {
             return;
         }
-        if u.is_gone() {
+        if u.job.is_some() {
+            // Being restarted: the run waits for the next time.
+        } else if u.is_gone() {
             self.spawn(i, now, fx);
         } else {
             tracing::warn!(unit = %u.name, "previous run still going: run skipped");

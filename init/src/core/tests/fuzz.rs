@@ -85,7 +85,8 @@ fn random_set(r: &mut Rng) -> Vec<(String, Result<Unit, String>)> {
     set
 }
 
-fn check(f: &Fake, step: usize) {
+fn check(f: &Fake, seed: u64, step: usize) {
+    let step = format!("seed {seed} step {step}");
     assert!(f.violations.is_empty(), "step {step}: {:?}", f.violations);
     for u in f.sup.units() {
         assert_eq!(
@@ -100,6 +101,50 @@ fn check(f: &Fake, step: usize) {
             assert!(
                 u.pid.is_some(),
                 "step {step}: {} running without a process",
+                u.name
+            );
+        }
+        if u.want_up && u.job.is_none() && u.def.is_some() && !f.sup.is_shutting_down() {
+            assert!(
+                u.state != State::Stopped,
+                "{step}: {} wanted up, stopped, and nothing will start it",
+                u.name
+            );
+        }
+        // No state that waits for something that cannot come.
+        match u.state {
+            State::Stopping | State::Starting => {
+                assert!(
+                    !u.is_gone(),
+                    "step {step}: {} {:?} with nothing left",
+                    u.name,
+                    u.state
+                )
+            }
+            State::Backoff => assert!(
+                u.is_armed(DeadlineKind::Restart)
+                    || (u.restart_due && !u.is_gone())
+                    || u.job.is_some(),
+                "step {step}: {} in backoff with no restart coming",
+                u.name
+            ),
+            State::Waiting => assert!(
+                u.is_armed(DeadlineKind::TimerRun)
+                    || u.timer.as_ref().is_some_and(|t| t.next.is_none()),
+                "step {step}: {} waiting with no run armed",
+                u.name
+            ),
+            _ => {}
+        }
+        for kind in [
+            DeadlineKind::Restart,
+            DeadlineKind::TimerRun,
+            DeadlineKind::StopTimeout,
+        ] {
+            assert_eq!(
+                u.is_armed(kind),
+                f.deadline(&u.name, kind).is_some(),
+                "step {step}: {} {kind:?} armed in the core and the loop differ",
                 u.name
             );
         }
@@ -155,19 +200,36 @@ fn run(seed: u64, steps: usize) {
             10 if r.chance(5) => Input::ClockChanged,
             _ => {
                 let d = ms(r.below(3000) as u64);
-                f.advance(d);
-                check(&f, step);
+                let fx = f.advance(d);
+                if std::env::var_os("FUZZ_TRACE").is_some() {
+                    eprintln!("{step}: advance {d:?} -> {fx:?}");
+                }
+                check(&f, seed, step);
                 continue;
             }
         };
-        f.send(input);
-        check(&f, step);
+        let trace = std::env::var_os("FUZZ_TRACE").is_some();
+        if trace {
+            eprintln!("{step}: {input:?}");
+        }
+        let fx = f.send(input);
+        if trace {
+            eprintln!("   -> {fx:?}");
+        }
+        check(&f, seed, step);
     }
     // Whatever the state, a shutdown ends once processes obey or get killed.
     f.obey = r.chance(50);
     let mut fx = f.send(Input::Shutdown);
     fx.extend(f.advance(secs(60)));
-    check(&f, steps);
+    check(&f, seed, steps);
+    let exit_at = f.log.iter().position(|e| matches!(e, Effect::Exit { .. }));
+    let late_spawn = exit_at.and_then(|at| {
+        f.log[at..]
+            .iter()
+            .position(|e| matches!(e, Effect::Spawn { .. }))
+    });
+    assert_eq!(late_spawn, None, "seed {seed}: a spawn after Exit");
     let exits = f
         .log
         .iter()
@@ -201,7 +263,15 @@ fn run(seed: u64, steps: usize) {
 
 #[test]
 fn random_inputs_keep_the_rules() {
-    for seed in 1..=200u64 {
+    // FUZZ_SEEDS=N runs more; FUZZ_SEED=S only that one (with FUZZ_TRACE=1 to see it).
+    if let Some(seed) = std::env::var("FUZZ_SEED").ok().and_then(|s| s.parse().ok()) {
+        return run(seed, 400);
+    }
+    let n = std::env::var("FUZZ_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200u64);
+    for seed in 1..=n {
         run(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15), 400);
     }
 }
