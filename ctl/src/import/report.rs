@@ -1,0 +1,96 @@
+//! The report: for every source key, what it became or why it was not carried.
+
+use super::draft::{Draft, Entry, Fate};
+
+/// Counts of entries by fate.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub carried: usize,
+    pub approx: usize,
+    pub same: usize,
+    pub dropped: usize,
+}
+
+impl Tally {
+    pub fn add(&mut self, entries: &[Entry]) {
+        for e in entries {
+            match e.fate {
+                Fate::Carried => self.carried += 1,
+                Fate::Approx(_) => self.approx += 1,
+                Fate::Same(_) => self.same += 1,
+                Fate::Dropped(_) => self.dropped += 1,
+            }
+        }
+    }
+    pub fn total(&self) -> usize {
+        self.carried + self.approx + self.same + self.dropped
+    }
+    /// Per cent of keys translated (carried, approximated, or already colony's behaviour).
+    pub fn translated_pct(&self) -> f64 {
+        if self.total() == 0 {
+            return 100.0;
+        }
+        100.0 * (self.total() - self.dropped) as f64 / self.total() as f64
+    }
+    pub fn line(&self) -> String {
+        format!(
+            "{} keys: {} carried, {} approximated, {} already so in colony, {} not carried",
+            self.total(),
+            self.carried,
+            self.approx,
+            self.same,
+            self.dropped
+        )
+    }
+}
+
+/// One entry as a report line.
+pub fn entry_line(e: &Entry) -> String {
+    let to = e.to.as_deref().map(|t| format!(" -> {t}")).unwrap_or_default();
+    match &e.fate {
+        Fate::Carried => format!("  carried     {}  {}{to}", e.origin, e.source),
+        Fate::Approx(why) => format!("  approx      {}  {}{to}  ({why})", e.origin, e.source),
+        Fate::Same(why) => format!("  same        {}  {}: {why}", e.origin, e.source),
+        Fate::Dropped(why) => format!("  NOT CARRIED {}  {}: {why}", e.origin, e.source),
+    }
+}
+
+/// The report of one unit.
+pub fn unit_report(d: &Draft) -> String {
+    let mut out = format!(
+        "{}.unit  (from {})\n",
+        d.name,
+        d.sources
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // In source order: by file (as listed in sources), then line; defaults last.
+    let rank = |e: &Entry| -> (usize, usize) {
+        match e.origin.rsplit_once(':') {
+            Some((file, line)) => {
+                let f = d
+                    .sources
+                    .iter()
+                    .position(|s| s.display().to_string() == file)
+                    .unwrap_or(usize::MAX - 1);
+                (f, line.parse().unwrap_or(0))
+            }
+            None => (usize::MAX, 0),
+        }
+    };
+    let mut entries: Vec<&Entry> = d.entries.iter().collect();
+    entries.sort_by_key(|e| rank(e));
+    for e in entries {
+        out.push_str(&entry_line(e));
+        out.push('\n');
+    }
+    for w in &d.warnings {
+        out.push_str(&format!("  warning     {w}\n"));
+    }
+    let mut t = Tally::default();
+    t.add(&d.entries);
+    out.push_str(&format!("  {}\n", t.line()));
+    out
+}

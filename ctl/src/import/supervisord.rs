@@ -1,0 +1,672 @@
+//! supervisord's `supervisord.conf` (and its `[include]` files) to units: one per process of
+//! every `[program:x]`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::draft::{unit_name, Draft, Entry, Fate, V};
+use super::words::{fmt_size, shell_words, size};
+
+#[derive(Debug, Clone)]
+struct Item {
+    key: String,
+    value: String,
+    origin: String,
+}
+
+#[derive(Debug, Clone)]
+struct Section {
+    name: String,
+    origin: String,
+    /// The directory of the file it is in, `%(here)s`.
+    here: PathBuf,
+    items: Vec<Item>,
+}
+
+/// Read an INI file as Python's configparser does for supervisord: `key = value` or
+/// `key: value`, keys lower-cased, indented continuation lines, `;`/`#` comments (inline
+/// ones after whitespace).
+fn parse_ini(path: &Path) -> Result<Vec<Section>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let shown = path.display().to_string();
+    let here = path
+        .parent()
+        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .unwrap_or(Path::new("."));
+    let here = std::fs::canonicalize(here).unwrap_or(here.to_path_buf());
+    let mut out: Vec<Section> = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let t = raw.trim();
+        if t.is_empty() || t.starts_with(';') || t.starts_with('#') {
+            continue;
+        }
+        let line = strip_inline_comment(raw);
+        if raw.starts_with(|c: char| c.is_whitespace()) {
+            if let Some(it) = out.last_mut().and_then(|s| s.items.last_mut()) {
+                it.value.push('\n');
+                it.value.push_str(line.trim());
+                continue;
+            }
+        }
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            out.push(Section {
+                name: name.trim().to_string(),
+                origin: format!("{shown}:{}", n + 1),
+                here: here.clone(),
+                items: Vec::new(),
+            });
+            continue;
+        }
+        let Some(sec) = out.last_mut() else {
+            return Err(format!("{shown}:{}: a key before any [section]", n + 1));
+        };
+        let pos = line.find(['=', ':']);
+        let Some(p) = pos else {
+            return Err(format!("{shown}:{}: `{line}` is not `key = value`", n + 1));
+        };
+        sec.items.push(Item {
+            key: line[..p].trim().to_ascii_lowercase(),
+            value: line[p + 1..].trim().to_string(),
+            origin: format!("{shown}:{}", n + 1),
+        });
+    }
+    Ok(out)
+}
+
+fn strip_inline_comment(line: &str) -> &str {
+    let b = line.as_bytes();
+    for i in 1..b.len() {
+        if (b[i] == b';' || b[i] == b'#') && b[i - 1].is_ascii_whitespace() {
+            return &line[..i];
+        }
+    }
+    line
+}
+
+/// Expand `*`, `?` and `[...]` in each component of a path; sorted matches.
+pub fn glob(pattern: &Path) -> Vec<PathBuf> {
+    let mut cur = vec![PathBuf::new()];
+    for comp in pattern.components() {
+        let c = comp.as_os_str().to_string_lossy().to_string();
+        let mut next = Vec::new();
+        for base in &cur {
+            if c.contains(['*', '?', '[']) {
+                let dir = if base.as_os_str().is_empty() { Path::new(".") } else { base.as_path() };
+                let mut names: Vec<String> = std::fs::read_dir(dir)
+                    .map(|rd| {
+                        rd.flatten()
+                            .map(|e| e.file_name().to_string_lossy().to_string())
+                            .filter(|n| !n.starts_with('.') && wild(&c, n))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                names.sort();
+                next.extend(names.into_iter().map(|n| base.join(n)));
+            } else {
+                next.push(base.join(&c));
+            }
+        }
+        cur = next;
+    }
+    cur.into_iter().filter(|p| p.exists()).collect()
+}
+
+fn wild(p: &str, s: &str) -> bool {
+    fn m(p: &[char], s: &[char]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some('*') => (0..=s.len()).any(|k| m(&p[1..], &s[k..])),
+            Some('?') => !s.is_empty() && m(&p[1..], &s[1..]),
+            Some('[') => {
+                let Some(end) = p.iter().position(|c| *c == ']') else {
+                    return !s.is_empty() && s[0] == '[' && m(&p[1..], &s[1..]);
+                };
+                let Some(&c) = s.first() else { return false };
+                let set = &p[1..end];
+                let (neg, set) = match set.first() {
+                    Some('!') | Some('^') => (true, &set[1..]),
+                    _ => (false, set),
+                };
+                let mut hit = false;
+                let mut k = 0;
+                while k < set.len() {
+                    if k + 2 < set.len() && set[k + 1] == '-' {
+                        hit |= set[k] <= c && c <= set[k + 2];
+                        k += 3;
+                    } else {
+                        hit |= set[k] == c;
+                        k += 1;
+                    }
+                }
+                hit != neg && m(&p[end + 1..], &s[1..])
+            }
+            Some(c) => !s.is_empty() && s[0] == *c && m(&p[1..], &s[1..]),
+        }
+    }
+    let p: Vec<char> = p.chars().collect();
+    let s: Vec<char> = s.chars().collect();
+    m(&p, &s)
+}
+
+/// Python `%`-formatting with named values, as supervisord expands `%(here)s`,
+/// `%(process_num)02d`, `%(ENV_HOME)s`...
+pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('%') => out.push('%'),
+            Some('(') => {
+                let name: String = it.by_ref().take_while(|c| *c != ')').collect();
+                let mut flags = String::new();
+                while let Some(&f) = it.peek().filter(|c| "-+ 0#".contains(**c)) {
+                    flags.push(f);
+                    it.next();
+                }
+                let mut width = String::new();
+                while let Some(&d) = it.peek().filter(|c| c.is_ascii_digit()) {
+                    width.push(d);
+                    it.next();
+                }
+                let conv = it.next().ok_or_else(|| format!("`%({name})` has no conversion"))?;
+                let val = vars
+                    .get(&name)
+                    .ok_or_else(|| format!("`%({name})` is not a known expansion"))?;
+                let w: usize = width.parse().unwrap_or(0);
+                let text = match conv {
+                    'd' | 'i' => {
+                        let n: i64 = val
+                            .parse()
+                            .map_err(|_| format!("`%({name})d`: `{val}` is not a number"))?;
+                        if flags.contains('0') && !flags.contains('-') {
+                            format!("{n:0w$}")
+                        } else {
+                            n.to_string()
+                        }
+                    }
+                    's' | 'r' => val.clone(),
+                    other => return Err(format!("`%({name}){other}`: unknown conversion")),
+                };
+                if text.len() < w && !(flags.contains('0') && matches!(conv, 'd' | 'i')) {
+                    if flags.contains('-') {
+                        out.push_str(&format!("{text:<w$}"));
+                    } else {
+                        out.push_str(&format!("{text:>w$}"));
+                    }
+                } else {
+                    out.push_str(&text);
+                }
+            }
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    Ok(out)
+}
+
+/// supervisord's `environment`: `KEY="value",KEY2=value2`.
+pub fn env_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut q: Option<char> = None;
+    for c in s.chars() {
+        match c {
+            '"' | '\'' if q.is_none() => {
+                q = Some(c);
+                cur.push(c);
+            }
+            c if Some(c) == q => {
+                q = None;
+                cur.push(c);
+            }
+            ',' if q.is_none() => parts.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    if q.is_some() {
+        return Err("an opening quote is never closed".into());
+    }
+    parts.push(cur);
+    let mut out = Vec::new();
+    for p in parts {
+        let p = p.trim();
+        if p.is_empty() {
+            continue;
+        }
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| format!("`{p}` is not KEY=value"))?;
+        let v = shell_words(v.trim())?.join(" ");
+        out.push((k.trim().to_string(), v));
+    }
+    Ok(out)
+}
+
+fn boolean(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+fn int(s: &str) -> Option<i64> {
+    s.trim().parse().ok()
+}
+
+/// What a supervisord import makes: the units and the facts about the file as a whole.
+pub struct Batch {
+    pub drafts: Vec<Draft>,
+    pub general: Vec<Entry>,
+}
+
+fn general(origin: &str, source: &str, to: Option<String>, fate: Fate) -> Entry {
+    Entry {
+        origin: origin.to_string(),
+        source: source.to_string(),
+        to,
+        fate,
+    }
+}
+
+pub fn import(paths: &[PathBuf]) -> Result<Batch, String> {
+    let mut sections = Vec::new();
+    let mut general_entries = Vec::new();
+    let mut seen = BTreeSet::new();
+    // (file, included): supervisord follows [include] only in the files it was given.
+    let mut queue: Vec<(PathBuf, bool)> = paths.iter().rev().map(|p| (p.clone(), false)).collect();
+    let mut files = Vec::new();
+    while let Some((p, included)) = queue.pop() {
+        let canon = std::fs::canonicalize(&p).unwrap_or(p.clone());
+        if !seen.insert(canon) {
+            continue;
+        }
+        let secs = parse_ini(&p)?;
+        for s in &secs {
+            if s.name == "include" && included {
+                general_entries.push(general(&s.origin, "[include]", None, Fate::Dropped("supervisord does not follow [include] in an included file; name that file on the command line".into())));
+            } else if s.name == "include" {
+                for it in &s.items {
+                    if it.key != "files" {
+                        general_entries.push(general(&it.origin, &format!("{}={}", it.key, it.value), None, Fate::Dropped("[include] knows only `files`".into())));
+                        continue;
+                    }
+                    let mut found = Vec::new();
+                    for pat in it.value.split_whitespace() {
+                        let pat = expand(pat, &here_vars(&s.here)).unwrap_or(pat.to_string());
+                        let pat = if Path::new(&pat).is_absolute() {
+                            PathBuf::from(&pat)
+                        } else {
+                            s.here.join(&pat)
+                        };
+                        for f in glob(&pat) {
+                            found.push(f.display().to_string());
+                            queue.insert(0, (f, true));
+                        }
+                    }
+                    general_entries.push(general(
+                        &it.origin,
+                        &format!("files={}", it.value),
+                        Some(format!("read {}", if found.is_empty() { "no file (nothing matches)".to_string() } else { found.join(", ") })),
+                        Fate::Carried,
+                    ));
+                }
+            }
+        }
+        files.push(p);
+        sections.extend(secs);
+    }
+
+    // [supervisord] environment applies to every program.
+    let mut global_env: Vec<(String, String, String)> = Vec::new();
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in &sections {
+        let kind = s.name.split(':').next().unwrap_or("");
+        match kind {
+            "supervisord" => {
+                for it in &s.items {
+                    let src = format!("{}={}", it.key, it.value);
+                    if it.key == "environment" {
+                        match expand(&it.value, &here_vars(&s.here)).and_then(|v| env_pairs(&v)) {
+                            Ok(pairs) => {
+                                for (k, v) in pairs {
+                                    global_env.push((k, v, it.origin.clone()));
+                                }
+                                general_entries.push(general(&it.origin, &src, Some("environment of every unit".into()), Fate::Carried));
+                            }
+                            Err(e) => general_entries.push(general(&it.origin, &src, None, Fate::Dropped(e))),
+                        }
+                    } else {
+                        general_entries.push(general(&it.origin, &src, None, Fate::Same("configures supervisord itself; colony-init has its own options".into())));
+                    }
+                }
+            }
+            "group" => {
+                let g = s.name.split_once(':').map(|x| x.1).unwrap_or("").to_string();
+                for it in &s.items {
+                    let src = format!("{}={}", it.key, it.value);
+                    if it.key == "programs" {
+                        let progs: Vec<String> = it.value.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect();
+                        general_entries.push(general(&it.origin, &src, Some(format!("tags += [\"{}\"] in the units of {}", unit_name(&g), progs.join(", "))), Fate::Carried));
+                        for p in progs {
+                            groups.entry(p).or_default().push(g.clone());
+                        }
+                    } else if it.key == "priority" {
+                        general_entries.push(general(&it.origin, &src, None, Fate::Dropped("colony orders units by their programs' priority (after), not by group".into())));
+                    } else {
+                        general_entries.push(general(&it.origin, &src, None, Fate::Dropped(format!("unknown key of [{}]", s.name))));
+                    }
+                }
+            }
+            "program" | "include" => {}
+            "unix_http_server" | "inet_http_server" | "supervisorctl" | "rpcinterface" | "ctlplugin" => {
+                general_entries.push(general(&s.origin, &format!("[{}]", s.name), None, Fate::Same("the control channel of supervisord: colonyctl talks to colony-init through its FIFO".into())));
+            }
+            "eventlistener" => general_entries.push(general(&s.origin, &format!("[{}]", s.name), None, Fate::Dropped("colony has no event listeners: `colonyctl status --json` shows the states".into()))),
+            "fcgi-program" => general_entries.push(general(&s.origin, &format!("[{}]", s.name), None, Fate::Dropped("colony opens no sockets for programs: run it as a [program] that listens itself".into()))),
+            _ => general_entries.push(general(&s.origin, &format!("[{}]", s.name), None, Fate::Dropped("an unknown section".into()))),
+        }
+    }
+
+    let programs: Vec<&Section> = sections.iter().filter(|s| s.name.starts_with("program:")).collect();
+    // Priority levels, for `after`.
+    let prio_of = |s: &Section| -> i64 {
+        s.items.iter().rev().find(|i| i.key == "priority").and_then(|i| int(&i.value)).unwrap_or(999)
+    };
+    let mut drafts = Vec::new();
+    let mut names_by_prog: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut prio: BTreeMap<String, i64> = BTreeMap::new();
+    for s in &programs {
+        let prog = s.name.split_once(':').map(|x| x.1).unwrap_or("").trim().to_string();
+        let ds = program(s, &prog, &global_env, groups.get(&prog))?;
+        names_by_prog.insert(prog.clone(), ds.iter().map(|d| d.name.clone()).collect());
+        prio.insert(prog, prio_of(s));
+        drafts.extend(ds);
+    }
+    // `after`: the units of the nearest lower priority level.
+    let levels: BTreeSet<i64> = prio.values().copied().collect();
+    for s in &programs {
+        let prog = s.name.split_once(':').map(|x| x.1).unwrap_or("").trim().to_string();
+        let p = prio[&prog];
+        let lower = levels.range(..p).next_back().copied();
+        let before: Vec<String> = match lower {
+            Some(l) => prio
+                .iter()
+                .filter(|(_, v)| **v == l)
+                .flat_map(|(k, _)| names_by_prog[k].clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        let item = s.items.iter().rev().find(|i| i.key == "priority").cloned();
+        for d in drafts.iter_mut().filter(|d| names_by_prog[&prog].contains(&d.name)) {
+            let (origin, src) = match &item {
+                Some(i) => (i.origin.clone(), format!("priority={}", i.value)),
+                None => ("(supervisord default)".to_string(), "priority= (not set: 999)".to_string()),
+            };
+            if before.is_empty() {
+                if item.is_some() || levels.len() > 1 {
+                    d.same(&origin, &src, "the lowest priority here: starts first, nothing to wait for");
+                }
+                continue;
+            }
+            d.push_strs("after", &before);
+            d.note(
+                &origin,
+                &src,
+                Some(format!("after += {}", V::strs(&before))),
+                Fate::Approx(format!(
+                    "ordered after the next lower priority ({}); colony waits until they are up, supervisord only started them first",
+                    lower.unwrap_or_default()
+                )),
+            );
+        }
+    }
+    Ok(Batch { drafts, general: general_entries })
+}
+
+fn here_vars(here: &Path) -> BTreeMap<String, String> {
+    let mut v = BTreeMap::new();
+    v.insert("here".to_string(), here.display().to_string());
+    v.insert(
+        "host_node_name".to_string(),
+        nix::unistd::gethostname().map(|h| h.to_string_lossy().to_string()).unwrap_or_default(),
+    );
+    for (k, val) in std::env::vars() {
+        v.insert(format!("ENV_{k}"), val);
+    }
+    v
+}
+
+fn program(s: &Section, prog: &str, global_env: &[(String, String, String)], groups: Option<&Vec<String>>) -> Result<Vec<Draft>, String> {
+    let last = |k: &str| s.items.iter().rev().find(|i| i.key == k);
+    let numprocs = match last("numprocs") {
+        Some(i) => int(&i.value).filter(|n| *n >= 1).ok_or_else(|| format!("{}: numprocs must be a number of at least 1", i.origin))?,
+        None => 1,
+    };
+    let start = match last("numprocs_start") {
+        Some(i) => int(&i.value).ok_or_else(|| format!("{}: numprocs_start must be a number", i.origin))?,
+        None => 0,
+    };
+    let pname = last("process_name").map(|i| i.value.clone()).unwrap_or_else(|| "%(program_name)s".into());
+    if numprocs > 1 && !pname.contains("process_num") {
+        return Err(format!(
+            "{}: numprocs = {numprocs} needs a process_name with %(process_num)s, as supervisord requires",
+            s.origin
+        ));
+    }
+    let group = groups.and_then(|g| g.first()).cloned().unwrap_or_else(|| prog.to_string());
+    let mut out = Vec::new();
+    for n in start..start + numprocs {
+        let mut vars = here_vars(&s.here);
+        vars.insert("program_name".into(), prog.to_string());
+        vars.insert("group_name".into(), group.clone());
+        vars.insert("process_num".into(), n.to_string());
+        vars.insert("numprocs".into(), numprocs.to_string());
+        let raw = expand(&pname, &vars).map_err(|e| format!("{}: process_name: {e}", s.origin))?;
+        vars.insert("process_name".into(), raw.clone());
+        let name = unit_name(&raw);
+        let mut d = Draft::new(&name, PathBuf::from(s.origin.rsplit_once(':').map(|x| x.0).unwrap_or(&s.origin)));
+        d.header.push(format!("Imported from [{}] at {} by colonyctl import.", s.name, s.origin));
+        if name != raw {
+            d.warnings.push(format!("named `{name}`: `{raw}` is not a valid unit name"));
+        }
+        for (k, v, origin) in global_env {
+            d.table_set("environment", k, V::s(v.as_str()));
+            d.note(origin, &format!("[supervisord] environment {k}"), Some(format!("environment.{k} = {}", V::s(v.as_str()))), Fate::Carried);
+        }
+        if let Some(gs) = groups {
+            let tags: Vec<String> = gs.iter().map(|g| unit_name(g)).collect();
+            d.push_strs("tags", &tags);
+        }
+        program_keys(&mut d, s, &vars, numprocs)?;
+        out.push(d);
+    }
+    Ok(out)
+}
+
+fn program_keys(d: &mut Draft, s: &Section, vars: &BTreeMap<String, String>, numprocs: i64) -> Result<(), String> {
+    // Later assignments of a key win (configparser); earlier ones are reported.
+    let mut last_of: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, it) in s.items.iter().enumerate() {
+        last_of.insert(it.key.as_str(), i);
+    }
+    let mut stdout_file: Option<String> = None;
+    for (i, it) in s.items.iter().enumerate() {
+        let o = it.origin.as_str();
+        let src = format!("{}={}", it.key, it.value.replace('\n', " "));
+        if last_of[it.key.as_str()] != i {
+            d.same(o, &src, format!("overridden by {}", s.items[last_of[it.key.as_str()]].origin));
+            continue;
+        }
+        let val = match expand(&it.value, vars) {
+            Ok(v) => v,
+            Err(e) => {
+                d.drop_key(o, &src, e);
+                continue;
+            }
+        };
+        let v = val.trim();
+        match it.key.as_str() {
+            "command" => {
+                let words = shell_words(v).map_err(|e| format!("{o}: command: {e}"))?;
+                if words.is_empty() {
+                    return Err(format!("{o}: command is empty"));
+                }
+                if words[0].contains('/') && !words[0].starts_with('/') {
+                    let abs = s.here.join(&words[0]);
+                    let mut w = words.clone();
+                    w[0] = abs.display().to_string();
+                    d.approx(o, &src, "exec", V::strs(&w), "the relative program path was made absolute from the config file's directory");
+                } else {
+                    d.carry(o, &src, "exec", V::strs(&words));
+                }
+            }
+            "process_name" | "numprocs" | "numprocs_start" => {
+                d.note(o, &src, Some(format!("unit `{}`", d.name)), if numprocs > 1 || it.key == "process_name" { Fate::Carried } else { Fate::Same("one process".into()) });
+            }
+            "directory" => d.carry(o, &src, "directory", V::s(v)),
+            "user" => {
+                if v.bytes().all(|b| b.is_ascii_digit()) && !v.is_empty() {
+                    d.carry(o, &src, "user", V::Int(v.parse().unwrap_or_default()));
+                } else {
+                    d.carry(o, &src, "user", V::s(v));
+                }
+            }
+            "umask" => match units::values::parse_umask(v) {
+                Ok(m) => d.carry(o, &src, "umask", V::s(format!("{m:04o}"))),
+                Err(e) => d.drop_key(o, &src, e),
+            },
+            "environment" => match env_pairs(v) {
+                Ok(pairs) => {
+                    let mut set = Vec::new();
+                    for (k, val) in pairs {
+                        set.push(format!("{k} = {}", V::s(val.as_str())));
+                        d.table_set("environment", &k, V::s(val));
+                    }
+                    d.note(o, &src, Some(format!("environment: {}", set.join(", "))), Fate::Carried);
+                }
+                Err(e) => d.drop_key(o, &src, e),
+            },
+            "autostart" => match boolean(v) {
+                Some(b) => d.carry(o, &src, "enabled", V::Bool(b)),
+                None => d.drop_key(o, &src, "not a boolean"),
+            },
+            "autorestart" => match v.to_ascii_lowercase().as_str() {
+                "true" => d.carry(o, &src, "restart.policy", V::s("always")),
+                "false" => d.carry(o, &src, "restart.policy", V::s("never")),
+                "unexpected" => d.carry(o, &src, "restart.policy", V::s("on-failure")),
+                _ => d.drop_key(o, &src, "expected true, false or unexpected"),
+            },
+            "startsecs" => match int(v) {
+                Some(n) if n >= 0 => d.approx(o, &src, "restart.threshold", V::s(format!("{n}s")), "a death sooner than this counts as instant: colony backs off longer (supervisord counted the start as failed)"),
+                _ => d.drop_key(o, &src, "not a number of seconds"),
+            },
+            "startretries" => d.drop_key(o, &src, "colony never gives up: it backs off forever, doubling the delay up to restart.delay_max (no FATAL state)"),
+            "exitcodes" => {
+                let codes: Result<Vec<i64>, _> = v.split(',').map(|c| c.trim().parse::<i64>()).collect();
+                match codes {
+                    Ok(c) if c.iter().all(|n| (0..=255).contains(n)) => d.carry(o, &src, "restart.success_codes", V::Arr(c.into_iter().map(V::Int).collect())),
+                    _ => d.drop_key(o, &src, "not a list of exit codes from 0 to 255"),
+                }
+            }
+            "stopsignal" => match units::values::parse_signal(v) {
+                Ok(_) => d.carry(o, &src, "stop.signal", V::s(format!("SIG{}", v.to_ascii_uppercase().trim_start_matches("SIG")))),
+                Err(e) => d.drop_key(o, &src, e),
+            },
+            "stopwaitsecs" => match int(v) {
+                Some(n) if n > 0 => d.carry(o, &src, "stop.timeout", V::s(format!("{n}s"))),
+                _ => d.drop_key(o, &src, "not a number of seconds"),
+            },
+            "stopasgroup" | "killasgroup" => {
+                if boolean(v) == Some(true) {
+                    d.same(o, &src, "colony always signals and kills the whole unit (its cgroup)");
+                } else {
+                    d.note(o, &src, None, Fate::Approx("colony signals the whole unit (its cgroup), not only the main process".into()));
+                }
+            }
+            "redirect_stderr" => {
+                if boolean(v) == Some(true) {
+                    d.same(o, &src, "colony writes stdout and stderr to the same log");
+                } else {
+                    d.note(o, &src, None, Fate::Approx("colony writes stderr to the same log as stdout".into()));
+                }
+            }
+            "stdout_logfile" | "logfile" => match v {
+                "AUTO" => d.same(o, &src, "colony keeps a log per unit (LOG_DIR/NAME.log)"),
+                "NONE" => d.drop_key(o, &src, "colony always keeps the unit's output in its log file"),
+                p if p.starts_with('/') => {
+                    stdout_file = Some(p.to_string());
+                    d.approx(o, &src, "log.file", V::s(p), "stdout and stderr go to this file, each line time-stamped");
+                }
+                _ => d.drop_key(o, &src, "not an absolute path"),
+            },
+            "stderr_logfile" => match v {
+                "AUTO" => d.same(o, &src, "colony writes stderr to the unit's log"),
+                p if stdout_file.as_deref() == Some(p) => d.same(o, &src, "the same file as stdout"),
+                _ => d.drop_key(o, &src, "colony writes stderr to the same log file as stdout"),
+            },
+            "stdout_logfile_maxbytes" | "logfile_maxbytes" => match size(v) {
+                Ok(Some(0)) => d.drop_key(o, &src, "colony always rotates the log: set a size"),
+                Ok(Some(n)) => d.carry(o, &src, "log.max_size", V::s(fmt_size(n))),
+                _ => d.drop_key(o, &src, "not a size"),
+            },
+            "stdout_logfile_backups" | "logfile_backups" => match int(v) {
+                Some(n) if (0..=1000).contains(&n) => d.carry(o, &src, "log.keep", V::Int(n)),
+                _ => d.drop_key(o, &src, "not a number from 0 to 1000"),
+            },
+            "stderr_logfile_maxbytes" | "stderr_logfile_backups" => d.same(o, &src, "stderr shares the unit's log, rotated by log.max_size and log.keep"),
+            "priority" => {}
+            "serverurl" => d.same(o, &src, "colonyctl needs no server URL"),
+            _ => d.drop_key(o, &src, format!("colony has no equivalent of supervisord's `{}`", it.key)),
+        }
+    }
+    // supervisord's defaults where they differ from colony's.
+    if !s.items.iter().any(|i| i.key == "autorestart") {
+        d.carry("(supervisord default)", "autorestart= (not set: unexpected)", "restart.policy", V::s("on-failure"));
+    }
+    if !s.items.iter().any(|i| i.key == "stopwaitsecs") {
+        d.carry("(supervisord default)", "stopwaitsecs= (not set: 10)", "stop.timeout", V::s("10s"));
+    }
+    if !d.has("exec") {
+        return Err(format!("{}: [{}] has no command", s.origin, s.name));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expansions() {
+        let mut v = BTreeMap::new();
+        v.insert("program_name".to_string(), "w".to_string());
+        v.insert("process_num".to_string(), "3".to_string());
+        assert_eq!(expand("%(program_name)s_%(process_num)02d", &v).unwrap(), "w_03");
+        assert_eq!(expand("100%% %(process_num)d", &v).unwrap(), "100% 3");
+        assert!(expand("%(nope)s", &v).is_err());
+    }
+
+    #[test]
+    fn environment() {
+        assert_eq!(
+            env_pairs(r#"A="1,2",B=x, C='y z'"#).unwrap(),
+            vec![("A".into(), "1,2".into()), ("B".into(), "x".into()), ("C".into(), "y z".into())]
+        );
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wild("*.conf", "a.conf"));
+        assert!(!wild("*.conf", "a.ini"));
+        assert!(wild("w[0-9]?.ini", "w1x.ini"));
+    }
+}

@@ -1,0 +1,3 @@
+//! colonyctl as a library, so its commands can be tested in-process and `main.rs` can use them.
+
+pub mod import;
