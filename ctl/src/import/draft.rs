@@ -46,8 +46,7 @@ pub fn quote(s: &str) -> String {
 /// A key, bare when TOML allows it.
 pub fn key(k: &str) -> String {
     if !k.is_empty()
-        && k
-            .bytes()
+        && k.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         k.to_string()
@@ -244,7 +243,11 @@ impl Draft {
                 out.push_str(&format!("# {h}\n"));
             }
         }
-        let mut top: Vec<&(String, V)> = self.fields.iter().filter(|(k, _)| !k.contains('.')).collect();
+        let mut top: Vec<&(String, V)> = self
+            .fields
+            .iter()
+            .filter(|(k, _)| !k.contains('.'))
+            .collect();
         top.sort_by_key(|(k, _)| top_rank(k));
         for (k, v) in top {
             out.push_str(&format!("{} = {v}\n", key(k)));

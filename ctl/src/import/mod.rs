@@ -98,13 +98,20 @@ pub fn translate(from: Option<Format>, files: &[PathBuf]) -> Result<Translation,
             Some(x) => x,
             None => guess(f)?,
         };
-        let slot = &mut by.iter_mut().find(|(k, _)| *k == fmt).expect("every format has a slot").1;
+        let slot = &mut by
+            .iter_mut()
+            .find(|(k, _)| *k == fmt)
+            .expect("every format has a slot")
+            .1;
         if fmt == Format::Systemd && f.is_dir() {
             let mut v: Vec<PathBuf> = std::fs::read_dir(f)
                 .map_err(|e| format!("{}: {e}", f.display()))?
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "service" || e == "timer"))
+                .filter(|p| {
+                    p.extension()
+                        .is_some_and(|e| e == "service" || e == "timer")
+                })
                 .collect();
             v.sort();
             slot.extend(v);
@@ -263,7 +270,10 @@ pub fn run_with(args: ImportArgs, out: &mut dyn Write, err: &mut dyn Write) -> i
         None => None,
         Some(s) => match Format::parse(s) {
             Some(f) => Some(f),
-            None => fail!(exit::USAGE, "--from {s}: expected systemd, supervisord or ncolony"),
+            None => fail!(
+                exit::USAGE,
+                "--from {s}: expected systemd, supervisord or ncolony"
+            ),
         },
     };
     for f in &args.files {
@@ -283,10 +293,34 @@ pub fn run_with(args: ImportArgs, out: &mut dyn Write, err: &mut dyn Write) -> i
     };
     if t.drafts.is_empty() {
         let _ = write_general(out, &t.general);
-        fail!(exit::FAILED, "nothing to import: no service or program found in the given files");
+        fail!(
+            exit::FAILED,
+            "nothing to import: no service or program found in the given files"
+        );
     }
+    let is_template = |d: &Draft| {
+        d.sources.first().is_some_and(|p| {
+            p.file_name()
+                .is_some_and(|f| f.to_string_lossy().contains("@."))
+        })
+    };
+    let plain: BTreeSet<String> = t
+        .drafts
+        .iter()
+        .filter(|d| !is_template(d))
+        .map(|d| d.name.clone())
+        .collect();
     let mut seen = BTreeSet::new();
-    for d in &t.drafts {
+    for d in &mut t.drafts {
+        // A template imported without an instance yields to the plain service of its name.
+        if is_template(d) && plain.contains(&d.name) {
+            let new = format!("{}-template", d.name);
+            d.warnings.push(format!(
+                "named `{new}`: `{}` is the name of another unit of this import",
+                d.name
+            ));
+            d.name = new;
+        }
         if !seen.insert(d.name.clone()) {
             fail!(exit::FAILED, "two units would be named `{}`; import them separately into different --out directories", d.name);
         }
@@ -295,7 +329,11 @@ pub fn run_with(args: ImportArgs, out: &mut dyn Write, err: &mut dyn Write) -> i
 
     if args.dry_run {
         for d in &t.drafts {
-            let _ = writeln!(out, "# ---- {} ----", out_dir.join(format!("{}.unit", d.name)).display());
+            let _ = writeln!(
+                out,
+                "# ---- {} ----",
+                out_dir.join(format!("{}.unit", d.name)).display()
+            );
             let _ = writeln!(out, "{}", d.render());
         }
     }
@@ -321,7 +359,11 @@ pub fn run_with(args: ImportArgs, out: &mut dyn Write, err: &mut dyn Write) -> i
         fail!(exit::FAILED, "the import made invalid units (a bug of the import: please report it); nothing written");
     }
     if args.strict && tally.dropped > 0 {
-        fail!(exit::FAILED, "--strict: {} key(s) not carried over (NOT CARRIED above); nothing written", tally.dropped);
+        fail!(
+            exit::FAILED,
+            "--strict: {} key(s) not carried over (NOT CARRIED above); nothing written",
+            tally.dropped
+        );
     }
     if args.dry_run {
         return exit::OK;

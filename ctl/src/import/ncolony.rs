@@ -63,10 +63,22 @@ fn dur(s: f64) -> String {
 
 /// The names of NColony's helper programs, which colony does itself.
 const HELPERS: &[(&str, &str)] = &[
-    ("ncolony-beatcheck", "colony checks heartbeats itself ([heartbeat] of each unit)"),
-    ("ncolony_beatcheck", "colony checks heartbeats itself ([heartbeat] of each unit)"),
-    ("ncolony-httpcheck", "colony checks health itself ([health] of each unit)"),
-    ("ncolony_httpcheck", "colony checks health itself ([health] of each unit)"),
+    (
+        "ncolony-beatcheck",
+        "colony checks heartbeats itself ([heartbeat] of each unit)",
+    ),
+    (
+        "ncolony_beatcheck",
+        "colony checks heartbeats itself ([heartbeat] of each unit)",
+    ),
+    (
+        "ncolony-httpcheck",
+        "colony checks health itself ([health] of each unit)",
+    ),
+    (
+        "ncolony_httpcheck",
+        "colony checks health itself ([health] of each unit)",
+    ),
 ];
 
 pub enum Outcome {
@@ -77,8 +89,8 @@ pub enum Outcome {
 
 pub fn import_file(path: &Path) -> Result<Outcome, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let j: J = serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
+    let j: J =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
     let obj = j
         .as_object()
         .ok_or_else(|| format!("{}: not a JSON object", path.display()))?;
@@ -107,13 +119,17 @@ pub fn import_file(path: &Path) -> Result<Outcome, String> {
     }
     let name = unit_name(&raw);
     let mut d = Draft::new(&name, path.to_path_buf());
-    d.header
-        .push(format!("Imported from {shown} (NColony) by colonyctl import."));
+    d.header.push(format!(
+        "Imported from {shown} (NColony) by colonyctl import."
+    ));
     if name != raw {
         d.warnings
             .push(format!("named `{name}`: `{raw}` is not a valid unit name"));
     }
-    let args_src = format!("args={}", serde_json::to_string(&obj["args"]).unwrap_or_default());
+    let args_src = format!(
+        "args={}",
+        serde_json::to_string(&obj["args"]).unwrap_or_default()
+    );
     // A process run by ncolony-scheduler is a timer job.
     if let Some(pos) = args
         .iter()
@@ -142,16 +158,37 @@ pub fn import_file(path: &Path) -> Result<Outcome, String> {
         if job.is_empty() {
             return Err(format!("{shown}: ncolony-scheduler without --arg"));
         }
-        d.approx(o, &args_src, "exec", V::strs(&job), "the job of ncolony-scheduler, run by colony's timer directly");
+        d.approx(
+            o,
+            &args_src,
+            "exec",
+            V::strs(&job),
+            "the job of ncolony-scheduler, run by colony's timer directly",
+        );
         d.set("timer.every", V::s(dur(f)));
-        d.note(o, "--frequency", Some(format!("timer.every = \"{}\"", dur(f))), Fate::Carried);
+        d.note(
+            o,
+            "--frequency",
+            Some(format!("timer.every = \"{}\"", dur(f))),
+            Fate::Carried,
+        );
         if let Some(t) = timeout.filter(|t| *t > 0.0) {
             d.set("timer.timeout", V::s(dur(t)));
-            d.note(o, "--timeout", Some(format!("timer.timeout = \"{}\"", dur(t))), Fate::Carried);
+            d.note(
+                o,
+                "--timeout",
+                Some(format!("timer.timeout = \"{}\"", dur(t))),
+                Fate::Carried,
+            );
         }
         if let Some(g) = grace.filter(|g| *g > 0.0) {
             d.set("stop.timeout", V::s(dur(g)));
-            d.note(o, "--grace", Some(format!("stop.timeout = \"{}\"", dur(g))), Fate::Carried);
+            d.note(
+                o,
+                "--grace",
+                Some(format!("stop.timeout = \"{}\"", dur(g))),
+                Fate::Carried,
+            );
         }
     } else {
         d.carry(o, &args_src, "exec", V::strs(&args));
@@ -226,7 +263,9 @@ pub fn import_file(path: &Path) -> Result<Outcome, String> {
     d.table_set("environment", "NCOLONY_NAME", V::s(raw.as_str()));
     d.table_set("environment", "NCOLONY_CONFIG", V::s(text.trim_end()));
     d.note(o, "NCOLONY_NAME, NCOLONY_CONFIG (set by NColony)", Some("environment.NCOLONY_NAME, environment.NCOLONY_CONFIG".into()), Fate::Approx("kept for programs written for NColony (the file's text as it is now); colony also gives COLONY_UNIT and COLONY_CONFIG (the extras)".into()));
-    d.same("(ncolony defaults)", "restart always, --threshold 1, --killtime 5, --minrestartdelay 1, --maxrestartdelay 3600", "colony-init's defaults are the same (restart always, threshold 1s, kill timeout 5s, delays 1s to 1h)");
+    if !d.has("timer.every") {
+        d.same("(ncolony defaults)", "restart always, --threshold 1, --killtime 5, --minrestartdelay 1, --maxrestartdelay 3600", "colony-init's defaults are the same (restart always, threshold 1s, kill timeout 5s, delays 1s to 1h)");
+    }
     Ok(Outcome::Unit(Box::new(d)))
 }
 
@@ -251,9 +290,16 @@ fn beatcheck(d: &mut Draft, o: &str, src: &str, v: &J, name: &str) {
     if let Some(s) = status {
         let p = Path::new(s);
         if p.is_absolute() {
-            let file = if p.is_dir() { p.join(name) } else { p.to_path_buf() };
+            let file = if p.is_dir() {
+                p.join(name)
+            } else {
+                p.to_path_buf()
+            };
             d.set("heartbeat.file", V::s(file.display().to_string()));
-            to.push(format!("heartbeat.file = {}", V::s(file.display().to_string())));
+            to.push(format!(
+                "heartbeat.file = {}",
+                V::s(file.display().to_string())
+            ));
         } else {
             notes.push(format!("the relative status path `{s}` is not carried: the program finds its file in COLONY_HEARTBEAT"));
         }
@@ -276,7 +322,10 @@ fn httpcheck(d: &mut Draft, o: &str, src: &str, v: &J) {
         return;
     }
     let period = secs(v.get("period")).filter(|p| *p > 0.0).unwrap_or(10.0);
-    let timeout = secs(v.get("timeout")).filter(|t| *t > 0.0).unwrap_or(period).min(period);
+    let timeout = secs(v.get("timeout"))
+        .filter(|t| *t > 0.0)
+        .unwrap_or(period)
+        .min(period);
     let max_bad = v.get("maxBad").and_then(|m| m.as_i64()).unwrap_or(0).max(0) + 1;
     let grace = secs(v.get("grace")).unwrap_or(0.0) * period;
     d.set("health.http", V::s(url));

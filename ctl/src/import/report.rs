@@ -46,7 +46,10 @@ impl Tally {
 
 /// One entry as a report line.
 pub fn entry_line(e: &Entry) -> String {
-    let to = e.to.as_deref().map(|t| format!(" -> {t}")).unwrap_or_default();
+    let to =
+        e.to.as_deref()
+            .map(|t| format!(" -> {t}"))
+            .unwrap_or_default();
     match &e.fate {
         Fate::Carried => format!("  carried     {}  {}{to}", e.origin, e.source),
         Fate::Approx(why) => format!("  approx      {}  {}{to}  ({why})", e.origin, e.source),

@@ -31,7 +31,13 @@ fn parse_ini(path: &Path) -> Result<Vec<Section>, String> {
     let shown = path.display().to_string();
     let here = path
         .parent()
-        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
         .unwrap_or(Path::new("."));
     let here = std::fs::canonicalize(here).unwrap_or(here.to_path_buf());
     let mut out: Vec<Section> = Vec::new();
@@ -92,7 +98,11 @@ pub fn glob(pattern: &Path) -> Vec<PathBuf> {
         let mut next = Vec::new();
         for base in &cur {
             if c.contains(['*', '?', '[']) {
-                let dir = if base.as_os_str().is_empty() { Path::new(".") } else { base.as_path() };
+                let dir = if base.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    base.as_path()
+                };
                 let mut names: Vec<String> = std::fs::read_dir(dir)
                     .map(|rd| {
                         rd.flatten()
@@ -173,7 +183,9 @@ pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String
                     width.push(d);
                     it.next();
                 }
-                let conv = it.next().ok_or_else(|| format!("`%({name})` has no conversion"))?;
+                let conv = it
+                    .next()
+                    .ok_or_else(|| format!("`%({name})` has no conversion"))?;
                 let val = vars
                     .get(&name)
                     .ok_or_else(|| format!("`%({name})` is not a known expansion"))?;
@@ -296,7 +308,12 @@ pub fn import(paths: &[PathBuf]) -> Result<Batch, String> {
             } else if s.name == "include" {
                 for it in &s.items {
                     if it.key != "files" {
-                        general_entries.push(general(&it.origin, &format!("{}={}", it.key, it.value), None, Fate::Dropped("[include] knows only `files`".into())));
+                        general_entries.push(general(
+                            &it.origin,
+                            &format!("{}={}", it.key, it.value),
+                            None,
+                            Fate::Dropped("[include] knows only `files`".into()),
+                        ));
                         continue;
                     }
                     let mut found = Vec::new();
@@ -315,7 +332,14 @@ pub fn import(paths: &[PathBuf]) -> Result<Batch, String> {
                     general_entries.push(general(
                         &it.origin,
                         &format!("files={}", it.value),
-                        Some(format!("read {}", if found.is_empty() { "no file (nothing matches)".to_string() } else { found.join(", ") })),
+                        Some(format!(
+                            "read {}",
+                            if found.is_empty() {
+                                "no file (nothing matches)".to_string()
+                            } else {
+                                found.join(", ")
+                            }
+                        )),
                         Fate::Carried,
                     ));
                 }
@@ -376,16 +400,30 @@ pub fn import(paths: &[PathBuf]) -> Result<Batch, String> {
         }
     }
 
-    let programs: Vec<&Section> = sections.iter().filter(|s| s.name.starts_with("program:")).collect();
+    let programs: Vec<&Section> = sections
+        .iter()
+        .filter(|s| s.name.starts_with("program:"))
+        .collect();
     // Priority levels, for `after`.
     let prio_of = |s: &Section| -> i64 {
-        s.items.iter().rev().find(|i| i.key == "priority").and_then(|i| int(&i.value)).unwrap_or(999)
+        s.items
+            .iter()
+            .rev()
+            .find(|i| i.key == "priority")
+            .and_then(|i| int(&i.value))
+            .unwrap_or(999)
     };
     let mut drafts = Vec::new();
     let mut names_by_prog: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut prio: BTreeMap<String, i64> = BTreeMap::new();
     for s in &programs {
-        let prog = s.name.split_once(':').map(|x| x.1).unwrap_or("").trim().to_string();
+        let prog = s
+            .name
+            .split_once(':')
+            .map(|x| x.1)
+            .unwrap_or("")
+            .trim()
+            .to_string();
         let ds = program(s, &prog, &global_env, groups.get(&prog))?;
         names_by_prog.insert(prog.clone(), ds.iter().map(|d| d.name.clone()).collect());
         prio.insert(prog, prio_of(s));
@@ -394,7 +432,13 @@ pub fn import(paths: &[PathBuf]) -> Result<Batch, String> {
     // `after`: the units of the nearest lower priority level.
     let levels: BTreeSet<i64> = prio.values().copied().collect();
     for s in &programs {
-        let prog = s.name.split_once(':').map(|x| x.1).unwrap_or("").trim().to_string();
+        let prog = s
+            .name
+            .split_once(':')
+            .map(|x| x.1)
+            .unwrap_or("")
+            .trim()
+            .to_string();
         let p = prio[&prog];
         let lower = levels.range(..p).next_back().copied();
         let before: Vec<String> = match lower {
@@ -406,14 +450,24 @@ pub fn import(paths: &[PathBuf]) -> Result<Batch, String> {
             None => Vec::new(),
         };
         let item = s.items.iter().rev().find(|i| i.key == "priority").cloned();
-        for d in drafts.iter_mut().filter(|d| names_by_prog[&prog].contains(&d.name)) {
+        for d in drafts
+            .iter_mut()
+            .filter(|d| names_by_prog[&prog].contains(&d.name))
+        {
             let (origin, src) = match &item {
                 Some(i) => (i.origin.clone(), format!("priority={}", i.value)),
-                None => ("(supervisord default)".to_string(), "priority= (not set: 999)".to_string()),
+                None => (
+                    "(supervisord default)".to_string(),
+                    "priority= (not set: 999)".to_string(),
+                ),
             };
             if before.is_empty() {
                 if item.is_some() || levels.len() > 1 {
-                    d.same(&origin, &src, "the lowest priority here: starts first, nothing to wait for");
+                    d.same(
+                        &origin,
+                        &src,
+                        "the lowest priority here: starts first, nothing to wait for",
+                    );
                 }
                 continue;
             }
@@ -429,7 +483,10 @@ pub fn import(paths: &[PathBuf]) -> Result<Batch, String> {
             );
         }
     }
-    Ok(Batch { drafts, general: general_entries })
+    Ok(Batch {
+        drafts,
+        general: general_entries,
+    })
 }
 
 fn here_vars(here: &Path) -> BTreeMap<String, String> {
@@ -437,7 +494,9 @@ fn here_vars(here: &Path) -> BTreeMap<String, String> {
     v.insert("here".to_string(), here.display().to_string());
     v.insert(
         "host_node_name".to_string(),
-        nix::unistd::gethostname().map(|h| h.to_string_lossy().to_string()).unwrap_or_default(),
+        nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().to_string())
+            .unwrap_or_default(),
     );
     for (k, val) in std::env::vars() {
         v.insert(format!("ENV_{k}"), val);
@@ -445,24 +504,38 @@ fn here_vars(here: &Path) -> BTreeMap<String, String> {
     v
 }
 
-fn program(s: &Section, prog: &str, global_env: &[(String, String, String)], groups: Option<&Vec<String>>) -> Result<Vec<Draft>, String> {
+fn program(
+    s: &Section,
+    prog: &str,
+    global_env: &[(String, String, String)],
+    groups: Option<&Vec<String>>,
+) -> Result<Vec<Draft>, String> {
     let last = |k: &str| s.items.iter().rev().find(|i| i.key == k);
     let numprocs = match last("numprocs") {
-        Some(i) => int(&i.value).filter(|n| *n >= 1).ok_or_else(|| format!("{}: numprocs must be a number of at least 1", i.origin))?,
+        Some(i) => int(&i.value)
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| format!("{}: numprocs must be a number of at least 1", i.origin))?,
         None => 1,
     };
     let start = match last("numprocs_start") {
-        Some(i) => int(&i.value).ok_or_else(|| format!("{}: numprocs_start must be a number", i.origin))?,
+        Some(i) => {
+            int(&i.value).ok_or_else(|| format!("{}: numprocs_start must be a number", i.origin))?
+        }
         None => 0,
     };
-    let pname = last("process_name").map(|i| i.value.clone()).unwrap_or_else(|| "%(program_name)s".into());
+    let pname = last("process_name")
+        .map(|i| i.value.clone())
+        .unwrap_or_else(|| "%(program_name)s".into());
     if numprocs > 1 && !pname.contains("process_num") {
         return Err(format!(
             "{}: numprocs = {numprocs} needs a process_name with %(process_num)s, as supervisord requires",
             s.origin
         ));
     }
-    let group = groups.and_then(|g| g.first()).cloned().unwrap_or_else(|| prog.to_string());
+    let group = groups
+        .and_then(|g| g.first())
+        .cloned()
+        .unwrap_or_else(|| prog.to_string());
     let mut out = Vec::new();
     for n in start..start + numprocs {
         let mut vars = here_vars(&s.here);
@@ -473,14 +546,26 @@ fn program(s: &Section, prog: &str, global_env: &[(String, String, String)], gro
         let raw = expand(&pname, &vars).map_err(|e| format!("{}: process_name: {e}", s.origin))?;
         vars.insert("process_name".into(), raw.clone());
         let name = unit_name(&raw);
-        let mut d = Draft::new(&name, PathBuf::from(s.origin.rsplit_once(':').map(|x| x.0).unwrap_or(&s.origin)));
-        d.header.push(format!("Imported from [{}] at {} by colonyctl import.", s.name, s.origin));
+        let mut d = Draft::new(
+            &name,
+            PathBuf::from(s.origin.rsplit_once(':').map(|x| x.0).unwrap_or(&s.origin)),
+        );
+        d.header.push(format!(
+            "Imported from [{}] at {} by colonyctl import.",
+            s.name, s.origin
+        ));
         if name != raw {
-            d.warnings.push(format!("named `{name}`: `{raw}` is not a valid unit name"));
+            d.warnings
+                .push(format!("named `{name}`: `{raw}` is not a valid unit name"));
         }
         for (k, v, origin) in global_env {
             d.table_set("environment", k, V::s(v.as_str()));
-            d.note(origin, &format!("[supervisord] environment {k}"), Some(format!("environment.{k} = {}", V::s(v.as_str()))), Fate::Carried);
+            d.note(
+                origin,
+                &format!("[supervisord] environment {k}"),
+                Some(format!("environment.{k} = {}", V::s(v.as_str()))),
+                Fate::Carried,
+            );
         }
         if let Some(gs) = groups {
             let tags: Vec<String> = gs.iter().map(|g| unit_name(g)).collect();
@@ -492,7 +577,12 @@ fn program(s: &Section, prog: &str, global_env: &[(String, String, String)], gro
     Ok(out)
 }
 
-fn program_keys(d: &mut Draft, s: &Section, vars: &BTreeMap<String, String>, numprocs: i64) -> Result<(), String> {
+fn program_keys(
+    d: &mut Draft,
+    s: &Section,
+    vars: &BTreeMap<String, String>,
+    numprocs: i64,
+) -> Result<(), String> {
     // Later assignments of a key win (configparser); earlier ones are reported.
     let mut last_of: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, it) in s.items.iter().enumerate() {
@@ -503,7 +593,11 @@ fn program_keys(d: &mut Draft, s: &Section, vars: &BTreeMap<String, String>, num
         let o = it.origin.as_str();
         let src = format!("{}={}", it.key, it.value.replace('\n', " "));
         if last_of[it.key.as_str()] != i {
-            d.same(o, &src, format!("overridden by {}", s.items[last_of[it.key.as_str()]].origin));
+            d.same(
+                o,
+                &src,
+                format!("overridden by {}", s.items[last_of[it.key.as_str()]].origin),
+            );
             continue;
         }
         let val = match expand(&it.value, vars) {
@@ -630,10 +724,20 @@ fn program_keys(d: &mut Draft, s: &Section, vars: &BTreeMap<String, String>, num
     }
     // supervisord's defaults where they differ from colony's.
     if !s.items.iter().any(|i| i.key == "autorestart") {
-        d.carry("(supervisord default)", "autorestart= (not set: unexpected)", "restart.policy", V::s("on-failure"));
+        d.carry(
+            "(supervisord default)",
+            "autorestart= (not set: unexpected)",
+            "restart.policy",
+            V::s("on-failure"),
+        );
     }
     if !s.items.iter().any(|i| i.key == "stopwaitsecs") {
-        d.carry("(supervisord default)", "stopwaitsecs= (not set: 10)", "stop.timeout", V::s("10s"));
+        d.carry(
+            "(supervisord default)",
+            "stopwaitsecs= (not set: 10)",
+            "stop.timeout",
+            V::s("10s"),
+        );
     }
     if !d.has("exec") {
         return Err(format!("{}: [{}] has no command", s.origin, s.name));
@@ -650,7 +754,10 @@ mod tests {
         let mut v = BTreeMap::new();
         v.insert("program_name".to_string(), "w".to_string());
         v.insert("process_num".to_string(), "3".to_string());
-        assert_eq!(expand("%(program_name)s_%(process_num)02d", &v).unwrap(), "w_03");
+        assert_eq!(
+            expand("%(program_name)s_%(process_num)02d", &v).unwrap(),
+            "w_03"
+        );
         assert_eq!(expand("100%% %(process_num)d", &v).unwrap(), "100% 3");
         assert!(expand("%(nope)s", &v).is_err());
     }
@@ -659,7 +766,11 @@ mod tests {
     fn environment() {
         assert_eq!(
             env_pairs(r#"A="1,2",B=x, C='y z'"#).unwrap(),
-            vec![("A".into(), "1,2".into()), ("B".into(), "x".into()), ("C".into(), "y z".into())]
+            vec![
+                ("A".into(), "1,2".into()),
+                ("B".into(), "x".into()),
+                ("C".into(), "y z".into())
+            ]
         );
     }
 

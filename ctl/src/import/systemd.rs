@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::calendar;
 use super::draft::{unit_name, Draft, Entry, Fate, V};
-use super::words::{
-    fmt_duration, fmt_size, size, systemd_bool, systemd_timespan, systemd_words,
-};
+use super::words::{fmt_duration, fmt_size, size, systemd_bool, systemd_timespan, systemd_words};
 
 /// One `Key=Value` of a unit file or drop-in.
 #[derive(Debug, Clone)]
@@ -195,10 +193,13 @@ fn same_reason(section: &str, key: &str) -> Option<&'static str> {
         ("Service", "RemainAfterExit") => {
             "colony shows a unit whose program ended as it should as `exited`"
         }
-        ("Service", "BusName") => "D-Bus names are not watched; the unit is up when its program starts",
+        ("Service", "BusName") => {
+            "D-Bus names are not watched; the unit is up when its program starts"
+        }
         (
             "Service",
-            "SyslogIdentifier" | "SyslogFacility" | "SyslogLevel" | "SyslogLevelPrefix" | "LogLevelMax",
+            "SyslogIdentifier" | "SyslogFacility" | "SyslogLevel" | "SyslogLevelPrefix"
+            | "LogLevelMax",
         ) => "colony writes the unit's stdout and stderr, time-stamped, to its own log file",
         ("Install", "WantedBy" | "RequiredBy" | "UpheldBy") => {
             "colony starts every enabled unit when it starts (enabled = true is the default)"
@@ -228,12 +229,29 @@ fn drop_reason(section: &str, key: &str) -> String {
         || k.starts_with("Memory") && k.contains("Deny")
         || matches!(
             k,
-            "DynamicUser" | "RootDirectory" | "RootImage" | "MountAPIVFS" | "KeyringMode" | "DevicePolicy" | "DeviceAllow" | "IPAddressDeny" | "IPAddressAllow" | "SecureBits" | "RemoveIPC" | "Delegate" | "TemporaryFileSystem" | "BindPaths" | "BindReadOnlyPaths"
+            "DynamicUser"
+                | "RootDirectory"
+                | "RootImage"
+                | "MountAPIVFS"
+                | "KeyringMode"
+                | "DevicePolicy"
+                | "DeviceAllow"
+                | "IPAddressDeny"
+                | "IPAddressAllow"
+                | "SecureBits"
+                | "RemoveIPC"
+                | "Delegate"
+                | "TemporaryFileSystem"
+                | "BindPaths"
+                | "BindReadOnlyPaths"
         )
     {
         return "colony has no sandboxing of this kind (only user, groups, capabilities and no_new_privileges)".into();
     }
-    if k.ends_with("Directory") && k != "WorkingDirectory" || k.ends_with("DirectoryMode") || k == "RuntimeDirectoryPreserve" {
+    if k.ends_with("Directory") && k != "WorkingDirectory"
+        || k.ends_with("DirectoryMode")
+        || k == "RuntimeDirectoryPreserve"
+    {
         return "colony creates no directories for a unit: create it (owned by the unit's user) before the unit starts".into();
     }
     match (section, k) {
@@ -398,7 +416,12 @@ impl Sd {
             let rep = match sp {
                 '%' => "%".to_string(),
                 'n' => self.full.clone(),
-                'N' => self.full.rsplit_once('.').map(|x| x.0).unwrap_or(&self.full).to_string(),
+                'N' => self
+                    .full
+                    .rsplit_once('.')
+                    .map(|x| x.0)
+                    .unwrap_or(&self.full)
+                    .to_string(),
                 'p' => prefix.clone(),
                 'P' => unescape(&prefix),
                 'i' => inst.clone(),
@@ -516,7 +539,12 @@ pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, String> {
 /// Expand `$VAR` (a whole word: split into words) and `${VAR}` (in place) in an argv, as
 /// systemd does for ExecStart. Returns the new argv and the names that were not set.
 fn expand_vars(argv: &[String], env: &[(String, String)]) -> (Vec<String>, Vec<String>) {
-    let get = |k: &str| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let get = |k: &str| {
+        env.iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
     let mut missing = Vec::new();
     let mut out = Vec::new();
     let is_name = |s: &str| {
@@ -611,7 +639,10 @@ pub fn import(paths: &[PathBuf]) -> Result<(Vec<Draft>, Vec<Entry>), String> {
         .collect();
     let paths = &paths[..];
     let mut consumed: BTreeSet<PathBuf> = BTreeSet::new();
-    for p in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "timer")) {
+    for p in paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "timer"))
+    {
         match import_timer(p) {
             Ok((d, service)) => {
                 consumed.insert(service);
@@ -620,7 +651,10 @@ pub fn import(paths: &[PathBuf]) -> Result<(Vec<Draft>, Vec<Entry>), String> {
             Err(e) => general.push(unimportable(p, e)),
         }
     }
-    for p in paths.iter().filter(|p| p.extension().is_none_or(|e| e != "timer")) {
+    for p in paths
+        .iter()
+        .filter(|p| p.extension().is_none_or(|e| e != "timer"))
+    {
         let canon = std::fs::canonicalize(p).unwrap_or(p.clone());
         if consumed.contains(&canon) || consumed.contains(p) {
             continue;
@@ -781,13 +815,19 @@ fn translate(sd: &mut Sd) -> Result<(), String> {
     for i in sd.list("Unit", "Documentation") {
         let v = sd.expand(i);
         sd.d.header.push(format!("Documentation: {v}"));
-        sd.same(i, "documentation only: kept as a comment at the top of the unit");
+        sd.same(
+            i,
+            "documentation only: kept as a comment at the top of the unit",
+        );
     }
 
     // Identity.
     if let Some(i) = sd.last("Service", "DynamicUser") {
         if systemd_bool(&sd.items[i].value) == Some(true) {
-            sd.drop_it(i, "colony has no dynamic users: create a system user and set `user`");
+            sd.drop_it(
+                i,
+                "colony has no dynamic users: create a system user and set `user`",
+            );
         } else {
             sd.same(i, "no dynamic user: the default");
         }
@@ -988,7 +1028,10 @@ fn translate(sd: &mut Sd) -> Result<(), String> {
     let restart_i = sd.last("Service", "Restart");
     if sd.is_timer_job {
         if let Some(i) = restart_i {
-            sd.same(i, "a timer unit's job is not restarted; it runs again at its next time");
+            sd.same(
+                i,
+                "a timer unit's job is not restarted; it runs again at its next time",
+            );
         }
     } else if let Some(i) = restart_i {
         match sd.items[i].value.as_str() {
@@ -1041,7 +1084,10 @@ fn translate(sd: &mut Sd) -> Result<(), String> {
         }
     }
     if let Some(i) = sd.last("Service", "RestartSteps") {
-        sd.same(i, "colony doubles the restart delay from delay_min to delay_max");
+        sd.same(
+            i,
+            "colony doubles the restart delay from delay_min to delay_max",
+        );
     }
     let codes = sd.list("Service", "SuccessExitStatus");
     for i in codes {
@@ -1057,12 +1103,21 @@ fn translate(sd: &mut Sd) -> Result<(), String> {
         if nums.is_empty() {
             sd.drop_it(
                 i,
-                format!("colony counts a death by signal ({}) as a failure, except in its own stop", sigs.join(" ")),
+                format!(
+                    "colony counts a death by signal ({}) as a failure, except in its own stop",
+                    sigs.join(" ")
+                ),
             );
             continue;
         }
         let mut cur: Vec<i64> = match sd.d.get("restart.success_codes") {
-            Some(V::Arr(a)) => a.iter().filter_map(|v| match v { V::Int(n) => Some(*n), _ => None }).collect(),
+            Some(V::Arr(a)) => a
+                .iter()
+                .filter_map(|v| match v {
+                    V::Int(n) => Some(*n),
+                    _ => None,
+                })
+                .collect(),
             _ => vec![0],
         };
         for n in nums {
@@ -1078,7 +1133,10 @@ fn translate(sd: &mut Sd) -> Result<(), String> {
                 i,
                 "restart.success_codes",
                 v,
-                format!("signals not carried ({}): colony counts a death by signal as a failure", sigs.join(" ")),
+                format!(
+                    "signals not carried ({}): colony counts a death by signal as a failure",
+                    sigs.join(" ")
+                ),
             );
         }
     }
@@ -1148,11 +1206,17 @@ fn translate(sd: &mut Sd) -> Result<(), String> {
         if notify {
             match systemd_timespan(&sd.items[i].value) {
                 Ok(Some(t)) if !t.is_zero() => sd.carry(i, "ready.timeout", V::s(fmt_duration(t))),
-                Ok(_) => sd.drop_it(i, "colony's ready timeout is finite: set [ready] timeout long enough"),
+                Ok(_) => sd.drop_it(
+                    i,
+                    "colony's ready timeout is finite: set [ready] timeout long enough",
+                ),
                 Err(e) => sd.drop_it(i, e),
             }
         } else {
-            sd.same(i, "a unit that is not Type=notify is up at exec: nothing to time out");
+            sd.same(
+                i,
+                "a unit that is not Type=notify is up at exec: nothing to time out",
+            );
         }
     }
     if let Some(i) = sd.last("Service", "WatchdogSec") {
@@ -1206,7 +1270,9 @@ fn exec_start(sd: &mut Sd, i: usize) -> Result<(), String> {
     let mut notes = Vec::new();
     if prefixes.contains('@') && words.len() >= 2 {
         let argv0 = words.remove(1);
-        notes.push(format!("argv[0] `{argv0}` (@) is not carried: the program sees its path"));
+        notes.push(format!(
+            "argv[0] `{argv0}` (@) is not carried: the program sees its path"
+        ));
     }
     if !prefixes.contains(':') {
         let (expanded, missing) = expand_vars(&words, &sd.env);
@@ -1227,7 +1293,10 @@ fn exec_start(sd: &mut Sd, i: usize) -> Result<(), String> {
         );
     }
     if prefixes.contains('+') {
-        notes.push("`+` (full privileges) is not carried: user and capabilities apply to the program".into());
+        notes.push(
+            "`+` (full privileges) is not carried: user and capabilities apply to the program"
+                .into(),
+        );
     }
     if words[0].contains('/') && !words[0].starts_with('/') {
         return Err(format!(
@@ -1254,7 +1323,10 @@ fn resources(sd: &mut Sd) {
         if let Some(i) = sd.last("Service", key) {
             let v = sd.items[i].value.clone();
             if v.ends_with('%') {
-                sd.drop_it(i, "a share of the machine's memory has no colony form: give a size");
+                sd.drop_it(
+                    i,
+                    "a share of the machine's memory has no colony form: give a size",
+                );
                 continue;
             }
             match size(&v) {
@@ -1267,7 +1339,10 @@ fn resources(sd: &mut Sd) {
     }
     if let Some(i) = sd.last("Service", "CPUQuota") {
         let v = sd.items[i].value.clone();
-        match v.strip_suffix('%').and_then(|n| n.trim().parse::<f64>().ok()) {
+        match v
+            .strip_suffix('%')
+            .and_then(|n| n.trim().parse::<f64>().ok())
+        {
             Some(p) if p > 0.0 => {
                 let whole = p.ceil() as u64;
                 if (whole as f64 - p).abs() < f64::EPSILON {
@@ -1308,7 +1383,10 @@ fn resources(sd: &mut Sd) {
         } else {
             match v.parse::<i64>() {
                 Ok(n) if n > 0 => sd.carry(i, "resources.tasks_max", V::Int(n)),
-                _ => sd.drop_it(i, "colony's tasks_max is a number of tasks (a percentage has no colony form)"),
+                _ => sd.drop_it(
+                    i,
+                    "colony's tasks_max is a number of tasks (a percentage has no colony form)",
+                ),
             }
         }
     }
@@ -1341,11 +1419,18 @@ fn capabilities(sd: &mut Sd) {
     let mut sets: Vec<(usize, bool)> = Vec::new();
     let mut bounding: Option<BTreeSet<String>> = None;
     let mut ambient: Option<BTreeSet<String>> = None;
-    for (key, is_bounding) in [("CapabilityBoundingSet", true), ("AmbientCapabilities", false)] {
+    for (key, is_bounding) in [
+        ("CapabilityBoundingSet", true),
+        ("AmbientCapabilities", false),
+    ] {
         for i in sd.list("Service", key) {
             match cap_set(&sd.items[i].value) {
                 Ok(s) => {
-                    let slot = if is_bounding { &mut bounding } else { &mut ambient };
+                    let slot = if is_bounding {
+                        &mut bounding
+                    } else {
+                        &mut ambient
+                    };
                     slot.get_or_insert_with(BTreeSet::new).extend(s);
                     sets.push((i, is_bounding));
                 }
@@ -1395,9 +1480,23 @@ fn dependencies(sd: &mut Sd) {
     for (key, to, note) in [
         ("After", "after", None),
         ("Requires", "requires", None),
-        ("BindsTo", "requires", Some("colony stops this unit when the other stops, but does not follow its restarts")),
-        ("Requisite", "requires", Some("colony starts the other unit too instead of failing when it is down")),
-        ("Wants", "after", Some("colony's `after` only orders: the other unit starts only if it is enabled itself")),
+        (
+            "BindsTo",
+            "requires",
+            Some("colony stops this unit when the other stops, but does not follow its restarts"),
+        ),
+        (
+            "Requisite",
+            "requires",
+            Some("colony starts the other unit too instead of failing when it is down"),
+        ),
+        (
+            "Wants",
+            "after",
+            Some(
+                "colony's `after` only orders: the other unit starts only if it is enabled itself",
+            ),
+        ),
     ] {
         for i in sd.list("Unit", key) {
             let v = sd.expand(i);
@@ -1446,10 +1545,17 @@ fn logging(sd: &mut Sd) {
                     );
                 }
                 (_, Some(_)) => sd.drop_it(i, "colony writes stdout and stderr to one file"),
-                ("journal" | "journal+console" | "syslog" | "syslog+console" | "kmsg" | "kmsg+console" | "inherit" | "console", _) => {
-                    sd.same(i, "colony writes the unit's output to its log file (LOG_DIR/NAME.log)")
+                (
+                    "journal" | "journal+console" | "syslog" | "syslog+console" | "kmsg"
+                    | "kmsg+console" | "inherit" | "console",
+                    _,
+                ) => sd.same(
+                    i,
+                    "colony writes the unit's output to its log file (LOG_DIR/NAME.log)",
+                ),
+                ("null", _) => {
+                    sd.drop_it(i, "colony always keeps the unit's output in its log file")
                 }
-                ("null", _) => sd.drop_it(i, "colony always keeps the unit's output in its log file"),
                 _ => sd.drop_it(i, "colony writes the unit's output to its log file only"),
             }
         }
@@ -1462,7 +1568,10 @@ fn timer(sd: &mut Sd) -> Result<(), String> {
     for i in cals {
         let v = sd.items[i].value.clone();
         if !first {
-            sd.drop_it(i, "colony takes one calendar per unit: make another unit for this schedule");
+            sd.drop_it(
+                i,
+                "colony takes one calendar per unit: make another unit for this schedule",
+            );
             continue;
         }
         match calendar::to_cron(&v) {
@@ -1481,10 +1590,22 @@ fn timer(sd: &mut Sd) -> Result<(), String> {
     }
     for (key, to, note) in [
         ("OnUnitActiveSec", "timer.every", None),
-        ("OnUnitInactiveSec", "timer.every", Some("colony counts from the previous start, not from its end")),
-        ("OnBootSec", "timer.on_boot", Some("counted from colony-init's start (the boot, when it is PID 1)")),
+        (
+            "OnUnitInactiveSec",
+            "timer.every",
+            Some("colony counts from the previous start, not from its end"),
+        ),
+        (
+            "OnBootSec",
+            "timer.on_boot",
+            Some("counted from colony-init's start (the boot, when it is PID 1)"),
+        ),
         ("OnStartupSec", "timer.on_boot", None),
-        ("OnActiveSec", "timer.on_boot", Some("counted from colony-init's start, not from the timer's activation")),
+        (
+            "OnActiveSec",
+            "timer.on_boot",
+            Some("counted from colony-init's start, not from the timer's activation"),
+        ),
     ] {
         let all = sd.list("Timer", key);
         for (n, i) in all.iter().copied().enumerate() {
@@ -1513,7 +1634,10 @@ fn timer(sd: &mut Sd) -> Result<(), String> {
     }
     for i in 0..sd.items.len() {
         if !sd.done[i] && sd.items[i].section == "timer:Install" {
-            sd.same(i, "colony runs every enabled timer unit (enabled = true is the default)");
+            sd.same(
+                i,
+                "colony runs every enabled timer unit (enabled = true is the default)",
+            );
         }
     }
     if !["timer.every", "timer.calendar", "timer.on_boot"]
@@ -1522,7 +1646,10 @@ fn timer(sd: &mut Sd) -> Result<(), String> {
     {
         return Err(format!(
             "{}: the timer has no schedule colony can run (see the report); nothing imported",
-            sd.d.sources.last().map(|p| p.display().to_string()).unwrap_or_default()
+            sd.d.sources
+                .last()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
         ));
     }
     Ok(())
@@ -1534,7 +1661,10 @@ mod tests {
 
     #[test]
     fn variables() {
-        let env = vec![("OPTS".to_string(), "-a -b".to_string()), ("P".into(), "6379".into())];
+        let env = vec![
+            ("OPTS".to_string(), "-a -b".to_string()),
+            ("P".into(), "6379".into()),
+        ];
         let argv: Vec<String> = ["/x", "$OPTS", "--port=${P}", "$$HOME", "$NOPE"]
             .iter()
             .map(|s| s.to_string())
@@ -1546,7 +1676,10 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(split_name("getty@tty1.service"), ("getty".into(), Some("tty1".into()), "service".into()));
+        assert_eq!(
+            split_name("getty@tty1.service"),
+            ("getty".into(), Some("tty1".into()), "service".into())
+        );
         assert_eq!(unescape("dev-sda1"), "dev/sda1");
         assert_eq!(dep_name("db.service"), Ok("db".into()));
         assert!(matches!(dep_name("network.target"), Err((false, _))));

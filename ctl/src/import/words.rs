@@ -202,7 +202,7 @@ pub fn fmt_duration(d: Duration) -> String {
     if ms == 0 {
         return "0".into();
     }
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let mut secs = ms / 1000;
@@ -243,7 +243,7 @@ pub fn size(s: &str) -> Result<Option<u64>, String> {
 /// A size in colony's syntax, with the largest unit that divides it.
 pub fn fmt_size(n: u64) -> String {
     for (unit, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] {
-        if n != 0 && n % (1u64 << shift) == 0 {
+        if n != 0 && n.is_multiple_of(1u64 << shift) {
             return format!("{}{unit}", n >> shift);
         }
     }
@@ -284,12 +284,18 @@ mod tests {
 
     #[test]
     fn spans_and_sizes() {
-        assert_eq!(systemd_timespan("90").unwrap(), Some(Duration::from_secs(90)));
+        assert_eq!(
+            systemd_timespan("90").unwrap(),
+            Some(Duration::from_secs(90))
+        );
         assert_eq!(
             systemd_timespan("1min 30s").unwrap(),
             Some(Duration::from_secs(90))
         );
-        assert_eq!(systemd_timespan("1h30min").unwrap(), Some(Duration::from_secs(5400)));
+        assert_eq!(
+            systemd_timespan("1h30min").unwrap(),
+            Some(Duration::from_secs(5400))
+        );
         assert_eq!(systemd_timespan("infinity").unwrap(), None);
         assert!(systemd_timespan("5 fortnights").is_err());
         assert_eq!(fmt_duration(Duration::from_secs(90)), "1m 30s");

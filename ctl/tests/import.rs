@@ -1,0 +1,563 @@
+//! `colonyctl import` on realistic fixtures: the units it writes are read back with the real
+//! parser (`units::parse`), and the report, --strict, --dry-run and the no-overwrite rule are
+//! checked.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use colonyctl::import::{run_with, ImportArgs};
+use units::model::{HealthCheck, ReadyType, RestartPolicy};
+
+/// A copy of the fixtures in a temporary directory, with `@FIXTURES@` replaced by its path
+/// (for the EnvironmentFile= that must be absolute).
+fn fixtures() -> tempfile::TempDir {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import");
+    let dst = tempfile::tempdir().unwrap();
+    copy_dir(&src, dst.path(), dst.path());
+    dst
+}
+
+fn copy_dir(from: &Path, to: &Path, root: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target, root);
+        } else {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            std::fs::write(
+                &target,
+                text.replace("@FIXTURES@", &root.display().to_string()),
+            )
+            .unwrap();
+        }
+    }
+}
+
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+fn import(files: &[PathBuf], out: &Path, from: Option<&str>, dry_run: bool, strict: bool) -> Run {
+    let (mut o, mut e) = (Vec::new(), Vec::new());
+    let code = run_with(
+        ImportArgs {
+            from: from.map(str::to_string),
+            out: Some(out.to_path_buf()),
+            dry_run,
+            strict,
+            files: files.to_vec(),
+        },
+        &mut o,
+        &mut e,
+    );
+    Run {
+        code,
+        out: String::from_utf8(o).unwrap(),
+        err: String::from_utf8(e).unwrap(),
+    }
+}
+
+/// Read a written unit back with colony's own parser; it must be valid.
+fn unit(dir: &Path, name: &str) -> units::model::Unit {
+    let path = dir.join(format!("{name}.unit"));
+    match units::parse::load_file(&path) {
+        Ok(u) => u,
+        Err(d) => panic!(
+            "{} is not a valid unit:\n{}\n--- text:\n{}",
+            path.display(),
+            units::diag::render(&d),
+            std::fs::read_to_string(&path).unwrap_or_default()
+        ),
+    }
+}
+
+fn unit_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The report line about a source key, e.g. `LimitNOFILE=`.
+fn line<'a>(report: &'a str, needle: &str) -> &'a str {
+    report
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no report line with {needle:?} in:\n{report}"))
+}
+
+#[test]
+fn systemd_template_instance_with_dropins_specifiers_and_environment_file() {
+    let fx = fixtures();
+    let out = fx.path().join("units");
+    let r = import(
+        &[fx.path().join("systemd/redis-server@cache.service")],
+        &out,
+        None,
+        false,
+        false,
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert_eq!(unit_files(&out), vec!["redis-server-cache.unit"]);
+    let u = unit(&out, "redis-server-cache");
+    // %I and %i are the instance; the drop-in's `ExecStart=` reset the template's command;
+    // ${PORT} comes from the EnvironmentFile, $EXTRA_FLAGS (a whole word) splits.
+    assert_eq!(
+        u.description.as_deref(),
+        Some("Advanced key-value store (cache)")
+    );
+    assert_eq!(
+        u.exec,
+        [
+            "/usr/bin/redis-server",
+            "/etc/redis/redis-cache.conf",
+            "--port",
+            "6390",
+            "--loglevel",
+            "notice",
+            "--supervised",
+            "systemd",
+            "--daemonize",
+            "no"
+        ]
+    );
+    assert_eq!(u.environment["REDIS_NAME"], "redis-server@cache.service");
+    assert_eq!(u.environment["UNIT_PREFIX"], "redis-server");
+    assert_eq!(u.environment["LANG"], "C.UTF-8");
+    assert_eq!(u.environment["PORT"], "6390");
+    assert_eq!(u.environment["REDIS_TITLE"], "cache \"primary\"");
+    assert_eq!(u.identity.user.as_ref().unwrap().name, "daemon");
+    assert_eq!(u.identity.gid, Some(1));
+    assert_eq!(u.umask, Some(0o007));
+    assert!(u.no_new_privileges);
+    // Non-root without ambient capabilities: none, as under systemd.
+    assert_eq!(u.capabilities, None);
+    assert_eq!(u.ready.kind, ReadyType::Notify);
+    assert_eq!(u.ready.watchdog, Some(Duration::from_secs(30)));
+    assert_eq!(u.ready.timeout, Some(Duration::from_secs(120)));
+    assert_eq!(u.restart.policy, RestartPolicy::Always);
+    assert_eq!(u.restart.success_codes, vec![0, 3]);
+    assert_eq!(u.restart.delay_min, Some(Duration::from_secs(5)));
+    assert_eq!(u.restart.delay_max, Some(Duration::from_secs(5)));
+    assert_eq!(u.stop.signal, libc::SIGINT);
+    assert_eq!(u.resources.memory_max, Some(256 << 20));
+    assert_eq!(u.resources.memory_high, Some(200 << 20));
+    assert_eq!(u.resources.cpu_max, Some(50));
+    assert_eq!(u.resources.cpu_weight, Some(200));
+    assert_eq!(u.resources.tasks_max, Some(64));
+    assert_eq!(u.requires, ["sentinel"]);
+    assert_eq!(u.after, ["redis-exporter"]);
+
+    // The report: every key, with its fate.
+    let rep = &r.out;
+    assert!(line(rep, "LimitNOFILE=65535").contains("NOT CARRIED"));
+    assert!(line(rep, "LimitNOFILE=65535").contains("prlimit"));
+    assert!(line(rep, "Alias=redis.service").contains("NOT CARRIED"));
+    assert!(line(rep, "RuntimeDirectory=redis-%i").contains("NOT CARRIED"));
+    assert!(line(rep, "After=network.target").contains("NOT CARRIED"));
+    assert!(line(rep, "After=local-fs.target").contains("same"));
+    assert!(line(rep, "TimeoutStopSec=0").contains("NOT CARRIED"));
+    assert!(line(rep, "SuccessExitStatus=3 SIGUSR1").contains("approx"));
+    assert!(line(rep, "SuccessExitStatus=3 SIGUSR1").contains("SIGUSR1"));
+    assert!(line(rep, "EnvironmentFile=-/nonexistent").contains("same"));
+    assert!(line(rep, "redis.env").contains("PORT = \"6390\""));
+    assert!(line(rep, "Wants=redis-exporter.service").contains("approx"));
+    assert!(line(rep, "MemoryMax=256M").contains("resources.memory_max = \"256M\""));
+    assert!(line(
+        rep,
+        "ExecStart=/usr/bin/redis-server /etc/redis/redis-%i.conf --supervised"
+    )
+    .contains("reset by the empty assignment"));
+    assert!(line(rep, "CapabilityBoundingSet=").contains("same"));
+    assert!(line(rep, "warning").contains("redis-server-cache"));
+    // Every assignment of the three files has a line (nothing dropped silently).
+    let count = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .filter(|l| {
+                let t = l.trim();
+                !t.is_empty() && !t.starts_with('#') && !t.starts_with('[') && t.contains('=')
+            })
+            .count()
+    };
+    let sd = fx.path().join("systemd");
+    let assignments = count(&sd.join("redis-server@.service"))
+        + count(&sd.join("redis-server@.service.d/10-limits.conf"))
+        + count(&sd.join("redis-server@cache.service.d/20-port.conf"));
+    // `After=` with two names makes two lines (one per name).
+    let reported = rep
+        .lines()
+        .filter(|l| l.contains(&*sd.display().to_string()) && !l.contains("(from"))
+        .count();
+    assert_eq!(reported, assignments + 1, "{rep}");
+}
+
+#[test]
+fn systemd_timer_is_merged_with_its_service() {
+    let fx = fixtures();
+    let out = fx.path().join("units");
+    let sd = fx.path().join("systemd");
+    let r = import(
+        &[
+            sd.join("backup.timer"),
+            sd.join("backup.service"),
+            sd.join("cleanup.timer"),
+        ],
+        &out,
+        None,
+        false,
+        false,
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    // The services are inside the timer units, not units of their own.
+    assert_eq!(unit_files(&out), vec!["backup.unit", "cleanup.unit"]);
+    let b = unit(&out, "backup");
+    let t = b.timer.as_ref().expect("a timer unit");
+    assert_eq!(t.calendar.as_ref().unwrap().text, "30 2 * * 1-5");
+    assert_eq!(t.on_boot, Some(Duration::from_secs(300)));
+    assert!(t.persistent);
+    assert_eq!(t.timeout, Some(Duration::from_secs(3600)));
+    assert_eq!(b.description.as_deref(), Some("Back up /etc"));
+    assert_eq!(
+        b.exec,
+        [
+            "/bin/sh",
+            "-c",
+            "tar czf /var/backups/etc-$(date +%F).tgz /etc"
+        ]
+    );
+    let c = unit(&out, "cleanup");
+    let t = c.timer.as_ref().unwrap();
+    assert_eq!(t.every, Some(Duration::from_secs(900)));
+    assert_eq!(t.on_boot, Some(Duration::from_secs(120)));
+    assert_eq!(c.exec[0], "/usr/bin/find");
+    assert!(line(&r.out, "RandomizedDelaySec=10min").contains("NOT CARRIED"));
+    assert!(line(&r.out, "Nice=10").contains("NOT CARRIED"));
+    assert!(line(&r.out, "OnCalendar=Mon..Fri").contains("timer.calendar = \"30 2 * * 1-5\""));
+    assert!(line(&r.out, "Unit=tmp-clean.service").contains("merged"));
+}
+
+#[test]
+fn systemd_defaults_that_differ_are_written_out() {
+    let fx = fixtures();
+    let out = fx.path().join("units");
+    let sd = fx.path().join("systemd");
+    let r = import(
+        &[sd.join("db.service"), sd.join("simple.service")],
+        &out,
+        None,
+        false,
+        true,
+    );
+    // Both translate completely: --strict passes.
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    let db = unit(&out, "db");
+    // Restart= absent is systemd's `no`... but this one says always; TimeoutStopSec= absent is 90s.
+    assert_eq!(db.restart.policy, RestartPolicy::Always);
+    assert_eq!(db.stop.timeout, Some(Duration::from_secs(90)));
+    // Root with a bounding set: exactly that set.
+    let mask = units::values::parse_capability("CAP_NET_BIND_SERVICE").unwrap()
+        | units::values::parse_capability("CAP_SETUID").unwrap();
+    assert_eq!(db.capabilities, Some(mask));
+    let s = unit(&out, "simple");
+    assert_eq!(s.after, ["db"]);
+    assert_eq!(s.restart.policy, RestartPolicy::OnFailure);
+    assert_eq!(s.stop.timeout, Some(Duration::from_secs(20)));
+    assert_eq!(s.directory.as_deref(), Some(Path::new("/srv/www")));
+    assert!(line(&r.out, "simple.unit").contains("simple.service"));
+    assert!(r
+        .out
+        .contains("11 keys: 10 carried, 0 approximated, 1 already so in colony, 0 not carried"));
+}
+
+#[test]
+fn supervisord_conf_with_includes_numprocs_groups_and_priorities() {
+    let fx = fixtures();
+    let out = fx.path().join("units");
+    let conf = fx.path().join("supervisord/supervisord.conf");
+    let r = import(&[conf], &out, None, false, false);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert_eq!(
+        unit_files(&out),
+        vec![
+            "web.unit",
+            "worker_00.unit",
+            "worker_01.unit",
+            "worker_02.unit"
+        ]
+    );
+    let web = unit(&out, "web");
+    assert_eq!(
+        web.exec,
+        [
+            "/usr/bin/gunicorn",
+            "--bind",
+            "127.0.0.1:8000",
+            "--workers",
+            "4",
+            "app:create_app()"
+        ]
+    );
+    assert_eq!(web.restart.policy, RestartPolicy::Always);
+    assert_eq!(web.stop.signal, libc::SIGQUIT);
+    assert_eq!(web.stop.timeout, Some(Duration::from_secs(20)));
+    assert_eq!(
+        web.log.file.as_deref(),
+        Some(Path::new("/var/log/app/web.log"))
+    );
+    assert_eq!(web.log.max_size, 50 << 20);
+    assert_eq!(web.log.keep, 3);
+    assert_eq!(web.environment["A"], "1,2");
+    assert_eq!(web.environment["B"], "x");
+    assert_eq!(web.environment["TZ"], "UTC");
+    // %(here)s is the directory of supervisord.conf.
+    let here = std::fs::canonicalize(fx.path().join("supervisord")).unwrap();
+    assert_eq!(web.environment["APP_HOME"], here.display().to_string());
+    assert!(web.after.is_empty());
+    for n in 0..3 {
+        let w = unit(&out, &format!("worker_0{n}"));
+        assert_eq!(
+            w.exec,
+            [
+                "/usr/bin/python3",
+                "-m",
+                "app.worker",
+                "--id",
+                &n.to_string(),
+                "--queue",
+                "high priority"
+            ]
+        );
+        assert!(!w.enabled);
+        assert_eq!(w.tags, ["workers"]);
+        assert_eq!(w.after, ["web"]);
+        assert_eq!(w.restart.policy, RestartPolicy::OnFailure);
+        assert_eq!(w.restart.success_codes, vec![0, 2]);
+        assert_eq!(w.restart.threshold, Some(Duration::from_secs(5)));
+        // supervisord's stopwaitsecs default, made explicit.
+        assert_eq!(w.stop.timeout, Some(Duration::from_secs(10)));
+        assert_eq!(w.umask, Some(0o022));
+    }
+    assert!(line(&r.out, "startretries=10").contains("NOT CARRIED"));
+    assert!(line(&r.out, "startretries=10").contains("backs off forever"));
+    assert!(line(&r.out, "stopasgroup=true").contains("whole unit"));
+    assert!(line(&r.out, "killasgroup=true").contains("same"));
+    assert!(line(&r.out, "[eventlistener:crashmail]").contains("NOT CARRIED"));
+    assert!(line(&r.out, "files=conf.d/*.conf").contains("web.conf"));
+    assert!(line(&r.out, "priority=20").contains("after += [\"web\"]"));
+}
+
+#[test]
+fn ncolony_config_directory() {
+    let fx = fixtures();
+    let out = fx.path().join("units");
+    let r = import(
+        &[fx.path().join("ncolony/config")],
+        &out,
+        None,
+        false,
+        false,
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    // The beatcheck helper is not a unit: colony checks heartbeats itself.
+    assert_eq!(
+        unit_files(&out),
+        vec!["demo-server.unit", "logrotate.unit", "sentry.unit"]
+    );
+    assert!(line(&r.out, "config/beatcheck").contains("heartbeats itself"));
+    let s = unit(&out, "sentry");
+    assert_eq!(
+        s.exec,
+        ["/myvenv/bin/sentry", "start", "--config=/etc/sentry.conf"]
+    );
+    assert_eq!(s.identity.user.as_ref().unwrap().uid, 1);
+    assert_eq!(s.identity.gid, Some(1));
+    assert_eq!(s.environment["SENTRY_CONF"], "/etc/sentry");
+    assert_eq!(s.environment["NCOLONY_NAME"], "sentry");
+    let hb = s.heartbeat.as_ref().unwrap();
+    assert_eq!(hb.period, Duration::from_secs(10));
+    // NColony's grace counts periods.
+    assert_eq!(hb.grace, Duration::from_secs(30));
+    assert_eq!(hb.file.as_deref(), Some(Path::new("/run/sentry/heart")));
+    let d = unit(&out, "demo-server");
+    let h = d.health.as_ref().unwrap();
+    assert_eq!(h.check, HealthCheck::Http("http://127.0.0.1:8080/".into()));
+    assert_eq!(h.period, Duration::from_secs(5));
+    assert_eq!(h.timeout, Duration::from_secs(2));
+    // NColony restarts when bad checks exceed maxBad.
+    assert_eq!(h.max_bad, 3);
+    assert_eq!(h.grace, Duration::from_secs(20));
+    assert_eq!(d.tags, ["web"]);
+    assert_eq!(d.extras_json, r#"{"shard":3}"#);
+    assert!(line(&r.out, "env_inherit").contains("NOT CARRIED"));
+    let l = unit(&out, "logrotate");
+    assert_eq!(l.exec, ["/usr/sbin/logrotate", "/etc/logrotate.conf"]);
+    let t = l.timer.as_ref().unwrap();
+    assert_eq!(t.every, Some(Duration::from_secs(3600)));
+    assert_eq!(t.timeout, Some(Duration::from_secs(60)));
+    assert_eq!(l.stop.timeout, Some(Duration::from_secs(5)));
+}
+
+#[test]
+fn strict_fails_on_any_untranslated_key_and_writes_nothing() {
+    let fx = fixtures();
+    let out = fx.path().join("units");
+    let r = import(
+        &[fx.path().join("systemd/redis-server@cache.service")],
+        &out,
+        None,
+        false,
+        true,
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("--strict"), "{}", r.err);
+    assert!(r.err.contains("nothing written"));
+    // The report still says what was not carried.
+    assert!(line(&r.out, "LimitNOFILE").contains("NOT CARRIED"));
+    assert!(unit_files(&out).is_empty());
+}
+
+#[test]
+fn dry_run_prints_units_and_report_and_writes_nothing() {
+    let fx = fixtures();
+    let out = fx.path().join("units");
+    let r = import(
+        &[fx.path().join("systemd/simple.service")],
+        &out,
+        None,
+        true,
+        false,
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(!out.exists());
+    assert!(r.out.contains("simple.unit ----"));
+    assert!(r
+        .out
+        .contains("exec = [\"/usr/bin/env\", \"python3\", \"-m\", \"http.server\", \"8080\"]"));
+    assert!(r.out.contains("# colonyctl import report"));
+    // The printed unit is exactly what a real import writes.
+    let r2 = import(
+        &[fx.path().join("systemd/simple.service")],
+        &out,
+        None,
+        false,
+        false,
+    );
+    assert_eq!(r2.code, 0);
+    let written = std::fs::read_to_string(out.join("simple.unit")).unwrap();
+    assert!(r.out.contains(&written));
+}
+
+#[test]
+fn never_overwrites_a_different_file_and_accepts_an_identical_one() {
+    let fx = fixtures();
+    let out = fx.path().join("units");
+    let files = [
+        fx.path().join("systemd/simple.service"),
+        fx.path().join("systemd/db.service"),
+    ];
+    assert_eq!(import(&files, &out, None, false, false).code, 0);
+    let before = std::fs::read_to_string(out.join("db.unit")).unwrap();
+    // The same import again: identical files are left as they are.
+    let again = import(&files, &out, None, false, false);
+    assert_eq!(again.code, 0, "{}", again.err);
+    assert!(again.out.contains("unchanged"));
+    // A hand-edited unit is not replaced, and nothing else is written either.
+    std::fs::write(out.join("simple.unit"), "exec = [\"/bin/true\"]\n").unwrap();
+    std::fs::remove_file(out.join("db.unit")).unwrap();
+    let r = import(&files, &out, None, false, false);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.err.contains("simple.unit exists with other content"),
+        "{}",
+        r.err
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("simple.unit")).unwrap(),
+        "exec = [\"/bin/true\"]\n"
+    );
+    assert!(!out.join("db.unit").exists());
+    // No temporary file is left behind.
+    assert_eq!(unit_files(&out), vec!["simple.unit"]);
+    let _ = before;
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let fx = fixtures();
+    let out = fx.path().join("units");
+    assert_eq!(import(&[], &out, None, false, false).code, 2);
+    let r = import(
+        &[fx.path().join("systemd/simple.service")],
+        &out,
+        Some("upstart"),
+        false,
+        false,
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("--from upstart"));
+    let r = import(
+        &[fx.path().join("nope.service.d")],
+        &out,
+        None,
+        false,
+        false,
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("no such file"));
+}
+
+#[test]
+fn unknown_format_and_unknown_user() {
+    let fx = fixtures();
+    let out = fx.path().join("units");
+    let odd = fx.path().join("odd.txt");
+    std::fs::write(&odd, "hello\n").unwrap();
+    let r = import(&[odd], &out, None, false, false);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("--from"), "{}", r.err);
+
+    // A user that does not exist here is a warning: the unit is still written (it may
+    // exist where the unit will run).
+    let svc = fx.path().join("ghost.service");
+    std::fs::write(
+        &svc,
+        "[Service]\nExecStart=/bin/true\nUser=colony-import-no-such-user\n",
+    )
+    .unwrap();
+    let r = import(&[svc], &out, None, false, false);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(line(&r.out, "warning").contains("colony-import-no-such-user"));
+    let text = std::fs::read_to_string(out.join("ghost.unit")).unwrap();
+    assert!(text.contains("user = \"colony-import-no-such-user\""));
+}
+
+#[test]
+fn format_is_guessed_or_forced() {
+    let fx = fixtures();
+    let out = fx.path().join("units");
+    // A supervisord file whatever its name.
+    let conf = fx.path().join("programs.ini");
+    std::fs::write(&conf, "[program:cat]\ncommand=cat\nautorestart=false\n").unwrap();
+    let r = import(&[conf], &out, None, false, false);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let u = unit(&out, "cat");
+    assert_eq!(u.exec, ["cat"]);
+    assert_eq!(u.restart.policy, RestartPolicy::Never);
+    // An NColony file with an extension.
+    let j = fx.path().join("app.json");
+    std::fs::write(&j, r#"{"args": ["/bin/sleep", "1000"]}"#).unwrap();
+    let r = import(&[j], &out, Some("ncolony"), false, false);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(unit(&out, "app").exec, ["/bin/sleep", "1000"]);
+}
