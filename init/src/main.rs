@@ -14,6 +14,12 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(cmd) = opts.entrypoint {
+        std::process::exit(colony_init::entrypoint::run(
+            cmd,
+            opts.defaults.kill_timeout,
+        ));
+    }
     let _ = opts;
     std::process::exit(0);
 }
