@@ -806,9 +806,10 @@ impl Supervisor {
                             changed = true;
                         } else if u.main && !u.stop_sent && !self.stop_blocked(i) {
                             self.begin_stop(i, now, fx);
-                        } else if u.state == State::Backoff {
-                            // Leftovers still draining: no restart after them.
+                        } else if matches!(u.state, State::Backoff | State::Waiting) {
+                            // Leftovers still draining: no restart or run after them.
                             self.disarm(i, DeadlineKind::Restart, fx);
+                            self.disarm(i, DeadlineKind::TimerRun, fx);
                             let u = &mut self.units[i];
                             u.restart_due = false;
                             u.set_state(State::Stopping, now.wall);

@@ -158,6 +158,7 @@ fn run(seed: u64, steps: usize) {
     let pick = |r: &mut Rng| NAMES[r.below(NAMES.len())].to_string();
     for step in 0..steps {
         f.obey = r.chance(70);
+        f.auto_empty = r.chance(70);
         if r.chance(5) {
             if r.chance(50) {
                 f.broken.insert(pick(&mut r));
@@ -187,7 +188,15 @@ fn run(seed: u64, steps: usize) {
                     Input::Beat { unit: name }
                 }
             }
-            6 => Input::Ready { unit: pick(&mut r) },
+            6 if r.chance(50) => Input::Ready { unit: pick(&mut r) },
+            6 => {
+                // The unit empties (or, while its main process lives, a stale Empty).
+                let name = pick(&mut r);
+                if !f.alive.contains_key(&name) {
+                    f.group.remove(&name);
+                }
+                Input::Empty { unit: name }
+            }
             7 => Input::Beat { unit: pick(&mut r) },
             8 if r.chance(30) => Input::Fault {
                 unit: pick(&mut r),
@@ -221,7 +230,20 @@ fn run(seed: u64, steps: usize) {
     // Whatever the state, a shutdown ends once processes obey or get killed.
     f.obey = r.chance(50);
     let mut fx = f.send(Input::Shutdown);
-    fx.extend(f.advance(secs(60)));
+    for _ in 0..3 {
+        let left: Vec<String> = f
+            .group
+            .iter()
+            .filter(|n| !f.alive.contains_key(*n))
+            .cloned()
+            .collect();
+        for name in left {
+            f.group.remove(&name);
+            fx.extend(f.send(Input::Empty { unit: name }));
+        }
+        f.auto_empty = true;
+        fx.extend(f.advance(secs(60)));
+    }
     check(&f, seed, steps);
     let exit_at = f.log.iter().position(|e| matches!(e, Effect::Exit { .. }));
     let late_spawn = exit_at.and_then(|at| {

@@ -592,3 +592,58 @@ fn timers_view() {
     assert_eq!(t.last_result.as_deref(), Some("exit 0 in 1.2s"));
     assert!(!t.running);
 }
+
+#[test]
+fn a_unit_that_stops_being_a_timer_drops_its_schedule() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(every(secs(60)))]);
+    let fx = f.load(vec![unit("job")]);
+    assert!(has(
+        &fx,
+        &Effect::Disarm {
+            unit: "job".into(),
+            kind: DeadlineKind::TimerRun
+        }
+    ));
+    assert_eq!(Fake::spawns(&fx), vec!["job"]);
+    assert!(f.rec("job").timer.is_none());
+    assert_eq!(f.state("job"), State::Running);
+}
+
+#[test]
+fn a_service_in_backoff_that_becomes_a_timer_is_scheduled() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job")]);
+    f.exit("job", 1);
+    assert_eq!(f.state("job"), State::Backoff);
+    f.load(vec![unit("job").timer(every(secs(60)))]);
+    assert_eq!(f.state("job"), State::Waiting);
+    assert_eq!(f.deadline("job", DeadlineKind::Restart), None);
+    assert!(f.deadline("job", DeadlineKind::TimerRun).is_some());
+}
+
+#[test]
+fn a_stop_cancelled_by_a_start_keeps_the_schedule() {
+    let mut f = utc_fake();
+    f.obey = false;
+    f.load(vec![
+        unit("job").timer(every(secs(60))),
+        unit("dep")
+            .requires(&["job"])
+            .with(|u| u.stop.timeout = Some(secs(3600))),
+    ]);
+    f.advance(secs(60)); // a run goes on
+                         // Stopping job waits for dep to stop first; meanwhile the next run's time passes.
+    f.cmd(Command::Stop("job".into()));
+    f.advance(secs(60));
+    assert_eq!(
+        f.state("job"),
+        State::Running,
+        "its stop still waits for dep"
+    );
+    assert_eq!(f.rec("job").pid, Some(101));
+    f.cmd(Command::Start("job".into()));
+    assert_eq!(f.state("job"), State::Running);
+    assert_eq!(f.rec("job").pid, Some(101), "the same run goes on");
+    assert!(f.deadline("job", DeadlineKind::TimerRun).is_some());
+}
