@@ -14,10 +14,10 @@
 //!   [`Input::Ready`] only for `notify`, `tcp` and `file`.
 //! - `SpawnFailed` means nothing of the attempt is left (the loop reaped its child): no
 //!   `Exited` and no `Empty` follow it.
-//! - `Exited` once per `Spawned`. After it (and after every `KillAll`), send `Empty` as
-//!   soon as the unit's cgroup / process group is empty, even if it already was when the
-//!   `KillAll` came: `Empty` is only believed once the main process is known dead (an
-//!   earlier one may belong to a previous process).
+//! - `Exited` once per `Spawned`. Answer every `KillAll` with `Empty` as soon as the unit's
+//!   cgroup / process group is empty (at once if it already is). `Empty` is only believed
+//!   once the main process is known dead; the core asks again (a `KillAll` right after each
+//!   `Exited`), so an `Empty` that came before the exit costs nothing.
 //! - `Arm` replaces the (unit, kind) deadline; `Disarm` cancels it. A deadline delivered
 //!   after it was disarmed or re-armed is ignored, so the loop need not be exact.
 //! - `Exit` comes once, when shutdown (or an essential unit's failure) has stopped all.

@@ -91,8 +91,6 @@ pub struct UnitRecord {
     pub(crate) group: bool,
     /// The stop signal went to this process.
     pub(crate) stop_sent: bool,
-    /// KillAll went out for this process generation.
-    pub(crate) killed: bool,
     /// Why we are stopping it on our own (heartbeat, ready_timeout...).
     pub(crate) fault: Option<&'static str>,
     /// Monotonic time of `Spawned`, for the threshold.
@@ -157,7 +155,6 @@ impl UnitRecord {
             main: false,
             group: false,
             stop_sent: false,
-            killed: false,
             fault: None,
             started: None,
             backoff: None,

@@ -206,9 +206,11 @@ impl Supervisor {
                 }
             }
             Input::Beat { unit } => {
+                // Frequent, and never moves a job: skip the rest.
                 if let Some(i) = self.idx(&unit) {
                     self.on_beat(i, now, &mut fx);
                 }
+                return fx;
             }
             Input::Ready { unit } => {
                 if let Some(i) = self.idx(&unit) {
@@ -219,6 +221,7 @@ impl Supervisor {
                 if let Some(i) = self.idx(&unit) {
                     self.on_watchdog_ping(i, now, &mut fx);
                 }
+                return fx;
             }
             Input::Fault { unit, reason } => {
                 if let Some(i) = self.idx(&unit) {
@@ -910,7 +913,6 @@ impl Supervisor {
         u.pid = None;
         u.restart_due = false;
         u.stop_sent = false;
-        u.killed = false;
         u.fault = None;
         u.set_state(State::Starting, now.wall);
         fx.push(Effect::Spawn {
@@ -1064,8 +1066,9 @@ impl Supervisor {
         let u = &mut self.units[i];
         u.main = false;
         u.pid = None;
-        if u.group && !u.killed {
-            u.killed = true;
+        // Always, even after a StopTimeout's KillAll: an Empty seen before this exit was
+        // not believed, so the loop must be asked (and answer) again.
+        if u.group {
             fx.push(Effect::KillAll {
                 unit: u.name.clone(),
             });
@@ -1186,7 +1189,6 @@ impl Supervisor {
             return;
         }
         u.group = false;
-        u.killed = false;
         self.on_gone(i, now, fx);
     }
 
@@ -1230,7 +1232,6 @@ impl Supervisor {
                 if u.main || u.group {
                     tracing::warn!(unit = %u.name, "stop timeout: killing everything left");
                     let name = u.name.clone();
-                    self.units[i].killed = true;
                     fx.push(Effect::KillAll { unit: name });
                 }
             }

@@ -280,3 +280,41 @@ fn a_fault_for_a_unit_not_running_is_ignored() {
     assert!(fx.is_empty());
     assert_eq!(f.state("a"), State::Stopped);
 }
+
+#[test]
+fn an_empty_seen_before_the_exit_is_asked_for_again() {
+    // cgroup.events may say "empty" before the pidfd says the main process ended.
+    let mut f = Fake::new();
+    f.obey = false;
+    f.auto_empty = false;
+    f.load(vec![unit("a")]);
+    f.cmd(Command::Stop("a".into()));
+    let now = f.now();
+    let fx = f.sup.handle(
+        Input::Deadline {
+            unit: "a".into(),
+            kind: DeadlineKind::StopTimeout,
+        },
+        now,
+    );
+    assert_eq!(fx, vec![killall("a")]);
+    // The loop saw the cgroup empty first: not believed yet.
+    let fx = f.sup.handle(Input::Empty { unit: "a".into() }, now);
+    assert!(fx.is_empty());
+    assert_eq!(f.state("a"), State::Stopping);
+    f.alive.remove("a");
+    let fx = f.sup.handle(
+        Input::Exited {
+            unit: "a".into(),
+            status: ExitStatus::Signal(9),
+            oom: false,
+        },
+        now,
+    );
+    assert!(
+        has(&fx, &killall("a")),
+        "asks again, so the loop answers with Empty"
+    );
+    f.sup.handle(Input::Empty { unit: "a".into() }, now);
+    assert_eq!(f.state("a"), State::Stopped);
+}
