@@ -163,6 +163,11 @@ pub enum Input {
     },
     /// The wall clock was set: plan every waiting timer unit again.
     ClockChanged,
+    /// `MAINPID=N` from a notify unit: its main process is now N (for status).
+    MainPid {
+        unit: String,
+        pid: i32,
+    },
 }
 
 /// Orders for the loop.

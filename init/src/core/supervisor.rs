@@ -235,6 +235,14 @@ impl Supervisor {
                 }
             }
             Input::Shutdown => self.shutdown(0, now),
+            Input::MainPid { unit, pid } => {
+                if let Some(u) = self.idx(&unit).and_then(|i| self.units.get_mut(i)) {
+                    if u.main {
+                        u.pid = Some(pid);
+                    }
+                }
+                return fx;
+            }
             Input::ClockChanged => {
                 for i in 0..self.units.len() {
                     let u = &self.units[i];
@@ -1383,7 +1391,12 @@ impl Supervisor {
             }
         };
         if let (Some(every), Some(t)) = (tdef.every, u.timer.as_ref()) {
-            let base = t.last_start.or(t.active_since).unwrap_or(now.wall);
+            // A last run "in the future" (the clock was set back) counts as now.
+            let base = t
+                .last_start
+                .or(t.active_since)
+                .unwrap_or(now.wall)
+                .min(now.wall);
             consider(every_next(base, every, from));
         }
         if let Some(cal) = tdef.calendar.as_ref() {

@@ -539,3 +539,20 @@ fn status_views_carry_what_the_core_knows() {
     assert_eq!(s.heartbeat.and_then(|h| h.age_ms), Some(1500));
     assert!(f.rec("hb").timer_status().is_none());
 }
+
+#[test]
+fn mainpid_changes_the_pid_shown_only_while_running() {
+    let mut f = Fake::new();
+    f.load(vec![unit("a").notify(None)]);
+    f.send(Input::MainPid {
+        unit: "a".into(),
+        pid: 4242,
+    });
+    assert_eq!(f.rec("a").pid, Some(4242));
+    f.cmd(Command::Stop("a".into()));
+    f.send(Input::MainPid {
+        unit: "a".into(),
+        pid: 7,
+    });
+    assert_eq!(f.rec("a").pid, None);
+}

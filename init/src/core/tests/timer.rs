@@ -647,3 +647,22 @@ fn a_stop_cancelled_by_a_start_keeps_the_schedule() {
     assert_eq!(f.rec("job").pid, Some(101), "the same run goes on");
     assert!(f.deadline("job", DeadlineKind::TimerRun).is_some());
 }
+
+#[test]
+fn a_last_run_in_the_future_does_not_delay_the_schedule() {
+    // The clock was set back after the last run: `every` counts from now, not from then.
+    let mut f = utc_fake();
+    f.send(Input::RestoreTimer {
+        unit: "job".into(),
+        last_run: f.wall(secs(86_400)),
+    });
+    f.load(vec![unit("job").timer(Timer {
+        every: Some(secs(600)),
+        persistent: true,
+        ..Default::default()
+    })]);
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(f.wall(secs(600)))
+    );
+}
