@@ -75,6 +75,23 @@ fn unit(dir: &Path, name: &str) -> units::model::Unit {
     }
 }
 
+/// `colonyctl check DIR` (the real binary) on the written units: the directory as a whole
+/// (dependencies included) must be valid.
+fn check_dir(dir: &Path) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_colonyctl"))
+        .arg("check")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "colonyctl check {}: {}{}",
+        dir.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 fn unit_files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
@@ -245,6 +262,7 @@ fn systemd_timer_is_merged_with_its_service() {
     assert!(line(&r.out, "Nice=10").contains("NOT CARRIED"));
     assert!(line(&r.out, "OnCalendar=Mon..Fri").contains("timer.calendar = \"30 2 * * 1-5\""));
     assert!(line(&r.out, "Unit=tmp-clean.service").contains("merged"));
+    check_dir(&out);
 }
 
 #[test]
@@ -355,6 +373,7 @@ fn supervisord_conf_with_includes_numprocs_groups_and_priorities() {
     assert!(line(&r.out, "[eventlistener:crashmail]").contains("NOT CARRIED"));
     assert!(line(&r.out, "files=conf.d/*.conf").contains("web.conf"));
     assert!(line(&r.out, "priority=20").contains("after += [\"web\"]"));
+    check_dir(&out);
 }
 
 #[test]
@@ -406,6 +425,7 @@ fn ncolony_config_directory() {
     assert_eq!(t.every, Some(Duration::from_secs(3600)));
     assert_eq!(t.timeout, Some(Duration::from_secs(60)));
     assert_eq!(l.stop.timeout, Some(Duration::from_secs(5)));
+    check_dir(&out);
 }
 
 #[test]

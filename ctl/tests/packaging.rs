@@ -1,6 +1,6 @@
 //! The man pages and the Debian package (packaging/): the pages render without warnings and
-//! cover every unit key and every colonyctl command; the .deb holds what it should, and its
-//! colonyctl checks its example units.
+//! cover every unit key and every colonyctl command; the .deb holds what it should, installs
+//! (into a root of its own), works, and purges cleanly.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -148,7 +148,7 @@ fn colony_init_bin() -> Option<PathBuf> {
 }
 
 #[test]
-fn debian_package_contents() {
+fn debian_package_builds_installs_and_purges() {
     if !have("dpkg-deb") {
         eprintln!("dpkg-deb is not installed: not a Debian system, nothing to check");
         return;
@@ -207,19 +207,34 @@ fn debian_package_contents() {
     }
     assert!(list.contains("-rwxr-xr-x root/root"), "{list}");
 
-    // What is installed works: extract, check the examples with the packaged colonyctl,
-    // read the packaged man page.
-    let x = tempfile::tempdir().unwrap();
-    assert!(Command::new("dpkg-deb")
-        .arg("-x")
-        .arg(&deb)
-        .arg(x.path())
-        .status()
-        .unwrap()
-        .success());
-    let check = Command::new(x.path().join("usr/bin/colonyctl"))
+    // Installed with dpkg into a root of its own (the host's package database is not
+    // touched): the packaged colonyctl checks the packaged examples, `man colony.unit`
+    // finds its page, and a purge removes every file.
+    let r = tempfile::tempdir().unwrap();
+    let admin = r.path().join("var/lib/dpkg");
+    for d in ["info", "updates", "triggers"] {
+        std::fs::create_dir_all(admin.join(d)).unwrap();
+    }
+    std::fs::write(admin.join("status"), "").unwrap();
+    let dpkg = |args: &[&str]| {
+        let o = Command::new("dpkg")
+            .arg(format!("--root={}", r.path().display()))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "dpkg {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    // libc6 is in the host, not in this empty root.
+    dpkg(&["--force-depends", "-i", deb.to_str().unwrap()]);
+    let x = r.path();
+    let check = Command::new(x.join("usr/bin/colonyctl"))
         .arg("check")
-        .arg(x.path().join("usr/share/doc/colony/examples"))
+        .arg(x.join("usr/share/doc/colony/examples"))
         .output()
         .unwrap();
     assert!(
@@ -228,20 +243,36 @@ fn debian_package_contents() {
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
-    let bash = std::fs::read_to_string(
-        x.path()
-            .join("usr/share/bash-completion/completions/colonyctl"),
-    )
-    .unwrap();
+    assert!(x.join("sbin/colony-init").exists());
+    let bash =
+        std::fs::read_to_string(x.join("usr/share/bash-completion/completions/colonyctl")).unwrap();
     assert!(bash.contains("colonyctl"));
     if have("man") {
         let m = Command::new("man")
-            .arg("-l")
-            .arg(x.path().join("usr/share/man/man5/colony.unit.5.gz"))
+            .arg("-M")
+            .arg(x.join("usr/share/man"))
+            .arg("colony.unit")
             .env("MANPAGER", "cat")
             .output()
             .unwrap();
-        assert!(m.status.success());
+        assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
         assert!(String::from_utf8_lossy(&m.stdout).contains("memory_max"));
     }
+    dpkg(&["-P", "colony"]);
+    let mut left = Vec::new();
+    let mut stack = vec![x.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.starts_with(&admin) {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                left.push(p);
+            }
+        }
+    }
+    assert!(left.is_empty(), "left after purge: {left:?}");
 }

@@ -999,7 +999,7 @@ fn translate(sd: &mut Sd) -> Result<(), String> {
                 sd.same(i, "a timer unit runs its job to the end each time")
             }
             "oneshot" => {
-                if sd.last("Service", "Restart").is_none() {
+                if sd.indices("Service", "Restart").is_empty() {
                     sd.approx(
                         i,
                         "restart.policy",
