@@ -296,6 +296,7 @@ fn systemd_defaults_that_differ_are_written_out() {
     assert!(r
         .out
         .contains("11 keys: 10 carried, 0 approximated, 1 already so in colony, 0 not carried"));
+    check_dir(&out);
 }
 
 #[test]
