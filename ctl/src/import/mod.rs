@@ -413,3 +413,40 @@ fn write_general(out: &mut dyn Write, general: &[Entry]) -> std::io::Result<()> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The syntaxes of other systems come from files the world wrote: no input may panic.
+    #[test]
+    fn random_text_never_panics() {
+        const ALPHABET: &[char] = &[
+            'a', 'Z', '0', '9', ' ', '\t', '\n', '"', '\'', '\\', '$', '{', '}', '%', '(', ')',
+            ',', '=', ':', '-', '.', '*', '/', '~', '@', 'x', 's', 'd', 'é', '日', ';', '#', '[',
+            ']', '!', '?',
+        ];
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut vars = std::collections::BTreeMap::new();
+        vars.insert("program_name".to_string(), "p".to_string());
+        vars.insert("process_num".to_string(), "7".to_string());
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let s: String = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            let _ = super::words::systemd_words(&s);
+            let _ = super::words::shell_words(&s);
+            let _ = super::words::systemd_timespan(&s);
+            let _ = super::words::size(&s);
+            let _ = super::calendar::to_cron(&s);
+            let _ = super::supervisord::expand(&s, &vars);
+            let _ = super::supervisord::env_pairs(&s);
+            let _ = super::ncolony::looks_like(&s);
+        }
+    }
+}
