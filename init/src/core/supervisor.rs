@@ -5,6 +5,28 @@
 //! change facts; [`Supervisor::progress`] then moves every job that may move. Indices into
 //! `units` follow a topological order of `after`/`requires` (cycles broken by name), so an
 //! edge only ever points to an earlier unit and nothing can wait on itself.
+//!
+//! Decisions where SPEC.md leaves room:
+//! - Backoff (NColony): a death sooner than `threshold` after `Spawned` (or a failed spawn,
+//!   or a `ready_timeout`) is instant: the delay is `delay_min`, then doubles up to
+//!   `delay_max`; from the second instant death on it is at least 100ms, so
+//!   `delay_min = "0s"` restarts a crash at once but never spins. A longer life restarts
+//!   after `delay_min` and starts the doubling afresh. `restarts` counts automatic
+//!   restarts only (not `restart` commands).
+//! - `after`/`requires` order starts: a unit starts once each of them that is being started
+//!   (a start pending, starting, or in backoff) is up (running and ready, `exited`, or a
+//!   waiting timer unit). A required unit that is stopped, failed or invalid fails the start
+//!   (`failed`, with a note). A required unit that fails for good (no restart) or is stopped
+//!   stops its dependents (they stop first); one in backoff leaves them running. A
+//!   `restart` of a unit restarts the running units that require it.
+//! - Heartbeat, watchdog and `Fault` restarts happen whatever the policy, with the delay
+//!   the unit's life earned (so no penalty for a long-lived unit).
+//! - Timer units ignore the restart section and `after`/`requires` for their runs; `every`
+//!   counts from the previous start (or from when the schedule began), `on_boot` from the
+//!   first input colony-init gave the core, once, and only if still ahead. `start` runs one
+//!   now and switches the schedule on (even for `enabled = false`).
+//! - An essential unit that ends `failed` shuts everything down; exit code: its code (1 if
+//!   it was 0 or it never ran), 128+N for signal N.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
