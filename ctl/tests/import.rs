@@ -245,6 +245,8 @@ fn systemd_timer_is_merged_with_its_service() {
     assert!(t.persistent);
     assert_eq!(t.timeout, Some(Duration::from_secs(3600)));
     assert_eq!(b.description.as_deref(), Some("Back up /etc"));
+    // The timer's [Install] decides: enabled.
+    assert!(b.enabled);
     assert_eq!(
         b.exec,
         [
@@ -287,7 +289,11 @@ fn systemd_defaults_that_differ_are_written_out() {
     let mask = units::values::parse_capability("CAP_NET_BIND_SERVICE").unwrap()
         | units::values::parse_capability("CAP_SETUID").unwrap();
     assert_eq!(db.capabilities, Some(mask));
+    // No [Install]: a static unit, started only when something requires it.
+    assert!(!db.enabled);
+    assert!(line(&r.out, "[Install] absent").contains("approx"));
     let s = unit(&out, "simple");
+    assert!(s.enabled);
     assert_eq!(s.after, ["db"]);
     assert_eq!(s.restart.policy, RestartPolicy::OnFailure);
     assert_eq!(s.stop.timeout, Some(Duration::from_secs(20)));
