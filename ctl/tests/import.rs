@@ -196,6 +196,7 @@ fn systemd_template_instance_with_dropins_specifiers_and_environment_file() {
     .contains("reset by the empty assignment"));
     assert!(line(rep, "CapabilityBoundingSet=").contains("same"));
     assert!(line(rep, "warning").contains("redis-server-cache"));
+    assert!(line(rep, "not carried, by key:").contains("ReadWriteDirectories (4)"));
     // Every assignment of the three files has a line (nothing dropped silently).
     let count = |p: &Path| {
         std::fs::read_to_string(p)

@@ -352,6 +352,13 @@ pub fn run_with(args: ImportArgs, out: &mut dyn Write, err: &mut dyn Write) -> i
         tally.line(),
         tally.translated_pct()
     );
+    if tally.dropped > 0 {
+        let _ = writeln!(
+            out,
+            "not carried, by key: {}",
+            report::dropped_by_key(&t.drafts, &t.general)
+        );
+    }
     if !errors.is_empty() {
         for e in &errors {
             let _ = writeln!(err, "colonyctl import: {e}");

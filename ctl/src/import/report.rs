@@ -97,3 +97,28 @@ pub fn unit_report(d: &Draft) -> String {
     out.push_str(&format!("  {}\n", t.line()));
     out
 }
+
+/// The keys not carried over, most frequent first: `LimitNOFILE (3), PrivateTmp (2)`.
+pub fn dropped_by_key(drafts: &[Draft], general: &[Entry]) -> String {
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let all = drafts
+        .iter()
+        .flat_map(|d| d.entries.iter())
+        .chain(general.iter());
+    for e in all.filter(|e| matches!(e.fate, Fate::Dropped(_))) {
+        let key = e
+            .source
+            .split('=')
+            .next()
+            .unwrap_or(&e.source)
+            .trim()
+            .to_string();
+        *counts.entry(key).or_default() += 1;
+    }
+    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.iter()
+        .map(|(k, n)| format!("{k} ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
