@@ -588,4 +588,23 @@ fn format_is_guessed_or_forced() {
     let r = import(&[j], &out, Some("ncolony"), false, false);
     assert_eq!(r.code, 0, "{}", r.err);
     assert_eq!(unit(&out, "app").exec, ["/bin/sleep", "1000"]);
+
+    // A directory of systemd units: every service and timer in it.
+    let sys = fx.path().join("sysdir");
+    std::fs::create_dir(&sys).unwrap();
+    for f in [
+        "backup.timer",
+        "backup.service",
+        "simple.service",
+        "db.service",
+    ] {
+        std::fs::copy(fx.path().join("systemd").join(f), sys.join(f)).unwrap();
+    }
+    let out2 = fx.path().join("units2");
+    let r = import(&[sys], &out2, None, false, false);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(
+        unit_files(&out2),
+        vec!["backup.unit", "db.unit", "simple.unit"]
+    );
 }

@@ -55,11 +55,26 @@ impl Format {
     }
 }
 
-/// Guess the format of a file: `.service`/`.timer` are systemd's, a `[program:` section is
-/// supervisord's, a JSON object with `args` (or a directory of them) is NColony's.
+/// Guess the format of a file: `.service`/`.timer` are systemd's (and a directory with
+/// them), a `[program:` section is supervisord's, a JSON object with `args` (or a directory
+/// of them) is NColony's.
 pub fn guess(path: &Path) -> Result<Format, String> {
     if path.is_dir() {
-        return Ok(Format::Ncolony);
+        // systemd's unit directories hold .service/.timer files; NColony's config directory
+        // holds bare JSON files.
+        let systemd = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .flatten()
+            .any(|e| {
+                let p = e.path();
+                p.extension()
+                    .is_some_and(|x| x == "service" || x == "timer")
+            });
+        return Ok(if systemd {
+            Format::Systemd
+        } else {
+            Format::Ncolony
+        });
     }
     if path
         .extension()
