@@ -604,6 +604,12 @@ fn dep_name(n: &str) -> Result<String, (bool, String)> {
             format!("{n} is reached before colony-init starts any unit (file systems are mounted first)"),
         ));
     }
+    if n.ends_with(".socket") {
+        return Err((
+            false,
+            format!("{n}: colony has no socket activation: the program must open its own socket (check its options, e.g. a --listen or a port setting)"),
+        ));
+    }
     let kind = n.rsplit_once('.').map(|x| x.1).unwrap_or("unit");
     Err((
         false,
