@@ -1,6 +1,222 @@
-//! Helpers shared by the integration tests: temporary colony instances, bounded waits.
+//! Helpers shared by the integration tests: the built binaries, a colony-init in a
+//! temporary directory, bounded waits on conditions.
+//!
+//! [`bin`] finds (and builds once) the binaries under test. Tests never sleep to let things happen:
+//! they wait for a condition, with a bound, and fail with what they waited for.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 pub mod bins;
 pub mod ns;
 
 pub use bins::bin;
+
+/// Wait until `f` returns Some, at most `timeout`; panic naming `what` otherwise.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// The default bound for things that should happen "at once" on a loaded machine.
+pub const SOON: Duration = Duration::from_secs(20);
+
+static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A unique name for this test's cgroup below colony-init's own.
+pub fn unique_name(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    )
+}
+
+/// A colony-init supervising a temporary units directory.
+pub struct Colony {
+    pub dir: tempfile::TempDir,
+    pub units: PathBuf,
+    pub run: PathBuf,
+    pub logs: PathBuf,
+    pub state: PathBuf,
+    pub child: Option<Child>,
+    pub extra_args: Vec<String>,
+}
+
+impl Colony {
+    /// Directories only; write units, then [`Colony::start`].
+    pub fn new() -> Colony {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let units = dir.path().join("units");
+        std::fs::create_dir_all(&units).expect("units dir");
+        Colony {
+            units,
+            run: dir.path().join("run"),
+            logs: dir.path().join("log"),
+            state: dir.path().join("state"),
+            dir,
+            child: None,
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// Write `NAME.unit` atomically (temp file + rename, as an editor's save would).
+    pub fn write_unit(&self, name: &str, text: &str) {
+        let tmp = self.units.join(format!(".{name}.unit.tmp"));
+        std::fs::write(&tmp, text).expect("write unit");
+        std::fs::rename(&tmp, self.units.join(format!("{name}.unit"))).expect("rename unit");
+    }
+
+    pub fn remove_unit(&self, name: &str) {
+        std::fs::remove_file(self.units.join(format!("{name}.unit"))).expect("remove unit");
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(bin("colony-init"));
+        c.arg("--units")
+            .arg(&self.units)
+            .arg("--run-dir")
+            .arg(&self.run)
+            .arg("--log-dir")
+            .arg(&self.logs)
+            .arg("--state-dir")
+            .arg(&self.state)
+            .arg("--cgroup-name")
+            .arg(unique_name("colony-test"))
+            .args(&self.extra_args)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Start colony-init and wait until it answers `status`.
+    pub fn start(mut self) -> Colony {
+        let log = std::fs::File::create(self.dir.path().join("colony-init.log")).expect("log");
+        let child = self
+            .command()
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start colony-init");
+        self.child = Some(child);
+        wait_for("colony-init to answer status", SOON, || {
+            let o = self.ctl(&["status"]);
+            (o.status.code() != Some(5)).then_some(())
+        });
+        self
+    }
+
+    /// colony-init's own log so far (for failure messages).
+    pub fn init_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("colony-init.log")).unwrap_or_default()
+    }
+
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(bin("colonyctl"))
+            .arg("--run-dir")
+            .arg(&self.run)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run colonyctl")
+    }
+
+    /// `status --json` of every unit.
+    pub fn status(&self) -> Vec<Value> {
+        let o = self.ctl(&["--json", "status"]);
+        serde_json::from_slice::<Vec<Value>>(&o.stdout).unwrap_or_else(|e| {
+            panic!(
+                "status --json: {e}: {}{}\ncolony-init log:\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr),
+                self.init_log()
+            )
+        })
+    }
+
+    pub fn unit(&self, name: &str) -> Option<Value> {
+        self.status().into_iter().find(|u| u["name"] == name)
+    }
+
+    /// Wait until the unit's status satisfies `f`; return that status.
+    pub fn wait_unit(&self, name: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + SOON;
+        loop {
+            let u = self.unit(name);
+            if let Some(u) = u.as_ref().filter(|u| f(u)) {
+                return u.clone();
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out waiting for {name} to be {what}; last status: {u:?}\ncolony-init log:\n{}",
+                    self.init_log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn wait_state(&self, name: &str, state: &str) -> Value {
+        self.wait_unit(name, state, |u| u["state"] == state)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    /// SIGTERM colony-init and wait (bounded) for it to exit; its exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        // SAFETY: signalling the child we started, by its PID.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = wait_for("colony-init to exit after SIGTERM", SOON, || {
+            child.try_wait().ok().flatten()
+        });
+        status.code()
+    }
+}
+
+impl Default for Colony {
+    fn default() -> Self {
+        Colony::new()
+    }
+}
+
+impl Drop for Colony {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
