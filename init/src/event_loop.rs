@@ -417,24 +417,16 @@ impl Engine {
         self.ensure_log(name, &def)?;
         let heartbeat = self.ensure_heartbeat(name, &def)?;
 
-        // Everything the child needs is prepared here, before the fork.
-        let exe = &def.exec[0];
-        let resolved = if exe.contains('/') {
-            PathBuf::from(exe)
-        } else {
-            let path = def
-                .environment
-                .get("PATH")
-                .cloned()
-                .unwrap_or_else(|| self.path_env.clone());
-            spawn::resolve_exec(exe, &path)
-                .ok_or_else(|| format!("exec: {exe}: not found in PATH"))?
+        // Everything the child needs is prepared here, before the fork; spawn resolves a
+        // bare exec[0] in the unit's PATH.
+        let cstr = |s: &[u8]| {
+            CString::new(s).map_err(|_| "NUL byte in argv or environment".to_string())
         };
-        let cstr = |s: &[u8]| CString::new(s).map_err(|_| "NUL byte in argv or environment".to_string());
-        let mut argv = vec![cstr(resolved.as_os_str().as_bytes())?];
-        for a in &def.exec[1..] {
-            argv.push(cstr(a.as_bytes())?);
-        }
+        let argv = def
+            .exec
+            .iter()
+            .map(|a| cstr(a.as_bytes()))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut env: BTreeMap<String, String> = std::env::vars()
             .filter(|(k, _)| !matches!(k.as_str(), "NOTIFY_SOCKET" | "LISTEN_FDS" | "LISTEN_PID"))
             .collect();
@@ -1273,23 +1265,14 @@ impl Engine {
     }
 
     fn send_reply(&mut self, name: &str, reply: &Reply) {
-        let bytes = match serde_json::to_vec(reply) {
-            Ok(mut b) => {
-                b.push(b'\n');
-                b
-            }
-            Err(e) => {
-                error!(error = %e, "serialising a reply");
-                return;
-            }
-        };
-        let mut w = match self.control.open_reply(name, bytes) {
+        let mut w = match self.control.open_reply(name) {
             Ok(w) => w,
             Err(e) => {
                 warn!(reply = name, error = %e, "reply dropped");
                 return;
             }
         };
+        w.set_reply(reply);
         match w.write_some() {
             Ok(true) => {}
             Ok(false) => {
