@@ -179,6 +179,30 @@ fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+fn exit_parts(st: Option<ExitStatus>) -> (Option<i32>, Option<String>) {
+    match st {
+        Some(ExitStatus::Code(c)) => (Some(c), None),
+        Some(ExitStatus::Signal(s)) => (None, Some(signal_name(s))),
+        None => (None, None),
+    }
+}
+
+/// `1.2s`, `350ms`, `15m`: short durations for tables.
+fn humantime_short(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if ms % 3_600_000 == 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}
+
 fn signal_name(sig: i32) -> String {
     units::values::signal_name(sig)
         .map(str::to_string)
@@ -494,10 +518,17 @@ impl Engine {
             rt.warnings.clear();
         }
         let out = rt.log_pipe.as_ref().map(|(_, w, _)| w.as_fd());
-        let placement = match &rt.cgroup {
-            Some(cg) => cg.placement(),
-            None => spawn::Placement::None,
+        let fds = match &rt.cgroup {
+            Some(cg) => Some(
+                cg.open_placement()
+                    .map_err(|e| format!("opening the unit's cgroup: {e}"))?,
+            ),
+            None => None,
         };
+        let placement = fds
+            .as_ref()
+            .map(|f| f.placement())
+            .unwrap_or(spawn::Placement::None);
         let req = spawn::SpawnRequest {
             argv: &argv,
             envp: &envp,
@@ -1199,16 +1230,13 @@ impl Engine {
                     }),
                 ..Default::default()
             };
-            s.last_exit = r.last_exit.as_ref().map(|(st, reason, detail)| {
-                let (code, signal) = match st {
-                    ExitStatus::Code(c) => (Some(*c), None),
-                    ExitStatus::Signal(sig) => (None, Some(signal_name(*sig))),
-                };
+            s.last_exit = r.last_exit.as_ref().map(|le| {
+                let (code, signal) = exit_parts(le.status);
                 proto::LastExit {
                     code,
                     signal,
-                    reason: reason.map(str::to_string),
-                    detail: detail.clone(),
+                    reason: le.reason.map(str::to_string),
+                    detail: le.detail.clone(),
                 }
             });
             if let Some(cg) = rt.and_then(|rt| rt.cgroup.as_ref()) {
@@ -1243,7 +1271,42 @@ impl Engine {
     }
 
     fn timers(&self) -> serde_json::Value {
-        let list: Vec<proto::TimerStatus> = self.core.timer_statuses();
+        let list: Vec<proto::TimerStatus> = self
+            .core
+            .units()
+            .filter_map(|r| {
+                let t = r.timer.as_ref()?;
+                let def = r.def.as_ref()?.timer.as_ref()?;
+                let mut schedule = Vec::new();
+                if let Some(e) = def.every {
+                    schedule.push(format!("every {}", humantime_short(e)));
+                }
+                if let Some(c) = &def.calendar {
+                    schedule.push(format!("cron {}", c.text));
+                }
+                if let Some(b) = def.on_boot {
+                    schedule.push(format!("boot+{}", humantime_short(b)));
+                }
+                Some(proto::TimerStatus {
+                    name: r.name.clone(),
+                    schedule: schedule.join(", "),
+                    next: t.next.map(rfc3339),
+                    last: t.last_start.map(rfc3339),
+                    last_result: t.last_result.as_ref().map(|res| {
+                        let what = match exit_parts(res.status) {
+                            (Some(c), _) => format!("exit {c}"),
+                            (_, Some(sig)) => sig,
+                            _ => "not started".to_string(),
+                        };
+                        let why = res.reason.map(|r| format!(" ({r})")).unwrap_or_default();
+                        format!("{what}{why} in {}", humantime_short(res.duration))
+                    }),
+                    skipped: t.skipped,
+                    last_skip: t.last_skip.map(rfc3339),
+                    running: matches!(r.state, State::Running | State::Starting | State::Stopping),
+                })
+            })
+            .collect();
         serde_json::to_value(list).unwrap_or_default()
     }
 
