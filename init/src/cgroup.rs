@@ -445,6 +445,11 @@ impl Cgroups {
         let v2 = match &self.v2 {
             Some(b) => {
                 let dir = b.dir.join(unit);
+                // A fresh directory for every start: on Linux 6.18 (this host) a cgroup once
+                // killed through cgroup.kill SIGKILLs every process later cloned into it with
+                // CLONE_INTO_CGROUP (its kill sequence is compared with the parent's). An
+                // empty old directory is removed; a populated one (EBUSY) is reused.
+                let _ = std::fs::remove_dir(&dir);
                 mkdir(&dir).map_err(|e| io_err(&dir, e))?;
                 Some(V2Unit {
                     rel: format!("{}/{}", b.rel, unit),

@@ -28,9 +28,7 @@ use units::proto::{self, Reply, Request};
 use crate::cgroup::{Cgroups, UnitCgroup};
 use crate::config::Options;
 use crate::control::{ControlFifo, ReplyWriter};
-use crate::core::{
-    Command, DeadlineKind, Effect, ExitStatus, Input, Now, State, Supervisor, Want,
-};
+use crate::core::{Command, DeadlineKind, Effect, ExitStatus, Input, Now, State, Supervisor, Want};
 use crate::deadlines::Deadlines;
 use crate::logs::LogFile;
 use crate::pid1::{Mode, PowerAction};
@@ -96,7 +94,6 @@ enum Watch {
 
 /// The unit's main process.
 struct Proc {
-    pid: i32,
     pidfd: OwnedFd,
 }
 
@@ -143,7 +140,6 @@ pub struct Engine {
     pid_to_unit: HashMap<i32, String>,
     cgroups: Option<Cgroups>,
     waiters: Vec<Waiter>,
-    started: Instant,
     exit: Option<i32>,
     power: Option<PowerAction>,
     shutting_down: bool,
@@ -194,9 +190,9 @@ fn humantime_short(d: Duration) -> String {
         format!("{ms}ms")
     } else if ms < 60_000 {
         format!("{:.1}s", d.as_secs_f64())
-    } else if ms % 3_600_000 == 0 {
+    } else if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
     } else {
         format!("{}s", d.as_secs())
@@ -228,7 +224,12 @@ impl Engine {
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
             .map_err(sys("inotify"))?;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(sys("epoll"))?;
-        for dir in [&opts.run_dir, &opts.log_dir, &opts.state_dir, &opts.units_dir] {
+        for dir in [
+            &opts.run_dir,
+            &opts.log_dir,
+            &opts.state_dir,
+            &opts.units_dir,
+        ] {
             std::fs::create_dir_all(dir).map_err(|source| LoopError::Io {
                 what: "creating",
                 path: dir.clone(),
@@ -237,16 +238,25 @@ impl Engine {
         }
         let control = ControlFifo::create(&opts.run_dir, opts.control_group.as_deref())?;
         epoll
-            .add(sigfd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, T_SIGNAL))
+            .add(
+                sigfd.as_fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, T_SIGNAL),
+            )
             .map_err(sys("epoll add"))?;
         epoll
             .add(timer.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, T_TIMER))
             .map_err(sys("epoll add"))?;
         epoll
-            .add(inotify.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, T_INOTIFY))
+            .add(
+                inotify.as_fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, T_INOTIFY),
+            )
             .map_err(sys("epoll add"))?;
         epoll
-            .add(control.fd(), EpollEvent::new(EpollFlags::EPOLLIN, T_CONTROL))
+            .add(
+                control.fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, T_CONTROL),
+            )
             .map_err(sys("epoll add"))?;
         let mut watches = HashMap::new();
         let wd = inotify
@@ -268,7 +278,9 @@ impl Engine {
         let path_env = std::env::var("PATH")
             .ok()
             .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+            .unwrap_or_else(|| {
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
+            });
         // Record where we are, for `colonyctl add/remove`.
         let _ = std::fs::write(
             opts.run_dir.join("units-dir"),
@@ -293,7 +305,6 @@ impl Engine {
             pid_to_unit: HashMap::new(),
             cgroups,
             waiters: Vec::new(),
-            started: Instant::now(),
             exit: None,
             power: None,
             shutting_down: false,
@@ -322,7 +333,10 @@ impl Engine {
                     self.on_event(token, flags)
                 }));
                 if r.is_err() {
-                    error!(token, "a panic while handling an event was caught; going on");
+                    error!(
+                        token,
+                        "a panic while handling an event was caught; going on"
+                    );
                 }
             }
             self.answer_waiters();
@@ -407,7 +421,9 @@ impl Engine {
     fn reload(&mut self) {
         match dirsync::read(&self.opts.units_dir) {
             Ok(input) => self.feed(input),
-            Err(e) => warn!(dir = %self.opts.units_dir.display(), error = %e, "cannot read the units directory"),
+            Err(e) => {
+                warn!(dir = %self.opts.units_dir.display(), error = %e, "cannot read the units directory")
+            }
         }
     }
 
@@ -443,9 +459,8 @@ impl Engine {
 
         // Everything the child needs is prepared here, before the fork; spawn resolves a
         // bare exec[0] in the unit's PATH.
-        let cstr = |s: &[u8]| {
-            CString::new(s).map_err(|_| "NUL byte in argv or environment".to_string())
-        };
+        let cstr =
+            |s: &[u8]| CString::new(s).map_err(|_| "NUL byte in argv or environment".to_string());
         let argv = def
             .exec
             .iter()
@@ -491,14 +506,22 @@ impl Engine {
                     }
                     rt.warnings = warnings;
                     rt.oom_seen = cg.oom_kills();
-                    if rt.cgroup_watch.is_none() {
+                    // The v2 directory may be new (see Cgroups::unit): watch it afresh.
+                    if let Some(wd) = rt.cgroup_watch.take() {
+                        let _ = self.inotify.rm_watch(wd);
+                        self.watches.remove(&wd);
+                    }
+                    {
                         if let Some(ev) = cg.events_file() {
                             match self.inotify.add_watch(&ev, AddWatchFlags::IN_MODIFY) {
                                 Ok(wd) => {
-                                    self.watches.insert(wd, Watch::CgroupEvents(name.to_string()));
+                                    self.watches
+                                        .insert(wd, Watch::CgroupEvents(name.to_string()));
                                     rt.cgroup_watch = Some(wd);
                                 }
-                                Err(e) => warn!(unit = %name, error = %e, "cannot watch cgroup.events"),
+                                Err(e) => {
+                                    warn!(unit = %name, error = %e, "cannot watch cgroup.events")
+                                }
                             }
                         }
                     }
@@ -543,10 +566,7 @@ impl Engine {
         let pid = child.pid;
         rt.pgid = Some(pid);
         rt.awaiting_empty = false;
-        rt.main = Some(Proc {
-            pid,
-            pidfd: child.pidfd,
-        });
+        rt.main = Some(Proc { pidfd: child.pidfd });
         if let Some(log) = rt.log.as_mut() {
             let _ = log.write_note(&format!("colony: started pid {pid}"));
         }
@@ -568,7 +588,9 @@ impl Engine {
                     rt.log = Some(l);
                     rt.log_path = Some(path);
                 }
-                Err(e) => warn!(unit = %name, path = %path.display(), error = %e, "cannot open the log file; output is dropped"),
+                Err(e) => {
+                    warn!(unit = %name, path = %path.display(), error = %e, "cannot open the log file; output is dropped")
+                }
             }
         }
         if rt.log_pipe.is_none() {
@@ -598,7 +620,8 @@ impl Engine {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("heartbeat directory {}: {e}", dir.display()))?;
         if !file.exists() {
-            std::fs::write(&file, b"").map_err(|e| format!("heartbeat file {}: {e}", file.display()))?;
+            std::fs::write(&file, b"")
+                .map_err(|e| format!("heartbeat file {}: {e}", file.display()))?;
         }
         if let Some(u) = &def.identity.user {
             let _ = nix::unistd::chown(
@@ -616,8 +639,15 @@ impl Engine {
             .inotify
             .add_watch(&dir, mask)
             .map_err(|e| format!("watching {}: {e}", dir.display()))?;
-        let fname = file.file_name().map(|f| f.to_os_string()).unwrap_or_default();
-        match self.watches.entry(wd).or_insert_with(|| Watch::HeartbeatDir(HashMap::new())) {
+        let fname = file
+            .file_name()
+            .map(|f| f.to_os_string())
+            .unwrap_or_default();
+        match self
+            .watches
+            .entry(wd)
+            .or_insert_with(|| Watch::HeartbeatDir(HashMap::new()))
+        {
             Watch::HeartbeatDir(m) => {
                 m.insert(fname, name.to_string());
             }
@@ -798,7 +828,10 @@ impl Engine {
                     ExitStatus::Code(c) => format!("exited with code {c}"),
                     ExitStatus::Signal(s) => format!("killed by {}", signal_name(s)),
                 };
-                let _ = log.write_note(&format!("colony: {what}{}", if oom { " (oom)" } else { "" }));
+                let _ = log.write_note(&format!(
+                    "colony: {what}{}",
+                    if oom { " (oom)" } else { "" }
+                ));
             }
         }
         info!(unit = %name, ?status, oom, "exited");
@@ -861,11 +894,10 @@ impl Engine {
                 continue;
             }
             match self.watches.get(&ev.wd) {
-                Some(Watch::UnitsDir) => {
-                    if ev.name.as_deref().is_some_and(dirsync::is_unit_file) {
-                        reload = true;
-                    }
+                Some(Watch::UnitsDir) if ev.name.as_deref().is_some_and(dirsync::is_unit_file) => {
+                    reload = true;
                 }
+                Some(Watch::UnitsDir) => {}
                 Some(Watch::HeartbeatDir(m)) => {
                     if let Some(u) = ev.name.as_ref().and_then(|n| m.get(n)) {
                         beats.push(u.clone());
@@ -1049,7 +1081,11 @@ impl Engine {
 
     fn start_stop(&mut self, req: &Request, args: &[&str]) -> Option<Reply> {
         let no_block = args.contains(&"--no-block");
-        let targets: Vec<&str> = args.iter().copied().filter(|a| *a != "--no-block").collect();
+        let targets: Vec<&str> = args
+            .iter()
+            .copied()
+            .filter(|a| *a != "--no-block")
+            .collect();
         if targets.is_empty() {
             return Some(Reply {
                 ok: false,
@@ -1069,7 +1105,11 @@ impl Engine {
                 })
             }
         };
-        let want = if req.verb == "stop" { Want::Down } else { Want::Up };
+        let want = if req.verb == "stop" {
+            Want::Down
+        } else {
+            Want::Up
+        };
         for n in &names {
             let cmd = match req.verb.as_str() {
                 "start" => Command::Start(n.clone()),
@@ -1264,7 +1304,11 @@ impl Engine {
         }
         Reply {
             ok: !any_down,
-            code: if any_down { proto::exit::NOT_RUNNING } else { 0 },
+            code: if any_down {
+                proto::exit::NOT_RUNNING
+            } else {
+                0
+            },
             error: None,
             data: serde_json::to_value(out).unwrap_or_default(),
         }

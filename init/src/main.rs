@@ -20,7 +20,10 @@ fn main() {
     init_tracing(opts.verbose);
 
     if let Some(cmd) = opts.entrypoint.clone() {
-        std::process::exit(colony_init::entrypoint::run(cmd, opts.defaults.kill_timeout));
+        std::process::exit(colony_init::entrypoint::run(
+            cmd,
+            opts.defaults.kill_timeout,
+        ));
     }
 
     let mode = pid1::detect_mode();

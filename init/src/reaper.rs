@@ -35,38 +35,3 @@ pub fn group_alive(pgid: i32) -> bool {
     let r = unsafe { libc::kill(-pgid, 0) };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn peek_leaves_child_for_reap() {
-        let child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id() as i32;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        // Other tests of this binary may have children too: look for ours.
-        loop {
-            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-            let r = unsafe {
-                libc::waitid(
-                    libc::P_PID,
-                    pid as libc::id_t,
-                    &mut info,
-                    libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-                )
-            };
-            assert_eq!(r, 0);
-            if unsafe { info.si_pid() } == pid {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "child never exited");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        assert!(peek_exited().is_some());
-        // Still there until reaped: a second peek at our pid sees it.
-        reap(pid);
-        let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
-        assert_eq!(r, -1, "reaped already");
-    }
-}

@@ -19,7 +19,10 @@ fn proc_status(pid: i32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().trim_end_matches(" kB").to_string()))
+        .find_map(|l| {
+            l.strip_prefix(key)
+                .map(|v| v.trim().trim_end_matches(" kB").to_string())
+        })
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
@@ -29,14 +32,26 @@ fn wakeups(pid: i32) -> u64 {
 }
 
 fn main() {
-    let n: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let idle: u64 = std::env::var("BENCH_IDLE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let n: usize = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let idle: u64 = std::env::var("BENCH_IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     println!("colony supervise benchmark, N = {n}");
 
     // Floor: fork+exec N sleeps from one process, then reap them.
     let t = Instant::now();
     let mut kids: Vec<_> = (0..n)
-        .map(|_| Command::new("sleep").arg("1000").stdin(Stdio::null()).spawn().expect("sleep"))
+        .map(|_| {
+            Command::new("sleep")
+                .arg("1000")
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("sleep")
+        })
         .collect();
     let floor_start = t.elapsed();
     for k in &mut kids {
@@ -82,7 +97,10 @@ fn main() {
 
     // Restart latency: colony-init's own log times the reap and the next start.
     let mut r = Colony::new();
-    r.write_unit("crash", "exec = [\"/bin/false\"]\n[restart]\ndelay_min = \"0s\"\nthreshold = \"0s\"\n");
+    r.write_unit(
+        "crash",
+        "exec = [\"/bin/false\"]\n[restart]\ndelay_min = \"0s\"\nthreshold = \"0s\"\n",
+    );
     r.extra_args = vec!["-v".into()];
     let r = r.start();
     wait_for("50 restarts", Duration::from_secs(120), || {
@@ -101,7 +119,10 @@ fn main() {
         floor_start.as_secs_f64() * 1e3,
         colony_start.as_secs_f64() / floor_start.as_secs_f64()
     );
-    println!("| colony-init RSS with {n} units | {:.1} MB | target < 8 MB |", rss_kb as f64 / 1024.0);
+    println!(
+        "| colony-init RSS with {n} units | {:.1} MB | target < 8 MB |",
+        rss_kb as f64 / 1024.0
+    );
     println!("| wakeups in {idle} s idle | {idle_wakeups} | target 0 |");
     println!(
         "| colonyctl status of {n} (median) | {:.1} ms | exec of `true` {:.1} ms; target < 10 ms |",
@@ -120,7 +141,9 @@ fn restart_latencies(log: &str) -> Vec<f64> {
     let mut out = Vec::new();
     let mut exited: Option<chrono_like::Ts> = None;
     for line in log.lines() {
-        let Some(ts) = chrono_like::parse(line) else { continue };
+        let Some(ts) = chrono_like::parse(line) else {
+            continue;
+        };
         if line.contains("exited") && line.contains("crash") {
             exited = Some(ts);
         } else if line.contains(" started") && line.contains("crash") {

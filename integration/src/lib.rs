@@ -150,11 +150,19 @@ impl Colony {
         self.status().into_iter().find(|u| u["name"] == name)
     }
 
+    /// `status --json`, or None while colony-init does not answer (yet).
+    pub fn try_status(&self) -> Option<Vec<Value>> {
+        let o = self.ctl(&["--json", "status"]);
+        serde_json::from_slice::<Vec<Value>>(&o.stdout).ok()
+    }
+
     /// Wait until the unit's status satisfies `f`; return that status.
     pub fn wait_unit(&self, name: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + SOON;
         loop {
-            let u = self.unit(name);
+            let u = self
+                .try_status()
+                .and_then(|all| all.into_iter().find(|u| u["name"] == name));
             if let Some(u) = u.as_ref().filter(|u| f(u)) {
                 return u.clone();
             }

@@ -45,7 +45,10 @@ fn starts_units_with_the_spec_environment() {
     assert!(text.contains("greeting=hi there"), "{text}");
     assert!(text.contains(&format!("cwd={}", work.display())), "{text}");
     assert!(text.contains(&format!("run={}", c.run.display())), "{text}");
-    assert!(text.contains(&format!("units={}", c.units.display())), "{text}");
+    assert!(
+        text.contains(&format!("units={}", c.units.display())),
+        "{text}"
+    );
     assert!(text.contains("path=/"), "{text}");
     assert!(text.contains("SigBlk:\t0000000000000000"), "{text}");
     assert!(text.contains("SigIgn:\t0000000000000000"), "{text}");
@@ -72,7 +75,10 @@ fn crash_restarts_with_backoff_and_counts() {
 #[test]
 fn policy_never_and_on_failure_end_in_exited_or_failed() {
     let c = Colony::new();
-    c.write_unit("once", &format!("{}[restart]\npolicy = \"never\"\n", sh("exit 0")));
+    c.write_unit(
+        "once",
+        &format!("{}[restart]\npolicy = \"never\"\n", sh("exit 0")),
+    );
     c.write_unit(
         "okcode",
         &format!(
@@ -80,7 +86,10 @@ fn policy_never_and_on_failure_end_in_exited_or_failed() {
             sh("exit 7")
         ),
     );
-    c.write_unit("bad", &format!("{}[restart]\npolicy = \"never\"\n", sh("exit 9")));
+    c.write_unit(
+        "bad",
+        &format!("{}[restart]\npolicy = \"never\"\n", sh("exit 9")),
+    );
     let c = c.start();
     c.wait_state("once", "exited");
     let u = c.wait_state("okcode", "exited");
@@ -97,7 +106,10 @@ fn exec_failure_is_reported_not_looped() {
     let u = c.wait_unit("ghost", "showing the exec error", |u| {
         u["last_exit"]["reason"] == "exec"
     });
-    let detail = u["last_exit"]["detail"].as_str().unwrap_or("").to_lowercase();
+    let detail = u["last_exit"]["detail"]
+        .as_str()
+        .unwrap_or("")
+        .to_lowercase();
     assert!(
         detail.contains("no such file") || detail.contains("not found"),
         "{u}"
@@ -152,7 +164,9 @@ fn leftovers_of_an_exited_main_are_killed_before_restart() {
         ),
     );
     let c = c.start();
-    c.wait_unit("parent", "restarted twice", |u| u["restarts"].as_u64() >= Some(2));
+    c.wait_unit("parent", "restarted twice", |u| {
+        u["restarts"].as_u64() >= Some(2)
+    });
     let first: i32 = std::fs::read_to_string(&kids)
         .unwrap()
         .lines()
@@ -208,7 +222,10 @@ fn zombie_children(ppid: i32) -> usize {
         .filter(|p| {
             std::fs::read_to_string(format!("/proc/{p}/stat"))
                 .ok()
-                .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')))
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .map(|(_, r)| r.trim_start().starts_with('Z'))
+                })
                 .unwrap_or(false)
         })
         .count()
@@ -225,7 +242,10 @@ fn dependencies_order_starts_and_reverse_stops() {
         ))
     };
     c.write_unit("db", &svc("db"));
-    c.write_unit("app", &format!("{}after = [\"db\"]\nrequires = [\"db\"]\n", svc("app")));
+    c.write_unit(
+        "app",
+        &format!("{}after = [\"db\"]\nrequires = [\"db\"]\n", svc("app")),
+    );
     c.write_unit("web", &format!("{}after = [\"app\"]\n", svc("web")));
     let mut c = c.start();
     for u in ["db", "app", "web"] {
@@ -236,7 +256,14 @@ fn dependencies_order_starts_and_reverse_stops() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines,
-        vec!["start-db", "start-app", "start-web", "stop-web", "stop-app", "stop-db"],
+        vec![
+            "start-db",
+            "start-app",
+            "start-web",
+            "stop-web",
+            "stop-app",
+            "stop-db"
+        ],
         "{text}"
     );
 }
@@ -244,7 +271,10 @@ fn dependencies_order_starts_and_reverse_stops() {
 #[test]
 fn requires_pulls_in_and_stopping_a_requirement_stops_dependents() {
     let c = Colony::new();
-    c.write_unit("base", &format!("{}enabled = false\n", sh("exec sleep 1000")));
+    c.write_unit(
+        "base",
+        &format!("{}enabled = false\n", sh("exec sleep 1000")),
+    );
     c.write_unit(
         "top",
         &format!(
@@ -271,11 +301,16 @@ fn essential_unit_failure_ends_colony_with_its_code() {
     c.write_unit("other", &sh("exec sleep 1000"));
     c.write_unit(
         "vital",
-        &format!("{}essential = true\n[restart]\npolicy = \"never\"\n", sh("sleep 0.3; exit 42")),
+        &format!(
+            "{}essential = true\n[restart]\npolicy = \"never\"\n",
+            sh("sleep 0.3; exit 42")
+        ),
     );
     let mut c = c.start();
     let mut child = c.child.take().unwrap();
-    let st = wait_for("colony-init to exit", SOON, || child.try_wait().ok().flatten());
+    let st = wait_for("colony-init to exit", SOON, || {
+        child.try_wait().ok().flatten()
+    });
     assert_eq!(st.code(), Some(42), "{}", c.init_log());
 }
 
@@ -294,9 +329,16 @@ fn directory_changes_apply_without_reload() {
     c.write_unit("b", &sh("exec sleep 1001"));
     // Changed file: restarted with the new definition.
     c.write_unit("a", &sh("exec sleep 1002"));
-    let u = c.wait_unit("a", "restarted", |u| u["state"] == "running" && pid_of(u) != pid_a);
-    assert!(pid_of(&u) > 0);
-    assert_eq!(pid_of(&c.unit("b").unwrap()), pid_b, "unchanged rewrite restarted b");
+    let u = c.wait_unit("a", "restarted", |u| {
+        u["state"] == "running" && pid_of(u) != pid_a
+    });
+    let pid_a2 = pid_of(&u);
+    assert!(pid_a2 > 0);
+    assert_eq!(
+        pid_of(&c.unit("b").unwrap()),
+        pid_b,
+        "unchanged rewrite restarted b"
+    );
 
     // Editors' temporary files never start anything.
     std::fs::write(c.units.join(".c.unit.swp"), sh("exec sleep 1")).unwrap();
@@ -311,8 +353,12 @@ fn directory_changes_apply_without_reload() {
 
     // Removed file: stopped and gone.
     c.remove_unit("a");
-    wait_for("a to be removed", SOON, || c.unit("a").is_none().then_some(()));
-    wait_for("a's process to end", SOON, || (!alive(pid_of(&u))).then_some(()));
+    wait_for("a to be removed", SOON, || {
+        c.unit("a").is_none().then_some(())
+    });
+    wait_for("a's process to end", SOON, || {
+        (!alive(pid_a2)).then_some(())
+    });
 }
 
 #[test]
@@ -339,7 +385,10 @@ fn logs_are_time_stamped_rotated_and_shown() {
     let all = std::fs::read_to_string(&log).unwrap();
     let line = all.lines().find(|l| l.contains("line-")).unwrap();
     // 2026-11-23T12:00:00.123Z line-199
-    assert!(line.len() > 20 && line.as_bytes()[4] == b'-' && line.contains('T'), "{line}");
+    assert!(
+        line.len() > 20 && line.as_bytes()[4] == b'-' && line.contains('T'),
+        "{line}"
+    );
 }
 
 #[test]
@@ -362,8 +411,13 @@ fn control_fifo_from_a_shell_and_hostile_input() {
         .status()
         .unwrap();
     assert!(st.success());
-    let u = c.wait_unit("svc", "restarted", |u| u["state"] == "running" && pid_of(u) != pid);
-    assert_eq!(u["restarts"], 0, "a requested restart is not a crash restart: {u}");
+    let u = c.wait_unit("svc", "restarted", |u| {
+        u["state"] == "running" && pid_of(u) != pid
+    });
+    assert_eq!(
+        u["restarts"], 0,
+        "a requested restart is not a crash restart: {u}"
+    );
 }
 
 #[test]
@@ -377,9 +431,7 @@ fn many_clients_at_once_each_get_a_whole_answer() {
         c.wait_state(&format!("u{i}"), "running");
     }
     std::thread::scope(|s| {
-        let hs: Vec<_> = (0..16)
-            .map(|_| s.spawn(|| c.status().len()))
-            .collect();
+        let hs: Vec<_> = (0..16).map(|_| s.spawn(|| c.status().len())).collect();
         for h in hs {
             assert_eq!(h.join().unwrap(), 30);
         }
@@ -390,7 +442,10 @@ fn many_clients_at_once_each_get_a_whole_answer() {
 fn colonyctl_exit_codes() {
     let c = Colony::new();
     c.write_unit("up", &sh("exec sleep 1000"));
-    c.write_unit("down", &format!("{}enabled = false\n", sh("exec sleep 1000")));
+    c.write_unit(
+        "down",
+        &format!("{}enabled = false\n", sh("exec sleep 1000")),
+    );
     let c = c.start();
     c.wait_state("up", "running");
     assert_eq!(c.ctl(&["status", "up"]).status.code(), Some(0));
@@ -432,14 +487,16 @@ fn sigterm_in_a_pid_namespace_stops_units_and_exits_zero() {
         .arg("--cgroup-name")
         .arg(colony_integration::unique_name("colony-ns"))
         .stdin(std::process::Stdio::null());
-    let mut child = cmd.spawn().unwrap();
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
     c.wait_state("svc", "running");
     // unshare --fork forwards nothing: signal colony-init (ns PID 1) by its host PID.
     let init_pid = wait_for("colony-init's host pid", SOON, || {
-        children(child.id() as i32).first().copied()
+        children(child.0.id() as i32).first().copied()
     });
     unsafe { libc::kill(init_pid, libc::SIGTERM) };
-    let st = wait_for("unshare to exit", SOON, || child.try_wait().ok().flatten());
+    let st = wait_for("unshare to exit", SOON, || {
+        child.0.try_wait().ok().flatten()
+    });
     assert_eq!(st.code(), Some(0));
 }
 
@@ -456,4 +513,20 @@ fn restart_with_zero_delay_is_fast_enough_to_not_need_sleeping() {
     assert_eq!(u["state"], "running");
     assert_ne!(pid_of(&u), p1);
     let _ = Duration::ZERO;
+}
+
+/// A child that is SIGKILLed (by its PID) if the test fails before it exits.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // unshare --fork: killing unshare alone would leave its child; kill both by PID.
+            for kid in children(self.0.id() as i32) {
+                unsafe { libc::kill(kid, libc::SIGKILL) };
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
