@@ -530,3 +530,118 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+#[test]
+fn non_root_uses_the_xdg_paths() {
+    // colony-init and colonyctl as nobody, with nothing but the XDG environment.
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    std::fs::set_permissions(base, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    for d in ["config/colony/units", "runtime", "state"] {
+        std::fs::create_dir_all(base.join(d)).unwrap();
+    }
+    std::fs::write(
+        base.join("config/colony/units/hello.unit"),
+        "exec = [\"sleep\", \"1000\"]\n",
+    )
+    .unwrap();
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(base)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let as_nobody = |prog: &std::path::Path| {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg("env")
+            .arg("-i")
+            .arg(format!("HOME={}", base.display()))
+            .arg(format!("XDG_CONFIG_HOME={}/config", base.display()))
+            .arg(format!("XDG_RUNTIME_DIR={}/runtime", base.display()))
+            .arg(format!("XDG_STATE_HOME={}/state", base.display()))
+            .arg("PATH=/usr/bin:/bin")
+            .arg(prog)
+            .stdin(std::process::Stdio::null());
+        c
+    };
+    let init = as_nobody(&colony_integration::bin("colony-init"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut init = KillOnDrop(init);
+    let control = base.join("runtime/colony/control");
+    let status = wait_for("hello running under the XDG paths", SOON, || {
+        let o = as_nobody(&colony_integration::bin("colonyctl"))
+            .args(["--json", "status"])
+            .output()
+            .ok()?;
+        let v: Vec<Value> = serde_json::from_slice(&o.stdout).ok()?;
+        v.into_iter()
+            .find(|u| u["name"] == "hello" && u["state"] == "running")
+    });
+    assert!(control.exists());
+    assert_eq!(
+        status["log_file"].as_str().unwrap(),
+        format!("{}/state/colony/log/hello.log", base.display())
+    );
+    unsafe { libc::kill(init.0.id() as i32, libc::SIGTERM) };
+    let st = wait_for("colony-init to exit", SOON, || {
+        init.0.try_wait().ok().flatten()
+    });
+    assert_eq!(st.code(), Some(0));
+}
+
+#[test]
+fn a_flooding_unit_does_not_stall_the_loop() {
+    let c = Colony::new();
+    c.write_unit(
+        "flood",
+        "exec = [\"yes\", \"flooding the log as fast as a pipe goes\"]\n[log]\nmax_size = \"1M\"\nkeep = 1\n",
+    );
+    c.write_unit("quiet", &sh("exec sleep 1000"));
+    let c = c.start();
+    c.wait_state("flood", "running");
+    // While it floods, requests keep being answered and other units keep being managed.
+    for _ in 0..5 {
+        let o = c.ctl(&["restart", "quiet"]);
+        assert!(o.status.success(), "{o:?}");
+        assert_eq!(c.unit("quiet").unwrap()["state"], "running");
+    }
+    wait_for("the flood log to rotate", SOON, || {
+        c.logs.join("flood.log.1").exists().then_some(())
+    });
+}
+
+#[test]
+fn restart_all_signal_and_reload() {
+    let c = Colony::new();
+    let got = c.dir.path().join("got-hup");
+    c.write_unit(
+        "one",
+        &sh(&format!(
+            "trap \"echo hup > {}\" HUP; while true; do sleep 0.05; done",
+            got.display()
+        )),
+    );
+    c.write_unit("two", &sh("exec sleep 1000"));
+    let c = c.start();
+    let p1 = pid_of(&c.wait_state("one", "running"));
+    let p2 = pid_of(&c.wait_state("two", "running"));
+    let o = c.ctl(&["signal", "HUP", "one"]);
+    assert!(o.status.success(), "{o:?}");
+    wait_for("one to get SIGHUP", SOON, || got.exists().then_some(()));
+    let o = c.ctl(&["restart-all"]);
+    assert!(o.status.success(), "{o:?}");
+    c.wait_unit("one", "restarted", |u| {
+        u["state"] == "running" && pid_of(u) != p1
+    });
+    c.wait_unit("two", "restarted", |u| {
+        u["state"] == "running" && pid_of(u) != p2
+    });
+    // reload applies a change at once (the watch would too; reload is the explicit path).
+    c.write_unit("three", &sh("exec sleep 1000"));
+    let o = c.ctl(&["reload"]);
+    assert!(o.status.success(), "{o:?}");
+    c.wait_state("three", "running");
+}
