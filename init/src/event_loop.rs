@@ -207,6 +207,7 @@ fn signal_name(sig: i32) -> String {
 
 impl Engine {
     pub fn new(opts: Options, mode: Mode) -> Result<Engine, LoopError> {
+        raise_fd_limit();
         // Blocked so the signalfd gets them; children get an empty mask in spawn.
         handled_signals()
             .thread_block()
@@ -1420,6 +1421,19 @@ impl Engine {
             cgs.cleanup();
         }
         let _ = std::fs::remove_file(self.opts.run_dir.join("control"));
+    }
+}
+
+/// Every unit holds a pidfd and an output pipe: a thousand units need more than the usual
+/// soft limit of 1024 fds, so take the hard limit.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                warn!(error = %e, "cannot raise the open-files limit");
+            }
+        }
     }
 }
 
