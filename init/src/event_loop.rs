@@ -61,6 +61,8 @@ fn sys(what: &'static str) -> impl FnOnce(nix::Error) -> LoopError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
     pub code: i32,
+    /// The loop could not go on (not a requested exit): PID 1 falls back to reaping.
+    pub broken: bool,
     /// Machine mode: what to do with the machine now.
     pub power: Option<PowerAction>,
 }
@@ -324,7 +326,7 @@ impl Engine {
                 Ok(n) => n,
                 Err(nix::Error::EINTR) => continue,
                 Err(e) => {
-                    error!(error = %e, "epoll_wait failed");
+                    error!(error = %e, "epoll_wait failed: the event loop cannot go on");
                     break;
                 }
             };
@@ -345,6 +347,7 @@ impl Engine {
         self.cleanup();
         Outcome {
             code: self.exit.unwrap_or(1),
+            broken: self.exit.is_none(),
             power: self.power,
         }
     }

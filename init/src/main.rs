@@ -47,6 +47,10 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if outcome.broken && mode != Mode::Plain {
+        // PID 1 never exits on its own fault: keep reaping so the machine stays up.
+        pid1::reap_forever();
+    }
     if mode == Mode::Machine {
         let action = outcome.power.unwrap_or(pid1::PowerAction::PowerOff);
         pid1::final_shutdown(action, kill_timeout);
