@@ -47,7 +47,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if outcome.broken && mode != Mode::Plain {
+    if outcome.broken && mode == Mode::Machine {
         // PID 1 never exits on its own fault: keep reaping so the machine stays up.
         pid1::reap_forever();
     }
