@@ -446,3 +446,81 @@ fn idle_entrypoint_makes_no_wakeups() {
     assert!(!moved, "colony-init woke up while idle");
     assert_eq!(st.code(), Some(143));
 }
+
+/// `script` (util-linux) runs its command on a new pty: a terminal session as in `docker -t`.
+fn on_a_pty(inner: &str) -> Command {
+    let mut c = Command::new("script");
+    c.args(["-qec", inner, "/dev/null"]);
+    c
+}
+
+fn script_available() -> bool {
+    Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn on_a_terminal_cmd_gets_its_own_foreground_process_group() {
+    if !script_available() {
+        eprintln!("skipped: no script(1)");
+        return;
+    }
+    let inner = format!(
+        "{} -- python3 -c 'import os; print(os.getpgrp() == os.tcgetpgrp(0), os.getpgrp() == os.getpid())'",
+        bin("colony-init").display()
+    );
+    let (out, _) = output_with_limit(
+        {
+            let mut c = on_a_pty(&inner);
+            c.stdin(Stdio::null());
+            c
+        },
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "True True");
+}
+
+#[test]
+fn ctrl_c_on_the_terminal_reaches_cmd() {
+    if !script_available() {
+        eprintln!("skipped: no script(1)");
+        return;
+    }
+    use std::io::Write;
+    let inner = format!(
+        "{} -- sh -c 'echo ready; exec sleep 100'",
+        bin("colony-init").display()
+    );
+    let mut child = on_a_pty(&inner)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read");
+    assert_eq!(line.trim(), "ready");
+    let script_pid = child.id();
+    // Ctrl-C once `sleep` runs (the shell may still be between echo and exec otherwise).
+    assert!(wait_for(Duration::from_secs(10), || {
+        children_of(script_pid)
+            .iter()
+            .flat_map(|p| children_of(*p as u32))
+            .any(|p| comm(p) == "sleep")
+    }));
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"\x03").expect("write ^C");
+    stdin.flush().expect("flush");
+    let id = child.id() as i32;
+    if !wait_for(Duration::from_secs(30), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    }) {
+        // SAFETY: a pid we started.
+        unsafe { libc::kill(id, libc::SIGKILL) };
+        panic!("Ctrl-C did not end the command");
+    }
+    assert_eq!(child.wait().expect("wait").code(), Some(130));
+}

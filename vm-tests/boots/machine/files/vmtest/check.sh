@@ -1,0 +1,59 @@
+#!/bin/sh
+# The checks of the machine boot, run as a unit; ends with `colonyctl poweroff`.
+export PATH=/bin:/sbin
+. /vmtest/lib.sh
+all_running() { colonyctl status svc-a svc-b svc-c users forker spinner tree hb >/dev/null 2>&1; }
+check all_units_running wait_until 120 all_running
+say "VMTEST TIME units_running_s=$(cut -d' ' -f1 /proc/uptime)"
+check pid1_is_colony_init [ "$(cat /proc/1/comm)" = colony-init ]
+check status_answers colonyctl status
+check hostname_from_etc [ "$(hostname)" = colony-vm ]
+check cad_disabled [ "$(cat /proc/sys/kernel/ctrl-alt-del)" = 0 ]
+
+# users and capabilities (the unit reports into its log)
+L=$(json_field "$(unit_json users)" log_file); [ -n "$L" ] || L=/var/log/colony/users.log
+users_done() { grep -q users-report-done "$L" 2>/dev/null; }
+check users_report wait_until 60 users_done
+check users_uid grep -q 'uid=1000(vmuser) gid=1000(vmuser)' "$L"
+check users_supplementary_groups grep -q '1001(vmextra)' "$L"
+check users_cap_eff grep -q 'CapEff:.*0000000000000400' "$L"
+check users_cap_amb grep -q 'CapAmb:.*0000000000000400' "$L"
+check users_cap_bnd grep -q 'CapBnd:.*0000000000000400' "$L"
+check users_no_new_privs grep -q 'NoNewPrivs:.*1' "$L"
+
+# cgroup v2: OOM kill with its reason, whole-unit kill, cgroup removed
+oom_reason() { unit_json oomer | grep -q '"reason": *"oom"'; }
+check oom_kill_reason wait_until 60 oom_reason
+tree_ready() { [ -f /run/tree.pids ] && [ "$(wc -l < /run/tree.pids)" -ge 3 ]; }
+check tree_children_started wait_until 60 tree_ready
+cg=$(unit_cgroup tree)
+check tree_has_cgroup [ -n "$cg" -a -d "$cg" ]
+colonyctl stop tree
+check tree_stopped unit_is tree stopped
+alive=0; for p in $(cat /run/tree.pids); do [ -e /proc/$p ] && alive=$((alive + 1)); done
+check tree_all_killed [ "$alive" = 0 ]
+# The cgroup goes with the unit: removing its file drops the unit and its cgroup.
+colonyctl remove tree
+cg_gone() { [ ! -d "$cg" ]; }
+check tree_cgroup_removed wait_until 30 cg_gone
+
+# heartbeat restart and timer runs
+hb_restarted() { unit_json hb | grep -q '"reason": *"heartbeat"'; }
+check heartbeat_restart wait_until 60 hb_restarted
+ticked() { [ -f /run/tick.runs ] && [ "$(wc -l < /run/tick.runs)" -ge 2 ]; }
+check timer_runs wait_until 60 ticked
+
+# a crash-looping unit does not disturb PID 1 or the others
+pid_a=$(json_field "$(unit_json svc-a)" pid)
+crashed() { [ "$(json_field "$(unit_json crasher)" restarts)" -ge 3 ] 2>/dev/null; }
+check crasher_restarts wait_until 60 crashed
+check others_undisturbed [ "$(json_field "$(unit_json svc-a)" pid)" = "$pid_a" ]
+check status_still_answers colonyctl status svc-a
+
+# orphans of units are reaped by the real PID 1
+i=0
+while [ $i -lt 200 ]; do (sleep 0.05 &); i=$((i + 1)); done
+check orphans_reaped wait_until 60 no_zombies || say "zombies: $(zombie_list)"
+
+pass checks_done
+colonyctl poweroff
