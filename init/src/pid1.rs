@@ -169,6 +169,13 @@ pub fn early_setup(mode: Mode) -> Vec<String> {
         if mount_points().iter().any(|p| p == w.target) {
             continue;
         }
+        // In a container, never cover what is there: PID 1 of a PID namespace may share
+        // its mount namespace with the host (`unshare --pid --fork` without --mount), and a
+        // tmpfs over a populated /run would hide the host's. A machine's init owns its
+        // mounts (and its initramfs /dev already holds a console node).
+        if mode == Mode::Container && !dir_is_empty_or_absent(w.target) {
+            continue;
+        }
         if let Err(e) = std::fs::create_dir_all(w.target) {
             warnings.push(format!("cannot create {}: {e}", w.target));
             continue;
@@ -197,6 +204,13 @@ pub fn early_setup(mode: Mode) -> Vec<String> {
         }
     }
     warnings
+}
+
+fn dir_is_empty_or_absent(path: &str) -> bool {
+    match std::fs::read_dir(path) {
+        Ok(mut d) => d.next().is_none(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
 }
 
 fn fd_is_open(fd: i32) -> bool {

@@ -63,6 +63,8 @@ fn signals_sent_to_colony_init_kill_cmd_with_128_plus_n() {
         (libc::SIGHUP, 1),
         (libc::SIGQUIT, 3),
         (libc::SIGINT, 2),
+        (libc::SIGUSR1, libc::SIGUSR1),
+        (libc::SIGUSR2, libc::SIGUSR2),
     ] {
         let mut child = init()
             .args(["--", "sh", "-c", "echo up; exec sleep 100"])

@@ -1,0 +1,117 @@
+//! colony-init as PID 1 of a container (a PID namespace of its own, with a private mount
+//! namespace): it knows it is a container, mounts what is missing, covers nothing that is
+//! there, and exits 0 on SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use colony_integration::bin;
+use colony_integration::ns::{pid_exists, pid_ns_available, wait_for};
+
+fn child_named(parent: u32, name: &str) -> Option<i32> {
+    for ent in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(p) = ent.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .and_then(|s| s.parse::<u32>().ok());
+        let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+        if ppid == Some(parent) && comm.trim() == name {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// Mount points (and types) as the process `pid` sees them.
+fn mounts_of(pid: i32) -> Vec<(String, String)> {
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let sep = f.iter().position(|x| *x == "-")?;
+            Some((f.get(4)?.to_string(), f.get(sep + 1)?.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn container_pid1_mounts_what_is_missing_and_covers_nothing() {
+    if !pid_ns_available() {
+        eprintln!("skipped: no PID namespaces here");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("units")).expect("units");
+    let run_was_populated = std::fs::read_dir("/run").is_ok_and(|mut r| r.next().is_some());
+    // In the namespace's private mount table: take /dev/shm away (its directory below is
+    // empty), then become colony-init as PID 1.
+    let script = format!(
+        "umount /dev/shm || exit 90; [ -z \"$(ls -A /dev/shm)\" ] || exit 91; \
+         exec {} --units {u}/units --run-dir {u}/run --log-dir {u}/log --state-dir {u}/state \
+         --cgroup-name colony-pid1-test-{pid}",
+        bin("colony-init").display(),
+        u = d.display(),
+        pid = std::process::id(),
+    );
+    let log = std::fs::File::create(d.join("init.log")).expect("log");
+    let mut unshare = Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("unshare");
+    let mut init = None;
+    let found = wait_for(Duration::from_secs(30), || {
+        init = child_named(unshare.id(), "colony-init");
+        init.is_some_and(|p| {
+            mounts_of(p)
+                .iter()
+                .any(|(m, t)| m == "/dev/shm" && t == "tmpfs")
+        })
+    });
+    let text = || std::fs::read_to_string(d.join("init.log")).unwrap_or_default();
+    let Some(pid) = init else {
+        let _ = unshare.kill();
+        let _ = unshare.wait();
+        panic!("colony-init did not start: {}", text());
+    };
+    let mounts = mounts_of(pid);
+    // SIGTERM first, so nothing is left behind whatever the asserts say.
+    // SAFETY: the colony-init this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let ended = wait_for(Duration::from_secs(60), || {
+        matches!(unshare.try_wait(), Ok(Some(_)))
+    });
+    if !ended {
+        let _ = unshare.kill();
+    }
+    let status = unshare.wait().expect("wait");
+    assert!(found, "no tmpfs on /dev/shm: {mounts:?}\n{}", text());
+    assert!(text().contains("Container"), "{}", text());
+    if run_was_populated {
+        assert!(
+            !mounts.iter().any(|(m, _)| m == "/run"),
+            "a populated /run was covered: {mounts:?}"
+        );
+    }
+    assert!(ended, "colony-init did not exit on SIGTERM: {}", text());
+    assert_eq!(status.code(), Some(0), "{}", text());
+    assert!(!pid_exists(pid));
+}
