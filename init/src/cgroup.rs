@@ -240,6 +240,18 @@ fn mkdir(p: &Path) -> io::Result<()> {
     }
 }
 
+/// A fresh directory at `p` when the old one is empty (removed first), else the old one.
+/// Returns whether it is fresh: a fresh cgroup holds the kernel's defaults, so limits the
+/// unit does not set need no write (a thousand starts save thousands of writes).
+fn fresh_dir(p: &Path) -> io::Result<bool> {
+    let _ = std::fs::remove_dir(p);
+    match std::fs::create_dir(p) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// One write(2) of `val` to an existing cgroup file.
 fn write_file(p: &Path, val: &str) -> io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
@@ -442,6 +454,7 @@ impl Cgroups {
         if !valid_name(unit) {
             return Err(CgroupError::BadName(unit.to_owned()));
         }
+        let mut fresh = true;
         let v2 = match &self.v2 {
             Some(b) => {
                 let dir = b.dir.join(unit);
@@ -449,8 +462,7 @@ impl Cgroups {
                 // killed through cgroup.kill SIGKILLs every process later cloned into it with
                 // CLONE_INTO_CGROUP (its kill sequence is compared with the parent's). An
                 // empty old directory is removed; a populated one (EBUSY) is reused.
-                let _ = std::fs::remove_dir(&dir);
-                mkdir(&dir).map_err(|e| io_err(&dir, e))?;
+                fresh &= fresh_dir(&dir).map_err(|e| io_err(&dir, e))?;
                 Some(V2Unit {
                     rel: format!("{}/{}", b.rel, unit),
                     dir,
@@ -462,7 +474,7 @@ impl Cgroups {
         let mut v1 = Vec::new();
         for (c, b) in &self.v1 {
             let dir = b.dir.join(unit);
-            mkdir(&dir).map_err(|e| io_err(&dir, e))?;
+            fresh &= fresh_dir(&dir).map_err(|e| io_err(&dir, e))?;
             v1.push(V1Unit {
                 controller: c,
                 rel: format!("{}/{}", b.rel, unit),
@@ -474,7 +486,7 @@ impl Cgroups {
             v2,
             v1,
         };
-        let warnings = ucg.apply_limits(self, res);
+        let warnings = ucg.apply_limits(self, res, fresh);
         for w in &warnings {
             tracing::warn!(unit, "{w}");
         }
@@ -605,9 +617,12 @@ impl UnitCgroup {
         }
     }
 
-    fn apply_limits(&self, cgs: &Cgroups, res: &Resources) -> Vec<String> {
+    fn apply_limits(&self, cgs: &Cgroups, res: &Resources, fresh: bool) -> Vec<String> {
         let mut warnings = Vec::new();
         let mut set = |key: &str, requested: bool, dir: &Path, file: &str, val: &str| {
+            if fresh && !requested {
+                return; // a fresh cgroup already holds the kernel's default
+            }
             if let Err(e) = write_file(&dir.join(file), val) {
                 if requested {
                     warnings.push(format!("{key} not enforced: cannot write {file}: {e}"));
