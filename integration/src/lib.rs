@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod bins;
+pub mod container;
 pub mod ns;
 
 pub use bins::bin;
