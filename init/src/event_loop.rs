@@ -201,6 +201,20 @@ fn humantime_short(d: Duration) -> String {
     }
 }
 
+/// The `[resources]` keys a unit sets, for warnings that name what is not enforced.
+fn limit_keys(r: &units::model::Resources) -> Vec<&'static str> {
+    [
+        ("memory_max", r.memory_max.is_some()),
+        ("memory_high", r.memory_high.is_some()),
+        ("cpu_max", r.cpu_max.is_some()),
+        ("cpu_weight", r.cpu_weight.is_some()),
+        ("tasks_max", r.tasks_max.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, set)| set.then_some(k))
+    .collect()
+}
+
 fn signal_name(sig: i32) -> String {
     units::values::signal_name(sig)
         .map(str::to_string)
@@ -539,8 +553,15 @@ impl Engine {
                 }
             }
         } else if def.resources.any() {
-            rt.warnings =
-                vec!["no usable cgroups here: [resources] limits are not enforced".to_string()];
+            let w = format!(
+                "{} not enforced: no usable cgroups here",
+                limit_keys(&def.resources).join(", ")
+            );
+            // Once per change, not at every restart of a crash loop.
+            if rt.warnings.first() != Some(&w) {
+                warn!(unit = %name, "{w}");
+            }
+            rt.warnings = vec![w];
         } else {
             rt.warnings.clear();
         }

@@ -180,8 +180,14 @@ pub fn early_setup(mode: Mode) -> Vec<String> {
             warnings.push(format!("cannot create {}: {e}", w.target));
             continue;
         }
-        if let Err(e) = mount(Some(w.source), w.target, Some(w.fstype), w.flags, w.data) {
-            warnings.push(format!("cannot mount {} on {}: {e}", w.fstype, w.target));
+        match mount(Some(w.source), w.target, Some(w.fstype), w.flags, w.data) {
+            Ok(()) => {}
+            // A default container may not mount (no CAP_SYS_ADMIN): its runtime chose the
+            // mounts and the directory is there, so this is no fault worth a warning.
+            Err(nix::errno::Errno::EPERM) if mode == Mode::Container => {
+                tracing::debug!(target = w.target, "not mounting in this container: EPERM")
+            }
+            Err(e) => warnings.push(format!("cannot mount {} on {}: {e}", w.fstype, w.target)),
         }
     }
     if mode == Mode::Machine {

@@ -186,7 +186,10 @@ pub fn musl_bin_dir() -> PathBuf {
         ])
         .status()
         .expect("run cargo build");
-    assert!(st.success(), "cargo build (musl) of colony-init/colonyctl failed");
+    assert!(
+        st.success(),
+        "cargo build (musl) of colony-init/colonyctl failed"
+    );
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(d) if !d.is_empty() => {
             let d = PathBuf::from(d);
@@ -347,7 +350,10 @@ impl Container {
                 return;
             }
             if Instant::now() >= deadline {
-                panic!("timed out waiting for {text:?} in the logs of {}:\n{l}", self.name);
+                panic!(
+                    "timed out waiting for {text:?} in the logs of {}:\n{l}",
+                    self.name
+                );
             }
             std::thread::sleep(Duration::from_millis(30));
         }
