@@ -55,6 +55,8 @@ pub struct Colony {
     pub state: PathBuf,
     pub child: Option<Child>,
     pub extra_args: Vec<String>,
+    /// The cgroup colony-init creates below its own (removed on drop if it was left).
+    pub cgroup_name: String,
 }
 
 impl Colony {
@@ -71,6 +73,7 @@ impl Colony {
             dir,
             child: None,
             extra_args: Vec::new(),
+            cgroup_name: unique_name("colony-test"),
         }
     }
 
@@ -96,7 +99,7 @@ impl Colony {
             .arg("--state-dir")
             .arg(&self.state)
             .arg("--cgroup-name")
-            .arg(unique_name("colony-test"))
+            .arg(&self.cgroup_name)
             .args(&self.extra_args)
             .stdin(Stdio::null());
         c
@@ -217,6 +220,51 @@ impl Drop for Colony {
             let _ = c.kill();
             let _ = c.wait();
         }
+        remove_cgroups(&self.cgroup_name);
+    }
+}
+
+/// Remove what is left of a test's cgroup `name` in every hierarchy (a colony-init that
+/// exits cleanly removes its own; one that was killed cannot). Processes still inside are
+/// SIGKILLed first: they are the test's own units.
+pub fn remove_cgroups(name: &str) {
+    fn find(dir: &std::path::Path, name: &str, depth: u32, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if e.file_name() == name {
+                out.push(e.path());
+            } else if depth > 0 {
+                find(&e.path(), name, depth - 1, out);
+            }
+        }
+    }
+    fn remove_tree(dir: &std::path::Path) {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove_tree(&e.path());
+                }
+            }
+        }
+        if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::remove_dir(dir).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let mut found = Vec::new();
+    find(std::path::Path::new("/sys/fs/cgroup"), name, 3, &mut found);
+    for d in found {
+        remove_tree(&d);
     }
 }
 

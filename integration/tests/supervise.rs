@@ -485,7 +485,7 @@ fn sigterm_in_a_pid_namespace_stops_units_and_exits_zero() {
         .arg("--state-dir")
         .arg(&c.state)
         .arg("--cgroup-name")
-        .arg(colony_integration::unique_name("colony-ns"))
+        .arg(&c.cgroup_name)
         .stdin(std::process::Stdio::null());
     let mut child = KillOnDrop(cmd.spawn().unwrap());
     c.wait_state("svc", "running");
