@@ -526,3 +526,88 @@ fn ctrl_c_on_the_terminal_reaches_cmd() {
     }
     assert_eq!(child.wait().expect("wait").code(), Some(130));
 }
+
+fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
+#[test]
+fn ctrl_z_stops_cmd_and_colony_init_and_sigcont_resumes_both() {
+    if !script_available() {
+        eprintln!("skipped: no script(1)");
+        return;
+    }
+    use std::io::Write;
+    let inner = format!(
+        "{} -- sh -c 'echo ready; exec sleep 100'",
+        bin("colony-init").display()
+    );
+    let mut child = on_a_pty(&inner)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read");
+    assert_eq!(line.trim(), "ready");
+    let find = |name: &str, parent_name: Option<&str>| -> Option<i32> {
+        // script -> shell -> colony-init -> sleep (the shell may exec colony-init itself)
+        let mut todo = vec![child.id() as i32];
+        while let Some(p) = todo.pop() {
+            for c in children_of(p as u32) {
+                if comm(c) == name && parent_name.is_none_or(|pn| comm(p) == pn) {
+                    return Some(c);
+                }
+                todo.push(c);
+            }
+        }
+        None
+    };
+    let mut ids = None;
+    assert!(wait_for(Duration::from_secs(10), || {
+        ids = find("colony-init", None).zip(find("sleep", Some("colony-init")));
+        ids.is_some()
+    }));
+    let (init_pid, sleep_pid) = ids.expect("pids");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"\x1a").expect("write ^Z");
+    stdin.flush().expect("flush");
+    let stopped = wait_for(Duration::from_secs(30), || {
+        state(sleep_pid) == Some('T') && state(init_pid) == Some('T')
+    });
+    // `fg` of the job: script(1) stops itself when its child stops, so it is continued too.
+    // SAFETY: processes this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGCONT);
+        libc::kill(init_pid, libc::SIGCONT);
+    }
+    let resumed = wait_for(Duration::from_secs(30), || {
+        state(sleep_pid) == Some('S') && state(init_pid) == Some('S')
+    });
+    // The terminal is CMD's again: ^C reaches it.
+    stdin.write_all(b"\x03").expect("write ^C");
+    stdin.flush().expect("flush");
+    let id = child.id() as i32;
+    let ended = wait_for(Duration::from_secs(30), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !ended {
+        // SAFETY: pids this test started.
+        unsafe {
+            libc::kill(sleep_pid, libc::SIGKILL);
+            libc::kill(id, libc::SIGKILL);
+        }
+    }
+    let code = child.wait().expect("wait").code();
+    assert!(stopped, "^Z did not stop CMD and colony-init");
+    assert!(resumed, "SIGCONT did not resume both");
+    assert!(ended, "^C after resuming did not end CMD");
+    assert_eq!(code, Some(130));
+}
