@@ -93,6 +93,21 @@ fn container_pid1_mounts_what_is_missing_and_covers_nothing() {
         panic!("colony-init did not start: {}", text());
     };
     let mounts = mounts_of(pid);
+    // A container is no machine: poweroff is refused, and colony-init goes on.
+    let ctl = |args: &[&str]| {
+        Command::new(bin("colonyctl"))
+            .arg("--run-dir")
+            .arg(d.join("run"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("colonyctl")
+    };
+    let answers = wait_for(Duration::from_secs(30), || {
+        ctl(&["status"]).status.code() == Some(0)
+    });
+    let refused = ctl(&["poweroff"]);
+    let still = ctl(&["status"]);
     // SIGTERM first, so nothing is left behind whatever the asserts say.
     // SAFETY: the colony-init this test started.
     unsafe { libc::kill(pid, libc::SIGTERM) };
@@ -104,6 +119,13 @@ fn container_pid1_mounts_what_is_missing_and_covers_nothing() {
     }
     let status = unshare.wait().expect("wait");
     assert!(found, "no tmpfs on /dev/shm: {mounts:?}\n{}", text());
+    assert!(answers, "colonyctl status never answered: {}", text());
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not PID 1 of a machine"),
+        "{refused:?}"
+    );
+    assert_eq!(still.status.code(), Some(0), "{still:?}");
     assert!(text().contains("Container"), "{}", text());
     if run_was_populated {
         assert!(
@@ -114,4 +136,18 @@ fn container_pid1_mounts_what_is_missing_and_covers_nothing() {
     assert!(ended, "colony-init did not exit on SIGTERM: {}", text());
     assert_eq!(status.code(), Some(0), "{}", text());
     assert!(!pid_exists(pid));
+}
+
+#[test]
+fn a_plain_colony_init_refuses_poweroff_reboot_and_halt() {
+    let colony = colony_integration::Colony::new().start();
+    for verb in ["poweroff", "reboot", "halt"] {
+        let o = colony.ctl(&[verb]);
+        assert_eq!(o.status.code(), Some(1), "{verb}: {o:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("not PID 1 of a machine"),
+            "{verb}: {o:?}"
+        );
+    }
+    assert_eq!(colony.ctl(&["status"]).status.code(), Some(0));
 }

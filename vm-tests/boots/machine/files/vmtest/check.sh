@@ -43,10 +43,12 @@ check heartbeat_restart wait_until 60 hb_restarted
 ticked() { [ -f /run/tick.runs ] && [ "$(wc -l < /run/tick.runs)" -ge 2 ]; }
 check timer_runs wait_until 60 ticked
 
-# a crash-looping unit does not disturb PID 1 or the others
+# a crash-looping and an OOMing unit do not disturb PID 1 or the others
 pid_a=$(json_field "$(unit_json svc-a)" pid)
 crashed() { [ "$(json_field "$(unit_json crasher)" restarts)" -ge 3 ] 2>/dev/null; }
 check crasher_restarts wait_until 60 crashed
+oom_looped() { [ "$(json_field "$(unit_json oomer)" restarts)" -ge 2 ] 2>/dev/null; }
+check oomer_restarts wait_until 60 oom_looped
 check others_undisturbed [ "$(json_field "$(unit_json svc-a)" pid)" = "$pid_a" ]
 check status_still_answers colonyctl status svc-a
 
