@@ -1,0 +1,453 @@
+//! The agent: holds this host's lease, publishes its state, turns its assignments into unit
+//! files, fences its movable units when it cannot renew, and campaigns to lead placement.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use etcd_client::{
+    Client, Compare, CompareOp, EventType, GetOptions, LeaderKey, PutOptions, Txn, TxnOp,
+    WatchOptions,
+};
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::app::{unit_name, AppRecord, Assignment};
+use crate::config::Config;
+use crate::local::{self, HostRecord};
+use crate::place::{self, HostInfo};
+use crate::store::{bounded, connect, REQUEST};
+
+/// What the session and the fencing watchdog share.
+struct Shared {
+    /// When the last renewal that etcd answered was sent: the lease lives at least `ttl`
+    /// beyond it.
+    renewed: Mutex<Instant>,
+    fenced: AtomicBool,
+    lease: AtomicI64,
+    wake: tokio::sync::Notify,
+}
+
+impl Shared {
+    fn renewed(&self) -> Instant {
+        *self.renewed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Record a renewal sent at `sent`; true when this lifts a fence.
+    fn renew(&self, sent: Instant, fence_after: Duration) -> bool {
+        *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = sent;
+        self.wake.notify_one();
+        if Instant::now() < sent + fence_after {
+            self.fenced.swap(false, Ordering::SeqCst)
+        } else {
+            false
+        }
+    }
+}
+
+/// Run the agent until SIGTERM or SIGINT.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    std::fs::create_dir_all(&cfg.units_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", cfg.units_dir.display()))?;
+    let shared = Arc::new(Shared {
+        renewed: Mutex::new(Instant::now()),
+        fenced: AtomicBool::new(false),
+        lease: AtomicI64::new(0),
+        wake: tokio::sync::Notify::new(),
+    });
+    let watchdog = tokio::spawn(fence_watchdog(cfg.clone(), shared.clone()));
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    info!(host = %cfg.host, endpoints = %cfg.endpoints.join(","), ttl = ?cfg.ttl, "colony-fleet starting");
+    loop {
+        tokio::select! {
+            r = session(&cfg, &shared) => {
+                if let Err(e) = r {
+                    warn!("session with etcd ended: {e:#}; reconnecting");
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+        // A short pause between attempts, so a dead etcd is not hammered.
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    watchdog.abort();
+    // Leaving: our movable units will run elsewhere, so they stop here first, then the
+    // lease goes at once (no one waits `ttl` for us).
+    let removed = local::fence(&cfg.units_dir);
+    if !removed.is_empty() {
+        info!(?removed, "leaving the fleet: movable units stopped here");
+    }
+    let lease = shared.lease.load(Ordering::SeqCst);
+    if lease != 0 {
+        if let Ok(mut c) = connect(&cfg).await {
+            let _ = bounded("revoking the lease", REQUEST, c.lease_revoke(lease)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Stops movable units when the lease has not been renewed for `fence_after`: etcd cannot
+/// have let it lapse yet, so no other host has been given them yet.
+async fn fence_watchdog(cfg: Config, shared: Arc<Shared>) {
+    loop {
+        let renewed = shared.renewed();
+        let deadline = renewed + cfg.fence_after();
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {
+                if shared.renewed() == renewed && !shared.fenced.swap(true, Ordering::SeqCst) {
+                    let removed = local::fence(&cfg.units_dir);
+                    warn!(?removed, "lease not renewed for {:?}: fenced, movable units stopped", cfg.fence_after());
+                }
+                if shared.renewed() == renewed {
+                    shared.wake.notified().await;
+                }
+            }
+            _ = shared.wake.notified() => {}
+        }
+    }
+}
+
+/// One connection's life: lease, registration, assignments, publishing, leadership.
+async fn session(cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<()> {
+    let mut client = connect(cfg).await?;
+    let ttl = cfg.ttl.as_secs().max(2) as i64;
+    let sent = Instant::now();
+    let lease = bounded("granting a lease", REQUEST, client.lease_grant(ttl, None))
+        .await?
+        .id();
+    shared.lease.store(lease, Ordering::SeqCst);
+    shared.renew(sent, cfg.fence_after());
+    let (mut keeper, mut alive) =
+        bounded("lease keep-alive", REQUEST, client.lease_keep_alive(lease)).await?;
+    let known = serde_json::to_vec(&cfg.labels)?;
+    bounded(
+        "registering",
+        REQUEST,
+        client.put(cfg.key(&format!("known/{}", cfg.host)), known, None),
+    )
+    .await?;
+    let mut publisher = Publisher::default();
+    publisher.publish(&mut client, cfg, lease).await?;
+    let assign = cfg.key(&format!("assign/{}/", cfg.host));
+    let mut watch = bounded(
+        "watching assignments",
+        REQUEST,
+        client.watch(assign.clone(), Some(WatchOptions::new().with_prefix())),
+    )
+    .await?;
+    reconcile(&mut client, cfg, shared).await?;
+    info!(lease = format!("{lease:x}"), "joined the fleet");
+    let mut leader = AbortOnDrop(tokio::spawn(lead(client.clone(), cfg.clone(), lease)));
+    let mut renew = tokio::time::interval(cfg.ttl / 4);
+    let mut publish = tokio::time::interval(cfg.publish_every);
+    loop {
+        tokio::select! {
+            _ = renew.tick() => {
+                let sent = Instant::now();
+                keeper.keep_alive().await?;
+                let resp = bounded("renewing the lease", cfg.ttl / 4, alive.message()).await?;
+                match resp {
+                    Some(r) if r.ttl() > 0 => {
+                        if shared.renew(sent, cfg.fence_after()) {
+                            info!("lease renewed again: fence lifted");
+                            reconcile(&mut client, cfg, shared).await?;
+                        }
+                    }
+                    Some(_) => anyhow::bail!("the lease expired"),
+                    None => anyhow::bail!("etcd closed the keep-alive stream"),
+                }
+            }
+            m = watch.message() => {
+                m?.ok_or_else(|| anyhow::anyhow!("etcd closed the assignment watch"))?;
+                reconcile(&mut client, cfg, shared).await?;
+            }
+            _ = publish.tick() => publisher.publish(&mut client, cfg, lease).await?,
+            r = &mut leader.0 => {
+                match r {
+                    Ok(Ok(())) => anyhow::bail!("leadership ended"),
+                    Ok(Err(e)) => return Err(e.context("leading placement")),
+                    Err(e) => anyhow::bail!("the leader task failed: {e}"),
+                }
+            }
+        }
+    }
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Make the units directory hold exactly our assignments (less movable ones while fenced).
+async fn reconcile(client: &mut Client, cfg: &Config, shared: &Shared) -> anyhow::Result<()> {
+    let prefix = cfg.key(&format!("assign/{}/", cfg.host));
+    let resp = bounded(
+        "reading assignments",
+        REQUEST,
+        client.get(prefix.clone(), Some(GetOptions::new().with_prefix())),
+    )
+    .await?;
+    let mut want: BTreeMap<String, Assignment> = BTreeMap::new();
+    for kv in resp.kvs() {
+        match serde_json::from_slice::<Assignment>(kv.value()) {
+            Ok(a) => {
+                want.insert(a.app.clone(), a);
+            }
+            Err(e) => warn!(key = %String::from_utf8_lossy(kv.key()), "bad assignment: {e}"),
+        }
+    }
+    // Read after the await: the watchdog may have fenced meanwhile.
+    let fenced = shared.fenced.load(Ordering::SeqCst);
+    for (app, a) in &want {
+        if fenced && a.movable {
+            continue;
+        }
+        let text = local::unit_text(app, &a.unit, a.movable);
+        match local::write_unit(&cfg.units_dir, app, &text) {
+            Ok(true) => info!(unit = %unit_name(app), "assigned here: unit file written"),
+            Ok(false) => {}
+            Err(e) => warn!(unit = %unit_name(app), "cannot write the unit file: {e}"),
+        }
+    }
+    for (app, movable) in local::owned_units(&cfg.units_dir) {
+        let keep = want.contains_key(&app) && !(fenced && movable);
+        if !keep {
+            match local::remove_unit(&cfg.units_dir, &app) {
+                Ok(()) => {
+                    info!(unit = %unit_name(&app), "no longer assigned here: unit file removed")
+                }
+                Err(e) => warn!(unit = %unit_name(&app), "cannot remove the unit file: {e}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Publisher {
+    last: Option<HostRecord>,
+    last_put: Option<Instant>,
+}
+
+impl Publisher {
+    /// Publish this host's record when it changed: at once for unit states, labels and
+    /// errors, at most every `stats_every` for statistics alone.
+    async fn publish(
+        &mut self,
+        client: &mut Client,
+        cfg: &Config,
+        lease: i64,
+    ) -> anyhow::Result<()> {
+        let (units, error) = match local::unit_status(&cfg.run_dir).await {
+            Ok(u) => (u, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        let (mem, avail) = local::meminfo();
+        let round = |x: f64| (x * 100.0).round() / 100.0;
+        let load = local::loadavg();
+        let rec = HostRecord {
+            name: cfg.host.clone(),
+            labels: cfg.labels.clone(),
+            cpus: local::cpus(),
+            load: [round(load[0]), round(load[1]), round(load[2])],
+            memory_bytes: mem,
+            memory_available_bytes: avail,
+            units,
+            error,
+        };
+        let due = match (&self.last, self.last_put) {
+            (Some(last), Some(at)) => {
+                !last.same_identity(&rec) || (*last != rec && at.elapsed() >= cfg.stats_every)
+            }
+            _ => true,
+        };
+        if due {
+            let value = serde_json::to_vec(&rec)?;
+            bounded(
+                "publishing the host",
+                REQUEST,
+                client.put(
+                    cfg.key(&format!("hosts/{}", cfg.host)),
+                    value,
+                    Some(PutOptions::new().with_lease(lease)),
+                ),
+            )
+            .await?;
+            self.last = Some(rec);
+            self.last_put = Some(Instant::now());
+        }
+        Ok(())
+    }
+}
+
+/// Campaign; once elected, place applications whenever hosts or applications change.
+async fn lead(mut client: Client, cfg: Config, lease: i64) -> anyhow::Result<()> {
+    let resp = client
+        .campaign(cfg.key("election"), cfg.host.clone(), lease)
+        .await?;
+    let key = resp
+        .leader()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("etcd elected us without a leader key"))?;
+    info!("elected: this agent places the fleet's applications");
+    let mut watch = client
+        .watch(cfg.prefix.clone(), Some(WatchOptions::new().with_prefix()))
+        .await?;
+    let hosts = cfg.key("hosts/");
+    let apps = cfg.key("apps/");
+    loop {
+        place_once(&mut client, &cfg, &key).await?;
+        'wait: loop {
+            let m = watch
+                .message()
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("etcd closed the leader's watch"))?;
+            for e in m.events() {
+                let Some(kv) = e.kv() else { continue };
+                let k = String::from_utf8_lossy(kv.key());
+                // A host's statistics matter to placement only when it joins or leaves.
+                if k.starts_with(&apps)
+                    || (k.starts_with(&hosts)
+                        && (e.event_type() == EventType::Delete || kv.version() == 1))
+                {
+                    break 'wait;
+                }
+            }
+        }
+    }
+}
+
+async fn get_prefix(
+    client: &mut Client,
+    what: &str,
+    prefix: &str,
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let resp = bounded(
+        what,
+        REQUEST,
+        client.get(prefix, Some(GetOptions::new().with_prefix())),
+    )
+    .await?;
+    Ok(resp
+        .kvs()
+        .iter()
+        .map(|kv| {
+            (
+                String::from_utf8_lossy(&kv.key()[prefix.len()..]).into_owned(),
+                kv.value().to_vec(),
+            )
+        })
+        .collect())
+}
+
+/// One round of placement, written in one transaction that holds only while we lead.
+pub(crate) async fn place_once(
+    client: &mut Client,
+    cfg: &Config,
+    key: &LeaderKey,
+) -> anyhow::Result<()> {
+    let mut up = BTreeMap::new();
+    for (name, v) in get_prefix(client, "reading hosts", &cfg.key("hosts/")).await? {
+        if let Ok(h) = serde_json::from_slice::<HostRecord>(&v) {
+            up.insert(
+                name,
+                HostInfo {
+                    load_per_cpu: h.load_per_cpu(),
+                    labels: h.labels,
+                },
+            );
+        }
+    }
+    let mut apps: BTreeMap<String, AppRecord> = BTreeMap::new();
+    for (name, v) in get_prefix(client, "reading applications", &cfg.key("apps/")).await? {
+        match serde_json::from_slice::<AppRecord>(&v) {
+            Ok(a) => {
+                apps.insert(name, a);
+            }
+            Err(e) => warn!(app = %name, "bad application record: {e}"),
+        }
+    }
+    let mut current: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut existing: BTreeMap<(String, String), Vec<u8>> = BTreeMap::new();
+    for (rest, v) in get_prefix(client, "reading assignments", &cfg.key("assign/")).await? {
+        if let Some((host, app)) = rest.split_once('/') {
+            current
+                .entry(app.to_string())
+                .or_default()
+                .insert(host.to_string());
+            existing.insert((host.to_string(), app.to_string()), v);
+        }
+    }
+    let whys: BTreeMap<String, Vec<u8>> = get_prefix(client, "reading reasons", &cfg.key("why/"))
+        .await?
+        .into_iter()
+        .collect();
+    let out = place::place(&apps, &up, &current);
+    let mut ops = Vec::new();
+    let mut wanted = BTreeSet::new();
+    for (app, hosts) in &out.assign {
+        let rec = &apps[app];
+        let value = serde_json::to_vec(&Assignment {
+            app: app.clone(),
+            unit: rec.unit.clone(),
+            movable: rec.placement.movable,
+        })?;
+        for h in hosts {
+            wanted.insert((h.clone(), app.clone()));
+            if existing.get(&(h.clone(), app.clone())) != Some(&value) {
+                info!(app = %app, host = %h, "assigned");
+                ops.push(TxnOp::put(
+                    cfg.key(&format!("assign/{h}/{app}")),
+                    value.clone(),
+                    None,
+                ));
+            }
+        }
+    }
+    for (h, app) in existing.keys() {
+        if !wanted.contains(&(h.clone(), app.clone())) {
+            info!(app = %app, host = %h, "unassigned");
+            ops.push(TxnOp::delete(cfg.key(&format!("assign/{h}/{app}")), None));
+        }
+    }
+    for (app, why) in &out.why {
+        if whys.get(app).map(|v| v.as_slice()) != Some(why.as_bytes()) {
+            ops.push(TxnOp::put(
+                cfg.key(&format!("why/{app}")),
+                why.clone(),
+                None,
+            ));
+        }
+    }
+    for app in whys.keys() {
+        if !out.why.contains_key(app) {
+            ops.push(TxnOp::delete(cfg.key(&format!("why/{app}")), None));
+        }
+    }
+    // etcd takes at most 128 operations in one transaction by default.
+    for chunk in ops.chunks(100) {
+        let txn = Txn::new()
+            .when(vec![Compare::create_revision(
+                key.key().to_vec(),
+                CompareOp::Equal,
+                key.rev(),
+            )])
+            .and_then(chunk.to_vec());
+        let r = bounded("writing placement", REQUEST, client.txn(txn)).await?;
+        if !r.succeeded() {
+            anyhow::bail!("no longer the leader");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! The etcd side: connecting (TLS, user/password), and the keys of a fleet.
+//!
+//! ```text
+//! P/hosts/HOST          HostRecord, under the host's lease: present = up
+//! P/known/HOST          labels of every host that ever joined (a host not up is "lost")
+//! P/apps/APP            AppRecord
+//! P/assign/HOST/APP     Assignment, written by the leader only
+//! P/why/APP             why an application runs on fewer hosts than it should (leader)
+//! P/election            etcd election: the leader's key and value (its host name)
+//! ```
+
+use std::time::Duration;
+
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+
+use crate::config::Config;
+
+pub async fn connect(cfg: &Config) -> anyhow::Result<Client> {
+    let mut opts = ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(3))
+        // HTTP/2 pings find a dead link (a cut cable) on the streams too.
+        .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
+        .with_keep_alive_while_idle(true);
+    if let Some((u, p)) = &cfg.user {
+        opts = opts.with_user(u.clone(), p.clone());
+    }
+    if let Some(t) = &cfg.tls {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
+        };
+        let mut tls = TlsOptions::new().ca_certificate(Certificate::from_pem(read(&t.ca)?));
+        if let (Some(c), Some(k)) = (&t.cert, &t.key) {
+            tls = tls.identity(Identity::from_pem(read(c)?, read(k)?));
+        }
+        if let Some(d) = &t.domain {
+            tls = tls.domain_name(d.clone());
+        }
+        opts = opts.with_tls(tls);
+    }
+    let fut = Client::connect(cfg.endpoints.clone(), Some(opts));
+    match tokio::time::timeout(Duration::from_secs(5), fut).await {
+        Ok(r) => Ok(r?),
+        Err(_) => anyhow::bail!("etcd at {} does not answer", cfg.endpoints.join(",")),
+    }
+}
+
+/// Bound a request: a partitioned link must not hang the agent.
+pub async fn bounded<T, E: Into<anyhow::Error>>(
+    what: &str,
+    limit: Duration,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r.map_err(|e| e.into().context(what.to_string())),
+        Err(_) => anyhow::bail!("{what}: etcd did not answer within {limit:?}"),
+    }
+}
+
+pub const REQUEST: Duration = Duration::from_secs(3);
