@@ -57,5 +57,13 @@ i=0
 while [ $i -lt 200 ]; do (sleep 0.05 &); i=$((i + 1)); done
 check orphans_reaped wait_until 60 no_zombies || say "zombies: $(zombie_list)"
 
+# Two stragglers outside every unit's cgroup, for the final kill of PID 1: one goes on
+# SIGTERM (and says so), one ignores it and needs the SIGKILL after the kill timeout.
+sh -c '. /vmtest/lib.sh; echo $$ > /sys/fs/cgroup/cgroup.procs; trap "say VMTEST TERMED straggler; exit 0" TERM; sleep 1000 & wait' &
+s1=$!
+sh -c 'echo $$ > /sys/fs/cgroup/cgroup.procs; trap "" TERM; exec sleep 1000' &
+s2=$!
+escaped() { grep -qx '0::/' /proc/$s1/cgroup && grep -qx '0::/' /proc/$s2/cgroup && grep -q '^SigIgn:.*[4-7cdef]...$' /proc/$s2/status; }
+check stragglers_escaped wait_until 30 escaped
 pass checks_done
 colonyctl poweroff
