@@ -173,35 +173,7 @@ fn now() -> Now {
     }
 }
 
-fn rfc3339(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn exit_parts(st: Option<ExitStatus>) -> (Option<i32>, Option<String>) {
-    match st {
-        Some(ExitStatus::Code(c)) => (Some(c), None),
-        Some(ExitStatus::Signal(s)) => (None, Some(signal_name(s))),
-        None => (None, None),
-    }
-}
-
-/// `1.2s`, `350ms`, `15m`: short durations for tables.
-fn humantime_short(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", d.as_secs_f64())
-    } else if ms.is_multiple_of(3_600_000) {
-        format!("{}h", ms / 3_600_000)
-    } else if ms.is_multiple_of(60_000) {
-        format!("{}m", ms / 60_000)
-    } else {
-        format!("{}s", d.as_secs())
-    }
-}
-
-/// The `[resources]` keys a unit sets, for warnings that name what is not enforced.
+/// The `[resources]` keys a unit sets (to name what is not enforced).
 fn limit_keys(r: &units::model::Resources) -> Vec<&'static str> {
     [
         ("memory_max", r.memory_max.is_some()),
@@ -1267,43 +1239,23 @@ impl Engine {
         for n in &names {
             let Some(r) = self.core.get(n) else { continue };
             let rt = self.units.get(n);
-            let def = r.def.as_deref();
-            let mut s = proto::UnitStatus {
-                name: r.name.clone(),
-                state: r.state.as_str().to_string(),
-                pid: r.pid,
-                restarts: r.restarts,
-                since: rfc3339(r.since),
-                ready: r.ready,
-                error: r.error.clone(),
-                enabled: def.is_some_and(|d| d.enabled),
-                tags: def.map(|d| d.tags.clone()).unwrap_or_default(),
-                description: def.and_then(|d| d.description.clone()),
-                warnings: rt.map(|rt| rt.warnings.clone()).unwrap_or_default(),
-                log_file: rt
-                    .and_then(|rt| rt.log_path.as_ref())
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .or_else(|| {
-                        def.map(|d| {
-                            d.log
-                                .file
-                                .clone()
-                                .unwrap_or_else(|| self.opts.log_dir.join(format!("{n}.log")))
-                                .to_string_lossy()
-                                .into_owned()
-                        })
-                    }),
-                ..Default::default()
-            };
-            s.last_exit = r.last_exit.as_ref().map(|le| {
-                let (code, signal) = exit_parts(le.status);
-                proto::LastExit {
-                    code,
-                    signal,
-                    reason: le.reason.map(str::to_string),
-                    detail: le.detail.clone(),
-                }
-            });
+            let mut s = r.to_status(now_wall);
+            // What only the loop knows: warnings, where the log is, the cgroup's figures,
+            // the heartbeat file it made.
+            s.warnings = rt.map(|rt| rt.warnings.clone()).unwrap_or_default();
+            s.log_file = rt
+                .and_then(|rt| rt.log_path.as_ref())
+                .map(|p| p.to_string_lossy().into_owned())
+                .or_else(|| {
+                    r.def.as_ref().map(|d| {
+                        d.log
+                            .file
+                            .clone()
+                            .unwrap_or_else(|| self.opts.log_dir.join(format!("{n}.log")))
+                            .to_string_lossy()
+                            .into_owned()
+                    })
+                });
             if let Some(cg) = rt.and_then(|rt| rt.cgroup.as_ref()) {
                 let st = cg.stats();
                 s.cgroup = Some(cg.path());
@@ -1311,16 +1263,16 @@ impl Engine {
                 s.cpu_usec = st.cpu_usec;
                 s.tasks = st.tasks;
             }
-            if let Some(file) = rt.and_then(|rt| rt.heartbeat.as_ref()) {
-                let age_ms = std::fs::metadata(file)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|m| now_wall.duration_since(m).ok())
-                    .map(|d| d.as_millis() as u64);
-                s.heartbeat = Some(proto::HeartbeatStatus {
-                    file: file.to_string_lossy().into_owned(),
-                    age_ms,
-                });
+            if let Some(hb) = s.heartbeat.as_mut() {
+                if hb.file.is_empty() {
+                    hb.file = self
+                        .opts
+                        .run_dir
+                        .join("heartbeat")
+                        .join(n)
+                        .display()
+                        .to_string();
+                }
             }
             if !targets.is_empty() && !matches!(r.state, State::Running | State::Starting) {
                 any_down = true;
@@ -1340,42 +1292,8 @@ impl Engine {
     }
 
     fn timers(&self) -> serde_json::Value {
-        let list: Vec<proto::TimerStatus> = self
-            .core
-            .units()
-            .filter_map(|r| {
-                let t = r.timer.as_ref()?;
-                let def = r.def.as_ref()?.timer.as_ref()?;
-                let mut schedule = Vec::new();
-                if let Some(e) = def.every {
-                    schedule.push(format!("every {}", humantime_short(e)));
-                }
-                if let Some(c) = &def.calendar {
-                    schedule.push(format!("cron {}", c.text));
-                }
-                if let Some(b) = def.on_boot {
-                    schedule.push(format!("boot+{}", humantime_short(b)));
-                }
-                Some(proto::TimerStatus {
-                    name: r.name.clone(),
-                    schedule: schedule.join(", "),
-                    next: t.next.map(rfc3339),
-                    last: t.last_start.map(rfc3339),
-                    last_result: t.last_result.as_ref().map(|res| {
-                        let what = match exit_parts(res.status) {
-                            (Some(c), _) => format!("exit {c}"),
-                            (_, Some(sig)) => sig,
-                            _ => "not started".to_string(),
-                        };
-                        let why = res.reason.map(|r| format!(" ({r})")).unwrap_or_default();
-                        format!("{what}{why} in {}", humantime_short(res.duration))
-                    }),
-                    skipped: t.skipped,
-                    last_skip: t.last_skip.map(rfc3339),
-                    running: matches!(r.state, State::Running | State::Starting | State::Stopping),
-                })
-            })
-            .collect();
+        let list: Vec<proto::TimerStatus> =
+            self.core.units().filter_map(|r| r.timer_status()).collect();
         serde_json::to_value(list).unwrap_or_default()
     }
 
