@@ -1,0 +1,859 @@
+//! colony-fleet end to end: a real etcd, hosts as network namespaces (veth on a bridge), each
+//! with its own colony-init in its own PID namespace running colony-fleet as a unit.
+//!
+//! Needs root, `ip`, `unshare` and etcd (Debian's etcd-server); skipped with a message
+//! otherwise. Everything a test creates (namespaces, links, processes, cgroups) is removed by
+//! Drop guards, also when the test fails.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use colony_integration::{bin, remove_cgroups, unique_name, wait_for};
+use serde_json::Value;
+
+/// Lease time of the test fleets: short, so failover scenarios stay quick.
+const TTL: u64 = 3;
+/// Host loss is noticed when the lease lapses (TTL), then the leader places and the new
+/// host's colony-init starts the unit: the bound for "runs elsewhere".
+const FAILOVER: Duration = Duration::from_secs(TTL + 7);
+const LONG: Duration = Duration::from_secs(30);
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn fleet_bin() -> PathBuf {
+    // colony-fleet sits beside colonyctl; building colonyctl's crate does not build it.
+    let ctl = bin("colonyctl");
+    let p = ctl.with_file_name("colony-fleet");
+    if std::env::var_os("COLONY_BIN_DIR").is_none() {
+        static BUILT: std::sync::Once = std::sync::Once::new();
+        BUILT.call_once(|| {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let ok = Command::new(cargo)
+                .current_dir(colony_integration::bins::workspace_root())
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "colony-fleet",
+                    "--bin",
+                    "colony-fleet",
+                ])
+                .status()
+                .expect("run cargo build")
+                .success();
+            assert!(ok, "cargo build -p colony-fleet failed");
+        });
+    }
+    assert!(p.exists(), "{} missing", p.display());
+    p
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Root, ip, unshare and etcd are needed; say why a test cannot run.
+fn can_run() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIP fleet tests: they need root (network namespaces)");
+        return false;
+    }
+    for c in ["ip", "unshare", "etcd", "nsenter"] {
+        if !have(c) {
+            eprintln!("SKIP fleet tests: `{c}` is missing (apt-get install etcd-server iproute2 util-linux)");
+            return false;
+        }
+    }
+    true
+}
+
+fn run(cmd: &str, args: &[&str]) {
+    let o = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        o.status.success(),
+        "{cmd} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn quiet(cmd: &str, args: &[&str]) {
+    let _ = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn kill9(child: &mut Child) {
+    // SAFETY: signalling a child this test started, by its PID.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+struct Host {
+    name: String,
+    ns: String,
+    /// The root-namespace end of its veth (on the bridge).
+    veth_out: String,
+    /// Its end inside the namespace.
+    veth_in: String,
+    dir: PathBuf,
+    cgroup: String,
+    /// `ip netns exec NS unshare --pid --fork --kill-child colony-init ...`
+    init: Option<Child>,
+}
+
+impl Host {
+    fn run_dir(&self) -> PathBuf {
+        self.dir.join("run")
+    }
+
+    fn units_dir(&self) -> PathBuf {
+        self.dir.join("units")
+    }
+
+    /// This host's colony-init, asked directly (not through the fleet): its units' status.
+    fn units(&self) -> Option<Vec<Value>> {
+        let o = Command::new(bin("colonyctl"))
+            .arg("--run-dir")
+            .arg(self.run_dir())
+            .args(["--json", "--timeout", "3s", "status"])
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        serde_json::from_slice(&o.stdout).ok()
+    }
+
+    fn unit_state(&self, unit: &str) -> Option<String> {
+        self.units()?
+            .into_iter()
+            .find(|u| u["name"] == unit)
+            .and_then(|u| u["state"].as_str().map(str::to_string))
+    }
+
+    fn runs(&self, app: &str) -> bool {
+        self.init.is_some()
+            && self.unit_state(&format!("fleet-{app}")).as_deref() == Some("running")
+    }
+
+    fn log(&self) -> String {
+        let init = std::fs::read_to_string(self.dir.join("init.log")).unwrap_or_default();
+        let agent =
+            std::fs::read_to_string(self.dir.join("log/colony-fleet.log")).unwrap_or_default();
+        format!(
+            "--- {} colony-init:\n{init}\n--- {} colony-fleet:\n{agent}",
+            self.name, self.name
+        )
+    }
+
+    /// Kill the host: SIGKILL to its PID namespace's init takes every process with it.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.init.take() {
+            kill9(&mut c);
+        }
+    }
+}
+
+struct Etcd {
+    children: Vec<Child>,
+    endpoints: Vec<String>,
+}
+
+/// A fleet under test. Drop removes processes, namespaces, links and the bridge.
+struct Fleet {
+    tmp: tempfile::TempDir,
+    tag: String,
+    net: u8,
+    bridge: String,
+    etcd: Etcd,
+    hosts: Vec<Host>,
+    extra: String,
+    t0: Instant,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for h in &mut self.hosts {
+            h.kill();
+        }
+        for c in &mut self.etcd.children {
+            kill9(c);
+        }
+        for h in &self.hosts {
+            quiet("ip", &["netns", "del", &h.ns]);
+            quiet("ip", &["link", "del", &h.veth_out]);
+            remove_cgroups(&h.cgroup);
+        }
+        quiet("ip", &["link", "del", &self.bridge]);
+        if std::thread::panicking() {
+            for h in &self.hosts {
+                eprintln!("{}", h.log());
+            }
+            for i in 0..self.etcd.children.len() {
+                let l = std::fs::read_to_string(self.tmp.path().join(format!("etcd{i}.log")))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = l.lines().rev().take(20).collect();
+                eprintln!(
+                    "--- etcd{i} (last lines, newest first):\n{}",
+                    tail.join("\n")
+                );
+            }
+        }
+    }
+}
+
+impl Fleet {
+    /// A bridge with `members` etcd members on it; no hosts yet. `extra` is added to every
+    /// host's fleet.toml.
+    fn new(members: usize, extra: &str) -> Fleet {
+        let seq = SEQ.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let tag = format!("{:04x}{seq}", pid % 0xffff);
+        // 10.NET.x.0/24 for this fleet only: 10.200-249.
+        let net = 200 + ((pid as usize * 7 + seq as usize) % 50) as u8;
+        let bridge = format!("cfb{tag}");
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut fleet = Fleet {
+            tmp,
+            tag,
+            net,
+            bridge,
+            etcd: Etcd {
+                children: Vec::new(),
+                endpoints: Vec::new(),
+            },
+            hosts: Vec::new(),
+            extra: extra.to_string(),
+            t0: Instant::now(),
+        };
+        run("ip", &["link", "add", &fleet.bridge, "type", "bridge"]);
+        run(
+            "ip",
+            &[
+                "addr",
+                "add",
+                &format!("10.{net}.0.1/16"),
+                "dev",
+                &fleet.bridge,
+            ],
+        );
+        for i in 0..members {
+            run(
+                "ip",
+                &[
+                    "addr",
+                    "add",
+                    &format!("10.{net}.1.{}/16", i + 1),
+                    "dev",
+                    &fleet.bridge,
+                ],
+            );
+        }
+        run("ip", &["link", "set", &fleet.bridge, "up"]);
+        fleet.start_etcd(members);
+        fleet
+    }
+
+    fn etcd_ip(&self, i: usize) -> String {
+        format!("10.{}.1.{}", self.net, i + 1)
+    }
+
+    fn start_etcd(&mut self, members: usize) {
+        let cluster: Vec<String> = (0..members)
+            .map(|i| format!("e{i}=http://{}:2380", self.etcd_ip(i)))
+            .collect();
+        for i in 0..members {
+            let ip = self.etcd_ip(i);
+            let log =
+                std::fs::File::create(self.tmp.path().join(format!("etcd{i}.log"))).expect("log");
+            let child = Command::new("etcd")
+                .arg("--name")
+                .arg(format!("e{i}"))
+                .arg("--data-dir")
+                .arg(self.tmp.path().join(format!("etcd{i}")))
+                .arg("--listen-client-urls")
+                .arg(format!("http://{ip}:2379"))
+                .arg("--advertise-client-urls")
+                .arg(format!("http://{ip}:2379"))
+                .arg("--listen-peer-urls")
+                .arg(format!("http://{ip}:2380"))
+                .arg("--initial-advertise-peer-urls")
+                .arg(format!("http://{ip}:2380"))
+                .arg("--initial-cluster")
+                .arg(cluster.join(","))
+                .arg("--initial-cluster-token")
+                .arg(format!("t{}", self.tag))
+                .args(["--heartbeat-interval", "100", "--election-timeout", "1000"])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .expect("start etcd");
+            self.etcd.children.push(child);
+            self.etcd.endpoints.push(format!("http://{ip}:2379"));
+        }
+        wait_for("etcd to answer", LONG, || {
+            let o = Command::new("etcdctl")
+                .env("ETCDCTL_API", "3")
+                .arg(format!("--endpoints={}", self.etcd.endpoints.join(",")))
+                .args(["endpoint", "health"])
+                .stdin(Stdio::null())
+                .output()
+                .ok()?;
+            o.status.success().then_some(())
+        });
+    }
+
+    /// Add host `name` (a network namespace with a veth on the bridge, a colony-init in a
+    /// PID namespace of its own, colony-fleet as one of its units) and start it.
+    fn add_host(&mut self, name: &str, labels: &str) -> usize {
+        let i = self.hosts.len();
+        let ns = format!("cf{}{name}", self.tag);
+        let veth_out = format!("cf{}{i}o", self.tag);
+        let veth_in = format!("cf{}{i}i", self.tag);
+        let dir = self.tmp.path().join(name);
+        for d in ["units", "run", "log", "state"] {
+            std::fs::create_dir_all(dir.join(d)).expect("host dir");
+        }
+        let host = Host {
+            name: name.to_string(),
+            ns: ns.clone(),
+            veth_out: veth_out.clone(),
+            veth_in: veth_in.clone(),
+            dir: dir.clone(),
+            cgroup: unique_name("colony-fleet-test"),
+            init: None,
+        };
+        self.hosts.push(host);
+        run("ip", &["netns", "add", &ns]);
+        run(
+            "ip",
+            &[
+                "link", "add", &veth_out, "type", "veth", "peer", "name", &veth_in,
+            ],
+        );
+        run(
+            "ip",
+            &["link", "set", &veth_out, "master", &self.bridge, "up"],
+        );
+        run("ip", &["link", "set", &veth_in, "netns", &ns]);
+        let addr = format!("10.{}.2.{}/16", self.net, i + 10);
+        run("ip", &["-n", &ns, "addr", "add", &addr, "dev", &veth_in]);
+        run("ip", &["-n", &ns, "link", "set", &veth_in, "up"]);
+        run("ip", &["-n", &ns, "link", "set", "lo", "up"]);
+        let endpoints: Vec<String> = self
+            .etcd
+            .endpoints
+            .iter()
+            .map(|e| format!("{e:?}"))
+            .collect();
+        std::fs::write(
+            dir.join("fleet.toml"),
+            format!(
+                "host = {name:?}\nlabels = {{ {labels} }}\nendpoints = [{}]\nttl = \"{TTL}s\"\npublish_every = \"500ms\"\nrun_dir = {:?}\nunits_dir = {:?}\n{}\n",
+                endpoints.join(", "),
+                dir.join("run"),
+                dir.join("units"),
+                self.extra,
+            ),
+        )
+        .expect("fleet.toml");
+        std::fs::write(
+            dir.join("units/colony-fleet.unit"),
+            format!(
+                "exec = [{:?}, \"--config\", {:?}]\n[restart]\ndelay_min = \"200ms\"\n",
+                fleet_bin(),
+                dir.join("fleet.toml")
+            ),
+        )
+        .expect("agent unit");
+        self.start_host(i);
+        i
+    }
+
+    fn start_host(&mut self, i: usize) {
+        let h = &mut self.hosts[i];
+        let log = std::fs::File::create(h.dir.join("init.log")).expect("log");
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &h.ns,
+                "unshare",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--kill-child",
+            ])
+            .arg(bin("colony-init"))
+            .arg("--units")
+            .arg(h.units_dir())
+            .arg("--run-dir")
+            .arg(h.run_dir())
+            .arg("--log-dir")
+            .arg(h.dir.join("log"))
+            .arg("--state-dir")
+            .arg(h.dir.join("state"))
+            .arg("--cgroup-name")
+            .arg(&h.cgroup)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start colony-init");
+        h.init = Some(child);
+    }
+
+    fn host(&self, name: &str) -> &Host {
+        self.hosts
+            .iter()
+            .find(|h| h.name == name)
+            .expect("known host")
+    }
+
+    fn host_mut(&mut self, name: &str) -> &mut Host {
+        self.hosts
+            .iter_mut()
+            .find(|h| h.name == name)
+            .expect("known host")
+    }
+
+    /// `colony-fleet ctl ...` (what `colonyctl fleet ...` runs), with the endpoints only:
+    /// an operator outside the fleet.
+    fn ctl(&self, args: &[&str]) -> std::process::Output {
+        Command::new(fleet_bin())
+            .arg("ctl")
+            .arg("--endpoints")
+            .arg(self.etcd.endpoints.join(","))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run colony-fleet ctl")
+    }
+
+    fn status(&self) -> Option<Value> {
+        let o = self.ctl(&["--json", "status"]);
+        serde_json::from_slice(&o.stdout).ok()
+    }
+
+    fn app(&self, app: &str) -> Option<Value> {
+        self.status()?["apps"]
+            .as_array()?
+            .iter()
+            .find(|a| a["name"] == app)
+            .cloned()
+    }
+
+    fn apply(&self, app: &str, text: &str) {
+        eprintln!("{:?} apply {app}", self.t0.elapsed());
+        let path = self.tmp.path().join(format!("{app}.toml"));
+        std::fs::write(&path, text).expect("app file");
+        let o = self.ctl(&["apply", path.to_str().expect("utf-8 path")]);
+        assert!(
+            o.status.success(),
+            "apply {app}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    fn up_hosts(&self) -> Vec<String> {
+        self.status()
+            .and_then(|s| {
+                s["hosts"].as_array().map(|hs| {
+                    hs.iter()
+                        .filter(|h| h["up"] == true)
+                        .filter_map(|h| h["name"].as_str().map(str::to_string))
+                        .collect()
+                })
+            })
+            .unwrap_or_default()
+    }
+
+    fn wait_hosts_up(&self, names: &[&str]) {
+        wait_for(&format!("hosts {names:?} up in fleet status"), LONG, || {
+            let up = self.up_hosts();
+            names
+                .iter()
+                .all(|n| up.iter().any(|u| u == n))
+                .then_some(())
+        });
+    }
+
+    fn leader(&self) -> Option<String> {
+        self.status()?["leader"].as_str().map(str::to_string)
+    }
+
+    /// Which hosts run `app`, asked of every host's colony-init (not of the fleet).
+    fn running_on(&self, app: &str) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter(|h| h.runs(app))
+            .map(|h| h.name.clone())
+            .collect()
+    }
+
+    /// Wait until `app` runs on exactly the hosts `want` (every host's colony-init checked).
+    fn wait_runs_on(&self, app: &str, want: &[&str], limit: Duration) -> Duration {
+        let t0 = Instant::now();
+        let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+        let mut last = Vec::new();
+        let ok = colony_integration::ns::wait_for(limit, || {
+            last = self.running_on(app);
+            last == want
+        });
+        assert!(
+            ok,
+            "{app} should run on {want:?}, runs on {last:?}; fleet status: {}",
+            self.status().map(|s| s.to_string()).unwrap_or_default()
+        );
+        t0.elapsed()
+    }
+
+    fn wait_runs_somewhere(&self, app: &str, limit: Duration) -> String {
+        let mut last = Vec::new();
+        let ok = colony_integration::ns::wait_for(limit, || {
+            last = self.running_on(app);
+            last.len() == 1
+        });
+        assert!(ok, "{app} should run on one host, runs on {last:?}");
+        last.remove(0)
+    }
+}
+
+const SLEEPER: &str = "exec = [\"/bin/sleep\", \"100000\"]\n";
+
+#[test]
+fn placement_by_each_strategy_labels_replicas_waiting_start_stop() {
+    if !can_run() {
+        return;
+    }
+    let mut f = Fleet::new(1, "");
+    f.add_host("h1", "arch = \"arm\"");
+    f.add_host("h2", "arch = \"x86\"");
+    f.add_host("h3", "arch = \"arm\"");
+    f.wait_hosts_up(&["h1", "h2", "h3"]);
+
+    // spread: with no other application yet, three spread apps land on three hosts.
+    for app in ["s1", "s2", "s3"] {
+        f.apply(
+            app,
+            &format!("{SLEEPER}[placement]\nstrategy = \"spread\"\n"),
+        );
+    }
+    let mut on: Vec<String> = ["s1", "s2", "s3"]
+        .iter()
+        .map(|a| f.wait_runs_somewhere(a, LONG))
+        .collect();
+    on.sort();
+    assert_eq!(on, ["h1", "h2", "h3"], "spread puts one on each host");
+
+    // config: the first listed host that is up.
+    f.apply(
+        "cfg",
+        &format!("{SLEEPER}[placement]\nhosts = [\"h3\", \"h1\"]\nstrategy = \"config\"\n"),
+    );
+    f.wait_runs_on("cfg", &["h3"], LONG);
+    // labels: only x86 matches.
+    f.apply(
+        "lbl",
+        &format!(
+            "{SLEEPER}[placement]\nlabels = {{ arch = \"x86\" }}\nstrategy = \"least-loaded\"\n"
+        ),
+    );
+    f.wait_runs_on("lbl", &["h2"], LONG);
+    // replicas over globs: each replica on its own host.
+    f.apply(
+        "rep",
+        &format!(
+            "{SLEEPER}[placement]\nhosts = [\"h*\"]\nlabels = {{ arch = \"arm\" }}\nreplicas = 2\n"
+        ),
+    );
+    f.wait_runs_on("rep", &["h1", "h3"], LONG);
+    // least-loaded: these hosts share one kernel, so one load average; the tie goes to the
+    // host with the fewest fleet applications: h2 (s2, lbl) against h1 (s1, rep) and h3 (3).
+    f.apply(
+        "ll",
+        &format!(
+            "{SLEEPER}[placement]\nstrategy = \"least-loaded\"\nhosts = [\"h1\", \"h2\", \"h3\"]\n"
+        ),
+    );
+    let ll = f.wait_runs_somewhere("ll", LONG);
+    assert_ne!(ll, "h3", "least-loaded avoids the busiest host");
+
+    // No matching host: it waits, and says why; when one appears, it starts there.
+    f.apply("late", &format!("{SLEEPER}[placement]\nhosts = [\"h4\"]\n"));
+    let a = wait_for("late to wait with a reason", LONG, || {
+        f.app("late").filter(|a| {
+            a["state"] == "waiting" && a["why"].as_str().is_some_and(|w| w.contains("h4"))
+        })
+    });
+    assert_eq!(a["hosts"], serde_json::json!([]));
+    f.add_host("h4", "");
+    f.wait_runs_on("late", &["h4"], LONG);
+
+    // A crashed process is restarted by its own host's colony-init: it stays there.
+    let h3 = f.host("h3");
+    let before = h3
+        .units()
+        .unwrap()
+        .into_iter()
+        .find(|u| u["name"] == "fleet-cfg")
+        .unwrap();
+    let o = Command::new(bin("colonyctl"))
+        .arg("--run-dir")
+        .arg(h3.run_dir())
+        .args(["signal", "SIGKILL", "fleet-cfg"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    wait_for("fleet-cfg restarted on h3", LONG, || {
+        let u = f
+            .host("h3")
+            .units()?
+            .into_iter()
+            .find(|u| u["name"] == "fleet-cfg")?;
+        (u["state"] == "running"
+            && u["restarts"].as_u64() > before["restarts"].as_u64()
+            && u["pid"] != before["pid"])
+            .then_some(())
+    });
+    assert_eq!(f.running_on("cfg"), ["h3"]);
+
+    // stop: nowhere, definition kept; start: back.
+    assert!(f.ctl(&["stop", "cfg"]).status.success());
+    f.wait_runs_on("cfg", &[], LONG);
+    wait_for("cfg stopped in status", LONG, || {
+        f.app("cfg").filter(|a| a["state"] == "stopped")
+    });
+    assert!(!f.host("h3").units_dir().join("fleet-cfg.unit").exists());
+    assert!(f.ctl(&["start", "cfg"]).status.success());
+    f.wait_runs_on("cfg", &["h3"], LONG);
+    // remove: gone everywhere; unknown apps are exit 4.
+    assert!(f.ctl(&["remove", "rep"]).status.success());
+    f.wait_runs_on("rep", &[], LONG);
+    assert_eq!(f.ctl(&["remove", "rep"]).status.code(), Some(4));
+
+    // The operator's views: JSON as the spec says, and a table that fits a terminal.
+    let s = f.status().unwrap();
+    let h1 = s["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "h1")
+        .unwrap();
+    assert_eq!(h1["up"], true);
+    assert_eq!(h1["labels"]["arch"], "arm");
+    assert!(h1["memory_bytes"].as_u64().unwrap() > 0);
+    assert!(h1["load"].is_array());
+    assert!(h1["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["name"] == "colony-fleet"));
+    let o = f.ctl(&["status"]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("HOST") && table.contains("APP") && table.contains("late"),
+        "{table}"
+    );
+    assert!(table.lines().all(|l| l.chars().count() <= 120), "{table}");
+    // Bad application files are refused before they reach any host.
+    let bad = f.tmp.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "exec = [\"/bin/true\"]\n[placement]\nstrategy = \"random\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        f.ctl(&["apply", bad.to_str().unwrap()]).status.code(),
+        Some(2)
+    );
+    // Files of others in the units directory are never touched.
+    assert!(f.host("h1").units_dir().join("colony-fleet.unit").exists());
+}
+
+#[test]
+fn killed_host_movable_app_runs_elsewhere_fixed_app_waits_and_leader_loss() {
+    if !can_run() {
+        return;
+    }
+    let mut f = Fleet::new(3, "");
+    f.add_host("h1", "");
+    f.add_host("h2", "");
+    f.add_host("h3", "");
+    f.wait_hosts_up(&["h1", "h2", "h3"]);
+    f.apply(
+        "mv",
+        &format!("{SLEEPER}[placement]\nhosts = [\"h2\", \"h3\", \"h1\"]\n"),
+    );
+    f.apply(
+        "fixed",
+        &format!("{SLEEPER}[placement]\nhosts = [\"h2\"]\nmovable = false\n"),
+    );
+    f.wait_runs_on("mv", &["h2"], LONG);
+    f.wait_runs_on("fixed", &["h2"], LONG);
+
+    let t0 = Instant::now();
+    f.host_mut("h2").kill();
+    f.wait_runs_on("mv", &["h3"], FAILOVER);
+    let failover = t0.elapsed();
+    eprintln!(
+        "BENCH fleet failover: host killed -> app running elsewhere in {failover:?} (ttl {TTL}s)"
+    );
+    let a = wait_for("fixed to wait for h2", LONG, || {
+        f.app("fixed").filter(|a| {
+            a["state"] == "waiting" && a["why"].as_str().is_some_and(|w| w.contains("h2"))
+        })
+    });
+    assert_eq!(a["hosts"], serde_json::json!([]));
+    assert!(f.status().unwrap()["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["name"] == "h2" && h["up"] == false));
+
+    // The leader's host dies: another agent is elected and placement goes on.
+    let leader = wait_for("a leader", LONG, || f.leader());
+    let other = if leader == "h1" { "h3" } else { "h1" };
+    f.apply(
+        "after",
+        &format!("{SLEEPER}[placement]\nhosts = [\"{leader}\", \"{other}\"]\n"),
+    );
+    f.wait_runs_on("after", &[leader.as_str()], LONG);
+    let t0 = Instant::now();
+    f.host_mut(&leader).kill();
+    f.wait_runs_on("after", &[other], FAILOVER);
+    eprintln!(
+        "BENCH fleet leader loss: the dead leader's app runs elsewhere in {:?} (ttl {TTL}s)",
+        t0.elapsed()
+    );
+    let next = wait_for("a new leader", LONG, || f.leader().filter(|l| *l != leader));
+    assert_eq!(next, other);
+    f.apply(
+        "later",
+        &format!("{SLEEPER}[placement]\nhosts = [\"{other}\"]\n"),
+    );
+    f.wait_runs_on("later", &[other], LONG);
+    f.wait_runs_on("mv", &[other], FAILOVER);
+
+    // The fixed app's host comes back: it runs there again.
+    let i = f.hosts.iter().position(|h| h.name == "h2").unwrap();
+    f.start_host(i);
+    f.wait_runs_on("fixed", &["h2"], LONG);
+}
+
+#[test]
+fn cut_off_host_fences_itself_and_the_app_runs_once_throughout() {
+    if !can_run() {
+        return;
+    }
+    let mut f = Fleet::new(1, "");
+    f.add_host("h1", "");
+    f.add_host("h2", "");
+    f.wait_hosts_up(&["h1", "h2"]);
+    f.apply(
+        "once",
+        &format!("{SLEEPER}[placement]\nhosts = [\"h1\", \"h2\"]\n"),
+    );
+    f.wait_runs_on("once", &["h1"], LONG);
+
+    // Watch every host's colony-init all along: never two copies.
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen: Arc<Mutex<BTreeMap<usize, usize>>> = Arc::default();
+    let hosts: Vec<(String, PathBuf)> = f
+        .hosts
+        .iter()
+        .map(|h| (h.name.clone(), h.run_dir()))
+        .collect();
+    let watcher = {
+        let stop = stop.clone();
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut worst = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let running: Vec<&String> = hosts
+                    .iter()
+                    .filter(|(_, run)| {
+                        let o = Command::new(bin("colonyctl"))
+                            .arg("--run-dir")
+                            .arg(run)
+                            .args(["--json", "--timeout", "3s", "status", "fleet-once"])
+                            .output();
+                        o.ok()
+                            .and_then(|o| serde_json::from_slice::<Vec<Value>>(&o.stdout).ok())
+                            .is_some_and(|v| v.iter().any(|u| u["state"] == "running"))
+                    })
+                    .map(|(n, _)| n)
+                    .collect();
+                *seen.lock().unwrap().entry(running.len()).or_default() += 1;
+                if running.len() > 1 {
+                    worst = running.into_iter().cloned().collect();
+                }
+            }
+            worst
+        })
+    };
+
+    let h1 = f.host("h1");
+    run("ip", &["-n", &h1.ns, "link", "set", &h1.veth_in, "down"]);
+    let t0 = Instant::now();
+    // h1 fences itself (its own colony-init stops the unit) and h2 takes over.
+    wait_for("h1 to fence fleet-once", FAILOVER, || {
+        (!f.host("h1").runs("once")).then_some(())
+    });
+    let fenced = t0.elapsed();
+    f.wait_runs_on("once", &["h2"], FAILOVER);
+    eprintln!(
+        "BENCH fleet partition: fenced after {fenced:?}, running on h2 after {:?} (ttl {TTL}s)",
+        t0.elapsed()
+    );
+    assert!(
+        std::fs::read_to_string(f.host("h1").dir.join("log/colony-fleet.log"))
+            .unwrap_or_default()
+            .contains("fenced"),
+        "h1's agent says it fenced"
+    );
+
+    // The link returns: h1 rejoins, runs only what it is assigned; still one copy.
+    let h1 = f.host("h1");
+    run("ip", &["-n", &h1.ns, "link", "set", &h1.veth_in, "up"]);
+    wait_for("h1 back in the fleet", LONG, || {
+        let s = f.status()?;
+        let back = s["hosts"]
+            .as_array()?
+            .iter()
+            .any(|h| h["name"] == "h1" && h["up"] == true);
+        back.then_some(())
+    });
+    // Several publish intervals with h1 back: the copy stays on h2 alone.
+    let t1 = Instant::now();
+    while t1.elapsed() < Duration::from_secs(TTL) {
+        assert_eq!(f.running_on("once"), ["h2"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let worst = watcher.join().unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        worst.is_empty(),
+        "two copies at once, on {worst:?}; samples by copies running: {seen:?}"
+    );
+    assert!(
+        seen.get(&1).copied().unwrap_or(0) > 10,
+        "the watcher saw the app: {seen:?}"
+    );
+}
