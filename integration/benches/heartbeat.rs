@@ -1,0 +1,74 @@
+//! Heartbeat units cost no wakeups beyond their beats (issue #5): N units with a
+//! `[heartbeat]`, then colony-init's context switches while nothing beats, and while B
+//! beats are made one by one.
+//!
+//! `cargo bench -p colony-integration --bench heartbeat` (BENCH_N, default 5000: each unit
+//! holds 3 fds and this host's hard open-files limit is 20000; BENCH_BEATS, default 200).
+
+use std::time::{Duration, Instant};
+
+use colony_integration::{wait_for, Colony};
+
+fn ctxt(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("ctxt_switches"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
+}
+
+fn main() {
+    let n: usize = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    let beats: usize = std::env::var("BENCH_BEATS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let c = Colony::new();
+    for i in 0..n {
+        c.write_unit(
+            &format!("hb{i}"),
+            "exec = [\"sleep\", \"100000\"]\n[heartbeat]\nperiod = \"1h\"\ngrace = \"1h\"\n",
+        );
+    }
+    let t = Instant::now();
+    let c = c.start();
+    wait_for("all units running", Duration::from_secs(900), || {
+        let all = c.status();
+        (all.len() == n && all.iter().all(|u| u["state"] == "running")).then_some(())
+    });
+    let started = t.elapsed();
+    let pid = c.pid();
+
+    let w0 = ctxt(pid);
+    std::thread::sleep(Duration::from_secs(10));
+    let idle = ctxt(pid) - w0;
+
+    let w0 = ctxt(pid);
+    for i in 0..beats {
+        let f = c.run.join(format!("heartbeat/hb{}", i % n));
+        let now = std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .expect("heartbeat file");
+        now.set_modified(std::time::SystemTime::now())
+            .expect("touch");
+        // One beat at a time, so each is its own event.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let during = ctxt(pid) - w0;
+
+    println!(
+        "| heartbeat units | {n} (all running after {:.1} s) |",
+        started.as_secs_f64()
+    );
+    println!("|---|---|");
+    println!("| wakeups in 10 s with no beat | {idle} (target 0) |");
+    println!(
+        "| wakeups for {beats} beats, one at a time | {during} (target ≈ {beats}: one per beat) |"
+    );
+}
