@@ -368,4 +368,20 @@ mod tests {
         assert!(early_setup(Mode::Plain).is_empty());
         assert!(early_setup(Mode::Machine).is_empty());
     }
+
+    #[test]
+    fn empty_or_absent_directories() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().to_str().unwrap().to_string();
+        assert!(dir_is_empty_or_absent(&p));
+        assert!(dir_is_empty_or_absent(&format!("{p}/missing")));
+        std::fs::write(d.path().join("f"), "x").unwrap();
+        assert!(!dir_is_empty_or_absent(&p));
+    }
+
+    #[test]
+    fn mount_points_come_from_mountinfo() {
+        // Every Linux test host has /proc mounted (the tests read it throughout).
+        assert!(mount_points().iter().any(|m| m == "/proc"));
+    }
 }
