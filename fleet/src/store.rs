@@ -22,7 +22,10 @@ pub async fn connect(cfg: &Config) -> anyhow::Result<Client> {
         .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
         .with_keep_alive_while_idle(true);
     if let Some((u, p)) = &cfg.user {
-        opts = opts.with_user(u.clone(), p.clone());
+        // etcd's tokens expire; long-lived agents take a new one when that happens.
+        opts = opts
+            .with_user(u.clone(), p.clone())
+            .with_auto_token_refresh(true);
     }
     if let Some(t) = &cfg.tls {
         let read = |p: &std::path::Path| {

@@ -183,6 +183,8 @@ struct Fleet {
     hosts: Vec<Host>,
     extra: String,
     t0: Instant,
+    /// With TLS: the operator's fleet.toml (ctl uses it instead of bare endpoints).
+    ctl_config: Option<PathBuf>,
 }
 
 impl Drop for Fleet {
@@ -239,6 +241,7 @@ impl Fleet {
             hosts: Vec::new(),
             extra: extra.to_string(),
             t0: Instant::now(),
+            ctl_config: None,
         };
         run("ip", &["link", "add", &fleet.bridge, "type", "bridge"]);
         run(
@@ -264,7 +267,143 @@ impl Fleet {
             );
         }
         run("ip", &["link", "set", &fleet.bridge, "up"]);
-        fleet.start_etcd(members);
+        fleet.start_etcd(members, false);
+        fleet
+    }
+
+    /// One etcd member serving TLS only, with client certificates required and etcd's
+    /// users and roles on: the agents' user may touch the fleet's prefix, nothing else.
+    fn new_tls() -> Fleet {
+        let mut fleet = Fleet::new(0, "");
+        let d = fleet.tmp.path().to_path_buf();
+        let ip = fleet.etcd_ip(0);
+        run(
+            "ip",
+            &["addr", "add", &format!("{ip}/16"), "dev", &fleet.bridge],
+        );
+        let ssl = |args: &[&str]| run("openssl", args);
+        let p = |f: &str| d.join(f).to_str().expect("utf-8 path").to_string();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        ssl(&[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                &p("ca.key"),
+                "-out",
+                &p("ca.pem"),
+                "-days",
+                "1",
+                "-subj",
+                "/CN=colony test CA",
+            ],
+        ]
+        .concat());
+        for (name, ext) in [
+            (
+                "server",
+                format!(
+                    "subjectAltName=IP:{ip},IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n"
+                ),
+            ),
+            ("client", "extendedKeyUsage=clientAuth\n".to_string()),
+        ] {
+            std::fs::write(d.join(format!("{name}.ext")), ext).expect("ext");
+            ssl(&[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    &p(&format!("{name}.key")),
+                    "-out",
+                    &p(&format!("{name}.csr")),
+                    "-subj",
+                    &format!("/CN={name}"),
+                ],
+            ]
+            .concat());
+            ssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &p(&format!("{name}.csr")),
+                "-CA",
+                &p("ca.pem"),
+                "-CAkey",
+                &p("ca.key"),
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-out",
+                &p(&format!("{name}.pem")),
+                "-extfile",
+                &p(&format!("{name}.ext")),
+            ]);
+        }
+        fleet.start_etcd(1, true);
+        let etcdctl = |args: &[&str]| {
+            let o = Command::new("etcdctl")
+                .env("ETCDCTL_API", "3")
+                .arg(format!("--endpoints={}", fleet.etcd.endpoints.join(",")))
+                .args([
+                    "--cacert",
+                    &p("ca.pem"),
+                    "--cert",
+                    &p("client.pem"),
+                    "--key",
+                    &p("client.key"),
+                ])
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .expect("etcdctl");
+            assert!(
+                o.status.success(),
+                "etcdctl {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        };
+        etcdctl(&["user", "add", "root:rootpw"]);
+        etcdctl(&["user", "add", "fleet:fleetpw"]);
+        etcdctl(&["role", "add", "fleet"]);
+        etcdctl(&[
+            "role",
+            "grant-permission",
+            "fleet",
+            "--prefix=true",
+            "readwrite",
+            "/colony/fleet/",
+        ]);
+        etcdctl(&["user", "grant-role", "fleet", "fleet"]);
+        etcdctl(&["auth", "enable"]);
+        fleet.extra =
+            format!(
+            "user = \"fleet\"\npassword = \"fleetpw\"\n[tls]\nca = {:?}\ncert = {:?}\nkey = {:?}\n",
+            p("ca.pem"), p("client.pem"), p("client.key")
+        );
+        let endpoints: Vec<String> = fleet
+            .etcd
+            .endpoints
+            .iter()
+            .map(|e| format!("{e:?}"))
+            .collect();
+        let ctl = d.join("ctl.toml");
+        std::fs::write(
+            &ctl,
+            format!(
+                "host = \"operator\"\nendpoints = [{}]\n{}",
+                endpoints.join(", "),
+                fleet.extra
+            ),
+        )
+        .expect("ctl.toml");
+        fleet.ctl_config = Some(ctl);
         fleet
     }
 
@@ -272,7 +411,9 @@ impl Fleet {
         format!("10.{}.1.{}", self.net, i + 1)
     }
 
-    fn start_etcd(&mut self, members: usize) {
+    fn start_etcd(&mut self, members: usize, tls: bool) {
+        let scheme = if tls { "https" } else { "http" };
+        let d = self.tmp.path().to_path_buf();
         let cluster: Vec<String> = (0..members)
             .map(|i| format!("e{i}=http://{}:2380", self.etcd_ip(i)))
             .collect();
@@ -286,9 +427,9 @@ impl Fleet {
                 .arg("--data-dir")
                 .arg(self.tmp.path().join(format!("etcd{i}")))
                 .arg("--listen-client-urls")
-                .arg(format!("http://{ip}:2379"))
+                .arg(format!("{scheme}://{ip}:2379"))
                 .arg("--advertise-client-urls")
-                .arg(format!("http://{ip}:2379"))
+                .arg(format!("{scheme}://{ip}:2379"))
                 .arg("--listen-peer-urls")
                 .arg(format!("http://{ip}:2380"))
                 .arg("--initial-advertise-peer-urls")
@@ -298,18 +439,37 @@ impl Fleet {
                 .arg("--initial-cluster-token")
                 .arg(format!("t{}", self.tag))
                 .args(["--heartbeat-interval", "100", "--election-timeout", "1000"])
+                .args(if tls {
+                    vec![
+                        "--client-cert-auth".to_string(),
+                        format!("--trusted-ca-file={}", d.join("ca.pem").display()),
+                        format!("--cert-file={}", d.join("server.pem").display()),
+                        format!("--key-file={}", d.join("server.key").display()),
+                    ]
+                } else {
+                    Vec::new()
+                })
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("log"))
                 .stderr(log)
                 .spawn()
                 .expect("start etcd");
             self.etcd.children.push(child);
-            self.etcd.endpoints.push(format!("http://{ip}:2379"));
+            self.etcd.endpoints.push(format!("{scheme}://{ip}:2379"));
+        }
+        if members == 0 {
+            return;
         }
         wait_for("etcd to answer", LONG, || {
-            let o = Command::new("etcdctl")
-                .env("ETCDCTL_API", "3")
-                .arg(format!("--endpoints={}", self.etcd.endpoints.join(",")))
+            let mut c = Command::new("etcdctl");
+            c.env("ETCDCTL_API", "3")
+                .arg(format!("--endpoints={}", self.etcd.endpoints.join(",")));
+            if tls {
+                c.arg(format!("--cacert={}", d.join("ca.pem").display()))
+                    .arg(format!("--cert={}", d.join("client.pem").display()))
+                    .arg(format!("--key={}", d.join("client.key").display()));
+            }
+            let o = c
                 .args(["endpoint", "health"])
                 .stdin(Stdio::null())
                 .output()
@@ -435,11 +595,15 @@ impl Fleet {
     /// `colony-fleet ctl ...` (what `colonyctl fleet ...` runs), with the endpoints only:
     /// an operator outside the fleet.
     fn ctl(&self, args: &[&str]) -> std::process::Output {
-        Command::new(fleet_bin())
-            .arg("ctl")
-            .arg("--endpoints")
-            .arg(self.etcd.endpoints.join(","))
-            .args(args)
+        let mut c = Command::new(fleet_bin());
+        match &self.ctl_config {
+            Some(cfg) => c.arg("--config").arg(cfg).arg("ctl"),
+            None => c
+                .arg("ctl")
+                .arg("--endpoints")
+                .arg(self.etcd.endpoints.join(",")),
+        };
+        c.args(args)
             .stdin(Stdio::null())
             .output()
             .expect("run colony-fleet ctl")
@@ -855,5 +1019,35 @@ fn cut_off_host_fences_itself_and_the_app_runs_once_throughout() {
     assert!(
         seen.get(&1).copied().unwrap_or(0) > 10,
         "the watcher saw the app: {seen:?}"
+    );
+}
+
+#[test]
+fn over_tls_with_client_certificates_and_etcd_users() {
+    if !can_run() || !have("openssl") {
+        return;
+    }
+    let mut f = Fleet::new_tls();
+    f.add_host("h1", "");
+    f.add_host("h2", "");
+    f.wait_hosts_up(&["h1", "h2"]);
+    f.apply(
+        "sec",
+        &format!("{SLEEPER}[placement]\nhosts = [\"h1\", \"h2\"]\n"),
+    );
+    f.wait_runs_on("sec", &["h1"], LONG);
+    f.host_mut("h1").kill();
+    f.wait_runs_on("sec", &["h2"], FAILOVER);
+    // Without the certificates and the password, etcd refuses the operator.
+    let o = Command::new(fleet_bin())
+        .args(["ctl", "--endpoints", &f.etcd.endpoints.join(","), "status"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
     );
 }
