@@ -627,11 +627,9 @@ impl Engine {
                 def.identity.gid.map(nix::unistd::Gid::from_raw),
             );
         }
-        let mask = AddWatchFlags::IN_ATTRIB
-            | AddWatchFlags::IN_CLOSE_WRITE
-            | AddWatchFlags::IN_MODIFY
-            | AddWatchFlags::IN_MOVED_TO
-            | AddWatchFlags::IN_CREATE;
+        // A beat is a `touch` (ATTRIB), a write (MODIFY) or an atomic replace (MOVED_TO).
+        // Not CLOSE_WRITE or CREATE: a touch would then cost two wakeups instead of one.
+        let mask = AddWatchFlags::IN_ATTRIB | AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_MOVED_TO;
         let wd = self
             .inotify
             .add_watch(&dir, mask)
