@@ -527,15 +527,15 @@ impl Fleet {
         std::fs::write(
             dir.join("fleet.toml"),
             format!(
-                "host = {name:?}\nlabels = {{ {labels} }}\nendpoints = [{}]\nttl = \"{}s\"\npublish_every = \"500ms\"\nrun_dir = {:?}\nunits_dir = {:?}\n{}\n",
+                "host = {name:?}\nlabels = {{ {labels} }}\nendpoints = [{}]\nttl = \"{}s\"\npublish_every = \"500ms\"\n{}\n",
                 endpoints.join(", "),
                 self.ttl,
-                dir.join("run"),
-                dir.join("units"),
                 self.extra,
             ),
         )
         .expect("fleet.toml");
+        // No run_dir or units_dir in fleet.toml: the agent, run as a unit, uses those of
+        // the colony-init that started it (COLONY_RUN_DIR, COLONY_UNITS_DIR).
         std::fs::write(
             dir.join("units/colony-fleet.unit"),
             format!(
@@ -751,16 +751,16 @@ fn placement_by_each_strategy_labels_replicas_waiting_start_stop() {
         ),
     );
     f.wait_runs_on("rep", &["h1", "h3"], LONG);
-    // least-loaded: these hosts share one kernel, so one load average; the tie goes to the
-    // host with the fewest fleet applications: h2 (s2, lbl) against h1 (s1, rep) and h3 (3).
+    // least-loaded: these hosts share one kernel, so their load averages differ only by when
+    // each was sampled; which host wins is checked by place.rs's unit tests, here that it
+    // runs exactly once.
     f.apply(
         "ll",
         &format!(
             "{SLEEPER}[placement]\nstrategy = \"least-loaded\"\nhosts = [\"h1\", \"h2\", \"h3\"]\n"
         ),
     );
-    let ll = f.wait_runs_somewhere("ll", LONG);
-    assert_ne!(ll, "h3", "least-loaded avoids the busiest host");
+    f.wait_runs_somewhere("ll", LONG);
 
     // No matching host: it waits, and says why; when one appears, it starts there.
     f.apply("late", &format!("{SLEEPER}[placement]\nhosts = [\"h4\"]\n"));
