@@ -12,6 +12,8 @@ pub mod dirsync;
 pub mod entrypoint;
 pub mod event_loop;
 pub mod logs;
+pub mod notify;
 pub mod pid1;
+pub mod probe;
 pub mod reaper;
 pub mod spawn;
