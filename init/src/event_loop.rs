@@ -31,7 +31,9 @@ use crate::control::{ControlFifo, ReplyWriter};
 use crate::core::{Command, DeadlineKind, Effect, ExitStatus, Input, Now, State, Supervisor, Want};
 use crate::deadlines::Deadlines;
 use crate::logs::LogFile;
+use crate::notify::{self, NotifySocket};
 use crate::pid1::{Mode, PowerAction};
+use crate::probe::{self, Probes};
 use crate::{creds, dirsync, reaper, spawn};
 
 #[derive(Debug, thiserror::Error)]
@@ -71,12 +73,16 @@ const T_SIGNAL: u64 = 1;
 const T_TIMER: u64 = 2;
 const T_INOTIFY: u64 = 3;
 const T_CONTROL: u64 = 4;
+const T_NOTIFY: u64 = 5;
+const T_PROBE: u64 = 6;
 const T_LOG: u64 = 1 << 32;
 const T_REPLY: u64 = 2 << 32;
 const T_KIND: u64 = !0xffff_ffff;
 
 /// Read at most this much of one unit's output per wakeup, so a flood cannot hold the loop.
 const LOG_BUDGET: usize = 64 * 1024;
+/// Notify datagrams read per wakeup (the rest on the next: epoll is level-triggered).
+const NOTIFY_BUDGET: usize = 256;
 /// Directory events are applied this long after the last one, so a burst is read once.
 const RELOAD_SETTLE: Duration = Duration::from_millis(100);
 
@@ -116,6 +122,8 @@ struct UnitRt {
     heartbeat: Option<PathBuf>,
     /// A KillAll was done and the core waits for Empty.
     awaiting_empty: bool,
+    /// The last `STATUS=` of a notify unit.
+    status_text: Option<String>,
 }
 
 struct Waiter {
@@ -146,6 +154,10 @@ pub struct Engine {
     power: Option<PowerAction>,
     shutting_down: bool,
     path_env: String,
+    /// RUN/notify (None: could not be bound; notify units then fail to start).
+    notify: Option<NotifySocket>,
+    members: notify::Members,
+    probes: Option<Probes>,
 }
 
 /// The signals the loop takes through its signalfd (blocked for normal delivery).
@@ -275,6 +287,30 @@ impl Engine {
             opts.run_dir.join("units-dir"),
             opts.units_dir.as_os_str().as_bytes(),
         );
+        let notify = match NotifySocket::bind(&opts.run_dir) {
+            Ok(n) => {
+                epoll
+                    .add(n.fd(), EpollEvent::new(EpollFlags::EPOLLIN, T_NOTIFY))
+                    .map_err(sys("epoll add"))?;
+                Some(n)
+            }
+            Err(e) => {
+                warn!(error = %e, "no notify socket: notify units cannot start");
+                None
+            }
+        };
+        let probes = match Probes::new() {
+            Ok(p) => {
+                epoll
+                    .add(p.fd(), EpollEvent::new(EpollFlags::EPOLLIN, T_PROBE))
+                    .map_err(sys("epoll add"))?;
+                Some(p)
+            }
+            Err(e) => {
+                warn!(error = %e, "no probes: tcp/file readiness and health checks are off");
+                None
+            }
+        };
         let core = Supervisor::new(opts.defaults);
         Ok(Engine {
             opts,
@@ -298,6 +334,9 @@ impl Engine {
             power: None,
             shutting_down: false,
             path_env,
+            notify,
+            members: notify::Members::default(),
+            probes,
         })
     }
 
@@ -344,6 +383,18 @@ impl Engine {
             T_TIMER => self.on_timer(),
             T_INOTIFY => self.on_inotify(),
             T_CONTROL => self.on_control(),
+            T_NOTIFY => self.on_notify(),
+            T_PROBE => {
+                let actions = self
+                    .probes
+                    .as_mut()
+                    .map(|p| p.on_event())
+                    .unwrap_or_default();
+                let inputs = self.probe_actions(actions);
+                for i in inputs {
+                    self.feed(i);
+                }
+            }
             t if t & T_KIND == T_LOG => self.on_log(t),
             t if t & T_KIND == T_REPLY => self.on_reply_writable(t, flags),
             _ => {}
@@ -356,11 +407,15 @@ impl Engine {
     fn feed(&mut self, input: Input) {
         let mut queue = VecDeque::from([input]);
         while let Some(input) = queue.pop_front() {
+            let unit = probe_relevant(&input);
             let effects = self.core.handle(input, now());
             for effect in effects {
                 if let Some(next) = self.apply(effect) {
                     queue.extend(next);
                 }
+            }
+            if let Some(u) = unit {
+                queue.extend(self.sync_probes(&u));
             }
         }
     }
@@ -473,6 +528,19 @@ impl Engine {
         if let Some(hb) = &heartbeat {
             env.insert("COLONY_HEARTBEAT".into(), hb.to_string_lossy().into_owned());
         }
+        if def.ready.kind == units::model::ReadyType::Notify {
+            let sock = self
+                .notify
+                .as_ref()
+                .ok_or("no notify socket (see colony-init's log)")?;
+            env.insert(
+                "NOTIFY_SOCKET".into(),
+                sock.path().to_string_lossy().into_owned(),
+            );
+            if let Some(w) = def.ready.watchdog {
+                env.insert("WATCHDOG_USEC".into(), w.as_micros().to_string());
+            }
+        }
         for (k, v) in &def.environment {
             env.insert(k.clone(), v.clone());
         }
@@ -564,6 +632,13 @@ impl Engine {
         rt.pgid = Some(pid);
         rt.awaiting_empty = false;
         rt.main = Some(Proc { pidfd: child.pidfd });
+        rt.status_text = None;
+        self.members.set(
+            name,
+            rt.cgroup.as_ref().and_then(|c| c.dir("")),
+            rt.cgroup.as_ref().map(|c| c.path()),
+            pid,
+        );
         if let Some(log) = rt.log.as_mut() {
             let _ = log.write_note(&format!("colony: started pid {pid}"));
         }
@@ -696,6 +771,10 @@ impl Engine {
     }
 
     fn forget(&mut self, name: &str) {
+        self.members.remove(name);
+        if let Some(p) = self.probes.as_mut() {
+            p.forget(name);
+        }
         if let Some(mut rt) = self.units.remove(name) {
             if let Some(wd) = rt.cgroup_watch.take() {
                 let _ = self.inotify.rm_watch(wd);
@@ -787,7 +866,14 @@ impl Engine {
                     };
                     self.exited(&name, status);
                 }
-                None => reaper::reap(pid),
+                None => match self.probes.as_mut().and_then(|p| p.child_exited(pid)) {
+                    Some(actions) => {
+                        for i in self.probe_actions(actions) {
+                            self.feed(i);
+                        }
+                    }
+                    None => reaper::reap(pid),
+                },
             }
         }
         // Units without a cgroup are empty when their process group is gone.
@@ -923,6 +1009,120 @@ impl Engine {
                 self.feed(Input::Empty { unit });
             }
         }
+    }
+
+    // ---- readiness, notify, health (logic in notify.rs and probe.rs) --------------------
+
+    fn on_notify(&mut self) {
+        let mut got = Vec::new();
+        let members = &self.members;
+        if let Some(sock) = self.notify.as_mut() {
+            sock.drain(NOTIFY_BUDGET, |dg, drops| {
+                let t = Instant::now();
+                let Some(unit) = members.sender_unit(&dg) else {
+                    notify::log_drop(drops, t, dg.pid, "sender is in no unit");
+                    return;
+                };
+                let Some(msgs) = notify::parse(&dg.payload) else {
+                    notify::log_drop(drops, t, dg.pid, "malformed datagram");
+                    return;
+                };
+                got.push((unit.to_string(), msgs));
+            });
+        }
+        for (unit, msgs) in got {
+            let notify_type = self
+                .core
+                .get(&unit)
+                .and_then(|r| r.def.as_ref())
+                .is_some_and(|d| d.ready.kind == units::model::ReadyType::Notify);
+            for order in notify::interpret(&unit, notify_type, &msgs, &self.members) {
+                match order {
+                    notify::Order::Feed(input) => self.feed(input),
+                    notify::Order::Status(t) => {
+                        if let Some(rt) = self.units.get_mut(&unit) {
+                            rt.status_text = Some(t);
+                        }
+                    }
+                    notify::Order::Extend(d) => {
+                        for kind in [DeadlineKind::ReadyTimeout, DeadlineKind::StopTimeout] {
+                            let key = Key::Unit(unit.clone(), kind);
+                            if self.deadlines.is_armed(&key) {
+                                self.deadlines.arm(key, Instant::now() + d);
+                            }
+                        }
+                    }
+                    notify::Order::Reloading(_) => {}
+                }
+            }
+        }
+    }
+
+    /// Start or stop the unit's readiness probe and health checks to match its state.
+    fn sync_probes(&mut self, unit: &str) -> Vec<Input> {
+        let Some(p) = self.probes.as_mut() else {
+            return Vec::new();
+        };
+        let (state, up, def) = match self.core.get(unit) {
+            Some(r) => (r.state, r.is_up(), r.def.clone()),
+            None => (State::Stopped, false, None),
+        };
+        let actions = match def {
+            Some(def) => p.sync(unit, state == State::Starting, up, &def),
+            None => {
+                p.stop(unit);
+                Vec::new()
+            }
+        };
+        self.probe_actions(actions)
+    }
+
+    /// Carry out what probes decided; the inputs for the core come back.
+    fn probe_actions(&mut self, actions: Vec<probe::Action>) -> Vec<Input> {
+        let mut inputs = Vec::new();
+        let mut queue = VecDeque::from(actions);
+        while let Some(a) = queue.pop_front() {
+            match a {
+                probe::Action::Ready(unit) => inputs.push(Input::Ready { unit }),
+                probe::Action::Fault(unit) => inputs.push(Input::Fault {
+                    unit,
+                    reason: "health",
+                }),
+                probe::Action::Exec { unit, argv } => {
+                    let r = self.spawn_check(&unit, &argv);
+                    let Some(p) = self.probes.as_mut() else { break };
+                    match r {
+                        Ok(pid) => p.exec_started(&unit, pid),
+                        Err(e) => queue.extend(p.exec_failed(&unit, &e)),
+                    }
+                }
+            }
+        }
+        inputs
+    }
+
+    /// Start an `exec` health check in the unit's cgroup, as the unit's user.
+    fn spawn_check(&mut self, unit: &str, argv: &[String]) -> Result<i32, String> {
+        let def = self
+            .core
+            .get(unit)
+            .and_then(|r| r.def.clone())
+            .ok_or("no definition")?;
+        let mut env: Vec<(String, String)> = vec![
+            ("PATH".into(), self.path_env.clone()),
+            ("COLONY_UNIT".into(), unit.to_string()),
+        ];
+        env.extend(def.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let fds = match self.units.get(unit).and_then(|rt| rt.cgroup.as_ref()) {
+            Some(cg) => Some(cg.open_placement().map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let placement = fds
+            .as_ref()
+            .map(|f| f.placement())
+            .unwrap_or(spawn::Placement::None);
+        let child = probe::spawn_exec(&def, argv, &env, placement)?;
+        Ok(child.pid)
     }
 
     // ---- logs ------------------------------------------------------------------------
@@ -1272,6 +1472,8 @@ impl Engine {
                         .to_string();
                 }
             }
+            s.status_text = rt.and_then(|rt| rt.status_text.clone());
+            s.health = self.probes.as_ref().and_then(|p| p.health_text(n));
             if !targets.is_empty() && !matches!(r.state, State::Running | State::Starting) {
                 any_down = true;
             }
@@ -1374,6 +1576,21 @@ fn raise_fd_limit() {
                 warn!(error = %e, "cannot raise the open-files limit");
             }
         }
+    }
+}
+
+/// The unit of an input after which readiness probes and health checks may need to start
+/// or stop (not `Watchdog`/`Beat`: frequent, and they change no state).
+fn probe_relevant(input: &Input) -> Option<String> {
+    match input {
+        Input::Spawned { unit, .. }
+        | Input::SpawnFailed { unit, .. }
+        | Input::Exited { unit, .. }
+        | Input::Ready { unit }
+        | Input::Fault { unit, .. }
+        | Input::Deadline { unit, .. } => Some(unit.clone()),
+        Input::Command(Command::Stop(unit) | Command::Restart(unit)) => Some(unit.clone()),
+        _ => None,
     }
 }
 

@@ -166,7 +166,10 @@ impl RateLimit {
     /// in the window that just ended.
     pub fn allow(&mut self, now: Instant) -> (bool, Option<u64>) {
         let mut left = None;
-        if self.start.is_none_or(|s| now.duration_since(s) >= self.window) {
+        if self
+            .start
+            .is_none_or(|s| now.duration_since(s) >= self.window)
+        {
             if self.suppressed > 0 {
                 left = Some(self.suppressed);
             }
@@ -227,8 +230,7 @@ impl NotifySocket {
         }
         // SAFETY: a fresh fd we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        setsockopt_int(fd.as_fd(), libc::SO_PASSCRED, 1)
-            .map_err(|e| err("SO_PASSCRED on", e))?;
+        setsockopt_int(fd.as_fd(), libc::SO_PASSCRED, 1).map_err(|e| err("SO_PASSCRED on", e))?;
         let pidfds = setsockopt_int(fd.as_fd(), SO_PASSPIDFD, 1).is_ok();
         // A generous receive buffer: 100 units pinging at once must not be dropped.
         let _ = setsockopt_int(fd.as_fd(), libc::SO_RCVBUF, 1 << 20);
@@ -352,7 +354,12 @@ impl NotifySocket {
         let n = n as usize;
         let now = Instant::now();
         if n > MAX_DATAGRAM || msg.msg_flags & libc::MSG_TRUNC != 0 {
-            log_drop(&mut self.drops, now, cred.map_or(0, |c| c.pid), "oversize datagram");
+            log_drop(
+                &mut self.drops,
+                now,
+                cred.map_or(0, |c| c.pid),
+                "oversize datagram",
+            );
             return Ok(None);
         }
         let Some(cred) = cred else {
@@ -461,7 +468,9 @@ impl Members {
         pgid: i32,
     ) {
         self.remove(unit);
-        let cgroup_id = v2_dir.and_then(|d| std::fs::metadata(d).ok()).map(|m| m.ino());
+        let cgroup_id = v2_dir
+            .and_then(|d| std::fs::metadata(d).ok())
+            .map(|m| m.ino());
         if let Some(id) = cgroup_id {
             self.by_cgroup_id.insert(id, unit.to_string());
         }
@@ -584,6 +593,66 @@ fn parent_of(pid: i32) -> Option<i32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// What a unit's message asks of the loop.
+#[derive(Debug, Clone)]
+pub enum Order {
+    /// Give the core this input.
+    Feed(crate::core::Input),
+    /// Show this `STATUS=` text.
+    Status(String),
+    /// `EXTEND_TIMEOUT_USEC=`: the running start/stop timeout now ends this far from now.
+    Extend(Duration),
+    /// `RELOADING=1` (true) / the `READY=1` that ends it (false).
+    Reloading(bool),
+}
+
+/// Turn the understood lines of one message from `unit` into orders. `notify_type`: the
+/// unit is `[ready] type = "notify"` (only then does `READY=1` make it up).
+pub fn interpret(unit: &str, notify_type: bool, msgs: &[Msg], members: &Members) -> Vec<Order> {
+    use crate::core::Input;
+    let mut out = Vec::new();
+    for m in msgs {
+        match m {
+            Msg::Ready => {
+                out.push(Order::Reloading(false));
+                if notify_type {
+                    out.push(Order::Feed(Input::Ready {
+                        unit: unit.to_string(),
+                    }));
+                }
+            }
+            Msg::Reloading => {
+                info!(unit, "notify: reloading");
+                out.push(Order::Reloading(true));
+            }
+            Msg::Stopping => info!(unit, "notify: stopping"),
+            Msg::Status(t) => out.push(Order::Status(t.clone())),
+            Msg::MainPid(pid) => {
+                if members.contains(unit, *pid) {
+                    out.push(Order::Feed(Input::MainPid {
+                        unit: unit.to_string(),
+                        pid: *pid,
+                    }));
+                } else {
+                    warn!(
+                        unit,
+                        pid, "notify: MAINPID= names a process outside the unit; ignored"
+                    );
+                }
+            }
+            Msg::Watchdog => out.push(Order::Feed(Input::Watchdog {
+                unit: unit.to_string(),
+            })),
+            Msg::WatchdogTrigger => out.push(Order::Feed(Input::Fault {
+                unit: unit.to_string(),
+                reason: "watchdog",
+            })),
+            Msg::ExtendTimeout(d) => out.push(Order::Extend(*d)),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,10 +683,7 @@ mod tests {
         big.resize(MAX_DATAGRAM + 1, b'x');
         assert_eq!(parse(&big), None);
         // Invalid UTF-8 on one line leaves the others.
-        assert_eq!(
-            parse(b"\xff\xfe=1\nREADY=1").unwrap(),
-            vec![Msg::Ready]
-        );
+        assert_eq!(parse(b"\xff\xfe=1\nREADY=1").unwrap(), vec![Msg::Ready]);
         assert_eq!(parse(b"MAINPID=-3\nMAINPID=x").unwrap(), vec![]);
     }
 

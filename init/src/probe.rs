@@ -28,9 +28,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
-use nix::sys::socket::{
-    self, AddressFamily, MsgFlags, SockFlag, SockType, sockopt,
-};
+use nix::sys::socket::{self, sockopt, AddressFamily, MsgFlags, SockFlag, SockType};
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use tracing::{debug, info, warn};
@@ -266,6 +264,31 @@ impl Probes {
             Instant::now() + def.grace,
         );
         self.rearm();
+    }
+
+    /// Match the probes to the unit's state (idempotent): a `starting` tcp/file unit is
+    /// probed for readiness; an up unit with `[health]` is checked; anything else is not.
+    pub fn sync(&mut self, unit: &str, starting: bool, up: bool, def: &Unit) -> Vec<Action> {
+        if starting {
+            self.stop_health(unit);
+            if !self.ready.contains_key(unit)
+                && matches!(def.ready.kind, ReadyType::Tcp(_) | ReadyType::File(_))
+            {
+                return self.start_ready(unit, &def.ready.kind);
+            }
+        } else if up {
+            if self.ready.contains_key(unit) {
+                self.stop_ready(unit);
+            }
+            if let Some(h) = &def.health {
+                if !self.health.contains_key(unit) {
+                    self.start_health(unit, h);
+                }
+            }
+        } else if self.is_probing(unit) {
+            self.stop(unit);
+        }
+        Vec::new()
     }
 
     /// Stop every probe of the unit (it exited, stopped or is forgotten).
@@ -695,7 +718,13 @@ impl Probes {
         } else {
             h.bad += 1;
             h.text = Some(format!("bad {}", h.bad));
-            warn!(unit, bad = h.bad, max_bad = h.def.max_bad, why, "health check bad");
+            warn!(
+                unit,
+                bad = h.bad,
+                max_bad = h.def.max_bad,
+                why,
+                "health check bad"
+            );
             if h.bad >= h.def.max_bad {
                 out.push(Action::Fault(unit.to_string()));
                 // Checks resume once the restarted unit is up again.
@@ -730,10 +759,8 @@ impl Probes {
         }
         let token = self.next_token;
         self.next_token += 1;
-        self.epoll.add(
-            sock.as_fd(),
-            EpollEvent::new(EpollFlags::EPOLLOUT, token),
-        )?;
+        self.epoll
+            .add(sock.as_fd(), EpollEvent::new(EpollFlags::EPOLLOUT, token))?;
         self.tokens.insert(token, (unit.to_string(), role));
         Ok(Conn {
             sock,
@@ -989,7 +1016,8 @@ pub fn spawn_exec(
     env: &[(String, String)],
     placement: spawn::Placement,
 ) -> Result<spawn::Spawned, String> {
-    let cstr = |s: &[u8]| CString::new(s).map_err(|_| "NUL byte in argv or environment".to_string());
+    let cstr =
+        |s: &[u8]| CString::new(s).map_err(|_| "NUL byte in argv or environment".to_string());
     let argv = argv
         .iter()
         .map(|a| cstr(a.as_bytes()))
@@ -1056,9 +1084,18 @@ mod tests {
             http_verdict(b"HTTP/1.1 500 Internal\r\n\r\n", false),
             ConnStep::Bad(_)
         ));
-        assert!(matches!(http_verdict(b"HTTP/1.1 200 OK\r\n", false), ConnStep::Pending));
-        assert!(matches!(http_verdict(b"HTTP/1.1 200 OK\r\n", true), ConnStep::Bad(_)));
-        assert!(matches!(http_verdict(b"\x00\x01garbage\r\n\r\n", false), ConnStep::Bad(_)));
+        assert!(matches!(
+            http_verdict(b"HTTP/1.1 200 OK\r\n", false),
+            ConnStep::Pending
+        ));
+        assert!(matches!(
+            http_verdict(b"HTTP/1.1 200 OK\r\n", true),
+            ConnStep::Bad(_)
+        ));
+        assert!(matches!(
+            http_verdict(b"\x00\x01garbage\r\n\r\n", false),
+            ConnStep::Bad(_)
+        ));
     }
 
     fn wait_actions(p: &mut Probes, bound: Duration) -> Vec<Action> {
@@ -1104,7 +1141,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sub/deeper/ready");
         let mut p = Probes::new().unwrap();
-        assert!(p.start_ready("u", &ReadyType::File(file.clone())).is_empty());
+        assert!(p
+            .start_ready("u", &ReadyType::File(file.clone()))
+            .is_empty());
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         assert!(wait_actions(&mut p, Duration::from_millis(100)).is_empty());
         std::fs::write(&file, b"").unwrap();
