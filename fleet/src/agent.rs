@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etcd_client::{
-    Client, Compare, CompareOp, EventType, GetOptions, LeaderKey, PutOptions, Txn, TxnOp,
-    WatchOptions,
+    Client, Compare, CompareOp, GetOptions, LeaderKey, PutOptions, Txn, TxnOp, WatchOptions,
 };
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -134,6 +133,24 @@ async fn session(cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<()> {
         client.put(cfg.key(&format!("known/{}", cfg.host)), known, None),
     )
     .await?;
+    // Two agents must not share a host name: the second would steal the first's units.
+    let me = bounded(
+        "reading our host record",
+        REQUEST,
+        client.get(cfg.key(&format!("hosts/{}", cfg.host)), None),
+    )
+    .await?;
+    if let Some(kv) = me.kvs().first() {
+        if let Ok(other) = serde_json::from_slice::<HostRecord>(kv.value()) {
+            if !other.agent.is_empty() && other.agent != local::agent_id(&cfg.units_dir) {
+                anyhow::bail!(
+                    "host name {} is taken by another agent ({}): give this one its own `host` in fleet.toml",
+                    cfg.host,
+                    other.agent
+                );
+            }
+        }
+    }
     let mut publisher = Publisher::default();
     publisher.publish(&mut client, cfg, lease).await?;
     let assign = cfg.key(&format!("assign/{}/", cfg.host));
@@ -265,6 +282,7 @@ impl Publisher {
             memory_available_bytes: avail,
             units,
             error,
+            agent: local::agent_id(&cfg.units_dir),
         };
         let due = match (&self.last, self.last_put) {
             (Some(last), Some(at)) => {
@@ -316,11 +334,8 @@ async fn lead(mut client: Client, cfg: Config, lease: i64) -> anyhow::Result<()>
             for e in m.events() {
                 let Some(kv) = e.kv() else { continue };
                 let k = String::from_utf8_lossy(kv.key());
-                // A host's statistics matter to placement only when it joins or leaves.
-                if k.starts_with(&apps)
-                    || (k.starts_with(&hosts)
-                        && (e.event_type() == EventType::Delete || kv.version() == 1))
-                {
+                // Hosts joining, leaving, or their colony-init going silent; applications.
+                if k.starts_with(&apps) || k.starts_with(&hosts) {
                     break 'wait;
                 }
             }
@@ -364,6 +379,7 @@ pub(crate) async fn place_once(
                 name,
                 HostInfo {
                     load_per_cpu: h.load_per_cpu(),
+                    accepting: h.error.is_none(),
                     labels: h.labels,
                 },
             );

@@ -39,6 +39,10 @@ pub struct HostRecord {
     /// Set when the local colony-init does not answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Which agent publishes it (machine boot id and units directory), so a second agent
+    /// started with the same host name is refused.
+    #[serde(default)]
+    pub agent: String,
 }
 
 impl HostRecord {
@@ -57,6 +61,12 @@ impl HostRecord {
                 .zip(&other.units)
                 .all(|(a, b)| a.identity() == b.identity())
     }
+}
+
+/// This agent's identity: the kernel's boot id and the units directory it writes.
+pub fn agent_id(units_dir: &Path) -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    format!("{}:{}", boot.trim(), units_dir.display())
 }
 
 /// colonyctl next to this binary, else from PATH.

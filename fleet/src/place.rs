@@ -11,6 +11,9 @@ pub struct HostInfo {
     pub labels: BTreeMap<String, String>,
     /// 1-minute load average divided by the CPU count.
     pub load_per_cpu: f64,
+    /// False while its colony-init does not answer: what runs there stays, nothing new
+    /// is placed there.
+    pub accepting: bool,
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -100,7 +103,9 @@ pub fn place(
         }
         let mut candidates: Vec<(&String, &HostInfo)> = up
             .iter()
-            .filter(|(h, info)| !chosen.contains(*h) && matches(app, h, Some(&info.labels)))
+            .filter(|(h, info)| {
+                info.accepting && !chosen.contains(*h) && matches(app, h, Some(&info.labels))
+            })
             .collect();
         match app.placement.strategy {
             Strategy::Config => {
@@ -191,6 +196,7 @@ mod tests {
                 (
                     n.to_string(),
                     HostInfo {
+                        accepting: true,
                         load_per_cpu: *l,
                         labels: labels
                             .iter()
@@ -311,5 +317,22 @@ mod tests {
         assert!(o.why["f"].contains("h1"));
         assert!(o.assign["w"].is_empty());
         assert!(o.why["w"].contains("board-*"), "{:?}", o.why);
+        // A host whose colony-init does not answer keeps what it runs, gets nothing new.
+        let mut up = hosts(&[("h1", 0.0, &[]), ("h2", 0.0, &[])]);
+        up.get_mut("h1").unwrap().accepting = false;
+        let current = BTreeMap::from([("m".to_string(), set(&["h1"]))]);
+        let apps = BTreeMap::from([
+            app("m", Placement::default()),
+            app(
+                "n",
+                Placement {
+                    hosts: vec!["h1".into()],
+                    ..Default::default()
+                },
+            ),
+        ]);
+        let o = place(&apps, &up, &current);
+        assert_eq!(o.assign["m"], set(&["h1"]));
+        assert!(o.assign["n"].is_empty());
     }
 }

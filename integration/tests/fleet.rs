@@ -16,7 +16,7 @@ use colony_integration::{bin, remove_cgroups, unique_name, wait_for};
 use serde_json::Value;
 
 /// Lease time of the test fleets: short, so failover scenarios stay quick.
-const TTL: u64 = 3;
+const TTL: u64 = 4;
 /// Host loss is noticed when the lease lapses (TTL), then the leader places and the new
 /// host's colony-init starts the unit: the bound for "runs elsewhere".
 const FAILOVER: Duration = Duration::from_secs(TTL + 7);
@@ -850,6 +850,34 @@ fn placement_by_each_strategy_labels_replicas_waiting_start_stop() {
         f.ctl(&["apply", bad.to_str().unwrap()]).status.code(),
         Some(2)
     );
+    // A second agent calling itself h1 is refused; h1 keeps its units.
+    let rogue = f.tmp.path().join("rogue");
+    std::fs::create_dir_all(rogue.join("units")).unwrap();
+    std::fs::write(
+        rogue.join("fleet.toml"),
+        format!(
+            "host = \"h1\"\nendpoints = [{:?}]\nttl = \"{TTL}s\"\nrun_dir = {:?}\nunits_dir = {:?}\n",
+            f.etcd.endpoints[0],
+            rogue.join("run"),
+            rogue.join("units")
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(fleet_bin())
+        .arg("--config")
+        .arg(rogue.join("fleet.toml"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(rogue.join("log")).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("the second h1 to be refused", LONG, || {
+        let log = std::fs::read_to_string(rogue.join("log")).unwrap_or_default();
+        log.contains("is taken by another agent").then_some(())
+    });
+    kill9(&mut child);
+    assert_eq!(std::fs::read_dir(rogue.join("units")).unwrap().count(), 0);
+    assert_eq!(f.running_on("s1").len() + f.running_on("rep").len(), 1);
     // Files of others in the units directory are never touched.
     assert!(f.host("h1").units_dir().join("colony-fleet.unit").exists());
 }
