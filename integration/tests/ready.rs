@@ -470,3 +470,32 @@ fn file_readiness_gates_the_dependent() {
     let m = c.unit("maker").unwrap();
     assert_eq!(m["ready"], true, "{m}");
 }
+
+#[test]
+fn extend_timeout_and_mainpid_inside_the_unit() {
+    let c = Colony::new();
+    let child_out = c.dir.path().join("child.pid");
+    // Asks for more time than `[ready] timeout`, is up later than that, then names a
+    // child of its own as the main process.
+    c.write_unit(
+        "slowstart",
+        &format!(
+            "{}[ready]\ntype = \"notify\"\ntimeout = \"500ms\"\n[restart]\npolicy = \"never\"\n",
+            py(&format!(
+                "{SEND}import subprocess, time\nsend(\"EXTEND_TIMEOUT_USEC=5000000\")\ntime.sleep(1.2)\np = subprocess.Popen([\"sleep\", \"1000\"])\nsend(\"MAINPID=%d\\nREADY=1\" % p.pid)\nopen(\"{}\", \"w\").write(\"%d\\n\" % p.pid)\ntime.sleep(1000)\n",
+                child_out.display()
+            ))
+        ),
+    );
+    let c = c.start();
+    let child: i64 = read_when(&child_out, "the child's pid")
+        .trim()
+        .parse()
+        .unwrap();
+    let u = c.wait_unit("slowstart", "up", |u| u["ready"] == true);
+    assert_eq!(u["state"], "running", "{u}");
+    assert_eq!(u["restarts"], 0, "{u}");
+    assert!(u["last_exit"].is_null(), "{u}");
+    let u = c.wait_unit("slowstart", "showing MAINPID", |u| u["pid"] == child);
+    assert_eq!(u["pid"], child);
+}
