@@ -499,3 +499,62 @@ fn extend_timeout_and_mainpid_inside_the_unit() {
     let u = c.wait_unit("slowstart", "showing MAINPID", |u| u["pid"] == child);
     assert_eq!(u["pid"], child);
 }
+
+/// Where units get no cgroup (no cgroupfs: a tmpfs over /sys/fs/cgroup in a mount namespace
+/// of colony-init's own), a live sender counts by its session; a forged one still does not.
+#[test]
+fn without_cgroups_a_live_sender_counts_by_its_session() {
+    let mut c = Colony::new();
+    let out = c.dir.path().join("dep.out");
+    c.write_unit(
+        "nocg",
+        &format!(
+            "{}[ready]\ntype = \"notify\"\ntimeout = \"30s\"\n",
+            // A grandchild of the main process sends, and lives on.
+            sh(&format!(
+                "{PY} -c \"import os, socket, time; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b\\\"STATUS=no cgroups\\\\nREADY=1\\\", os.environ[\\\"NOTIFY_SOCKET\\\"]); time.sleep(1000)\" & exec sleep 1000"
+            ))
+        ),
+    );
+    c.write_unit(
+        "dep",
+        &format!(
+            "after = [\"nocg\"]\n{}",
+            sh(&format!(
+                "echo started > {}; exec sleep 1000",
+                out.display()
+            ))
+        ),
+    );
+    let inner = c.command();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
+        .arg("mount -t tmpfs none /sys/fs/cgroup && exec \"$0\" \"$@\"")
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .stdin(std::process::Stdio::null());
+    let log = std::fs::File::create(c.dir.path().join("colony-init.log")).unwrap();
+    cmd.stdout(log.try_clone().unwrap()).stderr(log);
+    c.child = Some(cmd.spawn().expect("unshare colony-init"));
+    wait_for("colony-init to answer", SOON, || {
+        (c.ctl(&["status"]).status.code() != Some(5)).then_some(())
+    });
+    let u = c.wait_unit("nocg", "up", |u| u["ready"] == true);
+    assert_eq!(u["status_text"], "no cgroups", "{u}");
+    assert!(u["cgroup"].is_null(), "no cgroup expected: {u}");
+    assert_eq!(read_when(&out, "the dependent"), "started\n");
+    // The test process is in no unit's session.
+    let st = Command::new(PY)
+        .arg("-c")
+        .arg(format!(
+            "import socket\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.sendto(b\"STATUS=forged\", \"{}\")",
+            c.run.join("notify").display()
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_for("the forged message to be dropped", SOON, || {
+        c.init_log().contains("sender is in no unit").then_some(())
+    });
+    assert_eq!(c.unit("nocg").unwrap()["status_text"], "no cgroups");
+}
