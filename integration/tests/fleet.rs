@@ -115,6 +115,8 @@ struct Host {
     cgroup: String,
     /// `ip netns exec NS unshare --pid --fork --kill-child colony-init ...`
     init: Option<Child>,
+    /// Run colony-init (and so the agent) as this user instead of root.
+    uid: Option<u32>,
 }
 
 impl Host {
@@ -127,8 +129,24 @@ impl Host {
     }
 
     /// This host's colony-init, asked directly (not through the fleet): its units' status.
+    /// colonyctl as the user of this host's colony-init (its FIFOs are that user's).
+    fn colonyctl(&self) -> Command {
+        match self.uid {
+            None => Command::new(bin("colonyctl")),
+            Some(uid) => {
+                let mut c = Command::new("setpriv");
+                c.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={uid}"))
+                    .arg("--clear-groups")
+                    .arg(bin("colonyctl"));
+                c
+            }
+        }
+    }
+
     fn units(&self) -> Option<Vec<Value>> {
-        let o = Command::new(bin("colonyctl"))
+        let o = self
+            .colonyctl()
             .arg("--run-dir")
             .arg(self.run_dir())
             .args(["--json", "--timeout", "3s", "status"])
@@ -163,6 +181,19 @@ impl Host {
     /// Kill the host: SIGKILL to its PID namespace's init takes every process with it.
     fn kill(&mut self) {
         if let Some(mut c) = self.init.take() {
+            // The namespace's PID 1 is unshare's child; --kill-child does not reach it once
+            // it changed user (a credential change clears the parent-death signal), so it
+            // is killed by its own PID first.
+            let pid = c.id();
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default();
+            for child in children
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+            {
+                // SAFETY: the child of the unshare this test started, by its PID.
+                unsafe { libc::kill(child, libc::SIGKILL) };
+            }
             kill9(&mut c);
         }
     }
@@ -484,6 +515,10 @@ impl Fleet {
     /// Add host `name` (a network namespace with a veth on the bridge, a colony-init in a
     /// PID namespace of its own, colony-fleet as one of its units) and start it.
     fn add_host(&mut self, name: &str, labels: &str) -> usize {
+        self.add_host_as(name, labels, None)
+    }
+
+    fn add_host_as(&mut self, name: &str, labels: &str, uid: Option<u32>) -> usize {
         let i = self.hosts.len();
         let ns = format!("cf{}{name}", self.tag);
         let veth_out = format!("cf{}{i}o", self.tag);
@@ -500,6 +535,7 @@ impl Fleet {
             dir: dir.clone(),
             cgroup: unique_name("colony-fleet-test"),
             init: None,
+            uid,
         };
         self.hosts.push(host);
         run("ip", &["netns", "add", &ns]);
@@ -545,6 +581,15 @@ impl Fleet {
             ),
         )
         .expect("agent unit");
+        if let Some(uid) = uid {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(self.tmp.path(), std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+            run(
+                "chown",
+                &["-R", &format!("{uid}:{uid}"), dir.to_str().expect("utf-8")],
+            );
+        }
         self.start_host(i);
         i
     }
@@ -563,6 +608,15 @@ impl Fleet {
                 "--mount-proc",
                 "--kill-child",
             ])
+            .args(match h.uid {
+                Some(uid) => vec![
+                    "setpriv".to_string(),
+                    format!("--reuid={uid}"),
+                    format!("--regid={uid}"),
+                    "--clear-groups".to_string(),
+                ],
+                None => Vec::new(),
+            })
             .arg(bin("colony-init"))
             .arg("--units")
             .arg(h.units_dir())
@@ -1184,4 +1238,46 @@ fn fleet_benchmark() {
         dt.as_secs_f64(),
         (r1 - r0) as f64 / dt.as_secs_f64()
     );
+}
+
+#[test]
+fn agent_and_colony_init_run_as_a_non_root_user() {
+    if !can_run() || !have("setpriv") {
+        return;
+    }
+    let mut f = Fleet::new(1, "");
+    f.add_host_as("u1", "", Some(65534));
+    f.add_host("r2", "");
+    f.wait_hosts_up(&["u1", "r2"]);
+    // The agent on u1 is nobody's process, publishing nobody's colony-init's units.
+    let s = f.status().unwrap();
+    let u1 = s["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "u1")
+        .unwrap()
+        .clone();
+    assert!(
+        u1["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == "colony-fleet" && u["state"] == "running"),
+        "{u1}"
+    );
+    f.apply(
+        "nr",
+        &format!("{SLEEPER}[placement]\nhosts = [\"u1\", \"r2\"]\n"),
+    );
+    f.wait_runs_on("nr", &["u1"], LONG);
+    let unit = f.host("u1").units_dir().join("fleet-nr.unit");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(&unit).unwrap().uid(),
+        65534,
+        "written by the unprivileged agent"
+    );
+    f.host_mut("u1").kill();
+    f.wait_runs_on("nr", &["r2"], FAILOVER);
 }
