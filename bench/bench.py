@@ -879,7 +879,8 @@ def ratio(c, p):
         return ""
     if p == 0:
         return " (=)" if c == 0 else " (colony ∞×)"
-    return f" ({c / p:.2f}×)"
+    r = c / p
+    return f" ({r:.2f}×)" if r >= 0.1 or r == 0 else f" ({r:.2g}×)"
 
 
 def table(bench, rows, systems, skip):
