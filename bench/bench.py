@@ -514,7 +514,8 @@ class System:
                 with open(os.path.join(d, "stamp.conf"), "w") as f:
                     f.write(f"{mode} {stamp_log}\n")
             if name == "s6":
-                self.argv = [b["s6-svscan"], scan]
+                # s6-svscan supervises at most 500 services unless told (-c)
+                self.argv = [b["s6-svscan"], "-c", str(max(500, len(services) + 16)), scan]
                 self.status_shell = f'for d in {scan}/*; do {b["s6-svstat"]} "$d"; done'
                 self.status_ok = lambda line: line.startswith("up ")
             else:
