@@ -784,7 +784,7 @@ class Bench:
                     dst = os.path.join(d, n)
                     shutil.copy(src, dst)
                     run_quiet(["strip", dst])
-                    rows.append(("colony", n, os.path.getsize(dst), built[1] + link_kind(dst)))
+                    rows.append(("colony", n, os.path.getsize(dst), built[1]))
                     self.cleanup_tmp(d)
         for sysname, names in [
             ("tini", ["tini-static", "tini"]),
