@@ -205,7 +205,7 @@ pub fn musl_bin_dir() -> PathBuf {
 }
 
 /// The test image (`localhost/colony-test:HASH`), built if it does not exist yet.
-/// Older test images are removed when a new one is built, so at most one stays cached.
+/// Test images older than a day are removed when a new one is built.
 pub fn image() -> String {
     static IMAGE: OnceLock<String> = OnceLock::new();
     IMAGE
@@ -241,17 +241,22 @@ pub fn image() -> String {
                     String::from_utf8_lossy(&o.stdout),
                     String::from_utf8_lossy(&o.stderr)
                 );
-                // Old tags of the test repository: remove (best effort: one may be in use).
+                // Test images of other builds: remove those older than a day (a test run of
+                // another checkout may be using a recent one). Only our repository's tags: a
+                // filter on the reference lists every name of a matching image.
                 let list = podman_out(&[
                     "images",
                     "--filter",
                     &format!("reference={TEST_REPO}"),
+                    "--filter",
+                    "until=24h",
                     "--format",
                     "{{.Repository}}:{{.Tag}}",
                 ]);
                 for old in String::from_utf8_lossy(&list.stdout).lines() {
-                    if old.trim() != tag && !old.trim().is_empty() {
-                        let _ = podman_out(&["rmi", old.trim()]);
+                    let old = old.trim();
+                    if old != tag && old.starts_with(&format!("{TEST_REPO}:")) {
+                        let _ = podman_out(&["rmi", old]);
                     }
                 }
             }
