@@ -259,7 +259,7 @@ fn interactive_shell_gets_the_terminal_ctrl_c_and_job_control() {
         t.elapsed()
     );
 
-    // Job control: Ctrl-Z stops the foreground job, `jobs` lists it, `kill %1` ends it.
+    // Job control: Ctrl-Z stops the foreground job, `jobs` lists it, `fg` resumes it.
     pty.send("sleep 200\r");
     wait_for("sleep 200 to run in the container", SOON, || {
         let o = c.exec(&["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"]);
@@ -271,8 +271,17 @@ fn interactive_shell_gets_the_terminal_ctrl_c_and_job_control() {
     at = pty.expect_after(at, "Stopped", long);
     pty.send("jobs; echo jobs-'listed'\r");
     at = pty.expect_after(at, "jobs-listed", long);
-    pty.send("kill -9 %1; wait; echo killed-'it'\r");
-    at = pty.expect_after(at, "killed-it", long);
+    // `fg` gives it the terminal again (tcsetpgrp, then SIGCONT): Ctrl-C then reaches it.
+    pty.send("fg\r");
+    wait_for("sleep 200 to be continued by fg", SOON, || {
+        c.procs()
+            .iter()
+            .any(|p| p.3 == "sleep" && p.2 == 'S')
+            .then_some(())
+    });
+    pty.send("\x03");
+    pty.send("echo fg-rc-$?-'after'\r");
+    at = pty.expect_after(at, "fg-rc-130-after", long);
     let _ = at;
     let text = pty.text();
     assert!(
@@ -282,9 +291,22 @@ fn interactive_shell_gets_the_terminal_ctrl_c_and_job_control() {
 
     // The shell's exit status is the container's.
     pty.send("exit 3\r");
-    let st = wait_for("podman run -it to exit", SOON, || {
-        child.try_wait().ok().flatten()
-    });
+    let deadline = Instant::now() + SOON;
+    let st = loop {
+        if let Some(st) = child.try_wait().ok().flatten() {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let ps = c.procs();
+            let _ = child.kill();
+            panic!(
+                "podman run -it did not exit after `exit 3`; processes: {ps:?}\nlogs: {}\nterminal:\n{}",
+                c.all_logs(),
+                pty.text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(st.code(), Some(3), "terminal:\n{}", pty.text());
 }
 
