@@ -205,4 +205,21 @@ mod tests {
         assert!(parse_app(p, "exce = [\"/bin/true\"]\n").is_err());
         assert!(parse_app(Path::new("/x/-bad.toml"), "exec = [\"/bin/true\"]\n").is_err());
     }
+
+    #[test]
+    fn the_examples_are_valid() {
+        let a = parse_app(Path::new("web.toml"), include_str!("../examples/web.toml")).unwrap();
+        assert_eq!(a.placement.strategy, Strategy::LeastLoaded);
+        let c = crate::config::Config::parse(
+            Path::new("/etc/colony/fleet.toml"),
+            include_str!("../examples/fleet.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.endpoints.len(), 3);
+        units::parse::parse_unit(
+            Path::new("colony-fleet.unit"),
+            include_str!("../examples/colony-fleet.unit"),
+        )
+        .unwrap();
+    }
 }

@@ -203,7 +203,7 @@ impl Config {
                 path,
                 "publish_every",
                 f.publish_every.as_deref(),
-                Duration::from_secs(5),
+                Duration::from_secs(2),
             )?,
             stats_every: duration(
                 path,
@@ -243,6 +243,8 @@ mod tests {
         assert_eq!(c.ttl, Duration::from_secs(4));
         assert_eq!(c.endpoints, vec!["http://127.0.0.1:2379"]);
         assert_eq!(c.key("hosts/h1"), "/colony/fleet/hosts/h1");
+        assert_eq!(c.publish_every, Duration::from_secs(2));
+        assert_eq!(c.fence_after(), Duration::from_millis(1600));
         assert!(Config::parse(p, "hots = 1").is_err());
         assert!(Config::parse(p, "ttl = \"1s\"").is_err());
         assert!(Config::parse(p, "host = \"a/b\"").is_err());

@@ -1278,6 +1278,31 @@ fn agent_and_colony_init_run_as_a_non_root_user() {
         65534,
         "written by the unprivileged agent"
     );
-    f.host_mut("u1").kill();
+    // The agent stopped on purpose: it stops its movable units and gives its lease up at
+    // once, so the app moves without waiting for the lease to lapse.
+    let t0 = Instant::now();
+    let o = f
+        .host("u1")
+        .colonyctl()
+        .arg("--run-dir")
+        .arg(f.host("u1").run_dir())
+        .args(["stop", "colony-fleet"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     f.wait_runs_on("nr", &["r2"], FAILOVER);
+    let moved = t0.elapsed();
+    assert!(!unit.exists(), "the leaving agent removed its movable unit");
+    assert!(
+        moved < Duration::from_secs(TTL),
+        "moved in {moved:?}, before the lease could lapse"
+    );
+    wait_for("u1 lost", LONG, || {
+        let s = f.status()?;
+        let lost = s["hosts"]
+            .as_array()?
+            .iter()
+            .any(|h| h["name"] == "u1" && h["up"] == false);
+        lost.then_some(())
+    });
 }
