@@ -512,7 +512,16 @@ impl Engine {
             .map(|a| cstr(a.as_bytes()))
             .collect::<Result<Vec<_>, _>>()?;
         let mut env: BTreeMap<String, String> = std::env::vars()
-            .filter(|(k, _)| !matches!(k.as_str(), "NOTIFY_SOCKET" | "LISTEN_FDS" | "LISTEN_PID"))
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "NOTIFY_SOCKET"
+                        | "LISTEN_FDS"
+                        | "LISTEN_PID"
+                        | "WATCHDOG_USEC"
+                        | "WATCHDOG_PID"
+                )
+            })
             .collect();
         env.insert("PATH".into(), self.path_env.clone());
         env.insert("COLONY_UNIT".into(), name.to_string());
@@ -627,7 +636,14 @@ impl Engine {
             placement,
             new_process_group: true,
         };
-        let child = spawn::spawn(&req).map_err(|e| e.to_string())?;
+        // A watchdog unit learns its own pid as WATCHDOG_PID (sd_watchdog_enabled checks it).
+        let child =
+            if def.ready.kind == units::model::ReadyType::Notify && def.ready.watchdog.is_some() {
+                spawn::spawn_with_pid_var(&req, c"WATCHDOG_PID")
+            } else {
+                spawn::spawn(&req)
+            }
+            .map_err(|e| e.to_string())?;
         let pid = child.pid;
         rt.pgid = Some(pid);
         rt.awaiting_empty = false;

@@ -216,21 +216,35 @@ struct ChildPlan<'a> {
     creds: &'a Creds,
     new_session: bool,
     errpipe: RawFd,
+    /// Where the child writes its own pid as decimal digits and a NUL (the value of an
+    /// environment entry such as `WATCHDOG_PID=`), or null. Points into a buffer of the
+    /// parent's frame: the child writes its own copy (no CLONE_VM).
+    pid_slot: *mut u8,
 }
 
 /// Starts the program of `req`. On `Err(Exec{..})` the child has already been reaped.
 pub fn spawn(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
-    spawn_impl(req, true)
+    spawn_impl(req, true, None)
+}
+
+/// [`spawn`], with the environment variable `var` set to the child's own pid (systemd's
+/// `WATCHDOG_PID`), which only the child can know; `var` must not be in `req.envp`.
+pub fn spawn_with_pid_var(req: &SpawnRequest, var: &CStr) -> Result<Spawned, SpawnError> {
+    spawn_impl(req, true, Some(var))
 }
 
 /// [`spawn`] through the fallback of kernels without clone3 (fork, pidfd_open, and the v2
 /// cgroup joined through its cgroup.procs). For tests of that path.
 #[doc(hidden)]
 pub fn spawn_with_fork(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
-    spawn_impl(req, false)
+    spawn_impl(req, false, None)
 }
 
-fn spawn_impl(req: &SpawnRequest, use_clone3: bool) -> Result<Spawned, SpawnError> {
+fn spawn_impl(
+    req: &SpawnRequest,
+    use_clone3: bool,
+    pid_var: Option<&CStr>,
+) -> Result<Spawned, SpawnError> {
     let first = req.argv.first().ok_or(SpawnError::EmptyArgv)?;
     let path = resolve_program(first, req.envp)?;
 
@@ -240,10 +254,26 @@ fn spawn_impl(req: &SpawnRequest, use_clone3: bool) -> Result<Spawned, SpawnErro
         .map(|a| a.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect();
+    // `VAR=` then room for the digits of any pid and a NUL, filled in by the child.
+    let mut pid_buf = [0u8; 96];
+    let mut pid_slot: *mut u8 = std::ptr::null_mut();
+    let mut extra: Option<*const libc::c_char> = None;
+    if let Some(var) = pid_var {
+        let name = var.to_bytes();
+        if name.len() + 1 + 12 <= pid_buf.len() {
+            pid_buf[..name.len()].copy_from_slice(name);
+            pid_buf[name.len()] = b'=';
+            let base = pid_buf.as_mut_ptr();
+            // SAFETY: the offset is inside pid_buf (checked above).
+            pid_slot = unsafe { base.add(name.len() + 1) };
+            extra = Some(base as *const libc::c_char);
+        }
+    }
     let envp: Vec<*const libc::c_char> = req
         .envp
         .iter()
         .map(|a| a.as_ptr())
+        .chain(extra)
         .chain(std::iter::once(std::ptr::null()))
         .collect();
 
@@ -274,6 +304,7 @@ fn spawn_impl(req: &SpawnRequest, use_clone3: bool) -> Result<Spawned, SpawnErro
         creds: req.creds,
         new_session: req.new_process_group,
         errpipe: err_w.as_raw_fd(),
+        pid_slot,
     };
 
     // clone3 first; an old kernel (no clone3, or no CLONE_INTO_CGROUP) falls back to fork.
@@ -672,8 +703,30 @@ unsafe fn child(plan: &ChildPlan) -> ! {
     if !plan.cwd.is_null() {
         check(plan, Step::Chdir, libc::chdir(plan.cwd) as libc::c_long);
     }
+    if !plan.pid_slot.is_null() {
+        write_pid(plan.pid_slot, libc::syscall(libc::SYS_getpid) as u32);
+    }
     libc::execve(plan.path, plan.argv, plan.envp);
     fail(plan, Step::Exec)
+}
+
+/// Decimal digits of `pid` and a NUL at `at` (at most 11 bytes). No allocation.
+unsafe fn write_pid(at: *mut u8, pid: u32) {
+    let mut digits = [0u8; 10];
+    let mut n = 0;
+    let mut v = pid;
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for i in 0..n {
+        *at.add(i) = digits[n - 1 - i];
+    }
+    *at.add(n) = 0;
 }
 
 /// pidfd_send_signal: never hits a recycled pid.

@@ -298,7 +298,7 @@ fn the_watchdog_restarts_a_unit_that_stops_pinging() {
         &format!(
             "{}[ready]\ntype = \"notify\"\nwatchdog = \"500ms\"\n[restart]\ndelay_min = \"100ms\"\n",
             py(&format!(
-                "{SEND}import os, time\nopen(\"{}\", \"w\").write(os.environ.get(\"WATCHDOG_USEC\", \"-\") + \"\\n\")\nsend(\"READY=1\")\nfor i in range(5):\n    send(\"WATCHDOG=1\")\n    time.sleep(0.1)\ntime.sleep(1000)\n",
+                "{SEND}import os, time\nopen(\"{}\", \"w\").write(os.environ.get(\"WATCHDOG_USEC\", \"-\") + \" \" + str(os.environ.get(\"WATCHDOG_PID\") == str(os.getpid())) + \"\\n\")\nsend(\"READY=1\")\nfor i in range(5):\n    send(\"WATCHDOG=1\")\n    time.sleep(0.1)\ntime.sleep(1000)\n",
                 env_out.display()
             ))
         ),
@@ -320,7 +320,8 @@ fn the_watchdog_restarts_a_unit_that_stops_pinging() {
         ),
     );
     let c = c.start();
-    assert_eq!(read_when(&env_out, "WATCHDOG_USEC"), "500000\n");
+    // WATCHDOG_PID is the program's own pid (exec keeps the pid).
+    assert_eq!(read_when(&env_out, "WATCHDOG_USEC"), "500000 True\n");
     let u = c.wait_unit("dog", "restarted by the watchdog", |u| {
         u["restarts"].as_u64() >= Some(1)
     });
