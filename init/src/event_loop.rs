@@ -1064,7 +1064,7 @@ impl Engine {
                         for kind in [DeadlineKind::ReadyTimeout, DeadlineKind::StopTimeout] {
                             let key = Key::Unit(unit.clone(), kind);
                             if self.deadlines.is_armed(&key) {
-                                self.deadlines.arm(key, Instant::now() + d);
+                                self.deadlines.arm(key, probe::after(Instant::now(), d));
                             }
                         }
                     }

@@ -329,7 +329,7 @@ impl NotifySocket {
             while !c.is_null() {
                 let h = &*c;
                 let data = libc::CMSG_DATA(c);
-                let len = h.cmsg_len as usize - (data as usize - c as usize);
+                let len = (h.cmsg_len as usize).saturating_sub(data as usize - c as usize);
                 if h.cmsg_level == libc::SOL_SOCKET {
                     if h.cmsg_type == libc::SCM_CREDENTIALS
                         && len >= std::mem::size_of::<libc::ucred>()
@@ -685,6 +685,11 @@ mod tests {
         // Invalid UTF-8 on one line leaves the others.
         assert_eq!(parse(b"\xff\xfe=1\nREADY=1").unwrap(), vec![Msg::Ready]);
         assert_eq!(parse(b"MAINPID=-3\nMAINPID=x").unwrap(), vec![]);
+        // Absurd but well-formed: parsed; the loop saturates the deadline.
+        assert_eq!(
+            parse(b"EXTEND_TIMEOUT_USEC=18446744073709551615").unwrap(),
+            vec![Msg::ExtendTimeout(Duration::from_micros(u64::MAX))]
+        );
     }
 
     #[test]

@@ -261,7 +261,7 @@ impl Probes {
         );
         self.deadlines.arm(
             (unit.to_string(), Slot::HealthNext),
-            Instant::now() + def.grace,
+            after(Instant::now(), def.grace),
         );
         self.rearm();
     }
@@ -657,8 +657,10 @@ impl Probes {
         let timeout = h.def.timeout;
         // The next one, counted from this start (a check never overlaps the next: see
         // health_result).
-        self.deadlines
-            .arm((unit.to_string(), Slot::HealthNext), now + h.def.period);
+        self.deadlines.arm(
+            (unit.to_string(), Slot::HealthNext),
+            after(now, h.def.period),
+        );
         if h.running.is_some() {
             // Still going (timeout >= period): let it finish; its result counts.
             return;
@@ -668,7 +670,7 @@ impl Probes {
             Err(e) => self.health_result(unit, false, &e, out),
             Ok(Target::Exec(argv)) => {
                 self.deadlines
-                    .arm((unit.to_string(), Slot::HealthTimeout), now + timeout);
+                    .arm((unit.to_string(), Slot::HealthTimeout), after(now, timeout));
                 out.push(Action::Exec {
                     unit: unit.to_string(),
                     argv,
@@ -696,7 +698,7 @@ impl Probes {
                 }
                 self.deadlines.arm(
                     (unit.to_string(), Slot::HealthTimeout),
-                    Instant::now() + timeout,
+                    after(Instant::now(), timeout),
                 );
             }
             Err(e) => self.health_result(unit, false, &e.to_string(), out),
@@ -1003,6 +1005,13 @@ fn nearest_existing_dir(path: &Path) -> PathBuf {
     dir
 }
 
+/// `now + d`, for durations from unit files: a far-future one saturates, never panics.
+pub fn after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86400)))
+        .unwrap_or(now)
+}
+
 fn kill_pid(pid: i32) {
     // SAFETY: the exec check is our own unreaped child: its pid cannot be reused yet.
     unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -1051,6 +1060,16 @@ pub fn spawn_exec(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn far_future_durations_saturate() {
+        let now = Instant::now();
+        assert!(after(now, Duration::MAX) > now + Duration::from_secs(86400));
+        assert_eq!(
+            after(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+    }
 
     #[test]
     fn http_urls() {
