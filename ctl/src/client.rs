@@ -161,12 +161,25 @@ impl Client {
                 )))
             }
         };
+        crate::sigpipe(false);
+        let result = self.write_line(&w, control, line, deadline);
+        crate::sigpipe(true);
+        result
+    }
+
+    fn write_line(
+        &self,
+        w: &OwnedFd,
+        control: &Path,
+        line: &[u8],
+        deadline: Instant,
+    ) -> Result<(), CliError> {
         loop {
             // At most PIPE_BUF: written whole or not at all (EAGAIN while the pipe is full).
-            match nix::unistd::write(&w, line) {
+            match nix::unistd::write(w, line) {
                 Ok(_) => return Ok(()),
                 Err(Errno::EAGAIN) => {
-                    wait(&w, PollFlags::POLLOUT, deadline, self.timeout)?;
+                    wait(w, PollFlags::POLLOUT, deadline, self.timeout)?;
                 }
                 Err(Errno::EINTR) => check_interrupt()?,
                 Err(Errno::EPIPE) => return Err(not_running(&self.run_dir)),

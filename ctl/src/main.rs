@@ -131,6 +131,23 @@ enum Cmd {
         #[arg(required = true, value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
     },
+    /// Translate other supervisors' configs (systemd, supervisord, NColony) into units
+    Import {
+        /// The source format [default: guessed from each file]
+        #[arg(long, value_parser = ["systemd", "supervisord", "ncolony"])]
+        from: Option<String>,
+        /// Where to write the units [default: the current directory]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print the units and the report; write nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Any key not carried over is an error (exit 1, nothing written)
+        #[arg(long)]
+        strict: bool,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
     /// Power the machine off (colony-init as PID 1 of a machine only)
@@ -216,8 +233,9 @@ fn reply_error(r: &Reply) -> CliError {
     )
 }
 
-fn data<T: serde::de::DeserializeOwned>(r: &Reply) -> Result<T, CliError> {
-    serde_json::from_value(r.data.clone()).map_err(|e| {
+/// Take the payload out of the reply (no copy: a status of 1000 units is ~400 KB).
+fn data<T: serde::de::DeserializeOwned>(r: &mut Reply) -> Result<T, CliError> {
+    serde_json::from_value(std::mem::take(&mut r.data)).map_err(|e| {
         CliError::failed(format!(
             "colony-init's answer is not understood ({e}); is colonyctl the same version?"
         ))
@@ -237,14 +255,14 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         timeout: cli.timeout.unwrap_or_else(|| default_timeout(&cli.command)),
     };
     if let Some((verb, args)) = request_of(&cli.command) {
-        let reply = client.request(verb, &args)?;
+        let mut reply = client.request(verb, &args)?;
         match &cli.command {
             Cmd::Status { .. } => {
                 // Status shows what it has even with code 3 (a named unit is not running).
                 if cli.json {
                     print_json(&reply.data);
                 } else if reply.data.is_array() {
-                    let units: Vec<UnitStatus> = data(&reply)?;
+                    let units: Vec<UnitStatus> = data(&mut reply)?;
                     print!("{}", render::status(&units, chrono::Utc::now()));
                 }
                 if !reply.ok {
@@ -259,7 +277,7 @@ fn run(cli: Cli) -> Result<i32, CliError> {
                 if cli.json {
                     print_json(&reply.data);
                 } else {
-                    let t: Vec<TimerStatus> = data(&reply)?;
+                    let t: Vec<TimerStatus> = data(&mut reply)?;
                     print!("{}", render::timers(&t, chrono::Utc::now()));
                 }
                 Ok(exit::OK)
@@ -282,11 +300,11 @@ fn run(cli: Cli) -> Result<i32, CliError> {
                 follow,
             } => {
                 let name = target(&unit);
-                let reply = client.request("status", std::slice::from_ref(&name))?;
+                let mut reply = client.request("status", std::slice::from_ref(&name))?;
                 if !reply.ok && reply.code != exit::NOT_RUNNING {
                     return Err(reply_error(&reply));
                 }
-                let units: Vec<UnitStatus> = data(&reply)?;
+                let units: Vec<UnitStatus> = data(&mut reply)?;
                 let Some(file) = units.iter().find_map(|u| u.log_file.clone()) else {
                     return Err(CliError::failed(format!(
                         "unit {name} has no log file colony-init knows of (see its [log] section)"
@@ -330,6 +348,19 @@ fn run(cli: Cli) -> Result<i32, CliError> {
                 Ok(exit::OK)
             }
             Cmd::Check { paths } => Ok(check::run(&paths)),
+            Cmd::Import {
+                from,
+                out,
+                dry_run,
+                strict,
+                files,
+            } => Ok(colonyctl::import::run(colonyctl::import::ImportArgs {
+                from,
+                out,
+                dry_run,
+                strict,
+                files,
+            })),
             Cmd::Completions { shell } => {
                 clap_complete::generate(
                     shell,
@@ -349,7 +380,7 @@ fn units_dir(client: &client::Client, flag: Option<PathBuf>) -> Result<PathBuf, 
     if let Some(d) = flag {
         return Ok(d);
     }
-    let reply = client.request("info", &[]).map_err(|e| {
+    let mut reply = client.request("info", &[]).map_err(|e| {
         if e.code == exit::NO_ANSWER {
             CliError::new(
                 e.code,
@@ -362,11 +393,25 @@ fn units_dir(client: &client::Client, flag: Option<PathBuf>) -> Result<PathBuf, 
     if !reply.ok {
         return Err(reply_error(&reply));
     }
-    let info: Info = data(&reply)?;
+    let info: Info = data(&mut reply)?;
     Ok(PathBuf::from(info.units_dir))
 }
 
+/// SIGPIPE's disposition: default (die quietly, as `colonyctl status | head` should) or
+/// ignored (while writing the control FIFO, where EPIPE means colony-init just died).
+pub fn sigpipe(default: bool) {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    let h = if default {
+        SigHandler::SigDfl
+    } else {
+        SigHandler::SigIgn
+    };
+    // SAFETY: no handler function is installed, only a disposition.
+    let _ = unsafe { signal(Signal::SIGPIPE, h) };
+}
+
 fn main() -> ExitCode {
+    sigpipe(true);
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,

@@ -447,3 +447,33 @@ fn completions_are_generated() {
         assert!(stdout(&o).contains("restart-all"), "{shell}");
     }
 }
+
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    // `colonyctl ... | head -1`: the reader is gone before colonyctl writes.
+    let (r, w) = nix::unistd::pipe().unwrap();
+    drop(r);
+    let many: Vec<UnitStatus> = (0..2000)
+        .map(|i| unit(&format!("u{i}"), "running"))
+        .collect();
+    let data = serde_json::to_value(&many).unwrap();
+    let s = Server::start(move |_| Some(ok(data.clone())));
+    for args in [&["completions", "bash"][..], &["status"]] {
+        let o = Command::new(env!("CARGO_BIN_EXE_colonyctl"))
+            .arg("--run-dir")
+            .arg(s.run_dir())
+            .args(args)
+            .stdout(w.try_clone().unwrap())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            o.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {:?}",
+            o.status
+        );
+    }
+}
