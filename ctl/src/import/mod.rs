@@ -233,8 +233,10 @@ fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
         let from = CString::new(tmp.as_os_str().as_bytes())?;
         let to = CString::new(path.as_os_str().as_bytes())?;
         // SAFETY: both are valid NUL-terminated paths; AT_FDCWD with paths is plain renameat2.
+        // The raw syscall: musl's libc has no renameat2 wrapper (the static build links this).
         let r = unsafe {
-            libc::renameat2(
+            libc::syscall(
+                libc::SYS_renameat2,
                 libc::AT_FDCWD,
                 from.as_ptr(),
                 libc::AT_FDCWD,
