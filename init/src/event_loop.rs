@@ -77,6 +77,8 @@ const T_NOTIFY: u64 = 5;
 const T_PROBE: u64 = 6;
 const T_LOG: u64 = 1 << 32;
 const T_REPLY: u64 = 2 << 32;
+/// A started child's exec report (readable once it exec'd or failed).
+const T_EXEC: u64 = 5 << 32;
 const T_KIND: u64 = !0xffff_ffff;
 
 /// Read at most this much of one unit's output per wakeup, so a flood cannot hold the loop.
@@ -109,6 +111,8 @@ struct Proc {
 #[derive(Default)]
 struct UnitRt {
     main: Option<Proc>,
+    /// Started, exec not confirmed yet: the child, its report pipe, the report's token.
+    pending: Option<(spawn::Spawned, OwnedFd, u64)>,
     /// Process group of the last start: the cleanup handle where no cgroup tracks it.
     pgid: Option<i32>,
     cgroup: Option<UnitCgroup>,
@@ -146,6 +150,7 @@ pub struct Engine {
     replies: HashMap<u64, ReplyWriter>,
     next_token: u64,
     log_tokens: HashMap<u64, String>,
+    exec_tokens: HashMap<u64, String>,
     units: BTreeMap<String, UnitRt>,
     pid_to_unit: HashMap<i32, String>,
     cgroups: Option<Cgroups>,
@@ -326,6 +331,7 @@ impl Engine {
             replies: HashMap::new(),
             next_token: 0,
             log_tokens: HashMap::new(),
+            exec_tokens: HashMap::new(),
             units: BTreeMap::new(),
             pid_to_unit: HashMap::new(),
             cgroups,
@@ -397,6 +403,13 @@ impl Engine {
             }
             t if t & T_KIND == T_LOG => self.on_log(t),
             t if t & T_KIND == T_REPLY => self.on_reply_writable(t, flags),
+            t if t & T_KIND == T_EXEC => {
+                if let Some(name) = self.exec_tokens.get(&t).cloned() {
+                    if let Some(input) = self.confirm_exec(&name) {
+                        self.feed(input);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -423,7 +436,7 @@ impl Engine {
     fn apply(&mut self, effect: Effect) -> Option<Vec<Input>> {
         debug!(?effect, "effect");
         match effect {
-            Effect::Spawn { unit } => Some(vec![self.spawn(&unit)]),
+            Effect::Spawn { unit } => self.spawn(&unit).map(|i| vec![i]),
             Effect::Signal { unit, signal } => {
                 if let Some(p) = self.units.get(&unit).and_then(|rt| rt.main.as_ref()) {
                     if let Err(e) = spawn::send_signal(p.pidfd.as_fd(), signal) {
@@ -474,26 +487,64 @@ impl Engine {
 
     // ---- processes -------------------------------------------------------------------
 
-    fn spawn(&mut self, name: &str) -> Input {
+    /// Start the unit's process. `None`: started, the exec report comes through the loop
+    /// (so a thousand starts overlap instead of each waiting for its exec).
+    fn spawn(&mut self, name: &str) -> Option<Input> {
         match self.try_spawn(name) {
-            Ok(pid) => Input::Spawned {
-                unit: name.to_string(),
-                pid,
-            },
-            Err(error) => {
-                warn!(unit = %name, %error, "start failed");
-                if let Some(log) = self.units.get_mut(name).and_then(|rt| rt.log.as_mut()) {
-                    let _ = log.write_note(&format!("colony: start failed: {error}"));
+            Ok(true) => None,
+            // The report could not be waited on in the loop: read it now (serially).
+            Ok(false) => self.confirm_exec(name),
+            Err(error) => Some(self.spawn_failed(name, error)),
+        }
+    }
+
+    fn spawn_failed(&mut self, name: &str, error: String) -> Input {
+        warn!(unit = %name, %error, "start failed");
+        if let Some(log) = self.units.get_mut(name).and_then(|rt| rt.log.as_mut()) {
+            let _ = log.write_note(&format!("colony: start failed: {error}"));
+        }
+        Input::SpawnFailed {
+            unit: name.to_string(),
+            error,
+        }
+    }
+
+    /// Read a started child's exec report: it runs (Spawned) or it failed (SpawnFailed, the
+    /// child already reaped).
+    fn confirm_exec(&mut self, name: &str) -> Option<Input> {
+        let rt = self.units.get_mut(name)?;
+        let (child, report, token) = rt.pending.take()?;
+        let _ = self.epoll.delete(report.as_fd());
+        self.exec_tokens.remove(&token);
+        let pid = child.pid;
+        match spawn::finish(child, &report) {
+            Ok(child) => {
+                rt.main = Some(Proc { pidfd: child.pidfd });
+                self.members.set(
+                    name,
+                    rt.cgroup.as_ref().and_then(|c| c.dir("")),
+                    rt.cgroup.as_ref().map(|c| c.path()),
+                    pid,
+                );
+                if let Some(log) = rt.log.as_mut() {
+                    let _ = log.write_note(&format!("colony: started pid {pid}"));
                 }
-                Input::SpawnFailed {
+                info!(unit = %name, pid, "started");
+                Some(Input::Spawned {
                     unit: name.to_string(),
-                    error,
-                }
+                    pid,
+                })
+            }
+            Err(e) => {
+                self.pid_to_unit.remove(&pid);
+                rt.pgid = None;
+                Some(self.spawn_failed(name, e.to_string()))
             }
         }
     }
 
-    fn try_spawn(&mut self, name: &str) -> Result<i32, String> {
+    /// Ok(true): the exec report is awaited in the loop; Ok(false): read it at once.
+    fn try_spawn(&mut self, name: &str) -> Result<bool, String> {
         let def: Arc<Unit> = self
             .core
             .get(name)
@@ -637,30 +688,31 @@ impl Engine {
             new_process_group: true,
         };
         // A watchdog unit learns its own pid as WATCHDOG_PID (sd_watchdog_enabled checks it).
-        let child =
-            if def.ready.kind == units::model::ReadyType::Notify && def.ready.watchdog.is_some() {
-                spawn::spawn_with_pid_var(&req, c"WATCHDOG_PID")
-            } else {
-                spawn::spawn(&req)
-            }
-            .map_err(|e| e.to_string())?;
+        let pid_var = (def.ready.kind == units::model::ReadyType::Notify
+            && def.ready.watchdog.is_some())
+        .then_some(c"WATCHDOG_PID");
+        let (child, report) = spawn::spawn_nowait(&req, pid_var).map_err(|e| e.to_string())?;
+        drop(fds);
         let pid = child.pid;
+        self.next_token += 1;
+        let token = T_EXEC | (self.next_token & 0xffff_ffff);
+        let in_loop = match self
+            .epoll
+            .add(report.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, token))
+        {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(unit = %name, error = %e, "epoll: reading the exec report in place");
+                false
+            }
+        };
         rt.pgid = Some(pid);
         rt.awaiting_empty = false;
-        rt.main = Some(Proc { pidfd: child.pidfd });
         rt.status_text = None;
-        self.members.set(
-            name,
-            rt.cgroup.as_ref().and_then(|c| c.dir("")),
-            rt.cgroup.as_ref().map(|c| c.path()),
-            pid,
-        );
-        if let Some(log) = rt.log.as_mut() {
-            let _ = log.write_note(&format!("colony: started pid {pid}"));
-        }
+        rt.pending = Some((child, report, token));
+        self.exec_tokens.insert(token, name.to_string());
         self.pid_to_unit.insert(pid, name.to_string());
-        info!(unit = %name, pid, "started");
-        Ok(pid)
+        Ok(in_loop)
     }
 
     fn ensure_log(&mut self, name: &str, def: &Unit) -> Result<(), String> {
@@ -805,6 +857,10 @@ impl Engine {
                 let _ = self.epoll.delete(r.as_fd());
                 self.log_tokens.remove(&token);
             }
+            if let Some((_, report, token)) = rt.pending.take() {
+                let _ = self.epoll.delete(report.as_fd());
+                self.exec_tokens.remove(&token);
+            }
         }
         for w in self.watches.values_mut() {
             if let Watch::HeartbeatDir(m) = w {
@@ -867,6 +923,19 @@ impl Engine {
     /// goes to the core), every other one (orphans) by PID.
     fn reap(&mut self) {
         while let Some(pid) = reaper::peek_exited() {
+            // A child that died before its exec report was read: read it first (Spawned or
+            // SpawnFailed, in that order before any Exited).
+            if let Some(name) = self.pid_to_unit.get(&pid).cloned() {
+                if self.units.get(&name).is_some_and(|rt| rt.pending.is_some()) {
+                    if let Some(input) = self.confirm_exec(&name) {
+                        let failed = matches!(input, Input::SpawnFailed { .. });
+                        self.feed(input);
+                        if failed {
+                            continue; // reaped by finish()
+                        }
+                    }
+                }
+            }
             match self.pid_to_unit.remove(&pid) {
                 Some(name) => {
                     let status = self

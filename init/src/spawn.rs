@@ -224,27 +224,58 @@ struct ChildPlan<'a> {
 
 /// Starts the program of `req`. On `Err(Exec{..})` the child has already been reaped.
 pub fn spawn(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
-    spawn_impl(req, true, None)
+    let (child, report) = start_impl(req, true, None)?;
+    finish(child, &report)
 }
 
 /// [`spawn`], with the environment variable `var` set to the child's own pid (systemd's
 /// `WATCHDOG_PID`), which only the child can know; `var` must not be in `req.envp`.
 pub fn spawn_with_pid_var(req: &SpawnRequest, var: &CStr) -> Result<Spawned, SpawnError> {
-    spawn_impl(req, true, Some(var))
+    let (child, report) = start_impl(req, true, Some(var))?;
+    finish(child, &report)
+}
+
+/// Starts the program of `req` without waiting for its exec: the returned fd becomes
+/// readable (EOF, or the child's failure report) once the child exec'd or gave up, so an
+/// event loop can start the next unit meanwhile. Give it to [`finish`] then. `pid_var`: as
+/// [`spawn_with_pid_var`].
+pub fn spawn_nowait(
+    req: &SpawnRequest,
+    pid_var: Option<&CStr>,
+) -> Result<(Spawned, OwnedFd), SpawnError> {
+    start_impl(req, true, pid_var)
+}
+
+/// The outcome of a [`spawn_nowait`]: `Ok` when the program runs, `Err(Exec)` when its setup
+/// or exec failed (the child is reaped then). Blocks only until the child exec'd or exited.
+pub fn finish(child: Spawned, report: &OwnedFd) -> Result<Spawned, SpawnError> {
+    match read_report(report) {
+        Ok(None) => Ok(child),
+        Ok(Some((step, errno))) => {
+            let _ = wait(child.pidfd.as_fd());
+            Err(SpawnError::Exec { step, errno })
+        }
+        Err(e) => {
+            // We cannot tell: treat it as started; the pidfd reports its exit.
+            tracing::warn!(pid = child.pid, error = %e, "reading the spawn report failed");
+            Ok(child)
+        }
+    }
 }
 
 /// [`spawn`] through the fallback of kernels without clone3 (fork, pidfd_open, and the v2
 /// cgroup joined through its cgroup.procs). For tests of that path.
 #[doc(hidden)]
 pub fn spawn_with_fork(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
-    spawn_impl(req, false, None)
+    let (child, report) = start_impl(req, false, None)?;
+    finish(child, &report)
 }
 
-fn spawn_impl(
+fn start_impl(
     req: &SpawnRequest,
     use_clone3: bool,
     pid_var: Option<&CStr>,
-) -> Result<Spawned, SpawnError> {
+) -> Result<(Spawned, OwnedFd), SpawnError> {
     let first = req.argv.first().ok_or(SpawnError::EmptyArgv)?;
     let path = resolve_program(first, req.envp)?;
 
@@ -361,19 +392,7 @@ fn spawn_impl(
     };
     drop(err_w);
     drop(devnull);
-
-    match read_report(&err_r) {
-        Ok(None) => Ok(Spawned { pid, pidfd }),
-        Ok(Some((step, errno))) => {
-            let _ = wait(pidfd.as_fd());
-            Err(SpawnError::Exec { step, errno })
-        }
-        Err(e) => {
-            // We cannot tell: treat it as started; the pidfd reports its exit.
-            tracing::warn!(pid, error = %e, "reading the spawn report failed");
-            Ok(Spawned { pid, pidfd })
-        }
-    }
+    Ok((Spawned { pid, pidfd }, err_r))
 }
 
 fn resolve_program(first: &CString, envp: &[CString]) -> Result<CString, SpawnError> {
