@@ -50,6 +50,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     std::fs::create_dir_all(&cfg.units_dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", cfg.units_dir.display()))?;
+    started();
     let shared = Arc::new(Shared {
         renewed: Mutex::new(Instant::now()),
         fenced: AtomicBool::new(false),
@@ -324,6 +325,7 @@ async fn lead(mut client: Client, cfg: Config, lease: i64) -> anyhow::Result<()>
         .await?;
     let hosts = cfg.key("hosts/");
     let apps = cfg.key("apps/");
+    settle(&mut client, &cfg, &mut watch).await?;
     loop {
         place_once(&mut client, &cfg, &key).await?;
         'wait: loop {
@@ -341,6 +343,50 @@ async fn lead(mut client: Client, cfg: Config, lease: i64) -> anyhow::Result<()>
             }
         }
     }
+}
+
+/// When the agent itself just started (a fleet starting up, after a power cut say), the
+/// first placement waits until every host that was ever in the fleet is back, or `ttl` at
+/// most: otherwise the first host up would get everything, and running copies whose hosts
+/// are still booting would be moved.
+async fn settle(
+    client: &mut Client,
+    cfg: &Config,
+    watch: &mut etcd_client::WatchStream,
+) -> anyhow::Result<()> {
+    let until = started() + cfg.ttl;
+    loop {
+        if Instant::now() >= until {
+            return Ok(());
+        }
+        let known = get_prefix(client, "reading known hosts", &cfg.key("known/")).await?;
+        let up = get_prefix(client, "reading hosts", &cfg.key("hosts/")).await?;
+        let missing: Vec<&String> = known
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| !up.iter().any(|(u, _)| u == *k))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        info!(
+            ?missing,
+            "waiting for known hosts before placing (at most ttl after start)"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => return Ok(()),
+            m = watch.message() => {
+                m?.ok_or_else(|| anyhow::anyhow!("etcd closed the leader's watch"))?;
+            }
+        }
+    }
+}
+
+static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// When this agent started.
+fn started() -> Instant {
+    *STARTED.get_or_init(Instant::now)
 }
 
 async fn get_prefix(

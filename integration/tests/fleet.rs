@@ -1306,3 +1306,40 @@ fn agent_and_colony_init_run_as_a_non_root_user() {
         lost.then_some(())
     });
 }
+
+#[test]
+fn a_fleet_starting_again_waits_for_its_hosts_before_moving_anything() {
+    if !can_run() {
+        return;
+    }
+    let mut f = Fleet::new(1, "");
+    f.add_host("h1", "");
+    f.add_host("h2", "");
+    f.wait_hosts_up(&["h1", "h2"]);
+    f.apply(
+        "pc",
+        &format!("{SLEEPER}[placement]\nhosts = [\"h2\", \"h1\"]\n"),
+    );
+    f.wait_runs_on("pc", &["h2"], LONG);
+    // A power cut: every host at once.
+    f.host_mut("h1").kill();
+    f.host_mut("h2").kill();
+    wait_for("both hosts lost", LONG, || {
+        let up = f.up_hosts();
+        up.is_empty().then_some(())
+    });
+    // h1 boots first and leads; h2 a moment later: pc stays on h2, never runs on h1.
+    let h1 = f.hosts.iter().position(|h| h.name == "h1").unwrap();
+    let h2 = f.hosts.iter().position(|h| h.name == "h2").unwrap();
+    f.start_host(h1);
+    f.wait_hosts_up(&["h1"]);
+    f.start_host(h2);
+    f.wait_runs_on("pc", &["h2"], LONG);
+    std::thread::sleep(Duration::from_secs(TTL));
+    assert_eq!(f.running_on("pc"), ["h2"]);
+    let log = std::fs::read_to_string(f.host("h1").dir.join("init.log")).unwrap_or_default();
+    assert!(
+        !log.contains("unit=fleet-pc"),
+        "pc never started on h1:\n{log}"
+    );
+}
