@@ -236,17 +236,25 @@ fn dependencies_order_starts_and_reverse_stops() {
     let c = Colony::new();
     let trace = c.dir.path().join("trace");
     let t = trace.display();
+    // Each is up once it wrote its line (a ready file), so the order of lines is the order
+    // of starts, not a race between shells.
+    let up = c.dir.path().join("up");
+    std::fs::create_dir_all(&up).unwrap();
+    let u = up.display();
     let svc = |name: &str| {
-        sh(&format!(
-            "echo start-{name} >> {t}; trap \"echo stop-{name} >> {t}; exit 0\" TERM; while true; do sleep 0.05; done"
-        ))
+        format!(
+            "{}[ready]\ntype = \"file\"\npath = \"{u}/{name}\"\ntimeout = \"20s\"\n",
+            sh(&format!(
+                "echo start-{name} >> {t}; touch {u}/{name}; trap \"echo stop-{name} >> {t}; exit 0\" TERM; while true; do sleep 0.05; done"
+            ))
+        )
     };
     c.write_unit("db", &svc("db"));
     c.write_unit(
         "app",
-        &format!("{}after = [\"db\"]\nrequires = [\"db\"]\n", svc("app")),
+        &format!("after = [\"db\"]\nrequires = [\"db\"]\n{}", svc("app")),
     );
-    c.write_unit("web", &format!("{}after = [\"app\"]\n", svc("web")));
+    c.write_unit("web", &format!("after = [\"app\"]\n{}", svc("web")));
     let mut c = c.start();
     for u in ["db", "app", "web"] {
         c.wait_state(u, "running");
