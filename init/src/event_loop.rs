@@ -989,6 +989,12 @@ impl Engine {
                 oom = n > rt.oom_seen;
                 rt.oom_seen = n;
             }
+            if let (Some(log), Some((r, _, _))) = (rt.log.as_mut(), rt.log_pipe.as_ref()) {
+                // What the program wrote before it died comes first, then its last
+                // unterminated line (the pipe never reaches EOF: the loop holds its write end).
+                let _ = log.drain(r.as_fd(), LOG_BUDGET);
+                let _ = log.flush_partial();
+            }
             if let Some(log) = rt.log.as_mut() {
                 let what = match status {
                     ExitStatus::Code(c) => format!("exited with code {c}"),

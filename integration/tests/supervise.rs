@@ -653,3 +653,23 @@ fn restart_all_signal_and_reload() {
     assert!(o.status.success(), "{o:?}");
     c.wait_state("three", "running");
 }
+
+#[test]
+fn last_words_without_a_newline_reach_the_log_before_the_exit_note() {
+    let c = Colony::new();
+    c.write_unit(
+        "brief",
+        &format!(
+            "{}[restart]\npolicy = \"never\"\n",
+            sh("printf last-words; exit 4")
+        ),
+    );
+    let c = c.start();
+    c.wait_state("brief", "failed");
+    let log = std::fs::read_to_string(c.logs.join("brief.log")).unwrap();
+    let words = log
+        .find("last-words")
+        .expect("the unterminated line is in the log");
+    let note = log.find("exited with code 4").expect("the exit note");
+    assert!(words < note, "{log}");
+}
