@@ -571,9 +571,19 @@ fi"#;
 
 #[test]
 fn privileged_container_enforces_limits_and_status_shows_the_cgroup() {
+    limits_enforced(&["--privileged"]);
+}
+
+#[test]
+fn a_private_cgroup_namespace_is_used_too() {
+    // The container sees its own cgroup as the root ("/" in /proc/1/cgroup).
+    limits_enforced(&["--privileged", "--cgroupns=private"]);
+}
+
+fn limits_enforced(opts: &[&str]) {
     let d = Dirs::new();
     d.unit("limited", LIMITED);
-    let c = d.start("cg", &["--privileged"]);
+    let c = d.start("cg", opts);
     let u = wait_unit(&c, "limited", "running with stats", |u| {
         u["state"] == "running" && u["memory_bytes"].as_u64().is_some_and(|m| m > 0)
     });
