@@ -609,3 +609,45 @@ fn the_test_image_is_small_and_static() {
         .expect("image size");
     assert!(size < 20 << 20, "image is {size} bytes");
 }
+
+#[test]
+fn a_restarted_container_supervises_again() {
+    // `podman restart` keeps the container's files: colony-init starts over a used RUN dir.
+    let d = Dirs::new();
+    d.unit("app", "exec = [\"sleep\", \"1000\"]\n");
+    let c = d.start("restart", &[]);
+    let before = running(&c, "app");
+    let o = podman_out(&["restart", "-t", "30", &c.name]);
+    assert!(o.status.success(), "podman restart: {o:?}");
+    let after = wait_unit(&c, "app", "running after the restart", |u| {
+        u["state"] == "running" && u["since"] != before["since"]
+    });
+    assert!(after["pid"].as_i64().is_some(), "{after}");
+}
+
+#[test]
+fn a_read_only_container_with_tmpfs_log_and_state_dirs_supervises() {
+    // The README's recipe for `--read-only`.
+    let d = Dirs::new();
+    d.unit(
+        "app",
+        "exec = [\"sh\", \"-c\", \"echo ro-ok; exec sleep 1000\"]\n",
+    );
+    let c = d.start(
+        "ro",
+        &[
+            "--read-only",
+            "--tmpfs",
+            "/var/log/colony",
+            "--tmpfs",
+            "/var/lib/colony",
+        ],
+    );
+    running(&c, "app");
+    wait_for("the unit's output in its log", SOON, || {
+        let o = c.exec(&["colonyctl", "logs", "app"]);
+        String::from_utf8_lossy(&o.stdout)
+            .contains("ro-ok")
+            .then_some(())
+    });
+}
