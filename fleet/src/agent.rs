@@ -419,8 +419,23 @@ pub(crate) async fn place_once(
     key: &LeaderKey,
 ) -> anyhow::Result<()> {
     let mut up = BTreeMap::new();
+    // host -> the units its colony-init has (whose processes may still be there).
+    let mut present: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (name, v) in get_prefix(client, "reading hosts", &cfg.key("hosts/")).await? {
         if let Ok(h) = serde_json::from_slice::<HostRecord>(&v) {
+            present.insert(
+                name.clone(),
+                h.units
+                    .iter()
+                    .filter(|u| {
+                        matches!(
+                            u.state.as_str(),
+                            "running" | "starting" | "stopping" | "backoff"
+                        )
+                    })
+                    .map(|u| u.name.clone())
+                    .collect(),
+            );
             up.insert(
                 name,
                 HostInfo {
@@ -455,7 +470,30 @@ pub(crate) async fn place_once(
         .await?
         .into_iter()
         .collect();
-    let out = place::place(&apps, &up, &current);
+    let mut out = place::place(&apps, &up, &current);
+    // Break before make: an application leaving a host that is up starts on its new host
+    // only once the old host reports it gone (lost hosts are fenced instead).
+    for (app, hosts) in out.assign.iter_mut() {
+        let before = current.get(app).cloned().unwrap_or_default();
+        let unit = unit_name(app);
+        // Any host up whose colony-init still has it, assigned there or not any more.
+        let still: Vec<&String> = present
+            .iter()
+            .filter(|(h, units)| !hosts.contains(*h) && units.contains(&unit))
+            .map(|(h, _)| h)
+            .collect();
+        let adding: Vec<String> = hosts.difference(&before).cloned().collect();
+        if !still.is_empty() && !adding.is_empty() {
+            for h in &adding {
+                hosts.remove(h);
+            }
+            let list: Vec<&str> = still.iter().map(|s| s.as_str()).collect();
+            out.why.insert(
+                app.clone(),
+                format!("moving: waiting for it to stop on {}", list.join(", ")),
+            );
+        }
+    }
     let mut ops = Vec::new();
     let mut wanted = BTreeSet::new();
     for (app, hosts) in &out.assign {

@@ -756,6 +756,91 @@ impl Fleet {
     }
 }
 
+/// Samples every host's colony-init over and over, counting hosts where the unit of an
+/// application is in one of `states`: more than one at any moment is a double.
+struct Copies {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<BTreeMap<usize, usize>>>,
+    handle: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl Copies {
+    fn watch(f: &Fleet, app: &str, states: &[&str]) -> Copies {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen: Arc<Mutex<BTreeMap<usize, usize>>> = Arc::default();
+        let hosts: Vec<(String, Command)> = f
+            .hosts
+            .iter()
+            .map(|h| {
+                let mut c = h.colonyctl();
+                c.arg("--run-dir")
+                    .arg(h.run_dir())
+                    .args(["--json", "--timeout", "3s", "status"]);
+                (h.name.clone(), c)
+            })
+            .collect();
+        let unit = format!("fleet-{app}");
+        let states: Vec<String> = states.iter().map(|s| s.to_string()).collect();
+        let handle = {
+            let stop = stop.clone();
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut hosts = hosts;
+                let mut worst = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let mut on = Vec::new();
+                    for (name, cmd) in hosts.iter_mut() {
+                        let copy = cmd
+                            .output()
+                            .ok()
+                            .and_then(|o| serde_json::from_slice::<Vec<Value>>(&o.stdout).ok())
+                            .is_some_and(|v| {
+                                v.iter().any(|u| {
+                                    u["name"] == unit.as_str()
+                                        && states.iter().any(|s| u["state"] == s.as_str())
+                                })
+                            });
+                        if copy {
+                            on.push(name.clone());
+                        }
+                    }
+                    *seen.lock().unwrap().entry(on.len()).or_default() += 1;
+                    if on.len() > 1 {
+                        worst = on;
+                    }
+                }
+                worst
+            })
+        };
+        Copies {
+            stop,
+            seen,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stop watching; fail if two copies were ever seen, or the app was hardly seen at all.
+    fn check(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let worst = self.handle.take().unwrap().join().unwrap();
+        let seen = self.seen.lock().unwrap().clone();
+        assert!(
+            worst.is_empty(),
+            "two copies at once, on {worst:?}; samples by copies: {seen:?}"
+        );
+        assert!(
+            seen.get(&1).copied().unwrap_or(0) > 10,
+            "the watcher saw the app: {seen:?}"
+        );
+    }
+}
+
+impl Drop for Copies {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
 const SLEEPER: &str = "exec = [\"/bin/sleep\", \"100000\"]\n";
 
 #[test]
@@ -1022,41 +1107,7 @@ fn cut_off_host_fences_itself_and_the_app_runs_once_throughout() {
     f.wait_runs_on("once", &["h1"], LONG);
 
     // Watch every host's colony-init all along: never two copies.
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen: Arc<Mutex<BTreeMap<usize, usize>>> = Arc::default();
-    let hosts: Vec<(String, PathBuf)> = f
-        .hosts
-        .iter()
-        .map(|h| (h.name.clone(), h.run_dir()))
-        .collect();
-    let watcher = {
-        let stop = stop.clone();
-        let seen = seen.clone();
-        std::thread::spawn(move || {
-            let mut worst = Vec::new();
-            while !stop.load(Ordering::SeqCst) {
-                let running: Vec<&String> = hosts
-                    .iter()
-                    .filter(|(_, run)| {
-                        let o = Command::new(bin("colonyctl"))
-                            .arg("--run-dir")
-                            .arg(run)
-                            .args(["--json", "--timeout", "3s", "status", "fleet-once"])
-                            .output();
-                        o.ok()
-                            .and_then(|o| serde_json::from_slice::<Vec<Value>>(&o.stdout).ok())
-                            .is_some_and(|v| v.iter().any(|u| u["state"] == "running"))
-                    })
-                    .map(|(n, _)| n)
-                    .collect();
-                *seen.lock().unwrap().entry(running.len()).or_default() += 1;
-                if running.len() > 1 {
-                    worst = running.into_iter().cloned().collect();
-                }
-            }
-            worst
-        })
-    };
+    let watcher = Copies::watch(&f, "once", &["running"]);
 
     let h1 = f.host("h1");
     run("ip", &["-n", &h1.ns, "link", "set", &h1.veth_in, "down"]);
@@ -1095,17 +1146,7 @@ fn cut_off_host_fences_itself_and_the_app_runs_once_throughout() {
         assert_eq!(f.running_on("once"), ["h2"]);
         std::thread::sleep(Duration::from_millis(200));
     }
-    stop.store(true, Ordering::SeqCst);
-    let worst = watcher.join().unwrap();
-    let seen = seen.lock().unwrap().clone();
-    assert!(
-        worst.is_empty(),
-        "two copies at once, on {worst:?}; samples by copies running: {seen:?}"
-    );
-    assert!(
-        seen.get(&1).copied().unwrap_or(0) > 10,
-        "the watcher saw the app: {seen:?}"
-    );
+    watcher.check();
 }
 
 #[test]
@@ -1342,4 +1383,27 @@ fn a_fleet_starting_again_waits_for_its_hosts_before_moving_anything() {
         !log.contains("unit=fleet-pc"),
         "pc never started on h1:\n{log}"
     );
+}
+
+#[test]
+fn a_voluntary_move_stops_the_old_copy_before_starting_the_new_one() {
+    if !can_run() {
+        return;
+    }
+    let mut f = Fleet::new(1, "");
+    f.add_host("h1", "");
+    f.add_host("h2", "");
+    f.wait_hosts_up(&["h1", "h2"]);
+    // Takes a second to stop: a start elsewhere meanwhile would be a second copy.
+    let slow = "exec = [\"/bin/sh\", \"-c\", \"trap 'sleep 1; exit 0' TERM; while :; do sleep 0.1; done\"]\n";
+    f.apply("mover", &format!("{slow}[placement]\nhosts = [\"h1\"]\n"));
+    f.wait_runs_on("mover", &["h1"], LONG);
+    let watcher = Copies::watch(&f, "mover", &["running", "starting", "stopping"]);
+    std::thread::sleep(Duration::from_millis(500));
+    f.apply("mover", &format!("{slow}[placement]\nhosts = [\"h2\"]\n"));
+    f.wait_runs_on("mover", &["h2"], LONG);
+    let why_seen = f.app("mover").map(|a| a.to_string()).unwrap_or_default();
+    std::thread::sleep(Duration::from_millis(500));
+    watcher.check();
+    assert_eq!(f.running_on("mover"), ["h2"], "{why_seen}");
 }
