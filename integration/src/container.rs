@@ -205,7 +205,7 @@ pub fn musl_bin_dir() -> PathBuf {
 }
 
 /// The test image (`localhost/colony-test:HASH`), built if it does not exist yet.
-/// Test images older than a day are removed when a new one is built.
+/// Test images older than two hours are removed when a new one is built.
 pub fn image() -> String {
     static IMAGE: OnceLock<String> = OnceLock::new();
     IMAGE
@@ -241,7 +241,7 @@ pub fn image() -> String {
                     String::from_utf8_lossy(&o.stdout),
                     String::from_utf8_lossy(&o.stderr)
                 );
-                // Test images of other builds: remove those older than a day (a test run of
+                // Test images of other builds: remove those older than two hours (a test run of
                 // another checkout may be using a recent one). Only our repository's tags: a
                 // filter on the reference lists every name of a matching image.
                 let list = podman_out(&[
@@ -249,7 +249,7 @@ pub fn image() -> String {
                     "--filter",
                     &format!("reference={TEST_REPO}"),
                     "--filter",
-                    "until=24h",
+                    "until=2h",
                     "--format",
                     "{{.Repository}}:{{.Tag}}",
                 ]);
