@@ -2,6 +2,7 @@
 
 mod check;
 mod client;
+mod complete;
 mod edit;
 mod logs;
 mod render;
@@ -148,8 +149,11 @@ enum Cmd {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
-    /// Print a shell completion script
+    /// Print a shell completion script (unit names and @tags complete from the running colony)
     Completions { shell: clap_complete::Shell },
+    /// For the completion scripts: the running colony's unit names and @tags, one a line
+    #[command(name = "__complete-targets", hide = true)]
+    CompleteTargets,
     /// Power the machine off (colony-init as PID 1 of a machine only)
     Poweroff,
     /// Reboot the machine (colony-init as PID 1 of a machine only)
@@ -362,12 +366,22 @@ fn run(cli: Cli) -> Result<i32, CliError> {
                 files,
             })),
             Cmd::Completions { shell } => {
-                clap_complete::generate(
-                    shell,
-                    &mut Cli::command(),
-                    "colonyctl",
-                    &mut std::io::stdout(),
-                );
+                print!("{}", complete::script(shell, &mut Cli::command()));
+                Ok(exit::OK)
+            }
+            Cmd::CompleteTargets => {
+                // A TAB must neither hang nor print errors: short wait, silence on failure.
+                let quick = client::Client {
+                    run_dir: client.run_dir.clone(),
+                    timeout: cli.timeout.unwrap_or(Duration::from_secs(2)),
+                };
+                if let Ok(mut reply) = quick.request("status", &[]) {
+                    if let Ok(units) = data::<Vec<UnitStatus>>(&mut reply) {
+                        for t in complete::targets(&units) {
+                            println!("{t}");
+                        }
+                    }
+                }
                 Ok(exit::OK)
             }
             _ => Err(CliError::failed("internal: command without a handler")),

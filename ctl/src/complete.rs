@@ -1,0 +1,174 @@
+//! Shell completions: clap_complete's static scripts, extended so that the TARGET arguments of
+//! status/start/stop/restart/signal/logs complete the unit names and @tags of the running
+//! colony. The scripts ask `colonyctl __complete-targets`, which prints one target a line (and
+//! nothing, exit 0, when colony-init does not answer), so a TAB never hangs or prints errors.
+
+use std::collections::BTreeSet;
+
+use clap_complete::Shell;
+use units::proto::UnitStatus;
+
+/// The targets to offer: every unit name, then every tag as `@TAG`, each once.
+pub fn targets(units: &[UnitStatus]) -> Vec<String> {
+    let mut out: Vec<String> = units.iter().map(|u| u.name.clone()).collect();
+    let tags: BTreeSet<String> = units
+        .iter()
+        .flat_map(|u| u.tags.iter())
+        .filter(|t| !t.is_empty())
+        .map(|t| format!("@{}", t.trim_start_matches('@')))
+        .collect();
+    out.sort();
+    out.dedup();
+    out.extend(tags);
+    out
+}
+
+/// The completion script for `shell`: clap's, with the dynamic target completion added.
+pub fn script(shell: Shell, cmd: &mut clap::Command) -> String {
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, cmd, "colonyctl", &mut buf);
+    let generated = hide_helper(&String::from_utf8_lossy(&buf));
+    match shell {
+        Shell::Bash => format!("{generated}\n{BASH}"),
+        Shell::Zsh => zsh(&generated),
+        Shell::Fish => format!("{generated}\n{FISH}"),
+        _ => generated,
+    }
+}
+
+/// clap_complete offers hidden subcommands too; the helper is for the scripts, not for people.
+fn hide_helper(generated: &str) -> String {
+    let mut out = String::with_capacity(generated.len());
+    for line in generated.lines() {
+        // zsh's and fish's lists of subcommands to offer: one line each.
+        if line.starts_with("'__complete-targets:") || line.contains("-a \"__complete-targets\"") {
+            continue;
+        }
+        // bash's words to offer.
+        if line.trim_start().starts_with("opts=\"") {
+            out.push_str(&line.replace(" __complete-targets", ""));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// bash: a wrapper around clap's `_colonyctl` that answers for target positions itself.
+const BASH: &str = r#"# Unit names and @tags of the running colony for TARGET arguments (colonyctl __complete-targets).
+_colonyctl_targets() {
+    local i w sub="" pos=0 cur="${COMP_WORDS[COMP_CWORD]}"
+    local -a rd=()
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        w="${COMP_WORDS[i]}"
+        case "$w" in
+            --run-dir) rd=(--run-dir "${COMP_WORDS[i + 1]}"); ((i++)) ;;
+            --run-dir=*) rd=(--run-dir "${w#--run-dir=}") ;;
+            --timeout|-n|--lines) ((i++)) ;;
+            -*) ;;
+            *) if [[ -z "$sub" ]]; then sub="$w"; else ((pos++)); fi ;;
+        esac
+    done
+    if [[ "$cur" != -* ]]; then
+        case "$sub,$pos" in
+            status,*|start,*|stop,*|restart,*|logs,0|signal,[1-9]*)
+                local IFS=$'\n'
+                COMPREPLY=($(compgen -W "$(colonyctl "${rd[@]}" __complete-targets 2>/dev/null)" -- "$cur"))
+                return 0
+                ;;
+        esac
+    fi
+    _colonyctl "$@"
+}
+if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
+    complete -F _colonyctl_targets -o nosort -o bashdefault -o default colonyctl
+else
+    complete -F _colonyctl_targets -o bashdefault -o default colonyctl
+fi
+"#;
+
+/// fish: one more completion source for the target-taking subcommands.
+const FISH: &str = r#"# Unit names and @tags of the running colony for TARGET arguments (colonyctl __complete-targets).
+function __fish_colonyctl_targets
+    set -l rd
+    set -l words (commandline -opc)
+    for i in (seq 2 (count $words))
+        switch $words[$i]
+            case --run-dir
+                set -l j (math $i + 1)
+                if test $j -le (count $words)
+                    set rd --run-dir $words[$j]
+                end
+            case '--run-dir=*'
+                set rd --run-dir (string replace -- '--run-dir=' '' $words[$i])
+        end
+    end
+    colonyctl $rd __complete-targets 2>/dev/null
+end
+complete -c colonyctl -n "__fish_seen_subcommand_from status start stop restart signal logs" -f -a "(__fish_colonyctl_targets)"
+"#;
+
+/// zsh: clap's target arguments complete with `_colonyctl_targets` instead of `_default`.
+const ZSH_FN: &str = r#"
+# Unit names and @tags of the running colony for TARGET arguments (colonyctl __complete-targets).
+(( $+functions[_colonyctl_targets] )) ||
+_colonyctl_targets() {
+    local -a rd ts
+    local -a w
+    w=(${(z)BUFFER})
+    local i
+    for (( i = 1; i <= ${#w}; i++ )); do
+        case "${w[i]}" in
+            --run-dir) rd=(--run-dir "${(Q)w[i+1]}") ;;
+            --run-dir=*) rd=(--run-dir "${(Q)${w[i]#--run-dir=}}") ;;
+        esac
+    done
+    ts=(${(f)"$(colonyctl "${rd[@]}" __complete-targets 2>/dev/null)"})
+    compadd -a ts
+}
+"#;
+
+fn zsh(generated: &str) -> String {
+    let mut out = String::with_capacity(generated.len() + ZSH_FN.len());
+    for line in generated.lines() {
+        let is_target = line.starts_with("'*::targets")
+            || line.starts_with("':unit:")
+            || line.starts_with("':unit -- ");
+        if is_target && line.contains(":_default'") {
+            out.push_str(&line.replacen(":_default'", ":_colonyctl_targets'", 1));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    // Before the function clap's script defines last, so compdef/autoload still find it.
+    match out.rfind("\nif [ \"$funcstack[1]\" = \"_colonyctl\" ]") {
+        Some(at) => out.insert_str(at + 1, ZSH_FN),
+        None => out.push_str(ZSH_FN),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(name: &str, tags: &[&str]) -> UnitStatus {
+        UnitStatus {
+            name: name.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn targets_are_names_then_unique_tags() {
+        let t = targets(&[
+            unit("web", &["front", "@all"]),
+            unit("db", &["all"]),
+            unit("a", &[]),
+        ]);
+        assert_eq!(t, ["a", "db", "web", "@all", "@front"]);
+    }
+}

@@ -1,0 +1,125 @@
+//! Shell completion against a running colony-init: bash, with the script of
+//! `colonyctl completions bash` sourced, completes unit names and @tags for TARGET arguments.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use colony_integration::{bin, Colony};
+
+/// COMPREPLY after completing the last word of `words` (bash, the completion script sourced).
+fn complete(script: &Path, words: &[&str], run_env: Option<&Path>) -> Vec<String> {
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
+        .collect();
+    let prog = format!(
+        "source {script}\n\
+         COMP_WORDS=({words})\n\
+         COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))\n\
+         COMP_LINE=\"${{COMP_WORDS[*]}}\"\n\
+         COMP_POINT=${{#COMP_LINE}}\n\
+         fn=$(complete -p colonyctl | sed -n 's/.*-F \\([^ ]*\\).*/\\1/p')\n\
+         \"$fn\" colonyctl \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        script = script.display(),
+        words = quoted.join(" "),
+    );
+    let ctl_dir = bin("colonyctl").parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        ctl_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = Command::new("bash");
+    c.args(["--norc", "--noprofile", "-c", &prog])
+        .env("PATH", path)
+        .env_remove("COLONY_RUN_DIR");
+    if let Some(r) = run_env {
+        c.env("COLONY_RUN_DIR", r);
+    }
+    let o = c.output().expect("run bash");
+    assert!(
+        o.status.success(),
+        "bash: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn bash_completes_unit_names_and_tags_of_the_running_colony() {
+    let c = Colony::new();
+    c.write_unit(
+        "web",
+        "exec = [\"/bin/sleep\", \"1000\"]\ntags = [\"front\", \"all\"]\n",
+    );
+    c.write_unit(
+        "worker",
+        "exec = [\"/bin/sleep\", \"1000\"]\ntags = [\"all\"]\n",
+    );
+    c.write_unit("db", "exec = [\"/bin/sleep\", \"1000\"]\nenabled = false\n");
+    let c = c.start();
+    c.wait_state("web", "running");
+
+    let script = c.dir.path().join("colonyctl.bash");
+    let o = Command::new(bin("colonyctl"))
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    std::fs::write(&script, &o.stdout).unwrap();
+    let run = c.run.to_str().unwrap();
+
+    let all = sorted(
+        ["db", "web", "worker", "@all", "@front"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    );
+    // The colony named by --run-dir on the command line.
+    for verb in ["start", "stop", "restart", "status"] {
+        let got = complete(&script, &["colonyctl", "--run-dir", run, verb, ""], None);
+        assert_eq!(sorted(got), all, "{verb}");
+    }
+    // ... or by COLONY_RUN_DIR; a prefix narrows; later targets complete too.
+    let got = complete(&script, &["colonyctl", "start", "w"], Some(&c.run));
+    assert_eq!(sorted(got), ["web", "worker"]);
+    let got = complete(&script, &["colonyctl", "stop", "web", "@"], Some(&c.run));
+    assert_eq!(sorted(got), ["@all", "@front"]);
+    // signal: the first argument is the signal, targets after it; logs: one unit.
+    let got = complete(&script, &["colonyctl", "signal", "HUP", "d"], Some(&c.run));
+    assert_eq!(got, ["db"]);
+    let got = complete(&script, &["colonyctl", "logs", "wo"], Some(&c.run));
+    assert_eq!(got, ["worker"]);
+    // Subcommands and flags still come from the static part.
+    let got = complete(&script, &["colonyctl", "rest"], Some(&c.run));
+    assert_eq!(sorted(got), ["restart", "restart-all"]);
+    let got = complete(&script, &["colonyctl", "start", "--no"], Some(&c.run));
+    assert_eq!(got, ["--no-block"]);
+    // The helper itself is not offered to people.
+    let got = complete(&script, &["colonyctl", "__"], Some(&c.run));
+    assert!(got.is_empty(), "{got:?}");
+
+    // No colony-init behind the directory: nothing offered, quickly, no error output.
+    let gone = c.dir.path().join("nothing-here");
+    let t = Instant::now();
+    let got = complete(&script, &["colonyctl", "start", ""], Some(&gone));
+    assert!(got.is_empty(), "{got:?}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let o = Command::new(bin("colonyctl"))
+        .args(["--run-dir", gone.to_str().unwrap(), "__complete-targets"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stdout.is_empty() && o.stderr.is_empty());
+}
