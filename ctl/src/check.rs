@@ -9,8 +9,9 @@ use units::proto::exit;
 /// stdout and a one-line summary on stderr. A directory is validated as a whole; a file is
 /// validated with the units of its own directory as its possible dependencies.
 /// Returns the exit code: 0 all valid, 1 any invalid, 2 usage (no path, a path that does not
-/// exist).
-pub fn run(paths: &[PathBuf]) -> i32 {
+/// exist). With `json`, stdout is one object: `{"checked", "invalid", "errors": [{"file",
+/// "line", "col", "key", "message"}]}`.
+pub fn run(paths: &[PathBuf], json: bool) -> i32 {
     if paths.is_empty() {
         eprintln!("colonyctl check: name at least one unit file or directory: colonyctl check FILE|DIR...");
         return exit::USAGE;
@@ -26,12 +27,23 @@ pub fn run(paths: &[PathBuf]) -> i32 {
         return exit::USAGE;
     }
     let mut printed = BTreeSet::new();
+    let mut errors = Vec::new();
     let (mut checked, mut invalid) = (0usize, 0usize);
     let mut report = |errs: Vec<units::diag::Diagnostic>| {
         for d in errs {
             let line = d.to_string();
             if printed.insert(line.clone()) {
-                println!("{line}");
+                if json {
+                    errors.push(serde_json::json!({
+                        "file": d.file,
+                        "line": d.line,
+                        "col": d.col,
+                        "key": d.key,
+                        "message": d.message,
+                    }));
+                } else {
+                    println!("{line}");
+                }
             }
         }
     };
@@ -73,6 +85,13 @@ pub fn run(paths: &[PathBuf]) -> i32 {
                 report(errs);
             }
         }
+    }
+    if json {
+        let v = serde_json::json!({"checked": checked, "invalid": invalid, "errors": errors});
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
+        );
     }
     if invalid == 0 {
         eprintln!(

@@ -58,13 +58,12 @@ pub fn tail(file: &mut File, n: usize) -> io::Result<Vec<u8>> {
 
 /// Print the last `n` lines, then (with `follow`) everything written after, across rotations,
 /// until interrupted or stdout closes.
-pub fn show(path: &Path, n: usize, follow: bool) -> Result<(), CliError> {
-    let mut out = io::stdout().lock();
+pub fn show<W: Write>(path: &Path, n: usize, follow: bool, out: &mut W) -> Result<(), CliError> {
     let io_err = |e: io::Error| CliError::failed(format!("{}: {e}", path.display()));
     let mut file = match File::open(path) {
         Ok(mut f) => {
             let last = tail(&mut f, n).map_err(io_err)?;
-            if write_out(&mut out, &last).is_err() {
+            if write_out(out, &last).is_err() {
                 return Ok(());
             }
             Some(f)
@@ -106,7 +105,7 @@ pub fn show(path: &Path, n: usize, follow: bool) -> Result<(), CliError> {
         })?;
     loop {
         if let Some(f) = file.as_mut() {
-            if copy_new(f, &mut out).is_err() {
+            if copy_new(f, out).is_err() {
                 return Ok(()); // stdout closed (e.g. `| head`)
             }
         }
@@ -119,7 +118,7 @@ pub fn show(path: &Path, n: usize, follow: bool) -> Result<(), CliError> {
             if !same {
                 if let Ok(f) = File::open(path) {
                     if let Some(old) = file.as_mut() {
-                        if copy_new(old, &mut out).is_err() {
+                        if copy_new(old, out).is_err() {
                             return Ok(());
                         }
                     }
@@ -133,6 +132,53 @@ pub fn show(path: &Path, n: usize, follow: bool) -> Result<(), CliError> {
         match inotify.read_events() {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(CliError::failed(format!("inotify: {e}"))),
+        }
+    }
+}
+
+/// `--json` for logs: each complete line becomes `{"unit": U, "line": L}` on a line of its own
+/// (JSON Lines, so `-f` streams); a last line without a newline is written when dropped.
+pub struct JsonLines<W: Write> {
+    unit: String,
+    out: W,
+    partial: Vec<u8>,
+}
+
+impl<W: Write> JsonLines<W> {
+    pub fn new(unit: &str, out: W) -> JsonLines<W> {
+        JsonLines {
+            unit: unit.to_string(),
+            out,
+            partial: Vec::new(),
+        }
+    }
+
+    fn emit(&mut self, line: &[u8]) -> io::Result<()> {
+        let v = serde_json::json!({"unit": self.unit, "line": String::from_utf8_lossy(line)});
+        writeln!(self.out, "{v}")
+    }
+}
+
+impl<W: Write> Write for JsonLines<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.partial.extend_from_slice(buf);
+        while let Some(i) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=i).collect();
+            self.emit(&line[..i])?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl<W: Write> Drop for JsonLines<W> {
+    fn drop(&mut self) {
+        if !self.partial.is_empty() {
+            let rest = std::mem::take(&mut self.partial);
+            let _ = self.emit(&rest).and_then(|_| self.out.flush());
         }
     }
 }

@@ -63,6 +63,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 enum Cmd {
     /// Show units (all when none is named)
     Status {
+        /// Whole lines: do not cut columns to the terminal's width
+        #[arg(short = 'l', long)]
+        full: bool,
         /// NAME, NAME.unit or @TAG
         targets: Vec<String>,
     },
@@ -195,7 +198,7 @@ fn request_of(cmd: &Cmd) -> Option<(&'static str, Vec<String>)> {
         a
     };
     Some(match cmd {
-        Cmd::Status { targets: t } => ("status", targets(t)),
+        Cmd::Status { targets: t, .. } => ("status", targets(t)),
         Cmd::Start(t) => ("start", with_block(t)),
         Cmd::Stop(t) => ("stop", with_block(t)),
         Cmd::Restart(t) => ("restart", with_block(t)),
@@ -261,13 +264,20 @@ fn run(cli: Cli) -> Result<i32, CliError> {
     if let Some((verb, args)) = request_of(&cli.command) {
         let mut reply = client.request(verb, &args)?;
         match &cli.command {
-            Cmd::Status { .. } => {
+            Cmd::Status { full, .. } => {
                 // Status shows what it has even with code 3 (a named unit is not running).
                 if cli.json {
                     print_json(&reply.data);
                 } else if reply.data.is_array() {
                     let units: Vec<UnitStatus> = data(&mut reply)?;
-                    print!("{}", render::status(&units, chrono::Utc::now()));
+                    let mut style = render::Style::for_stdout();
+                    if *full {
+                        style.width = None;
+                    }
+                    print!(
+                        "{}",
+                        render::status_styled(&units, chrono::Utc::now(), style)
+                    );
                 }
                 if !reply.ok {
                     if let Some(e) = &reply.error {
@@ -314,7 +324,14 @@ fn run(cli: Cli) -> Result<i32, CliError> {
                         "unit {name} has no log file colony-init knows of (see its [log] section)"
                     )));
                 };
-                logs::show(std::path::Path::new(&file), lines, follow)?;
+                let path = std::path::Path::new(&file);
+                let stdout = std::io::stdout();
+                if cli.json {
+                    let mut out = logs::JsonLines::new(&name, stdout.lock());
+                    logs::show(path, lines, follow, &mut out)?;
+                } else {
+                    logs::show(path, lines, follow, &mut stdout.lock())?;
+                }
                 Ok(exit::OK)
             }
             Cmd::Add {
@@ -341,17 +358,25 @@ fn run(cli: Cli) -> Result<i32, CliError> {
                 let dir = units_dir(&client, units)?;
                 let (path, existed) = edit::add(&dir, &u)?;
                 let what = if existed { "replaced" } else { "wrote" };
-                println!("{what} {}", path.display());
+                if cli.json {
+                    print_json(&serde_json::json!({"path": path, "replaced": existed}));
+                } else {
+                    println!("{what} {}", path.display());
+                }
                 Ok(exit::OK)
             }
             Cmd::Remove { name, units } => {
                 let name = edit::unit_name(&name)?;
                 let dir = units_dir(&client, units)?;
                 let path = edit::remove(&dir, &name)?;
-                println!("removed {}", path.display());
+                if cli.json {
+                    print_json(&serde_json::json!({"path": path, "removed": true}));
+                } else {
+                    println!("removed {}", path.display());
+                }
                 Ok(exit::OK)
             }
-            Cmd::Check { paths } => Ok(check::run(&paths)),
+            Cmd::Check { paths } => Ok(check::run(&paths, cli.json)),
             Cmd::Import {
                 from,
                 out,
@@ -364,6 +389,7 @@ fn run(cli: Cli) -> Result<i32, CliError> {
                 dry_run,
                 strict,
                 files,
+                json: cli.json,
             })),
             Cmd::Completions { shell } => {
                 print!("{}", complete::script(shell, &mut Cli::command()));

@@ -81,8 +81,74 @@ pub fn last_exit(e: Option<&LastExit>) -> String {
     }
 }
 
+/// How a table is laid out for where it goes: the terminal's width (None: no limit, as when
+/// piped) and whether to colour it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Style {
+    pub width: Option<usize>,
+    pub color: bool,
+}
+
+impl Style {
+    /// For stdout: colour only on a terminal and never with NO_COLOR (or TERM=dumb); the width
+    /// from COLUMNS, else the terminal's (TIOCGWINSZ), else none (a pipe gets whole lines).
+    pub fn for_stdout() -> Style {
+        use std::io::IsTerminal;
+        let tty = std::io::stdout().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        let columns = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<usize>().ok())
+            .filter(|&c| c > 0);
+        Style {
+            width: columns.or_else(|| if tty { terminal_width() } else { None }),
+            color: tty && !no_color && !dumb,
+        }
+    }
+}
+
+/// stdout's terminal width, if it is a terminal that knows it.
+fn terminal_width() -> Option<usize> {
+    // SAFETY: winsize is plain integers (all-zero is valid); TIOCGWINSZ writes one into it.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_col > 0).then_some(ws.ws_col as usize)
+}
+
+/// ANSI colours for states, as systemctl uses them.
+pub const GREEN: &str = "\x1b[32m";
+pub const RED: &str = "\x1b[31m";
+pub const YELLOW: &str = "\x1b[33m";
+const RESET: &str = "\x1b[0m";
+
+/// `s` cut to `max` characters, the last one an ellipsis when cut.
+pub fn ellipsize(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
 /// Columns padded to their widest cell; the last column is not padded.
 pub fn table(rows: &[Vec<String>]) -> String {
+    table_styled(rows, &[], None, |_, _| None)
+}
+
+/// [`table`], fitted into `width` by cutting the columns of `shrink` (in that order, none
+/// below its header or 8 characters), and with cell (row, column) coloured as `paint` says.
+pub fn table_styled(
+    rows: &[Vec<String>],
+    shrink: &[usize],
+    width: Option<usize>,
+    paint: impl Fn(usize, usize) -> Option<&'static str>,
+) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; cols];
     for r in rows {
@@ -90,22 +156,97 @@ pub fn table(rows: &[Vec<String>]) -> String {
             widths[i] = widths[i].max(c.chars().count());
         }
     }
+    if let Some(max) = width {
+        // Two spaces between columns.
+        let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+        for &c in shrink {
+            let over = total(&widths).saturating_sub(max);
+            if over == 0 || c >= cols {
+                continue;
+            }
+            let header = rows
+                .first()
+                .and_then(|r| r.get(c))
+                .map_or(0, |h| h.chars().count());
+            let floor = header.max(8).min(widths[c]);
+            widths[c] -= over.min(widths[c] - floor);
+        }
+    }
     let mut out = String::new();
-    for r in rows {
+    for (ri, r) in rows.iter().enumerate() {
         let mut line = String::new();
         for (i, c) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(c);
-            } else {
-                line.push_str(c);
-                let pad = widths[i] - c.chars().count() + 2;
-                line.extend(std::iter::repeat_n(' ', pad));
+            let cell = ellipsize(c, widths[i]);
+            let shown = cell.chars().count();
+            match paint(ri, i) {
+                Some(color) if !cell.is_empty() => {
+                    line.push_str(color);
+                    line.push_str(&cell);
+                    line.push_str(RESET);
+                }
+                _ => line.push_str(&cell),
+            }
+            if i + 1 < r.len() {
+                line.extend(std::iter::repeat_n(' ', widths[i] - shown + 2));
             }
         }
-        out.push_str(line.trim_end());
+        let line = line.trim_end();
+        match width {
+            // Still too wide with every column at its floor: cut the line, as systemctl does.
+            Some(max) => out.push_str(&cut_visible(line, max)),
+            None => out.push_str(line),
+        }
         out.push('\n');
     }
     out
+}
+
+/// `line` cut to `max` visible characters (colour sequences take no room), an ellipsis last.
+fn cut_visible(line: &str, max: usize) -> String {
+    let visible = |s: &str| {
+        let (mut n, mut esc) = (0, false);
+        for c in s.chars() {
+            match (esc, c) {
+                (false, '\x1b') => esc = true,
+                (true, 'm') => esc = false,
+                (true, _) => {}
+                (false, _) => n += 1,
+            }
+        }
+        n
+    };
+    if visible(line) <= max || max == 0 {
+        return line.to_string();
+    }
+    let (mut out, mut n, mut esc, mut coloured) = (String::new(), 0, false, false);
+    for c in line.chars() {
+        match (esc, c) {
+            (false, '\x1b') => {
+                esc = true;
+                coloured = true;
+            }
+            (true, 'm') => esc = false,
+            (true, _) => {}
+            (false, _) if n + 1 == max => break,
+            (false, _) => n += 1,
+        }
+        out.push(c);
+    }
+    out.push('…');
+    if coloured {
+        out.push_str(RESET);
+    }
+    out
+}
+
+/// The colour of a state: green when up, red when failed, yellow on the way.
+pub fn state_color(state: &str) -> Option<&'static str> {
+    match state {
+        "running" => Some(GREEN),
+        "failed" | "invalid" => Some(RED),
+        "starting" | "stopping" | "backoff" | "waiting" => Some(YELLOW),
+        _ => None,
+    }
 }
 
 fn state(u: &UnitStatus) -> String {
@@ -122,7 +263,15 @@ fn state(u: &UnitStatus) -> String {
 }
 
 /// The `status` table: one row per unit, and below it the lines that need attention.
+#[cfg(test)]
 pub fn status(units: &[UnitStatus], now: DateTime<Utc>) -> String {
+    status_styled(units, now, Style::default())
+}
+
+/// [`status`] for a terminal: fitted to its width (the description, then the last exit cut
+/// first) and the state coloured. A DESCRIPTION column is there when a unit has one.
+pub fn status_styled(units: &[UnitStatus], now: DateTime<Utc>, style: Style) -> String {
+    let described = units.iter().any(|u| u.description.is_some());
     let mut rows = vec![vec![
         "NAME".to_string(),
         "STATE".into(),
@@ -132,6 +281,9 @@ pub fn status(units: &[UnitStatus], now: DateTime<Utc>) -> String {
         "LAST EXIT".into(),
         "MEMORY".into(),
     ]];
+    if described {
+        rows[0].push("DESCRIPTION".into());
+    }
     let mut notes: Vec<(usize, Vec<String>)> = Vec::new();
     for u in units {
         rows.push(vec![
@@ -143,6 +295,11 @@ pub fn status(units: &[UnitStatus], now: DateTime<Utc>) -> String {
             last_exit(u.last_exit.as_ref()),
             u.memory_bytes.map_or("-".into(), bytes),
         ]);
+        if described {
+            if let Some(r) = rows.last_mut() {
+                r.push(u.description.clone().unwrap_or_default());
+            }
+        }
         let mut n = Vec::new();
         if let Some(e) = &u.error {
             n.push(format!("error: {e}"));
@@ -167,7 +324,11 @@ pub fn status(units: &[UnitStatus], now: DateTime<Utc>) -> String {
         }
     }
     // Interleave: the notes of a unit go right below its row.
-    let table = table(&rows);
+    let paint = |row: usize, col: usize| match (style.color, row, col) {
+        (true, 1.., 1) => units.get(row - 1).and_then(|u| state_color(&u.state)),
+        _ => None,
+    };
+    let table = table_styled(&rows, &[7, 5], style.width, paint);
     let mut out = String::new();
     let mut notes = notes.into_iter().peekable();
     for (i, line) in table.lines().enumerate() {
@@ -317,6 +478,124 @@ mod tests {
                 "    warning: user: ignored",
             ]
         );
+    }
+
+    fn described(name: &str, state: &str, description: &str) -> UnitStatus {
+        UnitStatus {
+            name: name.into(),
+            state: state.into(),
+            since: "2026-11-23T11:59:00Z".into(),
+            enabled: true,
+            description: Some(description.into()),
+            last_exit: Some(LastExit {
+                code: Some(1),
+                reason: Some("a reason long enough to be cut".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn status_fits_the_width_cutting_description_then_last_exit() {
+        let long = "A description long enough that no terminal of 80 columns holds the row";
+        let units = vec![
+            described("web", "running", long),
+            described("db", "failed", "short"),
+        ];
+        let whole = status_styled(&units, now(), Style::default());
+        assert!(whole.lines().any(|l| l.ends_with(long)), "{whole}");
+        assert!(whole.lines().next().unwrap().ends_with("DESCRIPTION"));
+        for width in [120, 100, 80, 60, 30] {
+            let style = Style {
+                width: Some(width),
+                color: false,
+            };
+            let out = status_styled(&units, now(), style);
+            for l in out.lines() {
+                assert!(l.chars().count() <= width, "{width}: {l:?}\n{out}");
+            }
+            assert!(out.contains('…'), "{out}");
+            // The name, state and pid columns are cut last.
+            if width >= 60 {
+                assert!(
+                    out.lines().nth(1).unwrap().starts_with("web   running  -"),
+                    "{out}"
+                );
+            }
+        }
+        // At 120 only the description is cut; the last exit stays whole.
+        let out = status_styled(
+            &units,
+            now(),
+            Style {
+                width: Some(120),
+                color: false,
+            },
+        );
+        assert!(
+            out.contains("exit 1 (a reason long enough to be cut)"),
+            "{out}"
+        );
+        let out = status_styled(
+            &units,
+            now(),
+            Style {
+                width: Some(60),
+                color: false,
+            },
+        );
+        assert!(
+            !out.contains("exit 1 (a reason long enough to be cut)"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn colour_marks_the_state_only_when_asked() {
+        let units = vec![
+            described("web", "running", "w"),
+            described("db", "failed", "d"),
+            described("job", "backoff", "j"),
+            described("off", "stopped", "o"),
+        ];
+        let plain = status_styled(&units, now(), Style::default());
+        assert!(!plain.contains('\x1b'), "{plain}");
+        let style = Style {
+            width: None,
+            color: true,
+        };
+        let out = status_styled(&units, now(), style);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("NAME "), "header uncoloured: {out:?}");
+        assert!(lines[1].contains("\x1b[32mrunning\x1b[0m"), "{out:?}");
+        assert!(lines[2].contains("\x1b[31mfailed\x1b[0m"), "{out:?}");
+        assert!(lines[3].contains("\x1b[33mbackoff\x1b[0m"), "{out:?}");
+        assert!(!lines[4].contains('\x1b'), "{out:?}");
+        // Colour codes do not shift the columns.
+        let strip = out
+            .replace(GREEN, "")
+            .replace(RED, "")
+            .replace(YELLOW, "")
+            .replace(RESET, "");
+        assert_eq!(strip, plain);
+        // A cut line that was coloured ends the colour.
+        let narrow = Style {
+            width: Some(9),
+            color: true,
+        };
+        let out = status_styled(&units, now(), narrow);
+        assert!(
+            out.lines().nth(1).unwrap().ends_with("\x1b[32mru…\x1b[0m"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn ellipsis() {
+        assert_eq!(ellipsize("abcdef", 6), "abcdef");
+        assert_eq!(ellipsize("abcdef", 4), "abc…");
+        assert_eq!(ellipsize("abcdef", 0), "");
     }
 
     #[test]

@@ -50,6 +50,7 @@ fn import(files: &[PathBuf], out: &Path, from: Option<&str>, dry_run: bool, stri
             dry_run,
             strict,
             files: files.to_vec(),
+            json: false,
         },
         &mut o,
         &mut e,

@@ -20,6 +20,7 @@ fn import(files: Vec<PathBuf>, out: &Path, dry_run: bool) -> (i32, String, Strin
             dry_run,
             strict: false,
             files,
+            json: false,
         },
         &mut o,
         &mut e,

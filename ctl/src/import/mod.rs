@@ -35,6 +35,8 @@ pub struct ImportArgs {
     /// Any key not carried over is an error (exit 1, nothing written).
     pub strict: bool,
     pub files: Vec<PathBuf>,
+    /// The report as one JSON object on stdout instead of text.
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -274,6 +276,13 @@ pub fn run(args: ImportArgs) -> i32 {
 /// `colonyctl import` with its output (units in dry-run, the report) to `out` and errors to
 /// `err`.
 pub fn run_with(args: ImportArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    // With --json the text goes nowhere and `out` gets the JSON report instead.
+    let mut sink = std::io::sink();
+    let (out, json_out): (&mut dyn Write, Option<&mut dyn Write>) = if args.json {
+        (&mut sink, Some(out))
+    } else {
+        (out, None)
+    };
     macro_rules! fail {
         ($code:expr, $($t:tt)*) => {{
             let _ = writeln!(err, "colonyctl import: {}", format!($($t)*));
@@ -374,6 +383,14 @@ pub fn run_with(args: ImportArgs, out: &mut dyn Write, err: &mut dyn Write) -> i
             out,
             "not carried, by key: {}",
             report::dropped_by_key(&t.drafts, &t.general)
+        );
+    }
+    if let Some(j) = json_out {
+        let v = report::json(&t.drafts, &t.general, &out_dir, &tally, args.dry_run);
+        let _ = writeln!(
+            j,
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
         );
     }
     if !errors.is_empty() {

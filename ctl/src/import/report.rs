@@ -58,6 +58,57 @@ pub fn entry_line(e: &Entry) -> String {
     }
 }
 
+fn entry_json(e: &Entry) -> serde_json::Value {
+    let (fate, note) = match &e.fate {
+        Fate::Carried => ("carried", None),
+        Fate::Approx(w) => ("approx", Some(w)),
+        Fate::Same(w) => ("same", Some(w)),
+        Fate::Dropped(w) => ("dropped", Some(w)),
+    };
+    serde_json::json!({
+        "origin": e.origin,
+        "source": e.source,
+        "to": e.to,
+        "fate": fate,
+        "note": note,
+    })
+}
+
+/// `import --json`: the units (with their text), every source key's fate, and the totals.
+pub fn json(
+    drafts: &[Draft],
+    general: &[Entry],
+    out_dir: &std::path::Path,
+    tally: &Tally,
+    dry_run: bool,
+) -> serde_json::Value {
+    let units: Vec<serde_json::Value> = drafts
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "name": d.name,
+                "path": out_dir.join(format!("{}.unit", d.name)),
+                "sources": d.sources,
+                "text": d.render(),
+                "warnings": d.warnings,
+                "keys": d.entries.iter().map(entry_json).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "dry_run": dry_run,
+        "units": units,
+        "general": general.iter().map(entry_json).collect::<Vec<_>>(),
+        "keys": {
+            "carried": tally.carried,
+            "approx": tally.approx,
+            "same": tally.same,
+            "dropped": tally.dropped,
+        },
+        "translated_pct": tally.translated_pct(),
+    })
+}
+
 /// The report of one unit.
 pub fn unit_report(d: &Draft) -> String {
     let mut out = format!(
