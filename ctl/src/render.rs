@@ -251,6 +251,10 @@ pub fn state_color(state: &str) -> Option<&'static str> {
 
 fn state(u: &UnitStatus) -> String {
     let mut s = u.state.clone();
+    // Running and not ready: between RELOADING=1 and READY=1.
+    if u.state == "running" && !u.ready {
+        s.push_str(" (reloading)");
+    }
     if !u.enabled && matches!(u.state.as_str(), "stopped" | "exited") {
         s.push_str(" (disabled)");
     }
@@ -444,6 +448,7 @@ mod tests {
                 since: "2026-11-23T11:54:48Z".into(),
                 memory_bytes: Some(3 * 1024 * 1024),
                 enabled: true,
+                ready: true,
                 heartbeat: Some(HeartbeatStatus {
                     file: "/run/colony/heartbeat/web".into(),
                     age_ms: Some(1500),
@@ -596,6 +601,22 @@ mod tests {
         assert_eq!(ellipsize("abcdef", 6), "abcdef");
         assert_eq!(ellipsize("abcdef", 4), "abc…");
         assert_eq!(ellipsize("abcdef", 0), "");
+    }
+
+    #[test]
+    fn a_running_unit_that_is_not_ready_is_reloading() {
+        let mut u = UnitStatus {
+            name: "db".into(),
+            state: "running".into(),
+            enabled: true,
+            ..Default::default()
+        };
+        assert_eq!(state(&u), "running (reloading)");
+        u.ready = true;
+        assert_eq!(state(&u), "running");
+        u.state = "starting".into();
+        u.ready = false;
+        assert_eq!(state(&u), "starting");
     }
 
     #[test]

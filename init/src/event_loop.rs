@@ -1143,7 +1143,16 @@ impl Engine {
                             }
                         }
                     }
-                    notify::Order::Reloading(_) => {}
+                    notify::Order::Reloading(reloading) => {
+                        let relevant =
+                            reloading || self.core.get(&unit).is_some_and(|r| r.reloading);
+                        if relevant {
+                            self.feed(Input::Reloading {
+                                unit: unit.clone(),
+                                reloading,
+                            });
+                        }
+                    }
                 }
             }
         }
@@ -1678,6 +1687,8 @@ fn probe_relevant(input: &Input) -> Option<String> {
         | Input::SpawnFailed { unit, .. }
         | Input::Exited { unit, .. }
         | Input::Ready { unit }
+        | Input::Reloading { unit, .. }
+        | Input::Stopping { unit }
         | Input::Fault { unit, .. }
         | Input::Deadline { unit, .. } => Some(unit.clone()),
         Input::Command(Command::Stop(unit) | Command::Restart(unit)) => Some(unit.clone()),

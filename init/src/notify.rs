@@ -625,7 +625,12 @@ pub fn interpret(unit: &str, notify_type: bool, msgs: &[Msg], members: &Members)
                 info!(unit, "notify: reloading");
                 out.push(Order::Reloading(true));
             }
-            Msg::Stopping => info!(unit, "notify: stopping"),
+            Msg::Stopping => {
+                info!(unit, "notify: stopping");
+                out.push(Order::Feed(Input::Stopping {
+                    unit: unit.to_string(),
+                }));
+            }
             Msg::Status(t) => out.push(Order::Status(t.clone())),
             Msg::MainPid(pid) => {
                 if members.contains(unit, *pid) {

@@ -559,3 +559,111 @@ fn without_cgroups_a_live_sender_counts_by_its_session() {
     });
     assert_eq!(c.unit("nocg").unwrap()["status_text"], "no cgroups");
 }
+
+/// Write one command line into a unit's FIFO (once the unit reads it).
+fn tell(fifo: &Path, line: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = wait_for("the unit to read its FIFO", SOON, || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(fifo)
+            .ok()
+    });
+    f.write_all(format!("{line}\n").as_bytes()).unwrap();
+}
+
+/// A notify unit that sends what the test tells it through a FIFO: `RELOADING=1` makes it
+/// running but not ready (its dependent left alone, a new one waits), `READY=1` ends that;
+/// `STOPPING=1` makes it `stopping` with no signal sent, and its exit is expected.
+#[test]
+fn reloading_and_stopping_from_a_notify_unit() {
+    let c = Colony::new();
+    let fifo = c.dir.path().join("rl.fifo");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let term = c.dir.path().join("rl.term");
+    let again = c.dir.path().join("rl.again");
+    let late_out = c.dir.path().join("late.out");
+    c.write_unit(
+        "rl",
+        &format!(
+            "{}[ready]\ntype = \"notify\"\ntimeout = \"30s\"\n[restart]\npolicy = \"on-failure\"\n",
+            py(&format!(
+                "{SEND}import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: open(\"{term}\", \"w\").write(\"term\\n\"))\nsend(\"READY=1\")\nwhile True:\n    for line in open(\"{fifo}\"):\n        c = line.strip()\n        if c == \"reload\":\n            send(\"RELOADING=1\\nSTATUS=reloading\")\n        elif c == \"ready\":\n            open(\"{again}\", \"w\").write(repr(time.time()) + \"\\n\")\n            send(\"STATUS=up\\nREADY=1\")\n        elif c == \"stop\":\n            send(\"STOPPING=1\")\n        elif c == \"exit\":\n            sys.exit(0)\n",
+                term = term.display(),
+                fifo = fifo.display(),
+                again = again.display(),
+            ))
+        ),
+    );
+    c.write_unit(
+        "app",
+        &format!("after = [\"rl\"]\n{}", sh("exec sleep 1000")),
+    );
+    c.write_unit(
+        "late",
+        &format!(
+            "requires = [\"rl\"]\nenabled = false\n{}",
+            py(&format!(
+                "import time\nopen(\"{}\", \"w\").write(repr(time.time()) + \"\\n\")\ntime.sleep(1000)\n",
+                late_out.display()
+            ))
+        ),
+    );
+    let c = c.start();
+    c.wait_unit("rl", "up", |u| u["ready"] == true);
+    let app = c.wait_state("app", "running");
+
+    tell(&fifo, "reload");
+    let u = c.wait_unit("rl", "reloading", |u| u["ready"] == false);
+    assert_eq!(u["state"], "running", "{u}");
+    assert_eq!(u["status_text"], "reloading", "{u}");
+    assert_eq!(u["restarts"], 0, "{u}");
+    let o = c.ctl(&["status", "rl"]);
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(shown.contains("running (reloading)"), "{shown}");
+    // A dependent started now waits for the reload to end.
+    let mut start = Command::new(colony_integration::bin("colonyctl"))
+        .arg("--run-dir")
+        .arg(&c.run)
+        .args(["start", "late"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("colonyctl start late");
+    let l = c.wait_unit("late", "waiting for rl", |u| u["state"] == "stopped");
+    assert!(l["pid"].is_null(), "{l}");
+    assert!(start.try_wait().unwrap().is_none(), "start returned early");
+    tell(&fifo, "ready");
+    let st = start.wait().unwrap();
+    assert!(st.success(), "start late failed");
+    let again: f64 = read_when(&again, "the reload's end")
+        .trim()
+        .parse()
+        .unwrap();
+    let late: f64 = read_when(&late_out, "late's start").trim().parse().unwrap();
+    assert!(
+        late >= again,
+        "late started at {late}, before rl was up at {again}"
+    );
+    let u = c.wait_unit("rl", "up again", |u| u["ready"] == true);
+    assert_eq!(u["state"], "running", "{u}");
+    assert_eq!(u["status_text"], "up", "{u}");
+    let a = c.unit("app").unwrap();
+    assert_eq!(a["pid"], app["pid"], "the dependent was left alone: {a}");
+    assert_eq!(a["state"], "running", "{a}");
+
+    tell(&fifo, "stop");
+    let u = c.wait_unit("rl", "stopping", |u| u["state"] == "stopping");
+    assert_eq!(u["ready"], false, "{u}");
+    assert!(!u["pid"].is_null(), "still running: {u}");
+    tell(&fifo, "exit");
+    let u = c.wait_unit("rl", "exited", |u| u["state"] == "exited");
+    assert_eq!(u["last_exit"]["code"], 0, "{u}");
+    assert_eq!(u["last_exit"]["reason"], "stopped", "{u}");
+    assert_eq!(u["restarts"], 0, "{u}");
+    assert!(!term.exists(), "no stop signal was sent to it");
+    let a = c.unit("app").unwrap();
+    assert_eq!(a["pid"], app["pid"], "{a}");
+}

@@ -21,6 +21,19 @@
 //! - `Arm` replaces the (unit, kind) deadline; `Disarm` cancels it. A deadline delivered
 //!   after it was disarmed or re-armed is ignored, so the loop need not be exact.
 //! - `Exit` comes once, when shutdown (or an essential unit's failure) has stopped all.
+//! - `RELOADING=1` (send [`Input::Reloading`]): a running unit stays `running` with
+//!   `ready` false (the only time a running service is not ready; `status` shows it as
+//!   reloading) until `READY=1` ends it. Nothing is done to its dependents; one starting
+//!   meanwhile waits for the reload to end. A reload not over by `[ready] timeout` ends
+//!   anyway, as systemd does: the unit counts as up again (logged). Ignored unless
+//!   running and ready.
+//! - `STOPPING=1` (send [`Input::Stopping`]): the unit (starting or running) goes
+//!   `stopping` at once, not ready; no signal is sent, but `[stop] timeout` holds (then
+//!   everything is killed). Its exit is expected: `last_exit.reason` is `stopped`, and
+//!   then the restart policy applies as to any exit (so `policy = "always"` starts it
+//!   again, `on-failure` not after a success code; a life shorter than `threshold` still
+//!   counts as an instant death, so a program that quits at once cannot spin). A
+//!   `stop`/`restart` meanwhile sends no second signal and waits for its exit.
 //! - Timer runs are planned in wall-clock time and armed as monotonic instants; when the
 //!   wall clock is set (timerfd `TFD_TIMER_CANCEL_ON_SET`), send [`Input::ClockChanged`]
 //!   and every waiting timer is planned again.
@@ -167,6 +180,16 @@ pub enum Input {
     MainPid {
         unit: String,
         pid: i32,
+    },
+    /// `RELOADING=1` (`reloading: true`) from a running unit, and the `READY=1` that ends
+    /// the reload (`false`; the loop may send it whenever `READY=1` comes).
+    Reloading {
+        unit: String,
+        reloading: bool,
+    },
+    /// `STOPPING=1`: the unit announced that it is stopping on its own.
+    Stopping {
+        unit: String,
     },
 }
 

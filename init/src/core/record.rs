@@ -71,6 +71,8 @@ pub struct UnitRecord {
     pub last_exit: Option<LastExit>,
     /// Up per `[ready]`.
     pub ready: bool,
+    /// Between `RELOADING=1` and `READY=1` (while `running`; `ready` is false meanwhile).
+    pub reloading: bool,
     /// The last touch of the heartbeat file.
     pub last_beat: Option<SystemTime>,
     /// Why the unit is in its state when no exit says it (e.g. "required unit db failed").
@@ -89,7 +91,7 @@ pub struct UnitRecord {
     pub(crate) main: bool,
     /// Something of the unit may be left (until `Empty`).
     pub(crate) group: bool,
-    /// The stop signal went to this process.
+    /// The stop signal went to this process, or it announced its stop (`STOPPING=1`).
     pub(crate) stop_sent: bool,
     /// Why we are stopping it on our own (heartbeat, ready_timeout...).
     pub(crate) fault: Option<&'static str>,
@@ -145,6 +147,7 @@ impl UnitRecord {
             since: now,
             last_exit: None,
             ready: false,
+            reloading: false,
             last_beat: None,
             note: None,
             timer,

@@ -265,6 +265,16 @@ impl Supervisor {
                 }
                 return fx;
             }
+            Input::Reloading { unit, reloading } => {
+                if let Some(i) = self.idx(&unit) {
+                    self.on_reloading(i, reloading, now, &mut fx);
+                }
+            }
+            Input::Stopping { unit } => {
+                if let Some(i) = self.idx(&unit) {
+                    self.on_stopping(i, now, &mut fx);
+                }
+            }
             Input::ClockChanged => {
                 for i in 0..self.units.len() {
                     let u = &self.units[i];
@@ -906,7 +916,8 @@ impl Supervisor {
                 || du.spawning
                 || (du.state == State::Starting && du.main)
                 || du.state == State::Backoff
-                || (du.state == State::Stopping && du.want_up);
+                || (du.state == State::Stopping && du.want_up)
+                || du.reloading;
             let satisfied = du.is_up() || du.state == State::Exited || du.state == State::Waiting;
             if satisfied {
                 continue;
@@ -940,6 +951,7 @@ impl Supervisor {
         u.spawning = true;
         u.group = true;
         u.ready = false;
+        u.reloading = false;
         u.pid = None;
         u.restart_due = false;
         u.stop_sent = false;
@@ -970,6 +982,7 @@ impl Supervisor {
         };
         let u = &mut self.units[i];
         u.stop_sent = true;
+        u.reloading = false;
         u.set_state(State::Stopping, now.wall);
         fx.push(Effect::Signal {
             unit: u.name.clone(),
@@ -1129,6 +1142,7 @@ impl Supervisor {
         let defaults = self.defaults;
         let u = &mut self.units[i];
         u.ready = false;
+        u.reloading = false;
         let fault = u.fault.take();
         let lifetime = u
             .started
@@ -1268,6 +1282,9 @@ impl Supervisor {
             DeadlineKind::ReadyTimeout => {
                 if u.state == State::Starting {
                     self.fault(i, "ready_timeout", now, fx);
+                } else if u.reloading {
+                    tracing::warn!(unit = %u.name, "reload not over by the ready timeout: counted as up again");
+                    self.end_reload(i, fx);
                 }
             }
             DeadlineKind::Watchdog => self.fault(i, "watchdog", now, fx),
@@ -1314,6 +1331,61 @@ impl Supervisor {
             u.set_state(State::Running, now.wall);
             self.disarm(i, DeadlineKind::ReadyTimeout, fx);
         }
+    }
+
+    /// `RELOADING=1` / its end (see the contract in the module docs of `core`).
+    fn on_reloading(&mut self, i: usize, reloading: bool, now: Now, fx: &mut Vec<Effect>) {
+        let u = &mut self.units[i];
+        if reloading {
+            if !(u.main && !u.stop_sent && u.state == State::Running && u.ready) || u.is_timer() {
+                return;
+            }
+            u.ready = false;
+            u.reloading = true;
+            let t = u
+                .run_def
+                .as_ref()
+                .and_then(|d| d.ready.timeout)
+                .unwrap_or(DEFAULT_READY_TIMEOUT);
+            self.arm(i, DeadlineKind::ReadyTimeout, later(now.mono, t), fx);
+        } else if u.reloading {
+            self.end_reload(i, fx);
+        }
+    }
+
+    fn end_reload(&mut self, i: usize, fx: &mut Vec<Effect>) {
+        let u = &mut self.units[i];
+        u.reloading = false;
+        if u.main && !u.stop_sent && u.state == State::Running {
+            u.ready = true;
+        }
+        self.disarm(i, DeadlineKind::ReadyTimeout, fx);
+    }
+
+    /// `STOPPING=1`: a stop under way that colony did not ask for.
+    fn on_stopping(&mut self, i: usize, now: Now, fx: &mut Vec<Effect>) {
+        let u = &self.units[i];
+        if !u.main || u.stop_sent || !matches!(u.state, State::Starting | State::Running) {
+            return;
+        }
+        tracing::info!(unit = %u.name, "the unit announced its stop");
+        let timeout = u
+            .active_def()
+            .and_then(|d| d.stop.timeout)
+            .unwrap_or(self.defaults.kill_timeout);
+        for k in [
+            DeadlineKind::ReadyTimeout,
+            DeadlineKind::Watchdog,
+            DeadlineKind::Heartbeat,
+        ] {
+            self.disarm(i, k, fx);
+        }
+        let u = &mut self.units[i];
+        u.stop_sent = true;
+        u.ready = false;
+        u.reloading = false;
+        u.set_state(State::Stopping, now.wall);
+        self.arm(i, DeadlineKind::StopTimeout, later(now.mono, timeout), fx);
     }
 
     fn on_watchdog_ping(&mut self, i: usize, now: Now, fx: &mut Vec<Effect>) {

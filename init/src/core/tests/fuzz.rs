@@ -166,7 +166,7 @@ fn run(seed: u64, steps: usize) {
                 f.broken.clear();
             }
         }
-        let input = match r.below(12) {
+        let input = match r.below(13) {
             0 => Input::Load(random_set(&mut r)),
             1 => Input::Command(Command::Start(pick(&mut r))),
             2 => Input::Command(Command::Stop(pick(&mut r))),
@@ -207,6 +207,11 @@ fn run(seed: u64, steps: usize) {
                 last_run: f.now().wall - secs(r.below(100) as u64),
             },
             10 if r.chance(5) => Input::ClockChanged,
+            11 if r.chance(70) => Input::Reloading {
+                unit: pick(&mut r),
+                reloading: r.chance(50),
+            },
+            11 => Input::Stopping { unit: pick(&mut r) },
             _ => {
                 let d = ms(r.below(3000) as u64);
                 let fx = f.advance(d);

@@ -9,6 +9,7 @@ mod deps;
 mod fuzz;
 mod heartbeat;
 mod load;
+mod notify;
 mod restart;
 mod stop;
 mod timer;
