@@ -61,7 +61,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     info!(host = %cfg.host, endpoints = %cfg.endpoints.join(","), ttl = ?cfg.ttl, "colony-fleet starting");
+    let mut last_try;
     loop {
+        last_try = Instant::now();
         tokio::select! {
             r = session(&cfg, &shared) => {
                 if let Err(e) = r {
@@ -71,9 +73,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
-        // A short pause between attempts, so a dead etcd is not hammered.
+        // The first retry at once (another member may answer), then a pause between
+        // attempts, so a dead etcd is not hammered.
+        let pause = if last_try.elapsed() > Duration::from_secs(5) {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(1)
+        };
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
@@ -118,15 +126,42 @@ async fn fence_watchdog(cfg: Config, shared: Arc<Shared>) {
 /// One connection's life: lease, registration, assignments, publishing, leadership.
 async fn session(cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<()> {
     let mut client = connect(cfg).await?;
-    let ttl = cfg.ttl.as_secs().max(2) as i64;
-    let sent = Instant::now();
-    let lease = bounded("granting a lease", REQUEST, client.lease_grant(ttl, None))
-        .await?
-        .id();
-    shared.lease.store(lease, Ordering::SeqCst);
-    shared.renew(sent, cfg.fence_after());
-    let (mut keeper, mut alive) =
-        bounded("lease keep-alive", REQUEST, client.lease_keep_alive(lease)).await?;
+    // Keep the lease we had when it is still alive (a dropped connection, an etcd member
+    // lost): nothing is fenced, re-placed or re-elected for a mere reconnection.
+    let mut kept = None;
+    let old = shared.lease.load(Ordering::SeqCst);
+    if old != 0 {
+        let sent = Instant::now();
+        if let Ok((mut k, mut a)) =
+            bounded("lease keep-alive", REQUEST, client.lease_keep_alive(old)).await
+        {
+            if k.keep_alive().await.is_ok() {
+                if let Ok(Some(r)) = bounded("renewing the lease", REQUEST, a.message()).await {
+                    if r.ttl() > 0 {
+                        if shared.renew(sent, cfg.fence_after()) {
+                            info!("lease renewed again: fence lifted");
+                        }
+                        kept = Some((old, k, a));
+                    }
+                }
+            }
+        }
+    }
+    let (lease, mut keeper, mut alive) = match kept {
+        Some(k) => k,
+        None => {
+            let ttl = cfg.ttl.as_secs().max(2) as i64;
+            let sent = Instant::now();
+            let lease = bounded("granting a lease", REQUEST, client.lease_grant(ttl, None))
+                .await?
+                .id();
+            shared.lease.store(lease, Ordering::SeqCst);
+            shared.renew(sent, cfg.fence_after());
+            let (k, a) =
+                bounded("lease keep-alive", REQUEST, client.lease_keep_alive(lease)).await?;
+            (lease, k, a)
+        }
+    };
     let known = serde_json::to_vec(&cfg.labels)?;
     bounded(
         "registering",
@@ -164,14 +199,16 @@ async fn session(cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<()> {
     reconcile(&mut client, cfg, shared).await?;
     info!(lease = format!("{lease:x}"), "joined the fleet");
     let mut leader = AbortOnDrop(tokio::spawn(lead(client.clone(), cfg.clone(), lease)));
-    let mut renew = tokio::time::interval(cfg.ttl / 4);
+    // Renewals are cheap (no raft write): often enough that losing one, and reconnecting
+    // to another member, still fits well before the fence.
+    let mut renew = tokio::time::interval(cfg.ttl / 6);
     let mut publish = tokio::time::interval(cfg.publish_every);
     loop {
         tokio::select! {
             _ = renew.tick() => {
                 let sent = Instant::now();
                 keeper.keep_alive().await?;
-                let resp = bounded("renewing the lease", cfg.ttl / 4, alive.message()).await?;
+                let resp = bounded("renewing the lease", cfg.ttl / 6, alive.message()).await?;
                 match resp {
                     Some(r) if r.ttl() > 0 => {
                         if shared.renew(sent, cfg.fence_after()) {

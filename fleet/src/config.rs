@@ -217,7 +217,7 @@ impl Config {
     }
 
     /// When an agent that cannot renew its lease stops its movable units: well before etcd
-    /// can let the lease lapse (renewals go out every ttl/4, so one lost renewal is tolerated).
+    /// can let the lease lapse (renewals go out every ttl/6, so a lost one and a reconnection are tolerated).
     pub fn fence_after(&self) -> Duration {
         self.ttl.mul_f64(0.4)
     }

@@ -11,7 +11,9 @@
 
 use std::time::Duration;
 
-use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use etcd_client::{Certificate, Client, ConnectOptions, GetOptions, Identity, TlsOptions};
 
 use crate::config::Config;
 
@@ -40,11 +42,53 @@ pub async fn connect(cfg: &Config) -> anyhow::Result<Client> {
         }
         opts = opts.with_tls(tls);
     }
-    let fut = Client::connect(cfg.endpoints.clone(), Some(opts));
-    match tokio::time::timeout(Duration::from_secs(5), fut).await {
-        Ok(r) => Ok(r?),
-        Err(_) => anyhow::bail!("etcd at {} does not answer", cfg.endpoints.join(",")),
+    // One member at a time, the first that answers a (linearizable) read: a dead member,
+    // or one cut off from the quorum, is skipped. A client balanced over every endpoint
+    // would keep sending requests to the dead one.
+    let n = cfg.endpoints.len().max(1);
+    let start = NEXT.load(Ordering::SeqCst);
+    let mut last = anyhow::anyhow!("no etcd endpoint configured");
+    for i in 0..n {
+        let idx = (start + i) % n;
+        let Some(ep) = cfg.endpoints.get(idx) else {
+            break;
+        };
+        match try_one(cfg, ep, opts.clone()).await {
+            Ok(c) => {
+                // The next connection (after this one failed) starts with the next member.
+                NEXT.store(idx + 1, Ordering::SeqCst);
+                return Ok(c);
+            }
+            Err(e) => last = e.context(format!("etcd at {ep}")),
+        }
     }
+    Err(last)
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+async fn try_one(cfg: &Config, ep: &str, opts: ConnectOptions) -> anyhow::Result<Client> {
+    let mut c =
+        match tokio::time::timeout(Duration::from_secs(5), Client::connect([ep], Some(opts))).await
+        {
+            Ok(r) => r?,
+            Err(_) => anyhow::bail!("does not answer"),
+        };
+    bounded(
+        "reading the fleet",
+        REQUEST,
+        c.get(
+            cfg.key("known/"),
+            Some(
+                GetOptions::new()
+                    .with_prefix()
+                    .with_keys_only()
+                    .with_limit(1),
+            ),
+        ),
+    )
+    .await?;
+    Ok(c)
 }
 
 /// Bound a request: a partitioned link must not hang the agent.

@@ -1042,6 +1042,33 @@ fn killed_host_movable_app_runs_elsewhere_fixed_app_waits_and_leader_loss() {
     f.wait_runs_on("mv", &["h2"], LONG);
     f.wait_runs_on("fixed", &["h2"], LONG);
 
+    // An etcd member dies: the agents go on with the others, nothing is fenced or moved.
+    let pid_before = f
+        .host("h2")
+        .units()
+        .unwrap()
+        .into_iter()
+        .find(|u| u["name"] == "fleet-mv")
+        .unwrap()["pid"]
+        .clone();
+    kill9(&mut f.etcd.children[0]);
+    f.etcd.endpoints.remove(0);
+    f.apply("m0", &format!("{SLEEPER}[placement]\nhosts = [\"h1\"]\n"));
+    f.wait_runs_on("m0", &["h1"], LONG);
+    std::thread::sleep(Duration::from_secs(TTL));
+    let mv = f
+        .host("h2")
+        .units()
+        .unwrap()
+        .into_iter()
+        .find(|u| u["name"] == "fleet-mv")
+        .unwrap();
+    assert_eq!(
+        mv["pid"], pid_before,
+        "mv kept running on h2 through the loss of an etcd member"
+    );
+    assert_eq!(f.running_on("mv"), ["h2"]);
+
     let t0 = Instant::now();
     f.host_mut("h2").kill();
     f.wait_runs_on("mv", &["h3"], FAILOVER);
