@@ -491,6 +491,7 @@ mod tests {
             state: state.into(),
             since: "2026-11-23T11:59:00Z".into(),
             enabled: true,
+            ready: true,
             description: Some(description.into()),
             last_exit: Some(LastExit {
                 code: Some(1),
