@@ -276,3 +276,286 @@ fn debian_package_builds_installs_and_purges() {
     }
     assert!(left.is_empty(), "left after purge: {left:?}");
 }
+
+/// The completion scripts the packages ship (packaging/completions/) are the ones colonyctl
+/// prints now (regenerate: packaging/deb/cargo-deb does, or `colonyctl completions SHELL`).
+#[test]
+fn shipped_completions_are_current() {
+    for (shell, file) in [
+        ("bash", "colonyctl.bash"),
+        ("zsh", "_colonyctl"),
+        ("fish", "colonyctl.fish"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_colonyctl"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        let shipped = std::fs::read(root().join("packaging/completions").join(file)).unwrap();
+        assert!(
+            shipped == o.stdout,
+            "packaging/completions/{file} is stale: colonyctl completions {shell} > packaging/completions/{file}"
+        );
+        assert!(String::from_utf8_lossy(&shipped).contains("__complete-targets"));
+    }
+}
+
+/// Held while a test changes this machine's package database: the other worktrees on this
+/// machine run the same test.
+fn host_package_lock() -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join("colony-deb-install-test.lock"))
+        .unwrap();
+    // SAFETY: flock on a descriptor we own; blocks until the other test is done.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(r, 0, "flock");
+    f
+}
+
+/// dpkg with its lock waited for (apt may be busy on a shared machine), bounded.
+fn dpkg_host(args: &[&str]) -> std::process::Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let o = Command::new("dpkg").args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        let locked = !o.status.success() && err.contains("lock");
+        if !locked || std::time::Instant::now() > deadline {
+            return o;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// `dpkg-query`'s view of package `colony`: None when dpkg knows nothing of it.
+fn colony_status() -> Option<String> {
+    let o = Command::new("dpkg-query")
+        .args(["-W", "-f=${db:Status-Abbrev}", "colony"])
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    // "un" (unknown/not-installed) or nothing: absent.
+    (o.status.success() && !s.is_empty() && !s.starts_with("un")).then_some(s)
+}
+
+/// Purges the package if the test ends early, so a failure leaves nothing installed.
+struct Installed(bool);
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = dpkg_host(&["--purge", "colony"]);
+        }
+    }
+}
+
+/// The package as cargo-deb builds it, installed on this machine with `dpkg -i` (as the
+/// issue's CI does; as root), used, and purged: nothing is left. It has no maintainer scripts,
+/// so installing starts nothing. Never touches a colony package it did not install, nor
+/// overwrites a file that is already there.
+#[test]
+fn cargo_deb_package_installs_with_dpkg_and_purges_cleanly() {
+    if !have("dpkg") || !have("dpkg-deb") || !have("dpkg-query") {
+        eprintln!("SKIP: not a Debian system (no dpkg)");
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIP: installing a package with dpkg -i needs root");
+        return;
+    }
+    let Some(_init) = colony_init_bin() else {
+        eprintln!("SKIP: no colony-init binary next to colonyctl: run `cargo build -p colony-init` (or cargo test --workspace)");
+        return;
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let works = || {
+        Command::new(&cargo)
+            .args(["deb", "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !works() {
+        // Cached in ~/.cargo/bin: only the first run pays for it.
+        let i = Command::new(&cargo)
+            .args(["install", "cargo-deb", "--locked"])
+            .status()
+            .unwrap();
+        assert!(
+            i.success() && works(),
+            "cargo install cargo-deb --locked failed"
+        );
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    // The binaries cargo test built (dev profile): no release build in the test run.
+    let b = Command::new(root().join("packaging/deb/cargo-deb"))
+        .args(["--profile", "dev", "--no-build", "--out"])
+        .arg(out.path())
+        .env("CARGO", &cargo)
+        .output()
+        .unwrap();
+    assert!(
+        b.status.success(),
+        "packaging/deb/cargo-deb: {}",
+        String::from_utf8_lossy(&b.stderr)
+    );
+    let deb = PathBuf::from(String::from_utf8(b.stdout).unwrap().trim());
+    assert!(deb.exists(), "{}", deb.display());
+    let debs = deb.to_str().unwrap();
+
+    // Control members: no maintainer scripts, /etc/colony/units/README a conffile.
+    let ctrl = out.path().join("control");
+    let e = Command::new("dpkg-deb")
+        .args(["-e", debs])
+        .arg(&ctrl)
+        .status()
+        .unwrap();
+    assert!(e.success());
+    let mut members: Vec<String> = std::fs::read_dir(&ctrl)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    for script in [
+        "preinst", "postinst", "prerm", "postrm", "config", "triggers",
+    ] {
+        assert!(
+            !members.iter().any(|m| m == script),
+            "{script}: {members:?}"
+        );
+    }
+    assert!(members.iter().any(|m| m == "conffiles"), "{members:?}");
+    assert_eq!(
+        std::fs::read_to_string(ctrl.join("conffiles"))
+            .unwrap()
+            .trim(),
+        "/etc/colony/units/README"
+    );
+    let control = std::fs::read_to_string(ctrl.join("control")).unwrap();
+    assert!(control.contains("Package: colony\n"), "{control}");
+
+    // What it installs: files, and directories (that may or may not exist already).
+    let list = Command::new("dpkg-deb")
+        .args(["-c", debs])
+        .output()
+        .unwrap();
+    let list = String::from_utf8(list.stdout).unwrap();
+    let entries: Vec<(bool, PathBuf)> = list
+        .lines()
+        .filter_map(|l| {
+            let path = l.split_whitespace().last()?;
+            let p = PathBuf::from(path.trim_start_matches('.'));
+            (p != Path::new("/")).then_some((l.starts_with('d'), p))
+        })
+        .collect();
+    let files: Vec<&PathBuf> = entries.iter().filter(|(d, _)| !d).map(|(_, p)| p).collect();
+    for want in [
+        "/sbin/colony-init",
+        "/usr/bin/colonyctl",
+        "/usr/share/man/man1/colonyctl.1.gz",
+        "/usr/share/man/man5/colony.unit.5.gz",
+        "/usr/share/man/man8/colony-init.8.gz",
+        "/usr/share/bash-completion/completions/colonyctl",
+        "/usr/share/zsh/vendor-completions/_colonyctl",
+        "/usr/share/fish/vendor_completions.d/colonyctl.fish",
+        "/etc/colony/units/README",
+        "/usr/share/doc/colony/copyright",
+        "/usr/share/doc/colony/examples/web.unit",
+    ] {
+        assert!(
+            files.iter().any(|f| f == &Path::new(want)),
+            "{want}:\n{list}"
+        );
+    }
+
+    let _lock = host_package_lock();
+    if let Some(s) = colony_status() {
+        eprintln!("SKIP: a colony package is known to dpkg already ({s}); not touching it");
+        return;
+    }
+    if let Some(f) = files.iter().find(|f| f.exists()) {
+        eprintln!(
+            "SKIP: {} exists already; installing would overwrite it",
+            f.display()
+        );
+        return;
+    }
+    let new_dirs: Vec<&PathBuf> = entries
+        .iter()
+        .filter(|(d, p)| *d && !p.exists())
+        .map(|(_, p)| p)
+        .collect();
+
+    let mut installed = Installed(true);
+    let o = dpkg_host(&["-i", debs]);
+    assert!(
+        o.status.success(),
+        "dpkg -i: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(colony_status().is_some_and(|s| s.starts_with("ii")));
+    for f in &files {
+        assert!(f.exists(), "{} not installed", f.display());
+    }
+    let check = Command::new("/usr/bin/colonyctl")
+        .args(["check", "/usr/share/doc/colony/examples"])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "colonyctl check: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    if have("man") {
+        let m = Command::new("man")
+            .arg("colony.unit")
+            .env_remove("MANPATH")
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "80")
+            .output()
+            .unwrap();
+        assert!(
+            m.status.success(),
+            "man colony.unit: {}",
+            String::from_utf8_lossy(&m.stderr)
+        );
+        let page = String::from_utf8_lossy(&m.stdout);
+        assert!(
+            page.contains("memory_max") && page.contains("restart"),
+            "{page}"
+        );
+    }
+    let comp = Command::new("bash")
+        .args([
+            "--norc",
+            "-c",
+            "source /usr/share/bash-completion/completions/colonyctl && complete -p colonyctl",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&comp.stdout).contains("_colonyctl_targets"),
+        "{}",
+        String::from_utf8_lossy(&comp.stderr)
+    );
+
+    installed.0 = false;
+    let o = dpkg_host(&["--purge", "colony"]);
+    assert!(
+        o.status.success(),
+        "dpkg --purge: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(colony_status(), None, "dpkg still knows colony");
+    for f in &files {
+        assert!(!f.exists(), "{} left after purge", f.display());
+    }
+    for d in &new_dirs {
+        assert!(!d.exists(), "{} left after purge", d.display());
+    }
+}
