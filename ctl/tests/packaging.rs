@@ -414,7 +414,7 @@ fn cargo_deb_package_installs_with_dpkg_and_purges_cleanly() {
         .status()
         .unwrap();
     assert!(e.success());
-    let mut members: Vec<String> = std::fs::read_dir(&ctrl)
+    let members: Vec<String> = std::fs::read_dir(&ctrl)
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
