@@ -110,6 +110,9 @@ fn bash_completes_unit_names_and_tags_of_the_running_colony() {
     let got = complete(&script, &["colonyctl", "__"], Some(&c.run));
     assert!(got.is_empty(), "{got:?}");
 
+    zsh_completes(&c.run, &all);
+    fish_completes(&c.run, &all);
+
     // No colony-init behind the directory: nothing offered, quickly, no error output.
     let gone = c.dir.path().join("nothing-here");
     let t = Instant::now();
@@ -122,4 +125,117 @@ fn bash_completes_unit_names_and_tags_of_the_running_colony() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
     assert!(o.stdout.is_empty() && o.stderr.is_empty());
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn path_with_colonyctl() -> String {
+    format!(
+        "{}:{}",
+        bin("colonyctl").parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+fn script(shell: &str) -> String {
+    let o = Command::new(bin("colonyctl"))
+        .args(["completions", shell])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// zsh: the target arguments of clap's `_arguments` specs call `_colonyctl_targets`, which
+/// offers (compadd, stubbed to print) what the colony named on the command line has.
+fn zsh_completes(run: &Path, all: &[String]) {
+    if !have("zsh") {
+        eprintln!("SKIP zsh part: zsh is not installed (apt-get install zsh)");
+        return;
+    }
+    let text = script("zsh");
+    let calls = text
+        .lines()
+        .filter(|l| l.contains(":_colonyctl_targets'"))
+        .count();
+    // status, start, stop, restart, signal, logs.
+    assert_eq!(calls, 6, "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("_colonyctl");
+    std::fs::write(&f, &text).unwrap();
+    let prog = format!(
+        "compdef() {{ : }}\n\
+         source {f}\n\
+         compadd() {{ print -rl -- \"${{(@P)2}}\" }}\n\
+         BUFFER='colonyctl --run-dir {run} start '\n\
+         _colonyctl_targets\n",
+        f = f.display(),
+        run = run.display()
+    );
+    let o = Command::new("zsh")
+        .args(["-f", "-c", &prog])
+        .env("PATH", path_with_colonyctl())
+        .env_remove("COLONY_RUN_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "zsh: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let got = sorted(
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect(),
+    );
+    assert_eq!(got, all, "zsh");
+}
+
+/// fish: `complete -C` asks fish's own completion machinery, as a TAB would.
+fn fish_completes(run: &Path, all: &[String]) {
+    if !have("fish") {
+        eprintln!("SKIP fish part: fish is not installed (apt-get install fish)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("colonyctl.fish");
+    std::fs::write(&f, script("fish")).unwrap();
+    let ask = |line: &str| -> Vec<String> {
+        let o = Command::new("fish")
+            .args(["--no-config", "-c"])
+            .arg(format!("source {}; complete -C '{line}'", f.display()))
+            .env("PATH", path_with_colonyctl())
+            .env_remove("COLONY_RUN_DIR")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "fish: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        sorted(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(|l| l.split('\t').next().unwrap_or("").to_string())
+                .collect(),
+        )
+    };
+    let run = run.display();
+    assert_eq!(
+        ask(&format!("colonyctl --run-dir {run} stop ")),
+        all,
+        "fish"
+    );
+    assert_eq!(
+        ask(&format!("colonyctl --run-dir {run} restart @")),
+        ["@all", "@front"],
+        "fish"
+    );
+    assert_eq!(ask("colonyctl rest"), ["restart", "restart-all"], "fish");
 }
