@@ -28,10 +28,10 @@ enum Top {
     /// Look at and control the fleet
     Ctl {
         /// Print JSON
-        #[arg(long)]
+        #[arg(long, global = true)]
         json: bool,
         /// etcd endpoints (comma-separated), instead of those in the config
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, global = true, value_delimiter = ',')]
         endpoints: Vec<String>,
         #[command(subcommand)]
         cmd: CtlCmd,

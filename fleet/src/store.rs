@@ -47,7 +47,7 @@ pub async fn connect(cfg: &Config) -> anyhow::Result<Client> {
     // would keep sending requests to the dead one.
     let n = cfg.endpoints.len().max(1);
     let start = NEXT.load(Ordering::SeqCst);
-    let mut last = anyhow::anyhow!("no etcd endpoint configured");
+    let mut failed = Vec::new();
     for i in 0..n {
         let idx = (start + i) % n;
         let Some(ep) = cfg.endpoints.get(idx) else {
@@ -59,10 +59,41 @@ pub async fn connect(cfg: &Config) -> anyhow::Result<Client> {
                 NEXT.store(idx + 1, Ordering::SeqCst);
                 return Ok(c);
             }
-            Err(e) => last = e.context(format!("etcd at {ep}")),
+            Err(e) => failed.push(format!("{ep}: {}", short(&e))),
         }
     }
-    Err(last)
+    if failed.is_empty() {
+        anyhow::bail!("no etcd endpoints: set `endpoints` in fleet.toml or give --endpoints");
+    }
+    anyhow::bail!(
+        "cannot reach etcd ({}): check `endpoints`, [tls] and the user in fleet.toml",
+        failed.join("; ")
+    )
+}
+
+/// One line of what went wrong: gRPC errors print their whole chain.
+fn short(e: &anyhow::Error) -> String {
+    let s = format!("{e:#}");
+    for (needle, says) in [
+        ("ConnectionRefused", "connection refused"),
+        ("HostUnreachable", "host unreachable"),
+        ("NetworkUnreachable", "network unreachable"),
+        ("certificate", "TLS certificate refused"),
+        ("authentication failed", "authentication failed"),
+        ("user name is empty", "authentication required"),
+        ("permission denied", "permission denied"),
+    ] {
+        if s.contains(needle) {
+            return says.to_string();
+        }
+    }
+    if let Some(i) = s.find("message: \"") {
+        let rest = &s[i + 10..];
+        if let Some(j) = rest.find('"') {
+            return rest[..j].to_string();
+        }
+    }
+    s.chars().take(160).collect()
 }
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
