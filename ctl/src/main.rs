@@ -292,7 +292,8 @@ fn run(cli: Cli) -> Result<i32, CliError> {
                     print_json(&reply.data);
                 } else {
                     let t: Vec<TimerStatus> = data(&mut reply)?;
-                    print!("{}", render::timers(&t, chrono::Utc::now()));
+                    let style = render::Style::for_stdout();
+                    print!("{}", render::timers_styled(&t, chrono::Utc::now(), style));
                 }
                 Ok(exit::OK)
             }

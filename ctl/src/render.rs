@@ -360,7 +360,14 @@ fn local(t: &str) -> String {
 }
 
 /// The `timers` table.
+#[cfg(test)]
 pub fn timers(timers: &[TimerStatus], now: DateTime<Utc>) -> String {
+    timers_styled(timers, now, Style::default())
+}
+
+/// [`timers`] for a terminal: fitted to its width (the schedule, then the skips, cut first),
+/// the result green when the last run exited 0, red when it did not, yellow while running.
+pub fn timers_styled(timers: &[TimerStatus], now: DateTime<Utc>, style: Style) -> String {
     let mut rows = vec![vec![
         "UNIT".to_string(),
         "SCHEDULE".into(),
@@ -395,7 +402,19 @@ pub fn timers(timers: &[TimerStatus], now: DateTime<Utc>) -> String {
             },
         ]);
     }
-    table(&rows)
+    let paint = |row: usize, col: usize| {
+        let t = timers.get(row.checked_sub(1)?)?;
+        if !style.color || col != 5 {
+            return None;
+        }
+        match (t.running, t.last_result.as_deref()) {
+            (true, _) => Some(YELLOW),
+            (false, Some(r)) if r.starts_with("exit 0") => Some(GREEN),
+            (false, Some(_)) => Some(RED),
+            (false, None) => None,
+        }
+    };
+    table_styled(&rows, &[1, 6], style.width, paint)
 }
 
 #[cfg(test)]
@@ -633,6 +652,18 @@ mod tests {
             running: false,
         }];
         let out = timers(&t, now());
+        let coloured = Style {
+            width: None,
+            color: true,
+        };
+        let mut failed = t.clone();
+        failed[0].last_result = Some("exit 3 in 1.0s".into());
+        let red = timers_styled(&failed, now(), coloured);
+        assert!(red.contains("\x1b[31mexit 3 in 1.0s\x1b[0m"), "{red:?}");
+        failed[0].last_result = Some("exit 0 in 1.0s".into());
+        let green = timers_styled(&failed, now(), coloured);
+        assert!(green.contains("\x1b[32mexit 0 in 1.0s\x1b[0m"), "{green:?}");
+        assert!(!timers_styled(&failed, now(), Style::default()).contains('\x1b'));
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[0].starts_with("UNIT    SCHEDULE   NEXT"), "{out}");
         assert!(lines[1].starts_with("backup  0 3 * * *  "), "{out}");
