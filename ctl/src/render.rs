@@ -136,13 +136,9 @@ pub fn ellipsize(s: &str, max: usize) -> String {
     out
 }
 
-/// Columns padded to their widest cell; the last column is not padded.
-pub fn table(rows: &[Vec<String>]) -> String {
-    table_styled(rows, &[], None, |_, _| None)
-}
-
-/// [`table`], fitted into `width` by cutting the columns of `shrink` (in that order, none
-/// below its header or 8 characters), and with cell (row, column) coloured as `paint` says.
+/// Columns padded to their widest cell (the last one not padded), fitted into `width` by
+/// cutting the columns of `shrink` (in that order, none below its header or 8 characters),
+/// and with cell (row, column) coloured as `paint` says.
 pub fn table_styled(
     rows: &[Vec<String>],
     shrink: &[usize],
