@@ -211,6 +211,28 @@ fn copy_new(f: &mut File, out: &mut impl Write) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn json_lines_one_object_per_line_even_across_writes() {
+        let mut buf = Vec::new();
+        {
+            let mut j = JsonLines::new("web", &mut buf);
+            j.write_all(b"2026-11-23 one\ntw").unwrap();
+            j.write_all(b"o \"quoted\"\n\xffbad").unwrap();
+            j.flush().unwrap();
+        }
+        let lines: Vec<serde_json::Value> = String::from_utf8(buf)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines[0]["line"], "2026-11-23 one");
+        assert_eq!(lines[1]["line"], "two \"quoted\"");
+        // The unterminated last line comes out when the writer is done; bad UTF-8 replaced.
+        assert_eq!(lines[2]["line"], "\u{fffd}bad");
+        assert!(lines.iter().all(|l| l["unit"] == "web"));
+    }
+
     fn tail_of(content: &[u8], n: usize) -> Vec<u8> {
         let tmp = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(tmp.path(), content).unwrap();
