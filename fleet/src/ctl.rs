@@ -184,6 +184,13 @@ pub async fn status(c: &mut Client, cfg: &Config) -> anyhow::Result<Status> {
         } else {
             "degraded"
         };
+        if state == "waiting" && why.is_none() {
+            why = Some(if leader.is_none() {
+                "no leader: no agent is running to place it".to_string()
+            } else {
+                "not placed yet".to_string()
+            });
+        }
         apps.push(AppView {
             name,
             hosts: running,
