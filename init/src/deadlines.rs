@@ -76,6 +76,25 @@ impl<K: Clone + Eq + Hash + Ord> Deadlines<K> {
     }
 }
 
+/// Arm `timer` (a CLOCK_MONOTONIC timerfd) to fire once at `at`, or disarm it for `None`.
+/// A deadline already due fires after 1ns: a zero expiration would disarm the timer instead.
+pub fn arm_oneshot(timer: &nix::sys::timerfd::TimerFd, at: Option<Instant>) -> nix::Result<()> {
+    use nix::sys::time::TimeSpec;
+    use nix::sys::timerfd::{Expiration, TimerSetTimeFlags};
+    match at {
+        Some(at) => {
+            let d = at
+                .saturating_duration_since(Instant::now())
+                .max(std::time::Duration::from_nanos(1));
+            timer.set(
+                Expiration::OneShot(TimeSpec::from_duration(d)),
+                TimerSetTimeFlags::empty(),
+            )
+        }
+        None => timer.unset(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,8 +19,7 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::time::TimeSpec;
-use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
 use tracing::{debug, error, info, warn};
 use units::model::Unit;
 use units::proto::{self, Reply, Request};
@@ -1017,20 +1016,7 @@ impl Engine {
     // ---- deadlines -------------------------------------------------------------------
 
     fn arm_timer(&mut self) {
-        let r = match self.deadlines.next() {
-            Some(at) => {
-                // 0 would disarm the timer: a due deadline fires after 1ns instead.
-                let d = at
-                    .saturating_duration_since(Instant::now())
-                    .max(Duration::from_nanos(1));
-                self.timer.set(
-                    Expiration::OneShot(TimeSpec::from_duration(d)),
-                    TimerSetTimeFlags::empty(),
-                )
-            }
-            None => self.timer.unset(),
-        };
-        if let Err(e) = r {
+        if let Err(e) = crate::deadlines::arm_oneshot(&self.timer, self.deadlines.next()) {
             error!(error = %e, "arming the timerfd failed");
         }
     }

@@ -29,8 +29,7 @@ use std::time::{Duration, Instant};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use nix::sys::socket::{self, sockopt, AddressFamily, MsgFlags, SockFlag, SockType};
-use nix::sys::time::TimeSpec;
-use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
 use tracing::{debug, info, warn};
 use units::model::{Health, HealthCheck, ReadyType, Unit};
 
@@ -436,19 +435,7 @@ impl Probes {
             return;
         }
         self.armed_at = next;
-        let r = match next {
-            Some(at) => {
-                let d = at
-                    .saturating_duration_since(Instant::now())
-                    .max(Duration::from_nanos(1));
-                self.timer.set(
-                    Expiration::OneShot(TimeSpec::from_duration(d)),
-                    TimerSetTimeFlags::empty(),
-                )
-            }
-            None => self.timer.unset(),
-        };
-        if let Err(e) = r {
+        if let Err(e) = crate::deadlines::arm_oneshot(&self.timer, next) {
             warn!(error = %e, "arming the probe timer");
         }
     }
