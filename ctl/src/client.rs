@@ -94,9 +94,22 @@ fn random_suffix() -> u64 {
     z ^ (z >> 31)
 }
 
+/// The reply FIFO's capacity we ask for (the unprivileged maximum by default).
+const REPLY_PIPE_SIZE: i32 = 1 << 20;
+
 impl Client {
     /// Send `VERB ARGS...` and wait for the reply.
     pub fn request(&self, verb: &str, args: &[String]) -> Result<Reply, CliError> {
+        self.request_as(verb, args)
+    }
+
+    /// As [`Client::request`], parsed straight into `T` (a typed reply skips building a
+    /// `serde_json::Value` of a 1000-unit status).
+    pub fn request_as<T: serde::de::DeserializeOwned>(
+        &self,
+        verb: &str,
+        args: &[String],
+    ) -> Result<T, CliError> {
         let reply_dir = self.run_dir.join("reply");
         let control = self.run_dir.join("control");
         if !control.exists() || !reply_dir.is_dir() {
@@ -112,6 +125,9 @@ impl Client {
             Mode::empty(),
         )
         .map_err(|e| CliError::failed(format!("cannot open {}: {e}", fifo.display())))?;
+        // Room for a whole status of many units, so colony-init writes it in one go instead
+        // of a pipe's worth per wakeup (the default is 64 KiB; refused is fine).
+        let _ = nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETPIPE_SZ(REPLY_PIPE_SIZE));
         let line = Request {
             reply: Some(name),
             verb: verb.to_string(),

@@ -249,6 +249,25 @@ fn data<T: serde::de::DeserializeOwned>(r: &mut Reply) -> Result<T, CliError> {
     })
 }
 
+/// A `status` reply, typed (its `data` is null when it failed).
+#[derive(serde::Deserialize)]
+struct StatusReply {
+    ok: bool,
+    code: i32,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    data: Option<Vec<UnitStatus>>,
+}
+
+/// Pretty JSON of typed values, written in one go.
+fn print_pretty<T: serde::Serialize>(v: &T) {
+    use std::io::Write;
+    let mut b = serde_json::to_vec_pretty(v).unwrap_or_default();
+    b.push(b'\n');
+    let _ = std::io::stdout().lock().write_all(&b);
+}
+
 fn print_json(v: &serde_json::Value) {
     println!(
         "{}",
@@ -261,32 +280,42 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         run_dir: client::run_dir(cli.run_dir.as_deref()),
         timeout: cli.timeout.unwrap_or_else(|| default_timeout(&cli.command)),
     };
+    if let (Cmd::Status { full, .. }, Some((verb, args))) = (&cli.command, request_of(&cli.command))
+    {
+        let reply: StatusReply = client.request_as(verb, &args)?;
+        // Status shows what it has even with code 3 (a named unit is not running).
+        match &reply.data {
+            None if cli.json => println!("null"),
+            None => {}
+            Some(units) if cli.json => print_pretty(units),
+            Some(units) => {
+                let mut style = render::Style::for_stdout();
+                if *full {
+                    style.width = None;
+                }
+                print!(
+                    "{}",
+                    render::status_styled(units, chrono::Utc::now(), style)
+                );
+            }
+        }
+        let reply = Reply {
+            ok: reply.ok,
+            code: reply.code,
+            error: reply.error,
+            data: serde_json::Value::Null,
+        };
+        if !reply.ok {
+            if let Some(e) = &reply.error {
+                eprintln!("colonyctl: {e}");
+            }
+            return Ok(reply_error(&reply).code);
+        }
+        return Ok(reply.code);
+    }
     if let Some((verb, args)) = request_of(&cli.command) {
         let mut reply = client.request(verb, &args)?;
         match &cli.command {
-            Cmd::Status { full, .. } => {
-                // Status shows what it has even with code 3 (a named unit is not running).
-                if cli.json {
-                    print_json(&reply.data);
-                } else if reply.data.is_array() {
-                    let units: Vec<UnitStatus> = data(&mut reply)?;
-                    let mut style = render::Style::for_stdout();
-                    if *full {
-                        style.width = None;
-                    }
-                    print!(
-                        "{}",
-                        render::status_styled(&units, chrono::Utc::now(), style)
-                    );
-                }
-                if !reply.ok {
-                    if let Some(e) = &reply.error {
-                        eprintln!("colonyctl: {e}");
-                    }
-                    return Ok(reply_error(&reply).code);
-                }
-                Ok(reply.code)
-            }
             Cmd::Timers if reply.ok => {
                 if cli.json {
                     print_json(&reply.data);

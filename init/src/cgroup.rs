@@ -293,8 +293,39 @@ fn keyed(text: &str, key: &str) -> Option<u64> {
     })
 }
 
-fn read_u64(p: &Path) -> Option<u64> {
-    read_file(p).ok().and_then(|s| s.trim().parse().ok())
+/// O_RDONLY|O_CLOEXEC.
+fn open_ro(p: &Path) -> io::Result<OwnedFd> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(p)
+        .map(OwnedFd::from)
+}
+
+/// One pread at offset 0: a cgroupfs file gives its current text afresh each time.
+fn pread0(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: buf is valid for buf.len() bytes; fd is open.
+        let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// A stat file's figure: `cpu.stat`'s `usage_usec`, v1 `cpuacct.usage` in ns (to µs), or
+/// the single number of the others.
+fn parse_stat(text: &str, kind: StatKind, v1_ns: bool) -> Option<u64> {
+    match kind {
+        StatKind::Cpu if v1_ns => text.trim().parse::<u64>().ok().map(|ns| ns / 1000),
+        StatKind::Cpu => keyed(text, "usage_usec"),
+        StatKind::Memory | StatKind::Tasks => text.trim().parse().ok(),
+    }
 }
 
 /// Errors meaning "no usable cgroup here": fall back to process groups.
@@ -499,11 +530,13 @@ impl Cgroups {
                 dir,
             });
         }
-        let ucg = UnitCgroup {
+        let mut ucg = UnitCgroup {
             unit: unit.to_owned(),
             v2,
             v1,
+            stat_fds: StatFds::default(),
         };
+        ucg.stat_fds = ucg.open_stat_fds();
         let warnings = ucg.apply_limits(self, res, fresh);
         for w in &warnings {
             tracing::warn!(unit, "{w}");
@@ -585,7 +618,31 @@ pub struct UnitCgroup {
     unit: String,
     v2: Option<V2Unit>,
     v1: Vec<V1Unit>,
+    /// The stat files, opened with the directories (a fresh `UnitCgroup` per start, so
+    /// they always belong to this start's directories) and closed when it is dropped.
+    stat_fds: StatFds,
 }
+
+/// Held-open stat files: `status` then costs one pread each instead of open, read and
+/// close. `None` where the file is absent or could not be opened (say, out of fds): then
+/// [`UnitCgroup::stats`] opens and reads it by path as before.
+#[derive(Debug, Default)]
+struct StatFds {
+    memory: Option<OwnedFd>,
+    cpu: Option<OwnedFd>,
+    tasks: Option<OwnedFd>,
+}
+
+/// Where a figure of [`CgroupStats`] is read, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatKind {
+    Memory,
+    Cpu,
+    Tasks,
+}
+
+/// Room for one pread of a stat file; a file that fills it is read again by path.
+const STAT_BUF: usize = 2048;
 
 /// The fds a spawn into a unit's cgroup needs, opened just before it (so a thousand idle
 /// units hold no fds). Drop it once [`crate::spawn::spawn`] returned.
@@ -837,28 +894,80 @@ impl UnitCgroup {
         self.v2.as_ref().map(|u| u.dir.join("cgroup.events"))
     }
 
-    pub fn stats(&self) -> CgroupStats {
-        let memory_bytes = match self.limit_dir("memory") {
-            Some((d, true)) => read_u64(&d.join("memory.current")),
-            Some((d, false)) => read_u64(&d.join("memory.usage_in_bytes")),
-            None => None,
-        };
-        // v2 has cpu.stat in every cgroup, controller or not; v1 needs cpuacct.
-        let cpu_usec = self
-            .v2
-            .as_ref()
-            .and_then(|u| read_file(&u.dir.join("cpu.stat")).ok())
-            .and_then(|t| keyed(&t, "usage_usec"))
-            .or_else(|| {
-                self.v1_dir("cpuacct")
-                    .and_then(|d| read_u64(&d.join("cpuacct.usage")))
-                    .map(|ns| ns / 1000)
-            });
-        let tasks = match self.limit_dir("pids") {
-            Some((d, _)) => read_u64(&d.join("pids.current")),
-            None => None,
+    /// The file of one figure, and whether it is v1 `cpuacct.usage` (nanoseconds, not
+    /// `cpu.stat`'s keyed microseconds).
+    fn stat_path(&self, kind: StatKind) -> Option<(PathBuf, bool)> {
+        match kind {
+            StatKind::Memory => match self.limit_dir("memory") {
+                Some((d, true)) => Some((d.join("memory.current"), false)),
+                Some((d, false)) => Some((d.join("memory.usage_in_bytes"), false)),
+                None => None,
+            },
+            // v2 has cpu.stat in every cgroup, controller or not; v1 needs cpuacct.
+            StatKind::Cpu => match &self.v2 {
+                Some(u) => Some((u.dir.join("cpu.stat"), false)),
+                None => self
+                    .v1_dir("cpuacct")
+                    .map(|d| (d.join("cpuacct.usage"), true)),
+            },
+            StatKind::Tasks => self
+                .limit_dir("pids")
+                .map(|(d, _)| (d.join("pids.current"), false)),
         }
-        .or_else(|| {
+    }
+
+    fn open_stat_fds(&self) -> StatFds {
+        let open = |kind| {
+            let (p, _) = self.stat_path(kind)?;
+            match open_ro(&p) {
+                Ok(fd) => Some(fd),
+                Err(e) => {
+                    tracing::debug!(unit = %self.unit, file = %p.display(), error = %e, "stat file not held open");
+                    None
+                }
+            }
+        };
+        StatFds {
+            memory: open(StatKind::Memory),
+            cpu: open(StatKind::Cpu),
+            tasks: open(StatKind::Tasks),
+        }
+    }
+
+    /// One figure: a pread of the held file, else (or if that fails) a read by path.
+    fn stat(&self, kind: StatKind) -> Option<u64> {
+        let mut buf = [0u8; STAT_BUF];
+        let fd = match kind {
+            StatKind::Memory => self.stat_fds.memory.as_ref(),
+            StatKind::Cpu => self.stat_fds.cpu.as_ref(),
+            StatKind::Tasks => self.stat_fds.tasks.as_ref(),
+        };
+        let held = fd.and_then(|fd| match pread0(fd, &mut buf) {
+            Ok(n) if n < buf.len() => Some(n),
+            _ => None,
+        });
+        let (n, v1_ns) = match held {
+            Some(n) => (n, kind == StatKind::Cpu && self.v2.is_none()),
+            None => {
+                let (p, v1_ns) = self.stat_path(kind)?;
+                let f = open_ro(&p).ok()?;
+                match pread0(&f, &mut buf) {
+                    Ok(n) if n < buf.len() => (n, v1_ns),
+                    // Bigger than the buffer (never seen): the whole file.
+                    Ok(_) => {
+                        let t = read_file(&p).ok()?;
+                        return parse_stat(&t, kind, v1_ns);
+                    }
+                    Err(_) => return None,
+                }
+            }
+        };
+        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        parse_stat(text, kind, v1_ns)
+    }
+
+    pub fn stats(&self) -> CgroupStats {
+        let tasks = self.stat(StatKind::Tasks).or_else(|| {
             let threads = match (&self.v2, self.v1_tracking()) {
                 (Some(u), _) => u.dir.join("cgroup.threads"),
                 (None, Some(t)) => t.dir.join("tasks"),
@@ -867,10 +976,22 @@ impl UnitCgroup {
             read_file(&threads).ok().map(|t| t.lines().count() as u64)
         });
         CgroupStats {
-            memory_bytes,
-            cpu_usec,
+            memory_bytes: self.stat(StatKind::Memory),
+            cpu_usec: self.stat(StatKind::Cpu),
             tasks,
         }
+    }
+
+    /// How many stat files are held open (for tests).
+    pub fn held_stat_files(&self) -> usize {
+        [
+            &self.stat_fds.memory,
+            &self.stat_fds.cpu,
+            &self.stat_fds.tasks,
+        ]
+        .iter()
+        .filter(|f| f.is_some())
+        .count()
     }
 
     /// OOM kills seen in this cgroup so far (v2 memory.events, v1 memory.oom_control).

@@ -616,6 +616,9 @@ impl Engine {
         // The unit's cgroup: (re)created with its current limits for every start.
         let rt = self.units.entry(name.to_string()).or_default();
         if let Some(cgs) = &self.cgroups {
+            // The last start's cgroup (and its held stat files) goes before its directory is
+            // made afresh.
+            rt.cgroup = None;
             match cgs.unit(name, &def.resources) {
                 Ok((cg, warnings)) => {
                     for w in &warnings {
@@ -1304,7 +1307,13 @@ impl Engine {
         };
         let args: Vec<&str> = req.args.iter().map(String::as_str).collect();
         let answer = match req.verb.as_str() {
-            "status" => Some(self.status(&args)),
+            "status" => {
+                if let Some(name) = req.reply.as_deref() {
+                    let bytes = self.status(&args);
+                    self.send_bytes(name, bytes);
+                }
+                None
+            }
             "timers" => Some(reply(0, None, self.timers())),
             "info" => Some(reply(0, None, self.info())),
             "start" | "stop" | "restart" => self.start_stop(&req, &args),
@@ -1501,7 +1510,9 @@ impl Engine {
         }
     }
 
-    fn status(&self, targets: &[&str]) -> Reply {
+    /// The `status` answer, serialized: straight from the typed entries (no
+    /// `serde_json::Value` of ~1000 objects in between).
+    fn status(&self, targets: &[&str]) -> Vec<u8> {
         let names = if targets.is_empty() {
             self.core.units().map(|r| r.name.clone()).collect()
         } else {
@@ -1514,6 +1525,7 @@ impl Engine {
                         error: Some(e),
                         data: serde_json::Value::Null,
                     }
+                    .to_bytes()
                 }
             }
         };
@@ -1565,15 +1577,36 @@ impl Engine {
             }
             out.push(s);
         }
-        Reply {
+        /// The shape of [`Reply`], with the entries in place of its `Value`.
+        #[derive(serde::Serialize)]
+        struct StatusReply<'a> {
+            ok: bool,
+            code: i32,
+            data: &'a [proto::UnitStatus],
+        }
+        let r = StatusReply {
             ok: !any_down,
             code: if any_down {
                 proto::exit::NOT_RUNNING
             } else {
                 0
             },
-            error: None,
-            data: serde_json::to_value(out).unwrap_or_default(),
+            data: &out,
+        };
+        let mut b = Vec::with_capacity(out.len() * 400 + 64);
+        match serde_json::to_writer(&mut b, &r) {
+            Ok(()) => {
+                b.push(b'\n');
+                b
+            }
+            // Not reachable for these types; PID 1 still must not panic on it.
+            Err(e) => Reply {
+                ok: false,
+                code: proto::exit::FAILED,
+                error: Some(format!("cannot encode the reply: {e}")),
+                data: serde_json::Value::Null,
+            }
+            .to_bytes(),
         }
     }
 
@@ -1601,6 +1634,11 @@ impl Engine {
     }
 
     fn send_reply(&mut self, name: &str, reply: &Reply) {
+        self.send_bytes(name, reply.to_bytes());
+    }
+
+    /// Send a serialized reply (a line of JSON).
+    fn send_bytes(&mut self, name: &str, bytes: Vec<u8>) {
         let mut w = match self.control.open_reply(name) {
             Ok(w) => w,
             Err(e) => {
@@ -1608,7 +1646,7 @@ impl Engine {
                 return;
             }
         };
-        w.set_reply(reply);
+        w.set_bytes(bytes);
         match w.write_some() {
             Ok(true) => {}
             Ok(false) => {

@@ -376,6 +376,101 @@ fn stats_show_memory_cpu_and_tasks() {
     );
 }
 
+/// The stat files are held open per start; every start makes the unit's directories afresh,
+/// so the figures after a restart are the new cgroup's (fresh counters), not the old one's,
+/// and they follow the new processes live.
+fn stats_follow_a_restart(which: Hierarchies) {
+    let Some(fx) = Fixture::new(which) else {
+        return;
+    };
+    let (cg1, _) = fx.cgs.unit("again", &Resources::default()).unwrap();
+    let first_dir = cg1.dir("").or(cg1.dir("pids")).unwrap().to_owned();
+    assert!(cg1.held_stat_files() >= 1, "no stat file held: {cg1:?}");
+    let (s, _out) = spawn_captured(
+        &[
+            "sh",
+            "-c",
+            "x=$(head -c 8000000 /dev/zero | tr '\\000' a); sleep 30 & while :; do :; done",
+        ],
+        &Creds::default(),
+        cg1.open_placement().unwrap().placement(),
+        false,
+    )
+    .unwrap();
+    let busy = |st: colony_init::cgroup::CgroupStats| {
+        st.memory_bytes.is_none_or(|m| m > 4_000_000)
+            && st.cpu_usec.is_none_or(|c| c > 50_000)
+            && st.tasks.is_none_or(|t| t >= 2)
+    };
+    wait_until("the first run's figures", Duration::from_secs(20), || {
+        busy(cg1.stats())
+    });
+    let before = cg1.stats();
+    cg1.kill().unwrap();
+    spawn::wait(s.pidfd.as_fd()).unwrap();
+    wait_until("the first run to empty", Duration::from_secs(10), || {
+        cg1.is_empty()
+    });
+    // Restart: the new cgroup is made while the old one (and its held files) still
+    // exists, as in the loop if it kept it.
+    let (cg2, _) = fx.cgs.unit("again", &Resources::default()).unwrap();
+    let cg2 = Guard(cg2);
+    drop(cg1);
+    assert_eq!(cg2.0.dir("").or(cg2.0.dir("pids")).unwrap(), first_dir);
+    let (s2, _out2) = spawn_captured(
+        &["sleep", "30"],
+        &Creds::default(),
+        cg2.0.open_placement().unwrap().placement(),
+        false,
+    )
+    .unwrap();
+    let st = cg2.0.stats();
+    assert_eq!(
+        st.tasks.is_some(),
+        before.tasks.is_some(),
+        "{st:?} {before:?}"
+    );
+    assert_eq!(st.cpu_usec.is_some(), before.cpu_usec.is_some());
+    assert_eq!(st.memory_bytes.is_some(), before.memory_bytes.is_some());
+    if let Some(t) = st.tasks {
+        assert_eq!(t, 1, "only the new run's one process: {st:?}");
+    }
+    if let (Some(now), Some(old)) = (st.cpu_usec, before.cpu_usec) {
+        assert!(now < 50_000 && now < old, "a fresh counter: {now} vs {old}");
+    }
+    if let Some(m) = st.memory_bytes {
+        assert!(m < 4_000_000, "a fresh counter: {m}");
+    }
+    // Live: a second process of the new run shows at once.
+    let (s3, _out3) = spawn_captured(
+        &["sleep", "30"],
+        &Creds::default(),
+        cg2.0.open_placement().unwrap().placement(),
+        false,
+    )
+    .unwrap();
+    if st.tasks.is_some() {
+        assert_eq!(cg2.0.stats().tasks, Some(2));
+    }
+    cg2.0.kill().unwrap();
+    for p in [&s2, &s3] {
+        assert_eq!(
+            spawn::wait(p.pidfd.as_fd()).unwrap(),
+            ExitStatus::Signal(libc::SIGKILL)
+        );
+    }
+}
+
+#[test]
+fn stats_follow_a_restart_into_a_fresh_cgroup() {
+    stats_follow_a_restart(Hierarchies::Auto);
+}
+
+#[test]
+fn stats_follow_a_restart_into_a_fresh_cgroup_v1_only() {
+    stats_follow_a_restart(Hierarchies::V1Only);
+}
+
 fn setsid_daemon_dies(which: Hierarchies) {
     let Some(fx) = Fixture::new(which) else {
         return;
