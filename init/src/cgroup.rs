@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -293,6 +293,20 @@ fn keyed(text: &str, key: &str) -> Option<u64> {
     })
 }
 
+/// The soft RLIMIT_NOFILE (colony-init raises it to the hard limit at its start).
+fn nofile_limit() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscall filling a struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
+        r.rlim_cur
+    } else {
+        1024
+    }
+}
+
 /// O_RDONLY|O_CLOEXEC.
 fn open_ro(p: &Path) -> io::Result<OwnedFd> {
     std::fs::OpenOptions::new()
@@ -304,7 +318,6 @@ fn open_ro(p: &Path) -> io::Result<OwnedFd> {
 
 /// One pread at offset 0: a cgroupfs file gives its current text afresh each time.
 fn pread0(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
-    use std::os::fd::AsRawFd;
     loop {
         // SAFETY: buf is valid for buf.len() bytes; fd is open.
         let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
@@ -917,10 +930,18 @@ impl UnitCgroup {
     }
 
     fn open_stat_fds(&self) -> StatFds {
+        // Held files must never crowd out what starts and watches units (pipes, pidfds):
+        // only while they sit in the lower half of the fd table (fds are numbered lowest
+        // free first, so a number is a count).
+        let budget = nofile_limit() / 2;
         let open = |kind| {
             let (p, _) = self.stat_path(kind)?;
             match open_ro(&p) {
-                Ok(fd) => Some(fd),
+                Ok(fd) if (fd.as_raw_fd() as u64) < budget => Some(fd),
+                Ok(_) => {
+                    tracing::debug!(unit = %self.unit, "fd budget: stat files read by path");
+                    None
+                }
                 Err(e) => {
                     tracing::debug!(unit = %self.unit, file = %p.display(), error = %e, "stat file not held open");
                     None
