@@ -51,6 +51,9 @@ pub struct Cli {
     /// How long to wait for colony-init's answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]
     #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
     timeout: Option<Duration>,
+    /// fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]
+    #[arg(long, global = true, value_name = "CONFIG")]
+    fleet: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -151,6 +154,12 @@ enum Cmd {
         strict: bool,
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+    },
+    /// Many hosts: fleet status|hosts|apply APP.toml|remove APP|start APP|stop APP [--endpoints URL,...] (runs colony-fleet ctl)
+    #[command(disable_help_flag = true)]
+    Fleet {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
     },
     /// Print a shell completion script (unit names and @tags complete from the running colony)
     Completions { shell: clap_complete::Shell },
@@ -420,6 +429,11 @@ fn run(cli: Cli) -> Result<i32, CliError> {
                 strict,
                 files,
                 json: cli.json,
+            })),
+            Cmd::Fleet { args } => Ok(colonyctl::fleet::run_fleet(colonyctl::fleet::FleetArgs {
+                config: cli.fleet,
+                json: cli.json,
+                args,
             })),
             Cmd::Completions { shell } => {
                 print!("{}", complete::script(shell, &mut Cli::command()));

@@ -28,6 +28,9 @@ _colonyctl() {
             colonyctl,completions)
                 cmd="colonyctl__subcmd__completions"
                 ;;
+            colonyctl,fleet)
+                cmd="colonyctl__subcmd__fleet"
+                ;;
             colonyctl,halt)
                 cmd="colonyctl__subcmd__halt"
                 ;;
@@ -85,6 +88,9 @@ _colonyctl() {
             colonyctl__subcmd__help,completions)
                 cmd="colonyctl__subcmd__help__subcmd__completions"
                 ;;
+            colonyctl__subcmd__help,fleet)
+                cmd="colonyctl__subcmd__help__subcmd__fleet"
+                ;;
             colonyctl__subcmd__help,halt)
                 cmd="colonyctl__subcmd__help__subcmd__halt"
                 ;;
@@ -137,7 +143,7 @@ _colonyctl() {
 
     case "${cmd}" in
         colonyctl)
-            opts="-h -V --run-dir --json --timeout --help --version status start stop restart restart-all reload signal logs timers add remove check import completions poweroff reboot halt help"
+            opts="-h -V --run-dir --json --timeout --fleet --help --version status start stop restart restart-all reload signal logs timers add remove check import fleet completions poweroff reboot halt help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -151,6 +157,10 @@ _colonyctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -159,7 +169,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd____complete__subcmd__targets)
-            opts="-h --run-dir --json --timeout --help"
+            opts="-h --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -173,6 +183,10 @@ _colonyctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -181,7 +195,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__add)
-            opts="-h --cmd --arg --env --uid --gid --extras --units --run-dir --json --timeout --help"
+            opts="-h --cmd --arg --env --uid --gid --extras --units --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -223,6 +237,10 @@ _colonyctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -231,7 +249,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__check)
-            opts="-h --run-dir --json --timeout --help"
+            opts="-h --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -242,6 +260,10 @@ _colonyctl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -253,7 +275,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__completions)
-            opts="-h --run-dir --json --timeout --help bash elvish fish powershell zsh"
+            opts="-h --run-dir --json --timeout --fleet --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -264,6 +286,36 @@ _colonyctl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        colonyctl__subcmd__fleet)
+            opts="--run-dir --json --timeout --fleet"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --run-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -275,7 +327,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__halt)
-            opts="-h --run-dir --json --timeout --help"
+            opts="-h --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -289,6 +341,10 @@ _colonyctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -297,7 +353,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__help)
-            opts="status start stop restart restart-all reload signal logs timers add remove check import completions poweroff reboot halt help"
+            opts="status start stop restart restart-all reload signal logs timers add remove check import fleet completions poweroff reboot halt help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -353,6 +409,20 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        colonyctl__subcmd__help__subcmd__fleet)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -577,7 +647,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__import)
-            opts="-h --from --out --dry-run --strict --run-dir --json --timeout --help"
+            opts="-h --from --out --dry-run --strict --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -599,6 +669,10 @@ _colonyctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -607,7 +681,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__logs)
-            opts="-n -f -h --lines --follow --run-dir --json --timeout --help"
+            opts="-n -f -h --lines --follow --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -629,6 +703,10 @@ _colonyctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -637,7 +715,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__poweroff)
-            opts="-h --run-dir --json --timeout --help"
+            opts="-h --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -648,6 +726,10 @@ _colonyctl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -659,7 +741,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__reboot)
-            opts="-h --run-dir --json --timeout --help"
+            opts="-h --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -670,6 +752,10 @@ _colonyctl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -681,7 +767,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__reload)
-            opts="-h --run-dir --json --timeout --help"
+            opts="-h --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -695,6 +781,10 @@ _colonyctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -703,7 +793,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__remove)
-            opts="-h --units --run-dir --json --timeout --help"
+            opts="-h --units --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -721,6 +811,10 @@ _colonyctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -729,7 +823,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__restart)
-            opts="-h --no-block --run-dir --json --timeout --help"
+            opts="-h --no-block --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -740,6 +834,10 @@ _colonyctl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -751,7 +849,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__restart__subcmd__all)
-            opts="-h --run-dir --json --timeout --help"
+            opts="-h --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -762,6 +860,10 @@ _colonyctl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -773,7 +875,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__signal)
-            opts="-h --run-dir --json --timeout --help"
+            opts="-h --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -784,6 +886,10 @@ _colonyctl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -795,7 +901,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__start)
-            opts="-h --no-block --run-dir --json --timeout --help"
+            opts="-h --no-block --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -806,6 +912,10 @@ _colonyctl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -817,7 +927,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__status)
-            opts="-l -h --full --run-dir --json --timeout --help"
+            opts="-l -h --full --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -828,6 +938,10 @@ _colonyctl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -839,7 +953,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__stop)
-            opts="-h --no-block --run-dir --json --timeout --help"
+            opts="-h --no-block --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -850,6 +964,10 @@ _colonyctl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -861,7 +979,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__timers)
-            opts="-h --run-dir --json --timeout --help"
+            opts="-h --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -872,6 +990,10 @@ _colonyctl() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_colonyctl_global_optspecs
-    string join \n run-dir= json timeout= h/help V/version
+    string join \n run-dir= json timeout= fleet= h/help V/version
 end
 
 function __fish_colonyctl_needs_command
@@ -26,6 +26,7 @@ end
 
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_needs_command" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -s V -l version -d 'Print version'
@@ -42,6 +43,7 @@ complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "add" -d 'Write 
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "remove" -d 'Delete NAME.unit from the units directory'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "check" -d 'Validate unit files without colony-init'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "import" -d 'Translate other supervisors\' configs (systemd, supervisord, NColony) into units'
+complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "fleet" -d 'Many hosts: fleet status|hosts|apply APP.toml|remove APP|start APP|stop APP [--endpoints URL,...] (runs colony-fleet ctl)'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "completions" -d 'Print a shell completion script (unit names and @tags complete from the running colony)'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "poweroff" -d 'Power the machine off (colony-init as PID 1 of a machine only)'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "reboot" -d 'Reboot the machine (colony-init as PID 1 of a machine only)'
@@ -49,44 +51,53 @@ complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "halt" -d 'Halt 
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand status" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand status" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand status" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand status" -s l -l full -d 'Whole lines: do not cut columns to the terminal\'s width'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand status" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand status" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand start" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand start" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand start" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand start" -l no-block -d 'Return once colony-init has the order, without waiting for the result'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand start" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand start" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand stop" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand stop" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand stop" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand stop" -l no-block -d 'Return once colony-init has the order, without waiting for the result'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand stop" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand stop" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand restart" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand restart" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand restart" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand restart" -l no-block -d 'Return once colony-init has the order, without waiting for the result'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand restart" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand restart" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand restart-all" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand restart-all" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand restart-all" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand restart-all" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand restart-all" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand reload" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand reload" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand reload" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand reload" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand reload" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand signal" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand signal" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand signal" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand signal" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand signal" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -s n -l lines -d 'Lines from the end' -r
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -s f -l follow -d 'Keep printing what is written (across rotations)'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand timers" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand timers" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand timers" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand timers" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand timers" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand add" -l cmd -d 'The program (absolute, or found in PATH)' -r
@@ -98,15 +109,18 @@ complete -c colonyctl -n "__fish_colonyctl_using_subcommand add" -l extras -d 'F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand add" -l units -d 'Units directory [default: the one of the running colony-init]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand add" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand add" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand add" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand add" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand add" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand remove" -l units -d 'Units directory [default: the one of the running colony-init]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand remove" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand remove" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand remove" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand remove" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand remove" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand check" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand check" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand check" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand check" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand check" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand import" -l from -d 'The source format [default: guessed from each file]' -r -f -a "systemd\t''
@@ -115,48 +129,59 @@ ncolony\t''"
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand import" -l out -d 'Where to write the units [default: the current directory]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand import" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand import" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand import" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand import" -l dry-run -d 'Print the units and the report; write nothing'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand import" -l strict -d 'Any key not carried over is an error (exit 1, nothing written)'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand import" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand import" -s h -l help -d 'Print help'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand fleet" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand fleet" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand fleet" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand fleet" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand completions" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand completions" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand completions" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand completions" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand __complete-targets" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand __complete-targets" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand __complete-targets" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand __complete-targets" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand __complete-targets" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand poweroff" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand poweroff" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand poweroff" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand poweroff" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand poweroff" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand reboot" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand reboot" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand reboot" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand reboot" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand reboot" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand halt" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand halt" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand halt" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand halt" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand halt" -s h -l help -d 'Print help'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "status" -d 'Show units (all when none is named)'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "start" -d 'Start units and wait until they are up'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "stop" -d 'Stop units and wait until they are stopped'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "restart" -d 'Restart units and wait until they are up again'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "restart-all" -d 'Restart every unit'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "reload" -d 'Re-read the units directory now'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "signal" -d 'Send a signal to units\' main processes'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "logs" -d 'Show a unit\'s log'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "timers" -d 'Timer units: schedule, next run, last run, last result'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "add" -d 'Write NAME.unit into the units directory (atomically)'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "remove" -d 'Delete NAME.unit from the units directory'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "check" -d 'Validate unit files without colony-init'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "import" -d 'Translate other supervisors\' configs (systemd, supervisord, NColony) into units'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "completions" -d 'Print a shell completion script (unit names and @tags complete from the running colony)'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "poweroff" -d 'Power the machine off (colony-init as PID 1 of a machine only)'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "reboot" -d 'Reboot the machine (colony-init as PID 1 of a machine only)'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "halt" -d 'Halt the machine (colony-init as PID 1 of a machine only)'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import completions __complete-targets poweroff reboot halt help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "status" -d 'Show units (all when none is named)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "start" -d 'Start units and wait until they are up'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "stop" -d 'Stop units and wait until they are stopped'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "restart" -d 'Restart units and wait until they are up again'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "restart-all" -d 'Restart every unit'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "reload" -d 'Re-read the units directory now'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "signal" -d 'Send a signal to units\' main processes'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "logs" -d 'Show a unit\'s log'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "timers" -d 'Timer units: schedule, next run, last run, last result'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "add" -d 'Write NAME.unit into the units directory (atomically)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "remove" -d 'Delete NAME.unit from the units directory'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "check" -d 'Validate unit files without colony-init'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "import" -d 'Translate other supervisors\' configs (systemd, supervisord, NColony) into units'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "fleet" -d 'Many hosts: fleet status|hosts|apply APP.toml|remove APP|start APP|stop APP [--endpoints URL,...] (runs colony-fleet ctl)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "completions" -d 'Print a shell completion script (unit names and @tags complete from the running colony)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "poweroff" -d 'Power the machine off (colony-init as PID 1 of a machine only)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "reboot" -d 'Reboot the machine (colony-init as PID 1 of a machine only)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "halt" -d 'Halt the machine (colony-init as PID 1 of a machine only)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 
 # Unit names and @tags of the running colony for TARGET arguments (colonyctl __complete-targets).
 function __fish_colonyctl_targets
