@@ -17,6 +17,18 @@ use colony_init::spawn;
 use kernel_common::*;
 use units::model::Resources;
 
+/// A test that cannot run here says why; in CI (env `CI` set) that is a failure, since CI
+/// installs everything the tests need.
+macro_rules! skip_or_fail {
+    ($($t:tt)*) => {{
+        let why = format!($($t)*);
+        if std::env::var_os("CI").is_some() {
+            panic!("{why} (CI must run every test)");
+        }
+        eprintln!("{why}");
+    }};
+}
+
 static N: AtomicUsize = AtomicUsize::new(0);
 
 /// colony's cgroups for one test; removed on drop.
@@ -27,7 +39,7 @@ struct Fixture {
 impl Fixture {
     fn new(which: Hierarchies) -> Option<Fixture> {
         if !is_root() {
-            eprintln!("skipped: needs root");
+            skip_or_fail!("skipped: needs root");
             return None;
         }
         let name = format!(
@@ -38,7 +50,7 @@ impl Fixture {
         match Cgroups::setup_with(&name, which).expect("setup") {
             Some(cgs) => Some(Fixture { cgs }),
             None => {
-                eprintln!("skipped: no writable cgroupfs");
+                skip_or_fail!("skipped: no writable cgroupfs");
                 None
             }
         }
@@ -632,7 +644,7 @@ fn no_cgroupfs_means_no_cgroups() {
         return;
     }
     if !is_root() {
-        eprintln!("skipped: needs root");
+        skip_or_fail!("skipped: needs root");
         return;
     }
     in_mount_ns(
@@ -648,7 +660,7 @@ fn read_only_cgroupfs_means_no_cgroups() {
         return;
     }
     if !is_root() {
-        eprintln!("skipped: needs root");
+        skip_or_fail!("skipped: needs root");
         return;
     }
     // Every cgroup mount made read-only in this namespace only.

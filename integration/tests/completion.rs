@@ -7,6 +7,18 @@ use std::time::{Duration, Instant};
 
 use colony_integration::{bin, Colony};
 
+/// A test that cannot run here says why; in CI (env `CI` set) that is a failure, since CI
+/// installs everything the tests need.
+macro_rules! skip_or_fail {
+    ($($t:tt)*) => {{
+        let why = format!($($t)*);
+        if std::env::var_os("CI").is_some() {
+            panic!("{why} (CI must run every test)");
+        }
+        eprintln!("{why}");
+    }};
+}
+
 /// COMPREPLY after completing the last word of `words` (bash, the completion script sourced).
 fn complete(script: &Path, words: &[&str], run_env: Option<&Path>) -> Vec<String> {
     let quoted: Vec<String> = words
@@ -155,7 +167,7 @@ fn script(shell: &str) -> String {
 /// offers (compadd, stubbed to print) what the colony named on the command line has.
 fn zsh_completes(run: &Path, all: &[String]) {
     if !have("zsh") {
-        eprintln!("SKIP zsh part: zsh is not installed (apt-get install zsh)");
+        skip_or_fail!("SKIP zsh part: zsh is not installed (apt-get install zsh)");
         return;
     }
     let text = script("zsh");
@@ -200,7 +212,7 @@ fn zsh_completes(run: &Path, all: &[String]) {
 /// fish: `complete -C` asks fish's own completion machinery, as a TAB would.
 fn fish_completes(run: &Path, all: &[String]) {
     if !have("fish") {
-        eprintln!("SKIP fish part: fish is not installed (apt-get install fish)");
+        skip_or_fail!("SKIP fish part: fish is not installed (apt-get install fish)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -15,6 +15,18 @@ use std::time::{Duration, Instant};
 use colony_integration::{bin, remove_cgroups, unique_name, wait_for};
 use serde_json::Value;
 
+/// A test that cannot run here says why; in CI (env `CI` set) that is a failure, since CI
+/// installs everything the tests need.
+macro_rules! skip_or_fail {
+    ($($t:tt)*) => {{
+        let why = format!($($t)*);
+        if std::env::var_os("CI").is_some() {
+            panic!("{why} (CI must run every test)");
+        }
+        eprintln!("{why}");
+    }};
+}
+
 /// Lease time of the test fleets: short, so failover scenarios stay quick.
 const TTL: u64 = 4;
 /// Host loss is noticed when the lease lapses (TTL), then the leader places and the new
@@ -63,12 +75,12 @@ fn have(cmd: &str) -> bool {
 /// Root, ip, unshare and etcd are needed; say why a test cannot run.
 fn can_run() -> bool {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIP fleet tests: they need root (network namespaces)");
+        skip_or_fail!("SKIP fleet tests: they need root (network namespaces)");
         return false;
     }
     for c in ["ip", "unshare", "etcd", "nsenter"] {
         if !have(c) {
-            eprintln!("SKIP fleet tests: `{c}` is missing (apt-get install etcd-server iproute2 util-linux)");
+            skip_or_fail!("SKIP fleet tests: `{c}` is missing (apt-get install etcd-server iproute2 util-linux)");
             return false;
         }
     }
