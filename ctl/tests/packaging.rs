@@ -5,17 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A test that cannot run here says why; in CI (env `CI` set) that is a failure, since CI
-/// installs everything the tests need.
-macro_rules! skip_or_fail {
-    ($($t:tt)*) => {{
-        let why = format!($($t)*);
-        if std::env::var_os("CI").is_some() {
-            panic!("{why} (CI must run every test)");
-        }
-        eprintln!("{why}");
-    }};
-}
+use colony_integration::skip_or_fail;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -17,17 +17,7 @@ use colony_init::spawn;
 use kernel_common::*;
 use units::model::Resources;
 
-/// A test that cannot run here says why; in CI (env `CI` set) that is a failure, since CI
-/// installs everything the tests need.
-macro_rules! skip_or_fail {
-    ($($t:tt)*) => {{
-        let why = format!($($t)*);
-        if std::env::var_os("CI").is_some() {
-            panic!("{why} (CI must run every test)");
-        }
-        eprintln!("{why}");
-    }};
-}
+use colony_integration::skip_or_fail;
 
 static N: AtomicUsize = AtomicUsize::new(0);
 

@@ -16,6 +16,19 @@ pub mod ns;
 
 pub use bins::bin;
 
+/// A test that cannot run here says why; in CI (env `CI` set) that is a failure, since CI
+/// installs everything the tests need.
+#[macro_export]
+macro_rules! skip_or_fail {
+    ($($t:tt)*) => {{
+        let why = format!($($t)*);
+        if std::env::var_os("CI").is_some() {
+            panic!("{why} (CI must run every test)");
+        }
+        eprintln!("{why}");
+    }};
+}
+
 /// Wait until `f` returns Some, at most `timeout`; panic naming `what` otherwise.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;

@@ -7,17 +7,7 @@ use std::time::{Duration, Instant};
 
 use colony_integration::{bin, Colony};
 
-/// A test that cannot run here says why; in CI (env `CI` set) that is a failure, since CI
-/// installs everything the tests need.
-macro_rules! skip_or_fail {
-    ($($t:tt)*) => {{
-        let why = format!($($t)*);
-        if std::env::var_os("CI").is_some() {
-            panic!("{why} (CI must run every test)");
-        }
-        eprintln!("{why}");
-    }};
-}
+use colony_integration::skip_or_fail;
 
 /// COMPREPLY after completing the last word of `words` (bash, the completion script sourced).
 fn complete(script: &Path, words: &[&str], run_env: Option<&Path>) -> Vec<String> {

@@ -15,17 +15,7 @@ use std::time::{Duration, Instant};
 use colony_integration::{bin, remove_cgroups, unique_name, wait_for};
 use serde_json::Value;
 
-/// A test that cannot run here says why; in CI (env `CI` set) that is a failure, since CI
-/// installs everything the tests need.
-macro_rules! skip_or_fail {
-    ($($t:tt)*) => {{
-        let why = format!($($t)*);
-        if std::env::var_os("CI").is_some() {
-            panic!("{why} (CI must run every test)");
-        }
-        eprintln!("{why}");
-    }};
-}
+use colony_integration::skip_or_fail;
 
 /// Lease time of the test fleets: short, so failover scenarios stay quick.
 const TTL: u64 = 4;
