@@ -2,6 +2,9 @@
 //!
 //! See ARCHITECTURE.md at the repository root for the map.
 
+// PID 1 never panics on what the world controls: no unwrap/expect outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod cgroup;
 pub mod config;
 pub mod control;

@@ -1,5 +1,7 @@
 //! colony-init's entry: parse options, pick the mode, run.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use colony_init::config::{ConfigError, Options};
 use colony_init::event_loop::Engine;
 use colony_init::pid1::{self, Mode};
