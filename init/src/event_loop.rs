@@ -1316,6 +1316,9 @@ impl Engine {
             }
             "timers" => Some(reply(0, None, self.timers())),
             "info" => Some(reply(0, None, self.info())),
+            // Debug builds only: proves in a test that a panic while handling one event is
+            // caught and the loop goes on (release builds have no such verb).
+            "__panic" if cfg!(debug_assertions) => panic!("panic requested over the control FIFO"),
             "start" | "stop" | "restart" => self.start_stop(&req, &args),
             "restart-all" => {
                 self.feed(Input::Command(Command::RestartAll));

@@ -673,3 +673,22 @@ fn last_words_without_a_newline_reach_the_log_before_the_exit_note() {
     let note = log.find("exited with code 4").expect("the exit note");
     assert!(words < note, "{log}");
 }
+
+#[test]
+fn a_panic_while_handling_an_event_is_caught_and_the_loop_goes_on() {
+    let c = Colony::new();
+    c.write_unit("svc", &sh("exec sleep 1000"));
+    let c = c.start();
+    let pid = pid_of(&c.wait_state("svc", "running"));
+    // Debug builds (the tests') panic on this verb; colony-init must catch it.
+    std::fs::write(c.run.join("control"), "__panic\n").unwrap();
+    wait_for("the panic to be logged as caught", SOON, || {
+        c.init_log().contains("caught").then_some(())
+    });
+    let u = c.unit("svc").unwrap();
+    assert_eq!(u["state"], "running");
+    assert_eq!(pid_of(&u), pid);
+    let o = c.ctl(&["restart", "svc"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(alive(c.pid()));
+}
