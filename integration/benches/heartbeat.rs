@@ -2,7 +2,7 @@
 //! `[heartbeat]`, then colony-init's context switches while nothing beats, and while B
 //! beats are made one by one.
 //!
-//! `cargo bench -p colony-integration --bench heartbeat` (BENCH_N, default 5000: each unit
+//! `cargo bench -p colony-integration --bench heartbeat` (BENCH_N, default 10,000, or as many as the hard open-files limit allows: each unit
 //! holds 3 fds and this host's hard open-files limit is 20000; BENCH_BEATS, default 200).
 
 use std::time::{Duration, Instant};
@@ -19,10 +19,19 @@ fn ctxt(pid: i32) -> u64 {
 }
 
 fn main() {
+    // Each unit holds a pidfd and its output pipe (3 fds); colony-init takes the hard
+    // open-files limit, so that bounds N on a given host (20000 here: root lacks
+    // CAP_SYS_RESOURCE). Default: 10,000, or what fits.
+    let fits = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(_, hard)| (hard.saturating_sub(200) / 3) as usize)
+        .unwrap_or(10_000);
     let n: usize = std::env::var("BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(5000);
+        .unwrap_or(10_000.min(fits));
+    if n < 10_000 {
+        println!("N = {n}: 10,000 units need about 30,000 fds, over this host's hard limit");
+    }
     let beats: usize = std::env::var("BENCH_BEATS")
         .ok()
         .and_then(|v| v.parse().ok())
