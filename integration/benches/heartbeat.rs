@@ -2,8 +2,8 @@
 //! `[heartbeat]`, then colony-init's context switches while nothing beats, and while B
 //! beats are made one by one.
 //!
-//! `cargo bench -p colony-integration --bench heartbeat` (BENCH_N, default 10,000, or as many as the hard open-files limit allows: each unit
-//! holds 3 fds and this host's hard open-files limit is 20000; BENCH_BEATS, default 200).
+//! `cargo bench -p colony-integration --bench heartbeat` (BENCH_N, default 10,000, or as many
+//! as the hard open-files limit allows at 3 fds a unit: 20000 here; BENCH_BEATS, default 200).
 
 use std::time::{Duration, Instant};
 
