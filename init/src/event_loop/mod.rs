@@ -1,0 +1,819 @@
+//! The one event loop: epoll over signalfd, timerfd, inotify, the control FIFO, log pipes
+//! and reply FIFOs. It owns every fd and every kernel object of the supervisor; the core
+//! ([`crate::core::Supervisor`]) owns every decision.
+//!
+//! One iteration: wait (no timeout: the timerfd carries the nearest deadline), turn what
+//! happened into core inputs, carry out the effects that come back (feeding their results
+//! back in), answer requests whose wait is over, re-arm the timerfd. A panic while handling
+//! one event is caught and logged; the loop goes on.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
+use tracing::{debug, error, info, warn};
+use units::model::Unit;
+use units::proto::{self, Reply, Request};
+
+use crate::cgroup::{Cgroups, UnitCgroup};
+use crate::config::Options;
+use crate::control::{ControlFifo, ReplyWriter};
+use crate::core::{Command, DeadlineKind, Effect, ExitStatus, Input, Now, State, Supervisor, Want};
+use crate::deadlines::Deadlines;
+use crate::logs::LogFile;
+use crate::notify::{self, NotifySocket};
+use crate::pid1::{Mode, PowerAction};
+use crate::probe::{self, Probes};
+use crate::{creds, dirsync, reaper, spawn};
+
+mod process;
+mod ready;
+mod requests;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    #[error("{what}: {source}")]
+    Sys {
+        what: &'static str,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("control FIFO: {0}")]
+    Control(#[from] crate::control::ControlError),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn sys(what: &'static str) -> impl FnOnce(nix::Error) -> LoopError {
+    move |source| LoopError::Sys { what, source }
+}
+
+/// How the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub code: i32,
+    /// The loop could not go on (not a requested exit): PID 1 falls back to reaping.
+    pub broken: bool,
+    /// Machine mode: what to do with the machine now.
+    pub power: Option<PowerAction>,
+}
+
+const T_SIGNAL: u64 = 1;
+const T_TIMER: u64 = 2;
+const T_INOTIFY: u64 = 3;
+const T_CONTROL: u64 = 4;
+const T_NOTIFY: u64 = 5;
+const T_PROBE: u64 = 6;
+const T_LOG: u64 = 1 << 32;
+const T_REPLY: u64 = 2 << 32;
+/// A started child's exec report (readable once it exec'd or failed).
+const T_EXEC: u64 = 5 << 32;
+const T_KIND: u64 = !0xffff_ffff;
+
+/// Read at most this much of one unit's output per wakeup, so a flood cannot hold the loop.
+const LOG_BUDGET: usize = 64 * 1024;
+/// Notify datagrams read per wakeup (the rest on the next: epoll is level-triggered).
+const NOTIFY_BUDGET: usize = 256;
+/// Directory events are applied this long after the last one, so a burst is read once.
+const RELOAD_SETTLE: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Key {
+    Unit(String, DeadlineKind),
+    Reload,
+}
+
+#[derive(Debug, Clone)]
+enum Watch {
+    UnitsDir,
+    /// A directory holding heartbeat files: file name -> unit.
+    HeartbeatDir(HashMap<std::ffi::OsString, String>),
+    CgroupEvents(String),
+}
+
+/// The unit's main process.
+struct Proc {
+    pidfd: OwnedFd,
+}
+
+/// What the loop holds for a unit: kernel objects, not decisions.
+#[derive(Default)]
+struct UnitRt {
+    main: Option<Proc>,
+    /// Started, exec not confirmed yet: the child, its report pipe, the report's token.
+    pending: Option<(spawn::Spawned, OwnedFd, u64)>,
+    /// Process group of the last start: the cleanup handle where no cgroup tracks it.
+    pgid: Option<i32>,
+    cgroup: Option<UnitCgroup>,
+    cgroup_watch: Option<WatchDescriptor>,
+    warnings: Vec<String>,
+    oom_seen: u64,
+    log: Option<LogFile>,
+    log_path: Option<PathBuf>,
+    /// Read end (registered in epoll) and write end (dup'ed into each start) of its output pipe.
+    log_pipe: Option<(OwnedFd, OwnedFd, u64)>,
+    heartbeat: Option<PathBuf>,
+    /// A KillAll was done and the core waits for Empty.
+    awaiting_empty: bool,
+    /// The last `STATUS=` of a notify unit.
+    status_text: Option<String>,
+}
+
+struct Waiter {
+    reply: String,
+    names: Vec<String>,
+    want: Want,
+}
+
+pub struct Engine {
+    opts: Options,
+    mode: Mode,
+    core: Supervisor,
+    epoll: Epoll,
+    sigfd: SignalFd,
+    timer: TimerFd,
+    inotify: Inotify,
+    watches: HashMap<WatchDescriptor, Watch>,
+    deadlines: Deadlines<Key>,
+    control: ControlFifo,
+    replies: HashMap<u64, ReplyWriter>,
+    next_token: u64,
+    log_tokens: HashMap<u64, String>,
+    exec_tokens: HashMap<u64, String>,
+    units: BTreeMap<String, UnitRt>,
+    pid_to_unit: HashMap<i32, String>,
+    cgroups: Option<Cgroups>,
+    waiters: Vec<Waiter>,
+    exit: Option<i32>,
+    power: Option<PowerAction>,
+    shutting_down: bool,
+    path_env: String,
+    /// RUN/notify (None: could not be bound; notify units then fail to start).
+    notify: Option<NotifySocket>,
+    members: notify::Members,
+    probes: Option<Probes>,
+}
+
+/// The signals the loop takes through its signalfd (blocked for normal delivery).
+pub fn handled_signals() -> SigSet {
+    let mut s = SigSet::empty();
+    for sig in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGPWR,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        s.add(sig);
+    }
+    s
+}
+
+fn now() -> Now {
+    Now {
+        mono: Instant::now(),
+        wall: SystemTime::now(),
+    }
+}
+
+/// The `[resources]` keys a unit sets (to name what is not enforced).
+fn limit_keys(r: &units::model::Resources) -> Vec<&'static str> {
+    [
+        ("memory_max", r.memory_max.is_some()),
+        ("memory_high", r.memory_high.is_some()),
+        ("cpu_max", r.cpu_max.is_some()),
+        ("cpu_weight", r.cpu_weight.is_some()),
+        ("tasks_max", r.tasks_max.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, set)| set.then_some(k))
+    .collect()
+}
+
+fn signal_name(sig: i32) -> String {
+    units::values::signal_name(sig)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("SIG{sig}"))
+}
+
+impl Engine {
+    pub fn new(opts: Options, mode: Mode) -> Result<Engine, LoopError> {
+        raise_fd_limit();
+        // Blocked so the signalfd gets them; children get an empty mask in spawn.
+        handled_signals()
+            .thread_block()
+            .map_err(sys("blocking signals"))?;
+        let sigfd = SignalFd::with_flags(
+            &handled_signals(),
+            SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
+        )
+        .map_err(sys("signalfd"))?;
+        let timer = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )
+        .map_err(sys("timerfd"))?;
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+            .map_err(sys("inotify"))?;
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(sys("epoll"))?;
+        for dir in [
+            &opts.run_dir,
+            &opts.log_dir,
+            &opts.state_dir,
+            &opts.units_dir,
+        ] {
+            std::fs::create_dir_all(dir).map_err(|source| LoopError::Io {
+                what: "creating",
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let control = ControlFifo::create(&opts.run_dir, opts.control_group.as_deref())?;
+        epoll
+            .add(
+                sigfd.as_fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, T_SIGNAL),
+            )
+            .map_err(sys("epoll add"))?;
+        epoll
+            .add(timer.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, T_TIMER))
+            .map_err(sys("epoll add"))?;
+        epoll
+            .add(
+                inotify.as_fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, T_INOTIFY),
+            )
+            .map_err(sys("epoll add"))?;
+        epoll
+            .add(
+                control.fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, T_CONTROL),
+            )
+            .map_err(sys("epoll add"))?;
+        let mut watches = HashMap::new();
+        let wd = inotify
+            .add_watch(&opts.units_dir, dirsync::watch_mask())
+            .map_err(sys("watching the units directory"))?;
+        watches.insert(wd, Watch::UnitsDir);
+
+        let cgroups = match Cgroups::setup(&opts.cgroup_name) {
+            Ok(Some(c)) => Some(c),
+            Ok(None) => {
+                info!("no writable cgroups here: units run in process groups, limits are not enforced");
+                None
+            }
+            Err(e) => {
+                warn!(error = %e, "cgroups unusable: units run in process groups, limits are not enforced");
+                None
+            }
+        };
+        let path_env = std::env::var("PATH")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| {
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
+            });
+        // Record where we are, for `colonyctl add/remove`.
+        let _ = std::fs::write(
+            opts.run_dir.join("units-dir"),
+            opts.units_dir.as_os_str().as_bytes(),
+        );
+        let notify = match NotifySocket::bind(&opts.run_dir) {
+            Ok(n) => {
+                epoll
+                    .add(n.fd(), EpollEvent::new(EpollFlags::EPOLLIN, T_NOTIFY))
+                    .map_err(sys("epoll add"))?;
+                Some(n)
+            }
+            Err(e) => {
+                warn!(error = %e, "no notify socket: notify units cannot start");
+                None
+            }
+        };
+        let probes = match Probes::new() {
+            Ok(p) => {
+                epoll
+                    .add(p.fd(), EpollEvent::new(EpollFlags::EPOLLIN, T_PROBE))
+                    .map_err(sys("epoll add"))?;
+                Some(p)
+            }
+            Err(e) => {
+                warn!(error = %e, "no probes: tcp/file readiness and health checks are off");
+                None
+            }
+        };
+        let core = Supervisor::new(opts.defaults);
+        Ok(Engine {
+            opts,
+            mode,
+            core,
+            epoll,
+            sigfd,
+            timer,
+            inotify,
+            watches,
+            deadlines: Deadlines::default(),
+            control,
+            replies: HashMap::new(),
+            next_token: 0,
+            log_tokens: HashMap::new(),
+            exec_tokens: HashMap::new(),
+            units: BTreeMap::new(),
+            pid_to_unit: HashMap::new(),
+            cgroups,
+            waiters: Vec::new(),
+            exit: None,
+            power: None,
+            shutting_down: false,
+            path_env,
+            notify,
+            members: notify::Members::default(),
+            probes,
+        })
+    }
+
+    /// Load the units and run until shutdown.
+    pub fn run(mut self) -> Outcome {
+        self.restore_timers();
+        self.reload();
+        let mut events = vec![EpollEvent::empty(); 64];
+        while self.exit.is_none() {
+            self.arm_timer();
+            let n = match self.epoll.wait(&mut events, EpollTimeout::NONE) {
+                Ok(n) => n,
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => {
+                    error!(error = %e, "epoll_wait failed: the event loop cannot go on");
+                    break;
+                }
+            };
+            for ev in &events[..n] {
+                let (token, flags) = (ev.data(), ev.events());
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.on_event(token, flags)
+                }));
+                if r.is_err() {
+                    error!(
+                        token,
+                        "a panic while handling an event was caught; going on"
+                    );
+                }
+            }
+            self.answer_waiters();
+        }
+        self.cleanup();
+        Outcome {
+            code: self.exit.unwrap_or(1),
+            broken: self.exit.is_none(),
+            power: self.power,
+        }
+    }
+
+    fn on_event(&mut self, token: u64, flags: EpollFlags) {
+        match token {
+            T_SIGNAL => self.on_signals(),
+            T_TIMER => self.on_timer(),
+            T_INOTIFY => self.on_inotify(),
+            T_CONTROL => self.on_control(),
+            T_NOTIFY => self.on_notify(),
+            T_PROBE => {
+                let actions = self
+                    .probes
+                    .as_mut()
+                    .map(|p| p.on_event())
+                    .unwrap_or_default();
+                let inputs = self.probe_actions(actions);
+                for i in inputs {
+                    self.feed(i);
+                }
+            }
+            t if t & T_KIND == T_LOG => self.on_log(t),
+            t if t & T_KIND == T_REPLY => self.on_reply_writable(t, flags),
+            t if t & T_KIND == T_EXEC => {
+                if let Some(name) = self.exec_tokens.get(&t).cloned() {
+                    if let Some(input) = self.confirm_exec(&name) {
+                        self.feed(input);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ---- feeding the core ------------------------------------------------------------
+
+    /// Give the core an input and carry out everything that follows from it.
+    fn feed(&mut self, input: Input) {
+        let mut queue = VecDeque::from([input]);
+        while let Some(input) = queue.pop_front() {
+            let unit = probe_relevant(&input);
+            let effects = self.core.handle(input, now());
+            for effect in effects {
+                if let Some(next) = self.apply(effect) {
+                    queue.extend(next);
+                }
+            }
+            if let Some(u) = unit {
+                queue.extend(self.sync_probes(&u));
+            }
+        }
+    }
+
+    fn apply(&mut self, effect: Effect) -> Option<Vec<Input>> {
+        debug!(?effect, "effect");
+        match effect {
+            Effect::Spawn { unit } => self.spawn(&unit).map(|i| vec![i]),
+            Effect::Signal { unit, signal } => {
+                if let Some(p) = self.units.get(&unit).and_then(|rt| rt.main.as_ref()) {
+                    if let Err(e) = spawn::send_signal(p.pidfd.as_fd(), signal) {
+                        debug!(unit = %unit, error = %e, "signal not delivered");
+                    }
+                }
+                None
+            }
+            Effect::KillAll { unit } => self.kill_all(&unit).map(|i| vec![i]),
+            Effect::Arm { unit, kind, at } => {
+                self.deadlines.arm(Key::Unit(unit, kind), at);
+                None
+            }
+            Effect::Disarm { unit, kind } => {
+                self.deadlines.disarm(&Key::Unit(unit, kind));
+                None
+            }
+            Effect::Forget { unit } => {
+                self.forget(&unit);
+                None
+            }
+            Effect::PersistTimerRun { unit, at } => {
+                self.persist_timer(&unit, at);
+                None
+            }
+            Effect::Exit { code } => {
+                if self.exit.is_none() {
+                    info!(code, "all units stopped");
+                    self.exit = Some(code);
+                    if self.mode == Mode::Machine && self.power.is_none() {
+                        // An essential unit failed on a machine: reboot it.
+                        self.power = Some(PowerAction::Reboot);
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    fn reload(&mut self) {
+        match dirsync::read(&self.opts.units_dir) {
+            Ok(input) => self.feed(input),
+            Err(e) => {
+                warn!(dir = %self.opts.units_dir.display(), error = %e, "cannot read the units directory")
+            }
+        }
+    }
+
+    // ---- signals and reaping ---------------------------------------------------------
+
+    fn on_signals(&mut self) {
+        let mut chld = false;
+        loop {
+            match self.sigfd.read_signal() {
+                Ok(Some(info)) => {
+                    let signo = info.ssi_signo as i32;
+                    match signo {
+                        libc::SIGCHLD => chld = true,
+                        libc::SIGHUP => {
+                            info!("SIGHUP: re-reading the units directory");
+                            self.reload();
+                        }
+                        libc::SIGTERM | libc::SIGINT | libc::SIGPWR | libc::SIGQUIT => {
+                            let action = match (self.mode, signo) {
+                                (Mode::Machine, libc::SIGINT) => Some(PowerAction::Reboot),
+                                (Mode::Machine, _) => Some(PowerAction::PowerOff),
+                                _ => None,
+                            };
+                            self.shutdown(action, &signal_name(signo));
+                        }
+                        _ => debug!(signo, "signal ignored"),
+                    }
+                }
+                Ok(None) => break,
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => {
+                    warn!(error = %e, "reading signalfd");
+                    break;
+                }
+            }
+        }
+        if chld {
+            self.reap();
+        }
+    }
+
+    fn shutdown(&mut self, action: Option<PowerAction>, why: &str) {
+        if self.shutting_down {
+            return;
+        }
+        info!(reason = why, "stopping every unit");
+        self.shutting_down = true;
+        self.power = action;
+        self.feed(Input::Shutdown);
+    }
+
+    /// Reap every exited child: unit main processes through their pidfds (their status
+    /// goes to the core), every other one (orphans) by PID.
+    fn reap(&mut self) {
+        while let Some(pid) = reaper::peek_exited() {
+            // A child that died before its exec report was read: read it first (Spawned or
+            // SpawnFailed, in that order before any Exited).
+            if let Some(name) = self.pid_to_unit.get(&pid).cloned() {
+                if self.units.get(&name).is_some_and(|rt| rt.pending.is_some()) {
+                    if let Some(input) = self.confirm_exec(&name) {
+                        let failed = matches!(input, Input::SpawnFailed { .. });
+                        self.feed(input);
+                        if failed {
+                            continue; // reaped by finish()
+                        }
+                    }
+                }
+            }
+            match self.pid_to_unit.remove(&pid) {
+                Some(name) => {
+                    let status = self
+                        .units
+                        .get_mut(&name)
+                        .and_then(|rt| rt.main.take())
+                        .and_then(|p| spawn::try_wait(p.pidfd.as_fd()).ok().flatten());
+                    let Some(status) = status else {
+                        // Could not read it through the pidfd: reap by PID, report a kill.
+                        reaper::reap(pid);
+                        self.exited(&name, ExitStatus::Signal(libc::SIGKILL));
+                        continue;
+                    };
+                    self.exited(&name, status);
+                }
+                None => match self.probes.as_mut().and_then(|p| p.child_exited(pid)) {
+                    Some(actions) => {
+                        for i in self.probe_actions(actions) {
+                            self.feed(i);
+                        }
+                    }
+                    None => reaper::reap(pid),
+                },
+            }
+        }
+        // Units without a cgroup are empty when their process group is gone.
+        let empties: Vec<String> = self
+            .units
+            .iter()
+            .filter(|(_, rt)| {
+                rt.awaiting_empty
+                    && rt.cgroup.is_none()
+                    && rt.main.is_none()
+                    && rt.pgid.is_none_or(|g| !reaper::group_alive(g))
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in empties {
+            if let Some(rt) = self.units.get_mut(&name) {
+                rt.awaiting_empty = false;
+            }
+            self.feed(Input::Empty { unit: name });
+        }
+    }
+
+    fn exited(&mut self, name: &str, status: ExitStatus) {
+        let mut oom = false;
+        if let Some(rt) = self.units.get_mut(name) {
+            if let Some(cg) = &rt.cgroup {
+                let n = cg.oom_kills();
+                oom = n > rt.oom_seen;
+                rt.oom_seen = n;
+            }
+            if let (Some(log), Some((r, _, _))) = (rt.log.as_mut(), rt.log_pipe.as_ref()) {
+                // What the program wrote before it died comes first, then its last
+                // unterminated line (the pipe never reaches EOF: the loop holds its write end).
+                let _ = log.drain(r.as_fd(), LOG_BUDGET);
+                let _ = log.flush_partial();
+            }
+            if let Some(log) = rt.log.as_mut() {
+                let what = match status {
+                    ExitStatus::Code(c) => format!("exited with code {c}"),
+                    ExitStatus::Signal(s) => format!("killed by {}", signal_name(s)),
+                };
+                let _ = log.write_note(&format!(
+                    "colony: {what}{}",
+                    if oom { " (oom)" } else { "" }
+                ));
+            }
+        }
+        info!(unit = %name, ?status, oom, "exited");
+        self.feed(Input::Exited {
+            unit: name.to_string(),
+            status,
+            oom,
+        });
+    }
+
+    // ---- deadlines -------------------------------------------------------------------
+
+    fn arm_timer(&mut self) {
+        if let Err(e) = crate::deadlines::arm_oneshot(&self.timer, self.deadlines.next()) {
+            error!(error = %e, "arming the timerfd failed");
+        }
+    }
+
+    fn on_timer(&mut self) {
+        let _ = self.timer.wait(); // non-blocking: just clears the expiration count
+        for key in self.deadlines.take_due(Instant::now()) {
+            match key {
+                Key::Reload => self.reload(),
+                Key::Unit(unit, kind) => self.feed(Input::Deadline { unit, kind }),
+            }
+        }
+    }
+
+    // ---- inotify: units dir, heartbeats, cgroup.events --------------------------------
+
+    fn on_inotify(&mut self) {
+        let events = match self.inotify.read_events() {
+            Ok(e) => e,
+            Err(nix::Error::EAGAIN) => return,
+            Err(e) => {
+                warn!(error = %e, "reading inotify");
+                return;
+            }
+        };
+        let mut beats = Vec::new();
+        let mut emptied = Vec::new();
+        let mut reload = false;
+        for ev in events {
+            if ev.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+                reload = true;
+                emptied.extend(self.units.keys().cloned());
+                continue;
+            }
+            match self.watches.get(&ev.wd) {
+                Some(Watch::UnitsDir) if ev.name.as_deref().is_some_and(dirsync::is_unit_file) => {
+                    reload = true;
+                }
+                Some(Watch::UnitsDir) => {}
+                Some(Watch::HeartbeatDir(m)) => {
+                    if let Some(u) = ev.name.as_ref().and_then(|n| m.get(n)) {
+                        beats.push(u.clone());
+                    }
+                }
+                Some(Watch::CgroupEvents(u)) => emptied.push(u.clone()),
+                None => {}
+            }
+        }
+        if reload {
+            self.deadlines
+                .arm(Key::Reload, Instant::now() + RELOAD_SETTLE);
+        }
+        beats.dedup();
+        for unit in beats {
+            self.feed(Input::Beat { unit });
+        }
+        emptied.sort();
+        emptied.dedup();
+        for unit in emptied {
+            let empty = self.units.get(&unit).is_some_and(|rt| {
+                rt.awaiting_empty && rt.cgroup.as_ref().is_some_and(|c| c.is_empty())
+            });
+            if empty {
+                if let Some(rt) = self.units.get_mut(&unit) {
+                    rt.awaiting_empty = false;
+                }
+                self.feed(Input::Empty { unit });
+            }
+        }
+    }
+
+    // ---- logs ------------------------------------------------------------------------
+
+    fn on_log(&mut self, token: u64) {
+        let Some(name) = self.log_tokens.get(&token).cloned() else {
+            return;
+        };
+        let Some(rt) = self.units.get_mut(&name) else {
+            return;
+        };
+        let Some((r, _, _)) = rt.log_pipe.as_ref() else {
+            return;
+        };
+        match rt.log.as_mut() {
+            Some(log) => {
+                if let Err(e) = log.drain(r.as_fd(), LOG_BUDGET) {
+                    warn!(unit = %name, error = %e, "writing the log failed; output dropped");
+                }
+            }
+            None => drop_bytes(r.as_fd()),
+        }
+    }
+
+    // ---- persistence of timer runs ---------------------------------------------------
+
+    fn timer_state_file(&self, unit: &str) -> PathBuf {
+        self.opts.state_dir.join("timers").join(unit)
+    }
+
+    fn persist_timer(&mut self, unit: &str, at: SystemTime) {
+        let path = self.timer_state_file(unit);
+        let secs = at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let r = (|| {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, format!("{secs}\n"))?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = r {
+            warn!(unit, error = %e, "cannot record the timer's last run");
+        }
+    }
+
+    fn restore_timers(&mut self) {
+        let dir = self.opts.state_dir.join("timers");
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for ent in rd.flatten() {
+            let name = ent.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".tmp") {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(ent.path()) else {
+                continue;
+            };
+            if let Ok(ms) = text.trim().parse::<u64>() {
+                let last_run = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+                self.feed(Input::RestoreTimer {
+                    unit: name,
+                    last_run,
+                });
+            }
+        }
+    }
+}
+
+/// Every unit holds a pidfd and an output pipe: a thousand units need more than the usual
+/// soft limit of 1024 fds, so take the hard limit.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                warn!(error = %e, "cannot raise the open-files limit");
+            }
+        }
+    }
+}
+
+/// The unit of an input after which readiness probes and health checks may need to start
+/// or stop (not `Watchdog`/`Beat`: frequent, and they change no state).
+fn probe_relevant(input: &Input) -> Option<String> {
+    match input {
+        Input::Spawned { unit, .. }
+        | Input::SpawnFailed { unit, .. }
+        | Input::Exited { unit, .. }
+        | Input::Ready { unit }
+        | Input::Reloading { unit, .. }
+        | Input::Stopping { unit }
+        | Input::Fault { unit, .. }
+        | Input::Deadline { unit, .. } => Some(unit.clone()),
+        Input::Command(Command::Stop(unit) | Command::Restart(unit)) => Some(unit.clone()),
+        _ => None,
+    }
+}
+
+/// Read and discard what is in a pipe (a unit whose log cannot be opened).
+fn drop_bytes(fd: BorrowedFd) {
+    let mut buf = [0u8; 8192];
+    for _ in 0..8 {
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
