@@ -441,8 +441,16 @@ impl Engine {
         match effect {
             Effect::Spawn { unit } => self.spawn(&unit).map(|i| vec![i]),
             Effect::Signal { unit, signal } => {
-                if let Some(p) = self.units.get(&unit).and_then(|rt| rt.main.as_ref()) {
-                    if let Err(e) = spawn::send_signal(p.pidfd.as_fd(), signal) {
+                // A child whose exec is not confirmed yet is signalled too: a stop asked in
+                // that moment must not wait for the stop timeout.
+                let pidfd = self.units.get(&unit).and_then(|rt| {
+                    rt.main
+                        .as_ref()
+                        .map(|p| p.pidfd.as_fd())
+                        .or_else(|| rt.pending.as_ref().map(|(c, _, _)| c.pidfd.as_fd()))
+                });
+                if let Some(pidfd) = pidfd {
+                    if let Err(e) = spawn::send_signal(pidfd, signal) {
                         debug!(unit = %unit, error = %e, "signal not delivered");
                     }
                 }
