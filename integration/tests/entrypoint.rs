@@ -455,7 +455,24 @@ fn idle_entrypoint_makes_no_wakeups() {
 fn on_a_pty(inner: &str) -> Command {
     let mut c = Command::new("script");
     c.args(["-qec", inner, "/dev/null"]);
+    // script runs `$SHELL -c`; dash does not exec the last command, bash does. Pin the shell
+    // so the process tree is the same here and in CI (script -> sh -> colony-init -> ...).
+    c.env("SHELL", "/bin/sh");
     c
+}
+
+/// The first descendant of `root` named `name` (whose parent is named `parent_name`, if given).
+fn descendant(root: u32, name: &str, parent_name: Option<&str>) -> Option<i32> {
+    let mut todo = vec![root as i32];
+    while let Some(p) = todo.pop() {
+        for c in children_of(p as u32) {
+            if comm(c) == name && parent_name.is_none_or(|pn| comm(p) == pn) {
+                return Some(c);
+            }
+            todo.push(c);
+        }
+    }
+    None
 }
 
 fn script_available() -> bool {
@@ -510,10 +527,7 @@ fn ctrl_c_on_the_terminal_reaches_cmd() {
     let script_pid = child.id();
     // Ctrl-C once `sleep` runs (the shell may still be between echo and exec otherwise).
     assert!(wait_for(Duration::from_secs(10), || {
-        children_of(script_pid)
-            .iter()
-            .flat_map(|p| children_of(*p as u32))
-            .any(|p| comm(p) == "sleep")
+        descendant(script_pid, "sleep", Some("colony-init")).is_some()
     }));
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(b"\x03").expect("write ^C");
@@ -559,19 +573,7 @@ fn ctrl_z_stops_cmd_and_colony_init_and_sigcont_resumes_both() {
     let mut line = String::new();
     out.read_line(&mut line).expect("read");
     assert_eq!(line.trim(), "ready");
-    let find = |name: &str, parent_name: Option<&str>| -> Option<i32> {
-        // script -> shell -> colony-init -> sleep (the shell may exec colony-init itself)
-        let mut todo = vec![child.id() as i32];
-        while let Some(p) = todo.pop() {
-            for c in children_of(p as u32) {
-                if comm(c) == name && parent_name.is_none_or(|pn| comm(p) == pn) {
-                    return Some(c);
-                }
-                todo.push(c);
-            }
-        }
-        None
-    };
+    let find = |name: &str, parent_name: Option<&str>| descendant(child.id(), name, parent_name);
     let mut ids = None;
     assert!(wait_for(Duration::from_secs(10), || {
         ids = find("colony-init", None).zip(find("sleep", Some("colony-init")));
