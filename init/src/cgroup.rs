@@ -523,7 +523,8 @@ impl Cgroups {
                 // A fresh directory for every start: on Linux 6.18 (this host) a cgroup once
                 // killed through cgroup.kill SIGKILLs every process later cloned into it with
                 // CLONE_INTO_CGROUP (its kill sequence is compared with the parent's). An
-                // empty old directory is removed; a populated one (EBUSY) is reused.
+                // empty old directory is removed; a populated one (EBUSY) is reused. (A
+                // cgroup never killed is kept across restarts: `UnitCgroup::reusable`.)
                 fresh &= fresh_dir(&dir).map_err(|e| io_err(&dir, e))?;
                 Some(V2Unit {
                     rel: format!("{}/{}", b.rel, unit),
@@ -548,6 +549,9 @@ impl Cgroups {
             v2,
             v1,
             stat_fds: StatFds::default(),
+            res: res.clone(),
+            killed: std::cell::Cell::new(false),
+            cpu_base: 0,
         };
         ucg.stat_fds = ucg.open_stat_fds();
         let warnings = ucg.apply_limits(self, res, fresh);
@@ -634,6 +638,12 @@ pub struct UnitCgroup {
     /// The stat files, opened with the directories (a fresh `UnitCgroup` per start, so
     /// they always belong to this start's directories) and closed when it is dropped.
     stat_fds: StatFds,
+    /// The limits written, so a restart with the same ones may reuse the directories.
+    res: Resources,
+    /// cgroup.kill was written: never clone into this v2 directory again (see `unit`).
+    killed: std::cell::Cell<bool>,
+    /// CPU time already used when the directories were reused: `status` shows this start's.
+    cpu_base: u64,
 }
 
 /// Held-open stat files: `status` then costs one pread each instead of open, read and
@@ -870,6 +880,12 @@ impl UnitCgroup {
     /// `populated 0` on [`Self::events_file`]). v1: freeze, SIGKILL over cgroup.procs, thaw,
     /// repeated until empty (a bounded spin, no sleep).
     pub fn kill(&self) -> io::Result<()> {
+        // Nothing to kill (the usual end of a one-process unit): the directories stay
+        // unkilled, so the next start may reuse them (see `reusable`).
+        if self.is_empty() {
+            return Ok(());
+        }
+        self.killed.set(true);
         if let Some(u) = &self.v2 {
             match write_file(&u.dir.join("cgroup.kill"), "1") {
                 Ok(()) => return Ok(()),
@@ -885,6 +901,17 @@ impl UnitCgroup {
         };
         let freezer = self.v1_dir("freezer").map(|d| d.join("freezer.state"));
         kill_loop(&t.dir.join("cgroup.procs"), freezer.as_deref())
+    }
+
+    /// Ready for the next start as it is: empty, never killed through cgroup.kill, and
+    /// with the same limits. Then a restart skips removing and recreating every directory,
+    /// reopening the stat files and re-watching cgroup.events; CPU time counts afresh.
+    pub fn reusable(&mut self, res: &Resources) -> bool {
+        if self.killed.get() || self.res != *res || !self.is_empty() {
+            return false;
+        }
+        self.cpu_base = self.stat(StatKind::Cpu).unwrap_or(0);
+        true
     }
 
     /// Nothing is left in the unit's cgroup.
@@ -998,7 +1025,9 @@ impl UnitCgroup {
         });
         CgroupStats {
             memory_bytes: self.stat(StatKind::Memory),
-            cpu_usec: self.stat(StatKind::Cpu),
+            cpu_usec: self
+                .stat(StatKind::Cpu)
+                .map(|c| c.saturating_sub(self.cpu_base)),
             tasks,
         }
     }

@@ -690,3 +690,78 @@ fn non_root_gets_no_cgroups() {
     assert_eq!(st, ExitStatus::Code(0), "{out}");
     assert!(out.contains("1 passed"), "{out}");
 }
+
+/// A restart after a clean exit reuses the unit's directories (no cgroup.kill was needed, so
+/// the kernel keeps cloning into it normally) with the CPU time counted afresh; a cgroup
+/// that had to be killed, or new limits, make the next start take fresh directories.
+fn check_reuse(which: Hierarchies) {
+    let Some(fx) = Fixture::new(which) else {
+        return;
+    };
+    let (cg, _) = fx.cgs.unit("reuse", &Resources::default()).unwrap();
+    let mut cg = Guard(cg);
+    let burn = "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done";
+    let (st, _) = run(
+        &["sh", "-c", burn],
+        &Creds::default(),
+        cg.0.open_placement().unwrap().placement(),
+    );
+    assert_eq!(st, ExitStatus::Code(0));
+    wait_until("the first run to empty", Duration::from_secs(10), || {
+        cg.0.is_empty()
+    });
+    let used = cg.0.stats().cpu_usec;
+    // The exit path kills leftovers; with none, nothing is written.
+    cg.0.kill().unwrap();
+    assert!(
+        !cg.0.reusable(&Resources {
+            tasks_max: Some(10),
+            ..Resources::default()
+        }),
+        "new limits need fresh directories"
+    );
+    assert!(cg.0.reusable(&Resources::default()), "{cg:?}", cg = cg.0);
+    let (s, _out) = spawn_captured(
+        &["sleep", "30"],
+        &Creds::default(),
+        cg.0.open_placement().unwrap().placement(),
+        false,
+    )
+    .unwrap();
+    assert_eq!(procs_of(&cg.0), vec![s.pid], "placed in the reused cgroup");
+    if let (Some(now), Some(before)) = (cg.0.stats().cpu_usec, used) {
+        assert!(now < before, "CPU time counts afresh: {now} vs {before}");
+    }
+    // Alive: not killed on arrival as a child of a once-killed cgroup would be.
+    let mut pfd = [nix::poll::PollFd::new(
+        s.pidfd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    assert_eq!(
+        nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(200u16)).unwrap(),
+        0,
+        "the second run died"
+    );
+    cg.0.kill().unwrap();
+    assert_eq!(
+        spawn::wait(s.pidfd.as_fd()).unwrap(),
+        ExitStatus::Signal(libc::SIGKILL)
+    );
+    wait_until("the second run to empty", Duration::from_secs(10), || {
+        cg.0.is_empty()
+    });
+    assert!(
+        !cg.0.reusable(&Resources::default()),
+        "a killed cgroup is never reused"
+    );
+}
+
+#[test]
+fn clean_exit_reuses_the_cgroup() {
+    check_reuse(Hierarchies::Auto);
+}
+
+#[test]
+fn clean_exit_reuses_the_cgroup_v1_only() {
+    check_reuse(Hierarchies::V1Only);
+}

@@ -135,7 +135,16 @@ impl Engine {
 
         // The unit's cgroup: (re)created with its current limits for every start.
         let rt = self.units.entry(name.to_string()).or_default();
-        if let Some(cgs) = &self.cgroups {
+        let reused = match rt.cgroup.as_mut() {
+            Some(cg) if self.cgroups.is_some() => cg.reusable(&def.resources),
+            _ => false,
+        };
+        if reused {
+            // A restart after a clean exit: same directories, limits, files and watch.
+            if let Some(cg) = &rt.cgroup {
+                rt.oom_seen = cg.oom_kills();
+            }
+        } else if let Some(cgs) = &self.cgroups {
             // The last start's cgroup (and its held stat files) goes before its directory is
             // made afresh.
             rt.cgroup = None;
