@@ -211,3 +211,38 @@ fn persistent_timer_catches_up_a_missed_run_once() {
     assert!(recorded > two_hours_ago + 3600 * 1000);
     assert_eq!(c.stop(), Some(0));
 }
+
+#[test]
+fn colony_watches_for_a_set_clock_with_a_timer_that_never_fires() {
+    // The clock itself may not be set here (that is the VM suite's `clock` boot); this
+    // checks the watch is in place: a CLOCK_REALTIME timerfd armed absolute with
+    // TFD_TIMER_CANCEL_ON_SET (settime flags 3), far ahead, that has not expired.
+    let c = Colony::new();
+    c.write_unit(
+        "daily",
+        &format!("{}[timer]\ncalendar = \"0 3 * * *\"\n", sh("true")),
+    );
+    let c = c.start();
+    c.wait_state("daily", "waiting");
+    let dir = format!("/proc/{}/fdinfo", c.pid());
+    let found = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .find(|info| {
+            info.lines().any(|l| l.trim() == "clockid: 0")
+                && info.lines().any(|l| l.trim() == "settime flags: 03")
+        });
+    let info = found.unwrap_or_else(|| panic!("no clock watch among {dir}"));
+    assert!(info.lines().any(|l| l.trim() == "ticks: 0"), "{info}");
+    let it_value_secs: u64 = info
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("it_value: ("))
+        .and_then(|v| v.split(',').next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no it_value in {info}"));
+    assert!(
+        it_value_secs > 100 * 365 * 86_400,
+        "the watch would fire within a century: {info}"
+    );
+    assert!(!c.init_log().contains("clock changes"), "{}", c.init_log());
+}

@@ -36,7 +36,8 @@
 //!   `stop`/`restart` meanwhile sends no second signal and waits for its exit.
 //! - Timer runs are planned in wall-clock time and armed as monotonic instants; when the
 //!   wall clock is set (timerfd `TFD_TIMER_CANCEL_ON_SET`), send [`Input::ClockChanged`]
-//!   and every waiting timer is planned again.
+//!   and every waiting timer is planned again (a `calendar` run the clock was set past runs
+//!   at once, once; `on_boot` keeps counting in monotonic time).
 
 use std::time::{Duration, Instant, SystemTime};
 

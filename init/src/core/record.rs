@@ -107,6 +107,9 @@ pub struct UnitRecord {
     pub(crate) removed: bool,
     /// The wall time the armed `TimerRun` stands for.
     pub(crate) timer_at: Option<SystemTime>,
+    /// The `calendar` occurrence pending when the run was planned (whether or not it is the
+    /// earliest): a clock set past it makes a run due at once.
+    pub(crate) cal_at: Option<SystemTime>,
     /// Indices of units this one is ordered after (`after` and `requires`), earlier in order.
     pub(crate) deps: Vec<usize>,
     /// Indices of the units it requires (a subset of `deps`).
@@ -165,6 +168,7 @@ impl UnitRecord {
             armed: 0,
             removed: false,
             timer_at: None,
+            cal_at: None,
             deps: Vec::new(),
             requires: Vec::new(),
             dependents: Vec::new(),

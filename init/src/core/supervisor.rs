@@ -275,19 +275,7 @@ impl Supervisor {
                     self.on_stopping(i, now, &mut fx);
                 }
             }
-            Input::ClockChanged => {
-                for i in 0..self.units.len() {
-                    let u = &self.units[i];
-                    if u.is_timer()
-                        && u.want_up
-                        && u.job.is_none()
-                        && u.is_armed(DeadlineKind::TimerRun)
-                    {
-                        self.disarm(i, DeadlineKind::TimerRun, &mut fx);
-                        self.schedule_next(i, now, &mut fx);
-                    }
-                }
-            }
+            Input::ClockChanged => self.clock_changed(now, &mut fx),
         }
         self.progress(now, &mut fx);
         self.forget_removed(&mut fx);
@@ -416,6 +404,7 @@ impl Supervisor {
                 let u = &mut self.units[i];
                 u.timer = None;
                 u.timer_at = None;
+                u.cal_at = None;
                 if u.state == State::Waiting {
                     u.set_state(State::Stopped, now.wall);
                 }
@@ -998,6 +987,7 @@ impl Supervisor {
         u.job = None;
         u.restart_due = false;
         u.timer_at = None;
+        u.cal_at = None;
         if let Some(t) = u.timer.as_mut() {
             t.next = None;
         }
@@ -1450,18 +1440,54 @@ impl Supervisor {
             .is_some_and(|at| at <= now.wall);
         if due_every || due_cal {
             self.disarm(i, DeadlineKind::TimerRun, fx);
-            let u = &mut self.units[i];
-            u.timer_at = Some(now.wall);
-            if let Some(t) = u.timer.as_mut() {
-                t.next = Some(now.wall);
-            }
-            self.arm(i, DeadlineKind::TimerRun, now.mono, fx);
+            self.run_now(i, now, fx);
             true
         } else {
             self.disarm(i, DeadlineKind::TimerRun, fx);
             self.schedule_next(i, now, fx);
             true
         }
+    }
+
+    /// The wall clock was set (forward, back, or a resume from suspend): plan every waiting
+    /// timer again in the new time. A `calendar` occurrence the clock was set past runs at
+    /// once (one run, however many were jumped over), as systemd re-evaluates `OnCalendar`;
+    /// otherwise the next run is the first match after the new time. `every` counts in wall
+    /// time from the previous start (missed steps are not made up); `on_boot` stays
+    /// monotonic: the boot moment is restated in the new wall time.
+    fn clock_changed(&mut self, now: Now, fx: &mut Vec<Effect>) {
+        if let Some(b) = self.boot.as_mut() {
+            let up = now.mono.saturating_duration_since(b.mono);
+            if let Some(w) = now.wall.checked_sub(up) {
+                b.wall = w;
+            }
+        }
+        for i in 0..self.units.len() {
+            let u = &self.units[i];
+            if !(u.is_timer() && u.want_up && u.job.is_none() && u.is_armed(DeadlineKind::TimerRun))
+            {
+                continue;
+            }
+            let missed = u.cal_at.is_some_and(|c| c <= now.wall);
+            self.disarm(i, DeadlineKind::TimerRun, fx);
+            if missed {
+                tracing::info!(unit = %self.units[i].name, "the clock was set past a calendar run: running it now");
+                self.run_now(i, now, fx);
+            } else {
+                self.schedule_next(i, now, fx);
+            }
+        }
+    }
+
+    /// Arm a run due now.
+    fn run_now(&mut self, i: usize, now: Now, fx: &mut Vec<Effect>) {
+        let u = &mut self.units[i];
+        u.timer_at = Some(now.wall);
+        u.cal_at = None;
+        if let Some(t) = u.timer.as_mut() {
+            t.next = Some(now.wall);
+        }
+        self.arm(i, DeadlineKind::TimerRun, now.mono, fx);
     }
 
     /// Arm the next run: the earliest of `every`, `calendar` and a pending `on_boot`.
@@ -1493,9 +1519,11 @@ impl Supervisor {
                 .min(now.wall);
             consider(every_next(base, every, from));
         }
-        if let Some(cal) = tdef.calendar.as_ref() {
-            consider((self.calendar)(cal, from));
-        }
+        let cal_at = tdef
+            .calendar
+            .as_ref()
+            .and_then(|cal| (self.calendar)(cal, from));
+        consider(cal_at);
         let mut boot_done = false;
         if let (Some(ob), Some(t)) = (tdef.on_boot, u.timer.as_ref()) {
             if !t.on_boot_done {
@@ -1511,6 +1539,7 @@ impl Supervisor {
             t.next = best;
         }
         u.timer_at = best;
+        u.cal_at = cal_at;
         if let Some(at) = best {
             self.arm(
                 i,

@@ -78,6 +78,8 @@ const T_INOTIFY: u64 = 3;
 const T_CONTROL: u64 = 4;
 const T_NOTIFY: u64 = 5;
 const T_PROBE: u64 = 6;
+/// The CLOCK_REALTIME timerfd that reports a set of the wall clock.
+const T_CLOCK: u64 = 7;
 const T_LOG: u64 = 1 << 32;
 const T_REPLY: u64 = 2 << 32;
 /// A started child's exec report (readable once it exec'd or failed).
@@ -146,6 +148,9 @@ pub struct Engine {
     epoll: Epoll,
     sigfd: SignalFd,
     timer: TimerFd,
+    /// Readable when the wall clock is set (None: could not be made; calendar timers then
+    /// notice a set clock only at their old deadline).
+    clock: Option<TimerFd>,
     inotify: Inotify,
     watches: HashMap<WatchDescriptor, Watch>,
     deadlines: Deadlines<Key>,
@@ -319,6 +324,19 @@ impl Engine {
                 None
             }
         };
+        let clock = match clock_watch() {
+            Ok(t) => match epoll.add(t.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, T_CLOCK)) {
+                Ok(()) => Some(t),
+                Err(e) => {
+                    warn!(error = %e, "cannot watch for clock changes: calendar timers are re-planned only at their old deadline");
+                    None
+                }
+            },
+            Err(e) => {
+                warn!(error = %e, "cannot watch for clock changes: calendar timers are re-planned only at their old deadline");
+                None
+            }
+        };
         let core = Supervisor::new(opts.defaults);
         Ok(Engine {
             opts,
@@ -327,6 +345,7 @@ impl Engine {
             epoll,
             sigfd,
             timer,
+            clock,
             inotify,
             watches,
             deadlines: Deadlines::default(),
@@ -390,6 +409,7 @@ impl Engine {
         match token {
             T_SIGNAL => self.on_signals(),
             T_TIMER => self.on_timer(),
+            T_CLOCK => self.on_clock(),
             T_INOTIFY => self.on_inotify(),
             T_CONTROL => self.on_control(),
             T_NOTIFY => self.on_notify(),
@@ -657,6 +677,41 @@ impl Engine {
         }
     }
 
+    /// The clock timerfd is readable: `ECANCELED` means the wall clock was set.
+    fn on_clock(&mut self) {
+        let Some(t) = self.clock.as_ref() else {
+            return;
+        };
+        let mut buf = [0u8; 8];
+        let set = loop {
+            match nix::unistd::read(t.as_fd(), &mut buf) {
+                Err(nix::Error::ECANCELED) => break true,
+                Err(nix::Error::EINTR) => continue,
+                Err(nix::Error::EAGAIN) => break false,
+                Err(e) => {
+                    warn!(error = %e, "reading the clock timerfd");
+                    break false;
+                }
+                Ok(_) => {
+                    // The far-future time came (the clock is past it): stop watching
+                    // rather than wake up for ever.
+                    warn!("the clock watch expired: clock changes are no longer noticed");
+                    self.clock = None;
+                    return;
+                }
+            }
+        };
+        if !set {
+            return;
+        }
+        // Re-armed before the core reads the time, so a set from now on is noticed.
+        if let Err(e) = arm_clock_watch(t) {
+            warn!(error = %e, "re-arming the clock timerfd");
+        }
+        info!("the wall clock was set: timers are planned again");
+        self.feed(Input::ClockChanged);
+    }
+
     // ---- inotify: units dir, heartbeats, cgroup.events --------------------------------
 
     fn on_inotify(&mut self) {
@@ -783,6 +838,28 @@ impl Engine {
             }
         }
     }
+}
+
+/// A CLOCK_REALTIME timerfd that never expires but turns readable (its read failing with
+/// ECANCELED) when the wall clock is set.
+fn clock_watch() -> nix::Result<TimerFd> {
+    let t = TimerFd::new(
+        ClockId::CLOCK_REALTIME,
+        TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+    )?;
+    arm_clock_watch(&t)?;
+    Ok(t)
+}
+
+fn arm_clock_watch(t: &TimerFd) -> nix::Result<()> {
+    use nix::sys::time::TimeSpec;
+    use nix::sys::timerfd::{Expiration, TimerSetTimeFlags};
+    // The kernel clamps this to its own end of time (year 2262), which the clock cannot be
+    // set past: the timer never fires, so it costs no wakeup.
+    t.set(
+        Expiration::OneShot(TimeSpec::from_duration(Duration::from_secs(u64::MAX >> 1))),
+        TimerSetTimeFlags::TFD_TIMER_ABSTIME | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET,
+    )
 }
 
 /// Every unit holds a pidfd and an output pipe: a thousand units need more than the usual

@@ -189,6 +189,11 @@ impl Fake {
         self.base_wall += d;
     }
 
+    /// The wall clock is set back by `d`; monotonic time does not move.
+    pub fn jump_wall_back(&mut self, d: Duration) {
+        self.base_wall -= d;
+    }
+
     pub fn wall(&self, after: Duration) -> SystemTime {
         self.base_wall + after
     }

@@ -537,6 +537,124 @@ fn a_clock_change_replans_calendar_timers() {
 }
 
 #[test]
+fn a_clock_set_past_a_calendar_run_runs_it_at_once_and_only_once() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(Timer {
+        calendar: Some(cal("0 3 * * *")),
+        ..Default::default()
+    })]);
+    // From 12:00 to 04:00 the next day, past the 03:00 run.
+    f.jump_wall(secs(16 * 3600));
+    let fx = f.send(Input::ClockChanged);
+    assert!(Fake::spawns(&fx).is_empty());
+    assert_eq!(
+        f.deadline("job", DeadlineKind::TimerRun),
+        Some(f.mono(secs(0)))
+    );
+    let fx = f.advance(Duration::ZERO);
+    assert_eq!(Fake::spawns(&fx), vec!["job"]);
+    f.advance(secs(5));
+    f.exit("job", 0);
+    assert_eq!(f.state("job"), State::Waiting);
+    let t = f.rec("job").timer.clone().unwrap_or_default();
+    assert_eq!(t.last_start, Some(utc(2026, 6, 16, 4, 0)));
+    assert_eq!(t.next, Some(utc(2026, 6, 17, 3, 0)));
+    assert_eq!(
+        f.deadline("job", DeadlineKind::TimerRun),
+        Some(f.mono(secs(23 * 3600)))
+    );
+    // A second clock change (not past the next run) runs nothing more.
+    f.jump_wall(secs(3600));
+    let fx = f.send(Input::ClockChanged);
+    let fx2 = f.advance(secs(60));
+    assert!(Fake::spawns(&fx).is_empty() && Fake::spawns(&fx2).is_empty());
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(utc(2026, 6, 17, 3, 0))
+    );
+}
+
+#[test]
+fn a_clock_set_back_plans_the_next_calendar_match_after_the_new_time() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(Timer {
+        calendar: Some(cal("0 3 * * *")),
+        ..Default::default()
+    })]);
+    let fx = f.advance(secs(15 * 3600));
+    assert_eq!(Fake::spawns(&fx), vec!["job"]);
+    f.exit("job", 0);
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(utc(2026, 6, 17, 3, 0))
+    );
+    // Set back two days, to 2026-06-14 03:00: the next match is 2026-06-15 03:00, 24h on
+    // (not the old plan, three days on).
+    f.jump_wall_back(secs(2 * 86_400));
+    let fx = f.send(Input::ClockChanged);
+    assert!(Fake::spawns(&fx).is_empty());
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(utc(2026, 6, 15, 3, 0))
+    );
+    assert_eq!(
+        f.deadline("job", DeadlineKind::TimerRun),
+        Some(f.mono(secs(15 * 3600 + 86_400)))
+    );
+    // The last run "in the future" stays shown; nothing runs before the new plan.
+    let fx = f.advance(secs(86_400 - 1));
+    assert!(Fake::spawns(&fx).is_empty());
+    let fx = f.advance(secs(1));
+    assert_eq!(Fake::spawns(&fx), vec!["job"]);
+}
+
+#[test]
+fn a_clock_change_leaves_on_boot_in_monotonic_time() {
+    for forward in [true, false] {
+        let mut f = utc_fake();
+        f.load(vec![unit("job").timer(Timer {
+            on_boot: Some(secs(120)),
+            calendar: Some(cal("0 3 * * *")),
+            ..Default::default()
+        })]);
+        f.advance(secs(30));
+        if forward {
+            f.jump_wall(secs(3600));
+        } else {
+            f.jump_wall_back(secs(3600));
+        }
+        let fx = f.send(Input::ClockChanged);
+        assert!(Fake::spawns(&fx).is_empty());
+        assert_eq!(
+            f.deadline("job", DeadlineKind::TimerRun),
+            Some(f.mono(secs(120))),
+            "forward: {forward}"
+        );
+        let fx = f.advance(secs(90));
+        assert_eq!(Fake::spawns(&fx), vec!["job"], "forward: {forward}");
+    }
+}
+
+#[test]
+fn a_clock_set_forward_does_not_make_up_every_steps() {
+    let mut f = utc_fake();
+    f.load(vec![unit("job").timer(every(secs(600)))]);
+    f.advance(secs(60));
+    // 12:01 -> 13:01: the 12:10 ... 13:00 steps are not made up; next is 13:10.
+    f.jump_wall(secs(3600));
+    let fx = f.send(Input::ClockChanged);
+    assert!(Fake::spawns(&fx).is_empty());
+    assert_eq!(
+        f.rec("job").timer.as_ref().and_then(|t| t.next),
+        Some(utc(2026, 6, 15, 13, 10))
+    );
+    assert_eq!(
+        f.deadline("job", DeadlineKind::TimerRun),
+        Some(f.mono(secs(600)))
+    );
+}
+
+#[test]
 fn a_restore_after_load_still_catches_up() {
     let mut f = utc_fake();
     f.load(vec![unit("job").timer(Timer {
