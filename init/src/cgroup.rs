@@ -159,6 +159,9 @@ pub fn detect(mountinfo: &str, proc_cgroup: &str) -> Detected {
     }
 
     let mut det = Detected::default();
+    // Mount point of the cgroup2 mount chosen so far: a later mount on the same point is on
+    // top of it (a container's fresh cgroup2 over the host's), and replaces it.
+    let mut v2_at: Option<String> = None;
     for line in mountinfo.lines() {
         let fields: Vec<&str> = line.split(' ').collect();
         let Some(sep) = fields.iter().position(|f| *f == "-") else {
@@ -173,13 +176,18 @@ pub fn detect(mountinfo: &str, proc_cgroup: &str) -> Detected {
         let fstype = fields[sep + 1];
         let super_opts = fields[sep + 3];
         match fstype {
-            "cgroup2" if det.v2.is_none() => {
+            // A root of "/.." (or below it) is a cgroup outside our cgroup namespace: our own
+            // cgroup's place in that mount cannot be known from paths relative to our
+            // namespace (an `unshare --cgroup` that kept the host's mount), so it is unusable.
+            "cgroup2" if root == "/.." || root.starts_with("/../") => {}
+            "cgroup2" if det.v2.is_none() || v2_at.as_deref() == Some(mount.as_str()) => {
                 if let Some(own) = own_v2 {
                     det.v2 = Some(Hier {
                         dir: own_dir(&mount, &root, own),
                         rel: own.to_owned(),
                         read_only,
                     });
+                    v2_at = Some(mount);
                 }
             }
             "cgroup" => {
@@ -224,6 +232,18 @@ struct V2Base {
     rel: String,
     /// Controllers enabled for the units (subtree_control of `<own>/<name>`).
     controllers: BTreeSet<&'static str>,
+    /// What setup changed in our own cgroup, undone by [`Cgroups::cleanup`].
+    undo: Option<SelfLeaf>,
+}
+
+/// colony-init moved itself from its own cgroup `own` into the leaf `own/init` and enabled
+/// `enabled` in `own`'s subtree_control (a delegated cgroup, such as a container's cgroup
+/// namespace root, where colony-init starts as the only process).
+#[derive(Debug, Clone)]
+struct SelfLeaf {
+    own: PathBuf,
+    leaf: PathBuf,
+    enabled: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone)]
@@ -433,39 +453,61 @@ impl Cgroups {
                     .collect()
             })
             .unwrap_or_default();
-        // Only the real root has no cgroup.events (a cgroup namespace's root shows "/" too).
+        // Only the real root has no cgroup.events. A cgroup namespace's root shows "/" in
+        // /proc/self/cgroup too, but it is an ordinary cgroup (it has cgroup.events): PID 1
+        // of a container sits there and must move into a leaf like anyone else.
         let is_root = !own.join("cgroup.events").exists();
         let subtree = own.join("cgroup.subtree_control");
         let on = |c: &str| read_file(&subtree).is_ok_and(|t| t.split_whitespace().any(|w| w == c));
         let missing: Vec<&'static str> = avail.iter().copied().filter(|c| !on(c)).collect();
+        let mut leaf = None;
         if !missing.is_empty() && !is_root {
             // No-internal-process rule: a non-root cgroup with processes cannot hand
             // controllers to its children, so move ourselves into a leaf first.
-            let leaf = own.join(SELF_LEAF);
-            let moved = mkdir(&leaf).and_then(|_| {
-                write_file(&leaf.join("cgroup.procs"), &std::process::id().to_string())
+            let dir = own.join(SELF_LEAF);
+            let moved = mkdir(&dir).and_then(|_| {
+                write_file(&dir.join("cgroup.procs"), &std::process::id().to_string())
             });
-            if let Err(e) = moved {
-                tracing::warn!(error = %e, dir = %leaf.display(),
-                    "cannot move colony-init into a leaf cgroup");
+            match moved {
+                Ok(()) => {
+                    tracing::info!(leaf = %dir.display(), "colony-init moved into a leaf of its cgroup");
+                    leaf = Some(dir);
+                }
+                Err(e) => tracing::warn!(error = %e, dir = %dir.display(),
+                    "cannot move colony-init into a leaf cgroup"),
             }
         }
+        let mut enabled_here = Vec::new();
         for c in missing {
-            if let Err(e) = write_file(&subtree, &format!("+{c}")) {
+            match write_file(&subtree, &format!("+{c}")) {
+                Ok(()) => enabled_here.push(c),
                 // EBUSY: other processes share our cgroup (delegate a cgroup of its own).
-                tracing::warn!(controller = c, error = %e, dir = %own.display(),
-                    "cannot enable v2 controller");
+                Err(e) => tracing::warn!(controller = c, error = %e, dir = %own.display(),
+                    "cannot enable v2 controller"),
             }
         }
+        let undo = leaf.map(|leaf| SelfLeaf {
+            own: own.clone(),
+            leaf,
+            enabled: enabled_here,
+        });
         let mut enabled: BTreeSet<&'static str> = avail.iter().copied().filter(|c| on(c)).collect();
         let dir = own.join(name);
         match mkdir(&dir) {
             Ok(()) => {}
             Err(e) if unusable(&e) => {
                 tracing::info!(error = %e, dir = %dir.display(), "v2 cgroup not writable");
+                if let Some(u) = &undo {
+                    u.restore();
+                }
                 return Ok(None);
             }
-            Err(e) => return Err(io_err(&dir, e)),
+            Err(e) => {
+                if let Some(u) = &undo {
+                    u.restore();
+                }
+                return Err(io_err(&dir, e));
+            }
         }
         enabled.retain(|c| {
             match write_file(&dir.join("cgroup.subtree_control"), &format!("+{c}")) {
@@ -481,6 +523,7 @@ impl Cgroups {
             dir,
             rel,
             controllers: enabled,
+            undo,
         }))
     }
 
@@ -561,15 +604,17 @@ impl Cgroups {
         Ok((ucg, warnings))
     }
 
-    /// Removes the unit directories left below `name` and `name` itself (at exit; best effort,
+    /// Removes the unit directories left below `name` and `name` itself, then undoes what
+    /// setup did to our own cgroup (the leaf colony-init moved into, the controllers it
+    /// enabled), so a delegated cgroup is left as it was handed over (at exit; best effort,
     /// failures are logged).
     pub fn cleanup(&self) {
         let bases = self
             .v2
             .iter()
-            .map(|b| b.dir.clone())
-            .chain(self.v1.values().map(|b| b.dir.clone()));
-        for base in bases {
+            .map(|b| (b.dir.clone(), b.undo.as_ref()))
+            .chain(self.v1.values().map(|b| (b.dir.clone(), None)));
+        for (base, undo) in bases {
             if let Ok(rd) = std::fs::read_dir(&base) {
                 for e in rd.flatten() {
                     if e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -584,7 +629,40 @@ impl Cgroups {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => {
                     tracing::warn!(dir = %base.display(), error = %e, "cannot remove cgroup")
                 }
-                _ => {}
+                // Only with our directory gone can the controllers be handed back.
+                _ => {
+                    if let Some(u) = undo {
+                        u.restore();
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl SelfLeaf {
+    /// Controllers off in `own`'s subtree_control, colony-init back into `own`, the leaf
+    /// removed. Each step is tried only if the one before it worked.
+    fn restore(&self) {
+        let subtree = self.own.join("cgroup.subtree_control");
+        for c in self.enabled.iter().rev() {
+            if let Err(e) = write_file(&subtree, &format!("-{c}")) {
+                tracing::warn!(controller = c, error = %e, dir = %self.own.display(),
+                    "cannot disable v2 controller; colony-init stays in its leaf cgroup");
+                return;
+            }
+        }
+        let procs = self.own.join("cgroup.procs");
+        if let Err(e) = write_file(&procs, &std::process::id().to_string()) {
+            tracing::warn!(error = %e, dir = %self.own.display(),
+                "cannot move colony-init back; it stays in its leaf cgroup");
+            return;
+        }
+        match std::fs::remove_dir(&self.leaf) {
+            Ok(()) => tracing::info!(dir = %self.own.display(),
+                "colony-init back in its own cgroup, leaf and controllers handed back"),
+            Err(e) => {
+                tracing::warn!(dir = %self.leaf.display(), error = %e, "cannot remove cgroup")
             }
         }
     }
@@ -1194,6 +1272,62 @@ mod tests {
         assert!(d.v1.is_empty());
         assert_eq!(unescape("/mnt/my\\040cg"), "/mnt/my cg");
         assert_eq!(unescape("a\\"), "a\\");
+    }
+
+    #[test]
+    fn detects_a_cgroup_namespace_root() {
+        // PID 1 of a container with a private cgroup namespace and its own cgroup2 mount:
+        // the delegated subtree is "/" both in the mount and in /proc/self/cgroup.
+        let mi = "\
+24 1 0:22 / / rw - overlay overlay rw
+30 24 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw,nsdelegate
+";
+        let v2 = detect(mi, "0::/\n").v2.unwrap();
+        assert_eq!(v2.dir, PathBuf::from("/sys/fs/cgroup"));
+        assert_eq!(v2.rel, "/");
+        assert!(!v2.read_only);
+        // Once colony-init moved into its leaf.
+        let v2 = detect(mi, "0::/init\n").v2.unwrap();
+        assert_eq!(v2.dir, PathBuf::from("/sys/fs/cgroup/init"));
+    }
+
+    #[test]
+    fn a_cgroup2_mounted_over_another_replaces_it() {
+        // A read-only mount over a writable one: what is seen is the one on top.
+        let mi = "\
+25 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw
+40 25 0:26 / /sys/fs/cgroup ro,nosuid - cgroup2 cgroup2 rw
+";
+        let v2 = detect(mi, "0::/\n").v2.unwrap();
+        assert_eq!(v2.dir, PathBuf::from("/sys/fs/cgroup"));
+        assert!(v2.read_only);
+        // A container's fresh cgroup2 over the host's (whose root is outside the container's
+        // cgroup namespace: "/..").
+        let mi = "\
+25 1 0:26 /.. /sys/fs/cgroup ro - cgroup2 cgroup2 rw
+40 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw
+";
+        let v2 = detect(mi, "0::/\n").v2.unwrap();
+        assert_eq!(v2.dir, PathBuf::from("/sys/fs/cgroup"));
+        assert!(!v2.read_only);
+        // A mount elsewhere does not replace the first one found.
+        let mi = "\
+25 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw
+40 1 0:26 / /mnt/cg ro - cgroup2 cgroup2 rw
+";
+        let v2 = detect(mi, "0::/a\n").v2.unwrap();
+        assert_eq!(v2.dir, PathBuf::from("/sys/fs/cgroup/a"));
+        assert!(!v2.read_only);
+    }
+
+    #[test]
+    fn a_cgroup2_mount_outside_our_namespace_is_not_used() {
+        // `unshare --cgroup` without a new cgroup2 mount: the host's mount shows "/..", and
+        // "/" of /proc/self/cgroup is not its root (that would be the host's root cgroup).
+        let mi = "25 1 0:26 /.. /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(detect(mi, "0::/\n").v2, None);
+        let mi = "25 1 0:26 /../.. /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(detect(mi, "0::/x\n").v2, None);
     }
 
     #[test]
