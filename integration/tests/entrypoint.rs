@@ -91,15 +91,17 @@ fn signals_sent_to_colony_init_kill_cmd_with_128_plus_n() {
     }
 }
 
+// os.write, not sys.stdout: a signal landing while "ready" is still being flushed would
+// re-enter the buffered writer and kill Python (RuntimeError: reentrant call).
 const PRINT_SIGNALS: &str = r#"
 import os, signal, sys
 def h(n, f):
-    sys.stdout.write("got %d\n" % n); sys.stdout.flush()
+    os.write(1, b"got %d\n" % n)
 skip = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD}
 for n in list(range(1, 32)) + [signal.SIGRTMIN + 2, signal.SIGRTMAX]:
     if n not in skip:
         signal.signal(n, h)
-sys.stdout.write("ready\n"); sys.stdout.flush()
+os.write(1, b"ready\n")
 while True:
     signal.pause()
 "#;
@@ -401,7 +403,10 @@ fn a_leftover_that_ignores_sigterm_is_killed_after_the_kill_timeout() {
 fn grandchildren_left_behind_are_stopped_too_as_subreaper() {
     // A leftover whose own child ignores SIGTERM: it becomes ours when its parent dies,
     // and must still be ended (SIGKILL after the timeout).
-    let script = "sh -c 'trap \"\" TERM; sleep 1000 & echo $!; wait' & sleep 0.2; exit 6";
+    // The grandchild's pid comes through a FIFO once its trap is set: CMD exits only then.
+    let script = "f=$(mktemp -u); mkfifo $f; \
+        sh -c 'trap \"\" TERM; sleep 1000 & echo $! > '$f'; wait' & \
+        read p < $f; rm $f; echo $p; exit 6";
     let mut cmd = init();
     cmd.args(["--kill-timeout", "1s", "--", "sh", "-c", script]);
     let (out, _) = output_with_limit(cmd, Duration::from_secs(120));
