@@ -8,6 +8,7 @@ use colony_init::pid1::{self, Mode};
 use tracing::{error, info};
 
 fn main() {
+    pin_mmap_threshold();
     let opts = match Options::parse(std::env::args_os().skip(1)) {
         Ok(o) => o,
         Err(ConfigError::Info(text)) => {
@@ -71,4 +72,15 @@ fn init_tracing(verbose: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
+}
+
+/// glibc raises its mmap threshold each time a big buffer (a `status` reply for 1000 units)
+/// is freed, so the next ones come from the heap and stay resident for good. A fixed
+/// threshold sends each big buffer to mmap and back to the kernel when it is freed.
+fn pin_mmap_threshold() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets an allocator parameter; called before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
+    }
 }

@@ -37,10 +37,11 @@ pub struct Unit {
     pub restart: Restart,
     pub stop: Stop,
     pub ready: Ready,
-    pub health: Option<Health>,
+    /// Boxed, as `timer`: most units have none, and every unit is held for its whole life.
+    pub health: Option<Box<Health>>,
     pub resources: Resources,
     pub heartbeat: Option<Heartbeat>,
-    pub timer: Option<Timer>,
+    pub timer: Option<Box<Timer>>,
     pub log: Log,
 }
 

@@ -729,10 +729,10 @@ impl<'a> Cx<'a> {
         let restart = self.restart(&top);
         let stop = self.stop(&top);
         let ready = self.ready(&top);
-        let health = self.health(&top);
+        let health = self.health(&top).map(Box::new);
         let resources = self.resources(&top);
         let heartbeat = self.heartbeat(&top);
-        let timer = self.timer(&top);
+        let timer = self.timer(&top).map(Box::new);
         let log = self.log(&top);
 
         Some(Unit {

@@ -60,12 +60,12 @@ fn random_unit(r: &mut Rng, i: usize) -> Unit {
         });
     }
     if name == "t" || r.chance(10) {
-        u.timer = Some(Timer {
+        u.timer = Some(Box::new(Timer {
             every: Some(secs(1 + r.below(5) as u64)),
             timeout: if r.chance(50) { Some(secs(2)) } else { None },
             persistent: r.chance(50),
             ..Default::default()
-        });
+        }));
     }
     u
 }

@@ -100,7 +100,7 @@ pub(crate) trait UnitExt: Sized {
         })
     }
     fn timer(self, t: Timer) -> Unit {
-        self.with(|u| u.timer = Some(t))
+        self.with(|u| u.timer = Some(Box::new(t)))
     }
 }
 
