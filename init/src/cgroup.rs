@@ -579,6 +579,13 @@ impl Cgroups {
         };
         let mut v1 = Vec::new();
         for (c, b) in &self.v1 {
+            // With v2 tracking, CPU time comes from v2's cpu.stat: a v1 cpu directory only
+            // carries limits, so a unit without any skips its mkdir, migration and rmdir.
+            if *c == "cpu" && v2.is_some() && res.cpu_max.is_none() && res.cpu_weight.is_none() {
+                // One left by an earlier start with limits goes (empty by now).
+                let _ = std::fs::remove_dir(b.dir.join(unit));
+                continue;
+            }
             let dir = b.dir.join(unit);
             fresh &= fresh_dir(&dir).map_err(|e| io_err(&dir, e))?;
             v1.push(V1Unit {
