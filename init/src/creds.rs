@@ -141,14 +141,7 @@ fn group_list(user: &str, primary: u32) -> Result<Vec<u32>, CredsError> {
         })
 }
 
-/// colony-init's permitted capability set, from /proc/self/status (0 when unreadable).
+/// colony-init's permitted capability set (0 when unreadable).
 pub fn own_permitted() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapPrm:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(0)
+    crate::spawn::own_permitted_caps()
 }

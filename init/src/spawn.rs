@@ -201,6 +201,32 @@ struct CapData {
     inheritable: u32,
 }
 
+/// The calling process's permitted capability set (capget; 0 if it fails). One syscall,
+/// where /proc/self/status would be formatted and parsed at every start.
+pub fn own_permitted_caps() -> u64 {
+    let mut hdr = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: a v3 header makes capget fill exactly two CapData.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut hdr as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return 0;
+    }
+    u64::from(data[0].permitted) | (u64::from(data[1].permitted) << 32)
+}
+
 /// Everything the child touches, as raw values prepared before clone.
 #[derive(Clone, Copy)]
 struct ChildPlan<'a> {

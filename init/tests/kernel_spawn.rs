@@ -346,3 +346,14 @@ fn non_root_cannot_switch_user() {
     assert_eq!(st, ExitStatus::Code(0), "{out}");
     assert!(out.contains("1 passed"), "{out}");
 }
+
+#[test]
+fn own_permitted_matches_proc_status() {
+    let from_proc = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapPrm:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    assert_eq!(colony_init::creds::own_permitted(), from_proc);
+}
