@@ -667,3 +667,69 @@ fn reloading_and_stopping_from_a_notify_unit() {
     let a = c.unit("app").unwrap();
     assert_eq!(a["pid"], app["pid"], "{a}");
 }
+
+/// A program that sends READY=1 as its very first act: a static C binary built here (no
+/// interpreter start-up to hide the race between its datagram and its exec report).
+const FAST_READY_C: &str = r#"
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+int main(void) {
+    const char *p = getenv("NOTIFY_SOCKET");
+    if (!p) return 3;
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    strncpy(a.sun_path, p, sizeof a.sun_path - 1);
+    int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (sendto(s, "READY=1", 7, 0, (struct sockaddr *)&a, sizeof a) != 7) return 4;
+    for (;;) pause();
+}
+"#;
+
+#[test]
+fn ready_sent_at_once_after_exec_is_never_lost() {
+    let c = Colony::new();
+    let src = c.dir.path().join("fast_ready.c");
+    let bin = c.dir.path().join("fast_ready");
+    std::fs::write(&src, FAST_READY_C).expect("write C");
+    match Command::new("cc")
+        .arg("-O2")
+        .arg("-o")
+        .arg(&bin)
+        .arg(&src)
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        other => {
+            colony_integration::skip_or_fail!("skipped: no C compiler ({other:?})");
+            return;
+        }
+    }
+    // Many at once: the loop is busy starting them while the first ones already send
+    // READY=1, so datagrams and exec reports land in the same turns in any order.
+    let n = 40;
+    for i in 0..n {
+        c.write_unit(
+            &format!("fast{i}"),
+            &format!(
+                "exec = [\"{}\"]\n[ready]\ntype = \"notify\"\ntimeout = \"60s\"\n",
+                bin.display()
+            ),
+        );
+    }
+    let c = c.start();
+    let all = wait_for("every unit ready", SOON, || {
+        let all = c.status();
+        let ready = all
+            .iter()
+            .filter(|u| u["state"] == "running" && u["ready"] == true)
+            .count();
+        (all.len() == n && ready == n).then_some(all)
+    });
+    assert!(all.iter().all(|u| u["restarts"] == 0), "{all:?}");
+    assert!(
+        !c.init_log().contains("sender is in no unit"),
+        "a READY=1 was dropped"
+    );
+}

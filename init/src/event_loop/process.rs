@@ -39,12 +39,6 @@ impl Engine {
         match spawn::finish(child, &report) {
             Ok(child) => {
                 rt.main = Some(Proc { pidfd: child.pidfd });
-                self.members.set(
-                    name,
-                    rt.cgroup.as_ref().and_then(|c| c.dir("")),
-                    rt.cgroup.as_ref().map(|c| c.path()),
-                    pid,
-                );
                 if let Some(log) = rt.log.as_mut() {
                     let _ = log.write_note(&format!("colony: started pid {pid}"));
                 }
@@ -56,6 +50,7 @@ impl Engine {
             }
             Err(e) => {
                 self.pid_to_unit.remove(&pid);
+                self.members.remove(name);
                 rt.pgid = None;
                 Some(self.spawn_failed(name, e.to_string()))
             }
@@ -237,6 +232,14 @@ impl Engine {
                 false
             }
         };
+        // Known as the unit's before its exec is confirmed: a READY=1 sent at once by the
+        // program may be read in the same loop turn as the exec report, or before it.
+        self.members.set(
+            name,
+            rt.cgroup.as_ref().and_then(|c| c.dir("")),
+            rt.cgroup.as_ref().map(|c| c.path()),
+            pid,
+        );
         rt.pgid = Some(pid);
         rt.awaiting_empty = false;
         rt.status_text = None;

@@ -24,6 +24,13 @@ impl Engine {
             });
         }
         for (unit, msgs) in got {
+            // A datagram from the unit means its program runs: take the exec report first,
+            // so the core sees Spawned before the READY=1 that may come in the same turn.
+            if self.units.get(&unit).is_some_and(|rt| rt.pending.is_some()) {
+                if let Some(input) = self.confirm_exec(&unit) {
+                    self.feed(input);
+                }
+            }
             let notify_type = self
                 .core
                 .get(&unit)
