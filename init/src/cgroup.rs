@@ -353,9 +353,12 @@ fn pread0(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
 
 /// A stat file's figure: `cpu.stat`'s `usage_usec`, v1 `cpuacct.usage` in ns (to µs), or
 /// the single number of the others.
-fn parse_stat(text: &str, kind: StatKind, v1_ns: bool) -> Option<u64> {
+/// `alt`: the file is the other source of the figure (see [`UnitCgroup::stat_path`]):
+/// v1 `cpuacct.usage` (nanoseconds) for CPU, v2 `cgroup.threads` (one line a task) for tasks.
+fn parse_stat(text: &str, kind: StatKind, alt: bool) -> Option<u64> {
     match kind {
-        StatKind::Cpu if v1_ns => text.trim().parse::<u64>().ok().map(|ns| ns / 1000),
+        StatKind::Cpu if alt => text.trim().parse::<u64>().ok().map(|ns| ns / 1000),
+        StatKind::Tasks if alt => Some(text.lines().count() as u64),
         StatKind::Cpu => keyed(text, "usage_usec"),
         StatKind::Memory | StatKind::Tasks => text.trim().parse().ok(),
     }
@@ -581,7 +584,12 @@ impl Cgroups {
         for (c, b) in &self.v1 {
             // With v2 tracking, CPU time comes from v2's cpu.stat: a v1 cpu directory only
             // carries limits, so a unit without any skips its mkdir, migration and rmdir.
-            if *c == "cpu" && v2.is_some() && res.cpu_max.is_none() && res.cpu_weight.is_none() {
+            // Likewise pids: the v2 directory's cgroup.threads counts the tasks. Each v1
+            // directory skipped is one migration less in the child, and a lone migration
+            // waits for an RCU grace period (cgroup_threadgroup_rwsem), milliseconds.
+            let no_cpu = *c == "cpu" && res.cpu_max.is_none() && res.cpu_weight.is_none();
+            let no_pids = *c == "pids" && res.tasks_max.is_none();
+            if v2.is_some() && (no_cpu || no_pids) {
                 // One left by an earlier start with limits goes (empty by now).
                 let _ = std::fs::remove_dir(b.dir.join(unit));
                 continue;
@@ -1035,9 +1043,24 @@ impl UnitCgroup {
                     .v1_dir("cpuacct")
                     .map(|d| (d.join("cpuacct.usage"), true)),
             },
-            StatKind::Tasks => self
-                .limit_dir("pids")
-                .map(|(d, _)| (d.join("pids.current"), false)),
+            // Without a pids directory (a hybrid host's unit without tasks_max), the v2
+            // tracking directory lists the unit's tasks.
+            StatKind::Tasks => match self.limit_dir("pids") {
+                Some((d, _)) => Some((d.join("pids.current"), false)),
+                None => self
+                    .v2
+                    .as_ref()
+                    .map(|u| (u.dir.join("cgroup.threads"), true)),
+            },
+        }
+    }
+
+    /// Whether `kind` is read from its other source (the flag of [`Self::stat_path`]).
+    fn alt_source(&self, kind: StatKind) -> bool {
+        match kind {
+            StatKind::Memory => false,
+            StatKind::Cpu => self.v2.is_none(),
+            StatKind::Tasks => self.limit_dir("pids").is_none(),
         }
     }
 
@@ -1079,24 +1102,24 @@ impl UnitCgroup {
             Ok(n) if n < buf.len() => Some(n),
             _ => None,
         });
-        let (n, v1_ns) = match held {
-            Some(n) => (n, kind == StatKind::Cpu && self.v2.is_none()),
+        let (n, alt) = match held {
+            Some(n) => (n, self.alt_source(kind)),
             None => {
-                let (p, v1_ns) = self.stat_path(kind)?;
+                let (p, alt) = self.stat_path(kind)?;
                 let f = open_ro(&p).ok()?;
                 match pread0(&f, &mut buf) {
-                    Ok(n) if n < buf.len() => (n, v1_ns),
-                    // Bigger than the buffer (never seen): the whole file.
+                    Ok(n) if n < buf.len() => (n, alt),
+                    // Bigger than the buffer (cgroup.threads of a unit of many tasks).
                     Ok(_) => {
                         let t = read_file(&p).ok()?;
-                        return parse_stat(&t, kind, v1_ns);
+                        return parse_stat(&t, kind, alt);
                     }
                     Err(_) => return None,
                 }
             }
         };
         let text = std::str::from_utf8(&buf[..n]).ok()?;
-        parse_stat(text, kind, v1_ns)
+        parse_stat(text, kind, alt)
     }
 
     pub fn stats(&self) -> CgroupStats {
