@@ -651,3 +651,28 @@ fn a_read_only_container_with_tmpfs_log_and_state_dirs_supervises() {
             .then_some(())
     });
 }
+
+#[test]
+fn a_read_only_container_without_tmpfs_keeps_logs_in_the_run_directory() {
+    // `--read-only` alone (podman mounts a tmpfs on /run): /var/log/colony cannot be made,
+    // so logs and state go below /run/colony, and units still run with their logs.
+    let d = Dirs::new();
+    d.unit(
+        "app",
+        "exec = [\"sh\", \"-c\", \"echo ro-bare-ok; exec sleep 1000\"]\n",
+    );
+    let c = d.start("robare", &["--read-only"]);
+    let app = running(&c, "app");
+    assert!(
+        app["log_file"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("/run/colony/log/")),
+        "{app}"
+    );
+    wait_for("the unit's output in its log", SOON, || {
+        let o = c.exec(&["colonyctl", "logs", "app"]);
+        String::from_utf8_lossy(&o.stdout)
+            .contains("ro-bare-ok")
+            .then_some(())
+    });
+}

@@ -219,7 +219,7 @@ fn signal_name(sig: i32) -> String {
 }
 
 impl Engine {
-    pub fn new(opts: Options, mode: Mode) -> Result<Engine, LoopError> {
+    pub fn new(mut opts: Options, mode: Mode) -> Result<Engine, LoopError> {
         raise_fd_limit();
         // Blocked so the signalfd gets them; children get an empty mask in spawn.
         handled_signals()
@@ -238,18 +238,17 @@ impl Engine {
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
             .map_err(sys("inotify"))?;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(sys("epoll"))?;
-        for dir in [
-            &opts.run_dir,
-            &opts.log_dir,
-            &opts.state_dir,
-            &opts.units_dir,
-        ] {
+        for dir in [&opts.run_dir, &opts.units_dir] {
             std::fs::create_dir_all(dir).map_err(|source| LoopError::Io {
                 what: "creating",
                 path: dir.clone(),
                 source,
             })?;
         }
+        // Logs and state may live on a read-only root (a `--read-only` container without
+        // tmpfs for them): they then go below the run directory rather than stop colony.
+        opts.log_dir = writable_or(&opts.log_dir, opts.run_dir.join("log"), "logs")?;
+        opts.state_dir = writable_or(&opts.state_dir, opts.run_dir.join("state"), "state")?;
         let control = ControlFifo::create(&opts.run_dir, opts.control_group.as_deref())?;
         epoll
             .add(
@@ -899,6 +898,27 @@ fn drop_bytes(fd: BorrowedFd) {
         match nix::unistd::read(fd, &mut buf) {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
+        }
+    }
+}
+
+/// `dir` if it can be created and written, else `fallback` (said in the log).
+fn writable_or(dir: &Path, fallback: PathBuf, what: &str) -> Result<PathBuf, LoopError> {
+    use nix::unistd::{access, AccessFlags};
+    let usable = std::fs::create_dir_all(dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| access(dir, AccessFlags::W_OK).map_err(|e| e.to_string()));
+    match usable {
+        Ok(()) => Ok(dir.to_path_buf()),
+        Err(error) => {
+            std::fs::create_dir_all(&fallback).map_err(|source| LoopError::Io {
+                what: "creating",
+                path: fallback.clone(),
+                source,
+            })?;
+            warn!(dir = %dir.display(), %error, instead = %fallback.display(),
+                "cannot write {what} there; using the run directory");
+            Ok(fallback)
         }
     }
 }
