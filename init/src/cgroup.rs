@@ -1000,7 +1000,16 @@ impl UnitCgroup {
     /// with the same limits. Then a restart skips removing and recreating every directory,
     /// reopening the stat files and re-watching cgroup.events; CPU time counts afresh.
     pub fn reusable(&mut self, res: &Resources) -> bool {
-        if self.killed.get() || self.res != *res || !self.is_empty() {
+        if self.killed.get() || self.res != *res {
+            return false;
+        }
+        // Every directory still there (none removed behind our back), and empty.
+        let dirs = self
+            .v2
+            .iter()
+            .map(|u| u.dir.as_path())
+            .chain(self.v1.iter().map(|u| u.dir.as_path()));
+        if !dirs.into_iter().all(Path::is_dir) || !self.is_empty() {
             return false;
         }
         self.cpu_base = self.stat(StatKind::Cpu).unwrap_or(0);

@@ -777,3 +777,28 @@ fn clean_exit_reuses_the_cgroup() {
 fn clean_exit_reuses_the_cgroup_v1_only() {
     check_reuse(Hierarchies::V1Only);
 }
+
+#[test]
+fn a_cgroup_removed_behind_our_back_is_not_reused() {
+    let Some(fx) = Fixture::new(Hierarchies::Auto) else {
+        return;
+    };
+    let (cg, _) = fx.cgs.unit("gone", &Resources::default()).unwrap();
+    let mut cg = Guard(cg);
+    let (st, _) = run(
+        &["true"],
+        &Creds::default(),
+        cg.0.open_placement().unwrap().placement(),
+    );
+    assert_eq!(st, ExitStatus::Code(0));
+    wait_until("the run to empty", Duration::from_secs(10), || {
+        cg.0.is_empty()
+    });
+    let dir =
+        cg.0.dir("")
+            .or_else(|| cg.0.dir("memory"))
+            .unwrap()
+            .to_owned();
+    std::fs::remove_dir(&dir).unwrap();
+    assert!(!cg.0.reusable(&Resources::default()));
+}

@@ -193,10 +193,14 @@ impl Engine {
         }
         let out = rt.log_pipe.as_ref().map(|(_, w, _)| w.as_fd());
         let fds = match &rt.cgroup {
-            Some(cg) => Some(
-                cg.open_placement()
-                    .map_err(|e| format!("opening the unit's cgroup: {e}"))?,
-            ),
+            Some(cg) => match cg.open_placement() {
+                Ok(fds) => Some(fds),
+                Err(e) => {
+                    // Made afresh at the next start.
+                    rt.cgroup = None;
+                    return Err(format!("opening the unit's cgroup: {e}"));
+                }
+            },
             None => None,
         };
         let placement = fds
