@@ -246,3 +246,37 @@ fn colony_watches_for_a_set_clock_with_a_timer_that_never_fires() {
     );
     assert!(!c.init_log().contains("clock changes"), "{}", c.init_log());
 }
+
+#[test]
+fn a_run_waits_for_a_required_unit_that_is_still_starting() {
+    let c = Colony::new();
+    let ready = c.dir.path().join("db-ready");
+    let ran = c.dir.path().join("job-ran");
+    // db is up only once the test creates its readiness file.
+    c.write_unit(
+        "db",
+        &format!(
+            "exec = [\"sleep\", \"1000\"]\n[ready]\ntype = \"file\"\npath = \"{}\"\ntimeout = \"120s\"\n",
+            ready.display()
+        ),
+    );
+    c.write_unit(
+        "job",
+        &format!(
+            "{}requires = [\"db\"]\n[timer]\nevery = \"1s\"\n",
+            sh(&format!("echo run >> {}", ran.display()))
+        ),
+    );
+    let c = c.start();
+    // Due runs come and go while db starts: the first waits, the next ones are skipped.
+    wait_for("a due run to be skipped", SOON, || {
+        let t = timers(&c);
+        (timer(&t, "job")?["skipped"].as_u64()? >= 1).then_some(())
+    });
+    assert!(!ran.exists(), "the job ran before db was up");
+    std::fs::write(&ready, "").unwrap();
+    wait_for("the waiting run once db is up", SOON, || {
+        ran.exists().then_some(())
+    });
+    assert_eq!(c.unit("db").unwrap()["state"], "running");
+}

@@ -110,6 +110,9 @@ pub struct UnitRecord {
     /// The `calendar` occurrence pending when the run was planned (whether or not it is the
     /// earliest): a clock set past it makes a run due at once.
     pub(crate) cal_at: Option<SystemTime>,
+    /// A timer run came due while a unit it is ordered after was being started: it runs
+    /// once they are up (as a systemd timer's service waits for its After=/Requires=).
+    pub(crate) run_waiting: bool,
     /// Indices of units this one is ordered after (`after` and `requires`), earlier in order.
     pub(crate) deps: Vec<usize>,
     /// Indices of the units it requires (a subset of `deps`).
@@ -169,6 +172,7 @@ impl UnitRecord {
             removed: false,
             timer_at: None,
             cal_at: None,
+            run_waiting: false,
             deps: Vec::new(),
             requires: Vec::new(),
             dependents: Vec::new(),

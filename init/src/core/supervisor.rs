@@ -21,7 +21,9 @@
 //!   `restart` of a unit restarts the running units that require it.
 //! - Heartbeat, watchdog and `Fault` restarts happen whatever the policy, with the delay
 //!   the unit's life earned (so no penalty for a long-lived unit).
-//! - Timer units ignore the restart section and `after`/`requires` for their runs; `every`
+//! - Timer units ignore the restart section; a run that comes due while a unit it is
+//!   ordered after (`after`/`requires`) is being started waits until that unit is up, and
+//!   one due while a required unit is down is skipped (counted, with a note). `every`
 //!   counts from the previous start (or from when the schedule began), `on_boot` from the
 //!   first input colony-init gave the core, once, and only if still ahead. `start` runs one
 //!   now and switches the schedule on (even for `enabled = false`).
@@ -816,7 +818,7 @@ impl Supervisor {
     // ----- moving jobs in dependency order -----
 
     fn progress(&mut self, now: Now, fx: &mut Vec<Effect>) {
-        if self.units.iter().all(|u| u.job.is_none()) {
+        if self.units.iter().all(|u| u.job.is_none() && !u.run_waiting) {
             return;
         }
         // Each round settles at least one job, so this ends; the bound is a guard.
@@ -872,6 +874,7 @@ impl Supervisor {
                     }
                 }
             }
+            changed |= self.waiting_runs(now, fx);
             if !changed {
                 break;
             }
@@ -937,6 +940,10 @@ impl Supervisor {
         let u = &mut self.units[i];
         let Some(def) = u.def.clone() else { return };
         u.run_def = Some(def.clone());
+        u.run_waiting = false;
+        if u.timer.is_some() {
+            u.note = None; // a skipped run's reason is old news once one runs
+        }
         u.spawning = true;
         u.group = true;
         u.ready = false;
@@ -1557,18 +1564,70 @@ impl Supervisor {
         }
         if u.job.is_some() {
             // Being restarted: the run waits for the next time.
+        } else if u.run_waiting {
+            tracing::warn!(unit = %u.name, "previous run still waiting for its dependencies: run skipped");
+            self.skip_run(i, now);
         } else if u.is_gone() {
-            self.spawn(i, now, fx);
+            match self.start_check(i) {
+                Check::Go => self.spawn(i, now, fx),
+                Check::Wait => {
+                    tracing::info!(unit = %u.name, "run waits for the units it is ordered after");
+                    self.units[i].run_waiting = true;
+                }
+                Check::Fail(why) => {
+                    tracing::warn!(unit = %u.name, %why, "run skipped");
+                    self.units[i].note = Some(format!("run skipped: {why}"));
+                    self.skip_run(i, now);
+                }
+            }
         } else {
             tracing::warn!(unit = %u.name, "previous run still going: run skipped");
-            if let Some(t) = self.units[i].timer.as_mut() {
-                t.skipped += 1;
-                t.last_skip = Some(now.wall);
-            }
+            self.skip_run(i, now);
         }
         // Never before the run just due, so a deadline fired a hair early cannot run twice.
         let from = self.units[i].timer_at.unwrap_or(now.wall);
         self.schedule_from(i, now, from, fx);
+    }
+}
+
+impl Supervisor {
+    fn skip_run(&mut self, i: usize, now: Now) {
+        if let Some(t) = self.units[i].timer.as_mut() {
+            t.skipped += 1;
+            t.last_skip = Some(now.wall);
+        }
+    }
+
+    /// Timer runs held by [`Self::timer_fire`] go once what they wait for is up.
+    fn waiting_runs(&mut self, now: Now, fx: &mut Vec<Effect>) -> bool {
+        let mut changed = false;
+        for i in 0..self.units.len() {
+            let u = &self.units[i];
+            if !u.run_waiting {
+                continue;
+            }
+            if self.shutting || !u.want_up || u.job.is_some() || !u.is_gone() {
+                // Stopped or restarted meanwhile: the run is dropped.
+                self.units[i].run_waiting = false;
+                continue;
+            }
+            match self.start_check(i) {
+                Check::Wait => {}
+                Check::Go => {
+                    self.units[i].run_waiting = false;
+                    self.spawn(i, now, fx);
+                    changed = true;
+                }
+                Check::Fail(why) => {
+                    tracing::warn!(unit = %self.units[i].name, %why, "run skipped");
+                    let u = &mut self.units[i];
+                    u.run_waiting = false;
+                    u.note = Some(format!("run skipped: {why}"));
+                    self.skip_run(i, now);
+                }
+            }
+        }
+        changed
     }
 }
 

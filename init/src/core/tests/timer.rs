@@ -784,3 +784,55 @@ fn a_last_run_in_the_future_does_not_delay_the_schedule() {
         Some(f.wall(secs(600)))
     );
 }
+
+#[test]
+fn a_run_due_while_a_required_unit_is_starting_waits_until_it_is_up() {
+    let mut f = utc_fake();
+    f.load(vec![
+        unit("db").notify(Some(secs(1000))),
+        unit("job").timer(every(secs(60))).requires(&["db"]),
+    ]);
+    f.send(Input::Ready { unit: "db".into() });
+    assert_eq!(f.state("job"), State::Waiting);
+    // db crashes and comes back, not ready yet, when the run is due.
+    f.advance(secs(30));
+    f.exit("db", 1);
+    let fx = f.advance(secs(30));
+    assert_eq!(
+        Fake::spawns(&fx),
+        vec!["db"],
+        "the run must not start before db is up"
+    );
+    assert_eq!(f.state("db"), State::Starting);
+    assert!(f.rec("job").run_waiting);
+    assert_eq!(f.state("job"), State::Waiting);
+    // The next due time comes while the run still waits: that one is skipped, once.
+    f.advance(secs(60));
+    assert_eq!(f.rec("job").timer.as_ref().map(|t| t.skipped), Some(1));
+    // db up: the waiting run goes at once.
+    let fx = f.send(Input::Ready { unit: "db".into() });
+    assert_eq!(Fake::spawns(&fx), vec!["job"]);
+    assert!(!f.rec("job").run_waiting);
+    assert_eq!(f.state("job"), State::Running);
+    f.exit("job", 0);
+    assert_eq!(f.state("job"), State::Waiting);
+}
+
+#[test]
+fn a_waiting_run_is_dropped_when_the_timer_is_stopped() {
+    let mut f = utc_fake();
+    f.load(vec![
+        unit("db").notify(Some(secs(1000))),
+        unit("job").timer(every(secs(60))).after(&["db"]),
+    ]);
+    f.send(Input::Ready { unit: "db".into() });
+    f.advance(secs(30));
+    f.exit("db", 1);
+    f.advance(secs(30));
+    assert!(f.rec("job").run_waiting);
+    f.cmd(Command::Stop("job".into()));
+    assert!(!f.rec("job").run_waiting);
+    let fx = f.send(Input::Ready { unit: "db".into() });
+    assert!(Fake::spawns(&fx).is_empty(), "{fx:?}");
+    assert_eq!(f.state("job"), State::Stopped);
+}
