@@ -23,15 +23,22 @@ pub fn targets(units: &[UnitStatus]) -> Vec<String> {
     out
 }
 
-/// The completion script for `shell`: clap's, with the dynamic target completion added.
+/// The words `colonyctl fleet` takes first (`colony-fleet ctl`'s commands).
+pub const FLEET_COMMANDS: &[&str] = &[
+    "status", "hosts", "apply", "remove", "start", "stop", "forget",
+];
+
+/// The completion script for `shell`: clap's, with the dynamic target completion added, and
+/// the commands of `fleet` (its arguments are handed to colony-fleet, so clap knows none).
 pub fn script(shell: Shell, cmd: &mut clap::Command) -> String {
     let mut buf = Vec::new();
     clap_complete::generate(shell, cmd, "colonyctl", &mut buf);
     let generated = hide_helper(&String::from_utf8_lossy(&buf));
+    let fleet = FLEET_COMMANDS.join(" ");
     match shell {
-        Shell::Bash => format!("{generated}\n{BASH}"),
-        Shell::Zsh => zsh(&generated),
-        Shell::Fish => format!("{generated}\n{FISH}"),
+        Shell::Bash => format!("{generated}\n{}", BASH.replace("@FLEET@", &fleet)),
+        Shell::Zsh => zsh(&generated).replace("@FLEET@", &fleet),
+        Shell::Fish => format!("{generated}\n{}", FISH.replace("@FLEET@", &fleet)),
         _ => generated,
     }
 }
@@ -65,13 +72,17 @@ _colonyctl_targets() {
         case "$w" in
             --run-dir) rd=(--run-dir "${COMP_WORDS[i + 1]}"); ((i++)) ;;
             --run-dir=*) rd=(--run-dir "${w#--run-dir=}") ;;
-            --timeout|-n|--lines) ((i++)) ;;
+            --timeout|--fleet|-n|--lines) ((i++)) ;;
             -*) ;;
             *) if [[ -z "$sub" ]]; then sub="$w"; else ((pos++)); fi ;;
         esac
     done
     if [[ "$cur" != -* ]]; then
         case "$sub,$pos" in
+            fleet,0)
+                COMPREPLY=($(compgen -W "@FLEET@" -- "$cur"))
+                return 0
+                ;;
             status,*|start,*|stop,*|restart,*|logs,0|signal,[1-9]*)
                 local IFS=$'\n'
                 COMPREPLY=($(compgen -W "$(colonyctl "${rd[@]}" __complete-targets 2>/dev/null)" -- "$cur"))
@@ -106,7 +117,9 @@ function __fish_colonyctl_targets
     end
     colonyctl $rd __complete-targets 2>/dev/null
 end
-complete -c colonyctl -n "__fish_seen_subcommand_from status start stop restart signal logs" -f -a "(__fish_colonyctl_targets)"
+complete -c colonyctl -n "__fish_seen_subcommand_from status start stop restart signal logs; and not __fish_seen_subcommand_from fleet" -f -a "(__fish_colonyctl_targets)"
+# The commands of `colonyctl fleet`.
+complete -c colonyctl -n "__fish_seen_subcommand_from fleet; and not __fish_seen_subcommand_from @FLEET@" -f -a "@FLEET@"
 "#;
 
 /// zsh: clap's target arguments complete with `_colonyctl_targets` instead of `_default`.
@@ -127,6 +140,18 @@ _colonyctl_targets() {
     ts=(${(f)"$(colonyctl "${rd[@]}" __complete-targets 2>/dev/null)"})
     compadd -a ts
 }
+
+# The commands of `colonyctl fleet` (its arguments: words and CURRENT count from the first).
+(( $+functions[_colonyctl_fleet] )) ||
+_colonyctl_fleet() {
+    if (( CURRENT == 1 )); then
+        local -a subs
+        subs=(@FLEET@)
+        compadd -a subs
+    else
+        _default
+    fi
+}
 "#;
 
 fn zsh(generated: &str) -> String {
@@ -137,6 +162,9 @@ fn zsh(generated: &str) -> String {
             || line.starts_with("':unit -- ");
         if is_target && line.contains(":_default'") {
             out.push_str(&line.replacen(":_default'", ":_colonyctl_targets'", 1));
+        } else if line.starts_with("'*::args:_default'") {
+            // Only `fleet` takes free arguments.
+            out.push_str(&line.replacen(":_default'", ":_colonyctl_fleet'", 1));
         } else {
             out.push_str(line);
         }
@@ -170,5 +198,30 @@ mod tests {
             unit("a", &[]),
         ]);
         assert_eq!(t, ["a", "db", "web", "@all", "@front"]);
+    }
+
+    #[test]
+    fn every_shell_offers_the_fleet_commands() {
+        use clap::CommandFactory as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            cmd: Sub,
+        }
+        #[derive(clap::Subcommand)]
+        enum Sub {
+            Fleet {
+                #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+                args: Vec<String>,
+            },
+        }
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+            let s = script(shell, &mut Cli::command());
+            assert!(!s.contains("@FLEET@"), "{shell}");
+            assert!(s.contains(&FLEET_COMMANDS.join(" ")), "{shell}");
+            assert!(s.contains("forget"), "{shell}");
+        }
+        let zsh = script(Shell::Zsh, &mut Cli::command());
+        assert!(zsh.contains("'*::args:_colonyctl_fleet'"), "{zsh}");
     }
 }

@@ -12,8 +12,8 @@ pub struct FleetArgs {
     /// `--fleet CONFIG`: the fleet.toml with etcd's endpoints and credentials.
     pub config: Option<PathBuf>,
     pub json: bool,
-    /// `status`, `hosts`, `apply APP.toml`, `remove APP`, `start APP`, `stop APP`, and their
-    /// options (`--endpoints URL,...`).
+    /// `status`, `hosts`, `apply APP.toml`, `remove APP`, `start APP`, `stop APP`, `forget HOST`,
+    /// and their options (`--endpoints URL,...`).
     pub args: Vec<String>,
 }
 

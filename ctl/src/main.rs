@@ -155,7 +155,7 @@ enum Cmd {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
-    /// Many hosts: fleet status|hosts|apply APP.toml|remove APP|start APP|stop APP [--endpoints URL,...] (runs colony-fleet ctl)
+    /// Many hosts: fleet status|hosts|apply APP.toml|remove APP|start APP|stop APP|forget HOST [--endpoints URL,...] (runs colony-fleet ctl)
     #[command(disable_help_flag = true)]
     Fleet {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]

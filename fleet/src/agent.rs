@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etcd_client::{
-    Client, Compare, CompareOp, GetOptions, LeaderKey, PutOptions, Txn, TxnOp, WatchOptions,
+    Client, Compare, CompareOp, EventType, GetOptions, LeaderKey, PutOptions, Txn, TxnOp,
+    WatchOptions,
 };
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -362,6 +363,7 @@ async fn lead(mut client: Client, cfg: Config, lease: i64) -> anyhow::Result<()>
         .await?;
     let hosts = cfg.key("hosts/");
     let apps = cfg.key("apps/");
+    let known = cfg.key("known/");
     settle(&mut client, &cfg, &mut watch).await?;
     loop {
         place_once(&mut client, &cfg, &key).await?;
@@ -373,8 +375,12 @@ async fn lead(mut client: Client, cfg: Config, lease: i64) -> anyhow::Result<()>
             for e in m.events() {
                 let Some(kv) = e.kv() else { continue };
                 let k = String::from_utf8_lossy(kv.key());
-                // Hosts joining, leaving, or their colony-init going silent; applications.
-                if k.starts_with(&apps) || k.starts_with(&hosts) {
+                // Hosts joining, leaving, or their colony-init going silent; applications;
+                // a lost host forgotten (`fleet forget`: its assignments are gone).
+                if k.starts_with(&apps)
+                    || k.starts_with(&hosts)
+                    || (k.starts_with(&known) && e.event_type() == EventType::Delete)
+                {
                     break 'wait;
                 }
             }
@@ -492,10 +498,21 @@ pub(crate) async fn place_once(
             Err(e) => warn!(app = %name, "bad application record: {e}"),
         }
     }
+    // A host neither up nor known was forgotten (`fleet forget`): an assignment to it that
+    // a round racing with the forget wrote is dropped here, and the app placed again.
+    let known: BTreeSet<String> = get_prefix(client, "reading known hosts", &cfg.key("known/"))
+        .await?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     let mut current: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut existing: BTreeMap<(String, String), Vec<u8>> = BTreeMap::new();
     for (rest, v) in get_prefix(client, "reading assignments", &cfg.key("assign/")).await? {
         if let Some((host, app)) = rest.split_once('/') {
+            if !up.contains_key(host) && !known.contains(host) {
+                existing.insert((host.to_string(), app.to_string()), v);
+                continue;
+            }
             current
                 .entry(app.to_string())
                 .or_default()

@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use etcd_client::{Client, GetOptions};
+use etcd_client::{
+    Client, Compare, CompareOp, DeleteOptions, GetOptions, Txn, TxnOp, TxnOpResponse,
+};
 use serde::Serialize;
 
 use crate::app::{parse_app, unit_name, AppRecord};
@@ -324,6 +326,8 @@ pub enum Command {
     Remove(String),
     Start(String),
     Stop(String),
+    /// Forget a lost host: its registration, records and assignments.
+    Forget(String),
 }
 
 /// Run one command; returns colonyctl's exit code (errors are printed as one line).
@@ -403,6 +407,7 @@ async fn run_inner(cfg: &Config, cmd: Command, json: bool) -> anyhow::Result<i32
             }
             Ok(0)
         }
+        Command::Forget(host) => forget(&mut c, cfg, &host, json).await,
         Command::Start(ref name) | Command::Stop(ref name) => {
             let enable = matches!(cmd, Command::Start(_));
             let name = name.clone();
@@ -425,6 +430,80 @@ async fn run_inner(cfg: &Config, cmd: Command, json: bool) -> anyhow::Result<i32
             Ok(0)
         }
     }
+}
+
+/// What `forget --json` prints.
+#[derive(Debug, Serialize)]
+pub struct Forgotten {
+    pub host: String,
+    /// The applications that were assigned to it: the leader places them again.
+    pub unassigned: Vec<String>,
+}
+
+/// `forget HOST`: remove a lost host from the fleet (its registration under `known/`, and
+/// its assignments), in one transaction that holds only while the host has no record under
+/// a live lease. Its published record (`hosts/HOST`, labels, load, units) lives under that
+/// lease, so it is already gone. The leader places whatever was assigned there again.
+async fn forget(c: &mut Client, cfg: &Config, host: &str, json: bool) -> anyhow::Result<i32> {
+    if host.is_empty() || host.contains('/') {
+        eprintln!("colony-fleet: {host:?} is not a host name (see `colonyctl fleet hosts`)");
+        return Ok(units::proto::exit::USAGE);
+    }
+    let up = cfg.key(&format!("hosts/{host}"));
+    let txn = Txn::new()
+        .when(vec![Compare::version(up, CompareOp::Equal, 0)])
+        .and_then(vec![
+            TxnOp::delete(
+                cfg.key(&format!("known/{host}")),
+                Some(DeleteOptions::new().with_prev_key()),
+            ),
+            TxnOp::delete(
+                cfg.key(&format!("assign/{host}/")),
+                Some(DeleteOptions::new().with_prefix().with_prev_key()),
+            ),
+        ]);
+    let r = bounded("forgetting the host", REQUEST, c.txn(txn)).await?;
+    if !r.succeeded() {
+        eprintln!(
+            "colony-fleet: host {host} is up (its agent holds a live lease): only a lost host \
+             can be forgotten; stop colony-fleet on {host} first, and wait until \
+             `colonyctl fleet hosts` shows it lost"
+        );
+        return Ok(units::proto::exit::FAILED);
+    }
+    let mut deleted = 0;
+    let mut unassigned = Vec::new();
+    let assign = cfg.key(&format!("assign/{host}/"));
+    for op in r.op_responses() {
+        if let TxnOpResponse::Delete(d) = op {
+            deleted += d.deleted();
+            for kv in d.prev_kvs() {
+                if let Some(app) = kv.key().strip_prefix(assign.as_bytes()) {
+                    unassigned.push(String::from_utf8_lossy(app).into_owned());
+                }
+            }
+        }
+    }
+    if deleted == 0 {
+        eprintln!("colony-fleet: no host {host} in the fleet (see `colonyctl fleet hosts`)");
+        return Ok(units::proto::exit::NO_SUCH_UNIT);
+    }
+    unassigned.sort();
+    if json {
+        let out = Forgotten {
+            host: host.to_string(),
+            unassigned,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if unassigned.is_empty() {
+        println!("forgot {host}");
+    } else {
+        println!(
+            "forgot {host}; the leader places again: {}",
+            unassigned.join(", ")
+        );
+    }
+    Ok(0)
 }
 
 /// The hosts an application is assigned to (for tests and tools).

@@ -52,6 +52,8 @@ enum CtlCmd {
     Start { app: String },
     /// Stop an application everywhere, keeping its definition
     Stop { app: String },
+    /// Remove a lost host from the fleet for good (refused while it is up)
+    Forget { host: String },
 }
 
 fn load(path: Option<PathBuf>, endpoints: Vec<String>) -> Result<Config, String> {
@@ -115,6 +117,7 @@ fn main() {
                     CtlCmd::Remove { app } => Ctl::Remove(app),
                     CtlCmd::Start { app } => Ctl::Start(app),
                     CtlCmd::Stop { app } => Ctl::Stop(app),
+                    CtlCmd::Forget { host } => Ctl::Forget(host),
                 };
                 rt.block_on(ctl::run(&cfg, cmd, json))
             }

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! P/hosts/HOST          HostRecord, under the host's lease: present = up
-//! P/known/HOST          labels of every host that ever joined (a host not up is "lost")
+//! P/known/HOST          labels of every host that ever joined (a host not up is "lost"),
+//!                       until `fleet forget HOST` removes it and its assignments
 //! P/apps/APP            AppRecord
 //! P/assign/HOST/APP     Assignment, written by the leader only
 //! P/why/APP             why an application runs on fewer hosts than it should (leader)

@@ -1436,3 +1436,78 @@ fn a_voluntary_move_stops_the_old_copy_before_starting_the_new_one() {
     watcher.check();
     assert_eq!(f.running_on("mover"), ["h2"], "{why_seen}");
 }
+
+#[test]
+fn a_lost_host_is_forgotten_and_what_it_was_assigned_is_placed_again() {
+    if !can_run() {
+        return;
+    }
+    let mut f = Fleet::new(1, "");
+    f.add_host("h1", "");
+    f.add_host("h2", "");
+    f.add_host("h3", "");
+    f.wait_hosts_up(&["h1", "h2", "h3"]);
+    f.apply(
+        "mv",
+        &format!("{SLEEPER}[placement]\nhosts = [\"h2\", \"h3\", \"h1\"]\n"),
+    );
+    f.apply(
+        "fixed",
+        &format!("{SLEEPER}[placement]\nhosts = [\"h2\", \"h1\"]\nmovable = false\n"),
+    );
+    f.wait_runs_on("mv", &["h2"], LONG);
+    f.wait_runs_on("fixed", &["h2"], LONG);
+
+    // An up host is refused (through colonyctl, as an operator types it); an unknown one is 4.
+    let o = Command::new(bin("colonyctl"))
+        .args(["fleet", "forget", "h2", "--endpoints"])
+        .arg(f.etcd.endpoints.join(","))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("h2 is up"), "{err}");
+    assert_eq!(f.ctl(&["forget", "h9"]).status.code(), Some(4));
+    assert_eq!(
+        f.app("fixed").unwrap()["assigned"],
+        serde_json::json!(["h2"])
+    );
+
+    f.host_mut("h2").kill();
+    wait_for("h2 shown lost", LONG, || {
+        let o = f.ctl(&["--json", "hosts"]);
+        let hosts: Vec<Value> = serde_json::from_slice(&o.stdout).ok()?;
+        hosts
+            .iter()
+            .any(|h| h["name"] == "h2" && h["up"] == false)
+            .then_some(())
+    });
+    f.wait_runs_on("mv", &["h3"], FAILOVER);
+
+    let o = f.ctl(&["--json", "forget", "h2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["host"], "h2");
+    assert_eq!(out["unassigned"], serde_json::json!(["fixed"]));
+    let o = f.ctl(&["--json", "hosts"]);
+    let hosts: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(hosts.iter().all(|h| h["name"] != "h2"), "{hosts:?}");
+    assert_eq!(hosts.len(), 2, "{hosts:?}");
+    // The fixed app waited for h2; h2 is gone for good, so it is placed like a new one.
+    f.wait_runs_on("fixed", &["h1"], LONG);
+    let s = f.status().unwrap();
+    assert!(s["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["name"] != "h2"));
+    for a in s["apps"].as_array().unwrap() {
+        assert!(
+            a["assigned"].as_array().unwrap().iter().all(|h| h != "h2"),
+            "{a}"
+        );
+    }
+    assert_eq!(f.running_on("mv"), ["h3"]);
+    assert_eq!(f.ctl(&["forget", "h2"]).status.code(), Some(4));
+}

@@ -1022,13 +1022,17 @@ _colonyctl_targets() {
         case "$w" in
             --run-dir) rd=(--run-dir "${COMP_WORDS[i + 1]}"); ((i++)) ;;
             --run-dir=*) rd=(--run-dir "${w#--run-dir=}") ;;
-            --timeout|-n|--lines) ((i++)) ;;
+            --timeout|--fleet|-n|--lines) ((i++)) ;;
             -*) ;;
             *) if [[ -z "$sub" ]]; then sub="$w"; else ((pos++)); fi ;;
         esac
     done
     if [[ "$cur" != -* ]]; then
         case "$sub,$pos" in
+            fleet,0)
+                COMPREPLY=($(compgen -W "status hosts apply remove start stop forget" -- "$cur"))
+                return 0
+                ;;
             status,*|start,*|stop,*|restart,*|logs,0|signal,[1-9]*)
                 local IFS=$'\n'
                 COMPREPLY=($(compgen -W "$(colonyctl "${rd[@]}" __complete-targets 2>/dev/null)" -- "$cur"))

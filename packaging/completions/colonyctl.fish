@@ -43,7 +43,7 @@ complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "add" -d 'Write 
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "remove" -d 'Delete NAME.unit from the units directory'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "check" -d 'Validate unit files without colony-init'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "import" -d 'Translate other supervisors\' configs (systemd, supervisord, NColony) into units'
-complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "fleet" -d 'Many hosts: fleet status|hosts|apply APP.toml|remove APP|start APP|stop APP [--endpoints URL,...] (runs colony-fleet ctl)'
+complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "fleet" -d 'Many hosts: fleet status|hosts|apply APP.toml|remove APP|start APP|stop APP|forget HOST [--endpoints URL,...] (runs colony-fleet ctl)'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "completions" -d 'Print a shell completion script (unit names and @tags complete from the running colony)'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "poweroff" -d 'Power the machine off (colony-init as PID 1 of a machine only)'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "reboot" -d 'Reboot the machine (colony-init as PID 1 of a machine only)'
@@ -176,7 +176,7 @@ complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "remove" -d 'Delete NAME.unit from the units directory'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "check" -d 'Validate unit files without colony-init'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "import" -d 'Translate other supervisors\' configs (systemd, supervisord, NColony) into units'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "fleet" -d 'Many hosts: fleet status|hosts|apply APP.toml|remove APP|start APP|stop APP [--endpoints URL,...] (runs colony-fleet ctl)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "fleet" -d 'Many hosts: fleet status|hosts|apply APP.toml|remove APP|start APP|stop APP|forget HOST [--endpoints URL,...] (runs colony-fleet ctl)'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "completions" -d 'Print a shell completion script (unit names and @tags complete from the running colony)'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "poweroff" -d 'Power the machine off (colony-init as PID 1 of a machine only)'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "reboot" -d 'Reboot the machine (colony-init as PID 1 of a machine only)'
@@ -200,4 +200,6 @@ function __fish_colonyctl_targets
     end
     colonyctl $rd __complete-targets 2>/dev/null
 end
-complete -c colonyctl -n "__fish_seen_subcommand_from status start stop restart signal logs" -f -a "(__fish_colonyctl_targets)"
+complete -c colonyctl -n "__fish_seen_subcommand_from status start stop restart signal logs; and not __fish_seen_subcommand_from fleet" -f -a "(__fish_colonyctl_targets)"
+# The commands of `colonyctl fleet`.
+complete -c colonyctl -n "__fish_seen_subcommand_from fleet; and not __fish_seen_subcommand_from status hosts apply remove start stop forget" -f -a "status hosts apply remove start stop forget"
