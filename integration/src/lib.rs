@@ -233,6 +233,17 @@ impl Default for Colony {
 
 impl Drop for Colony {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A failed test shows what colony-init saw (CI keeps nothing else).
+            let log = self.init_log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(300)..];
+            eprintln!(
+                "--- colony-init log (last {} lines) ---\n{}\n--- end ---",
+                tail.len(),
+                tail.join("\n")
+            );
+        }
         if let Some(mut c) = self.child.take() {
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
             let deadline = Instant::now() + Duration::from_secs(15);
