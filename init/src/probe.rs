@@ -536,48 +536,70 @@ impl Probes {
 
     fn file_check(&mut self, unit: &str, out: &mut Vec<Action>) {
         let Some(ReadyProbe {
-            kind: ReadyKind::File { path, watch },
+            kind: ReadyKind::File { path, .. },
         }) = self.ready.get(unit)
         else {
             return;
         };
-        let (path, old) = (path.clone(), *watch);
-        // Watch first, then look: a file made in between is seen by the look.
-        let dir = nearest_existing_dir(&path);
+        let path = path.clone();
+        // Watch first, then look: a file made in between is seen by the look. Likewise for
+        // the directories on the way: if a deeper one appeared while the watch was being
+        // added (its IN_CREATE came before the watch), watch that one instead.
         let mask = AddWatchFlags::IN_CREATE
             | AddWatchFlags::IN_MOVED_TO
             | AddWatchFlags::IN_ATTRIB
             | AddWatchFlags::IN_DELETE_SELF
             | AddWatchFlags::IN_MOVE_SELF
             | AddWatchFlags::IN_ONLYDIR;
-        let wd = match self.inotify.add_watch(&dir, mask) {
-            Ok(wd) => Some(wd),
-            Err(e) => {
-                warn!(unit, dir = %dir.display(), error = %e, "cannot watch for the ready file");
-                None
-            }
-        };
-        if old != wd {
-            if let Some(o) = old {
-                self.unwatch(o, unit);
-            }
-            if let Some(w) = wd {
-                let list = self.dir_watches.entry(w).or_default();
-                if !list.iter().any(|u| u == unit) {
-                    list.push(unit.to_string());
+        let mut dir = nearest_existing_dir(&path);
+        loop {
+            let wd = match self.inotify.add_watch(&dir, mask) {
+                Ok(wd) => Some(wd),
+                Err(e) => {
+                    warn!(unit, dir = %dir.display(), error = %e, "cannot watch for the ready file");
+                    None
                 }
+            };
+            self.set_file_watch(unit, wd);
+            let deeper = nearest_existing_dir(&path);
+            if wd.is_none() || deeper == dir {
+                break;
             }
-            if let Some(ReadyProbe {
-                kind: ReadyKind::File { watch, .. },
-            }) = self.ready.get_mut(unit)
-            {
-                *watch = wd;
-            }
+            dir = deeper;
         }
         if path.exists() {
             info!(unit, path = %path.display(), "ready file exists");
             out.push(Action::Ready(unit.to_string()));
             self.stop_ready(unit);
+        }
+    }
+
+    /// The unit's file probe now watches `wd`: the old watch is let go (if no other unit
+    /// shares it) and the new one is recorded.
+    fn set_file_watch(&mut self, unit: &str, wd: Option<WatchDescriptor>) {
+        let old = match self.ready.get(unit) {
+            Some(ReadyProbe {
+                kind: ReadyKind::File { watch, .. },
+            }) => *watch,
+            _ => return,
+        };
+        if old == wd {
+            return;
+        }
+        if let Some(o) = old {
+            self.unwatch(o, unit);
+        }
+        if let Some(w) = wd {
+            let list = self.dir_watches.entry(w).or_default();
+            if !list.iter().any(|u| u == unit) {
+                list.push(unit.to_string());
+            }
+        }
+        if let Some(ReadyProbe {
+            kind: ReadyKind::File { watch, .. },
+        }) = self.ready.get_mut(unit)
+        {
+            *watch = wd;
         }
     }
 
