@@ -109,7 +109,7 @@ impl Creds {
         };
 
         let target_uid = uid.unwrap_or(own_uid);
-        let held = own_permitted();
+        let held = crate::spawn::own_permitted_caps();
         let has_setpcap = held & (1 << CAP_SETPCAP) != 0;
         let caps = unit.capabilities;
         if let Some(mask) = caps {
@@ -139,9 +139,4 @@ fn group_list(user: &str, primary: u32) -> Result<Vec<u32>, CredsError> {
             user: user.to_owned(),
             source: e.into(),
         })
-}
-
-/// colony-init's permitted capability set (0 when unreadable).
-pub fn own_permitted() -> u64 {
-    crate::spawn::own_permitted_caps()
 }

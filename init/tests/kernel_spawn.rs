@@ -355,5 +355,5 @@ fn own_permitted_matches_proc_status() {
         .find_map(|l| l.strip_prefix("CapPrm:"))
         .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
         .unwrap();
-    assert_eq!(colony_init::creds::own_permitted(), from_proc);
+    assert_eq!(colony_init::spawn::own_permitted_caps(), from_proc);
 }

@@ -509,13 +509,9 @@ fn on_a_terminal_cmd_gets_its_own_foreground_process_group() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "True True");
 }
 
-#[test]
-fn ctrl_c_on_the_terminal_reaches_cmd() {
-    if !script_available() {
-        skip_or_fail!("skipped: no script(1)");
-        return;
-    }
-    use std::io::Write;
+/// colony-init running `sleep` (after a shell said "ready") on a new pty; the pty's output
+/// is returned so it stays open.
+fn sleep_on_a_pty() -> (std::process::Child, BufReader<std::process::ChildStdout>) {
     let inner = format!(
         "{} -- sh -c 'echo ready; exec sleep 100'",
         bin("colony-init").display()
@@ -529,6 +525,17 @@ fn ctrl_c_on_the_terminal_reaches_cmd() {
     let mut line = String::new();
     out.read_line(&mut line).expect("read");
     assert_eq!(line.trim(), "ready");
+    (child, out)
+}
+
+#[test]
+fn ctrl_c_on_the_terminal_reaches_cmd() {
+    if !script_available() {
+        skip_or_fail!("skipped: no script(1)");
+        return;
+    }
+    use std::io::Write;
+    let (mut child, _out) = sleep_on_a_pty();
     let script_pid = child.id();
     // Ctrl-C once `sleep` runs (the shell may still be between echo and exec otherwise).
     assert!(wait_for(Duration::from_secs(10), || {
@@ -565,19 +572,7 @@ fn ctrl_z_stops_cmd_and_colony_init_and_sigcont_resumes_both() {
         return;
     }
     use std::io::Write;
-    let inner = format!(
-        "{} -- sh -c 'echo ready; exec sleep 100'",
-        bin("colony-init").display()
-    );
-    let mut child = on_a_pty(&inner)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn script");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("read");
-    assert_eq!(line.trim(), "ready");
+    let (mut child, _out) = sleep_on_a_pty();
     let find = |name: &str, parent_name: Option<&str>| descendant(child.id(), name, parent_name);
     let mut ids = None;
     assert!(wait_for(Duration::from_secs(10), || {

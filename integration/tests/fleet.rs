@@ -1049,12 +1049,10 @@ fn placement_by_each_strategy_labels_replicas_waiting_start_stop() {
     assert!(f.host("h1").units_dir().join("colony-fleet.unit").exists());
 }
 
-#[test]
-fn killed_host_movable_app_runs_elsewhere_fixed_app_waits_and_leader_loss() {
-    if !can_run() {
-        return;
-    }
-    let mut f = Fleet::new(3, "");
+/// Hosts h1-h3 on `members` etcd members, a movable app `mv` (h2, h3, h1) and an app `fixed`
+/// that is not movable (`fixed_hosts`, a TOML list's inside), both running on h2.
+fn mv_and_fixed_on_h2(members: usize, fixed_hosts: &str) -> Fleet {
+    let mut f = Fleet::new(members, "");
     f.add_host("h1", "");
     f.add_host("h2", "");
     f.add_host("h3", "");
@@ -1065,10 +1063,19 @@ fn killed_host_movable_app_runs_elsewhere_fixed_app_waits_and_leader_loss() {
     );
     f.apply(
         "fixed",
-        &format!("{SLEEPER}[placement]\nhosts = [\"h2\"]\nmovable = false\n"),
+        &format!("{SLEEPER}[placement]\nhosts = [{fixed_hosts}]\nmovable = false\n"),
     );
     f.wait_runs_on("mv", &["h2"], LONG);
     f.wait_runs_on("fixed", &["h2"], LONG);
+    f
+}
+
+#[test]
+fn killed_host_movable_app_runs_elsewhere_fixed_app_waits_and_leader_loss() {
+    if !can_run() {
+        return;
+    }
+    let mut f = mv_and_fixed_on_h2(3, "\"h2\"");
 
     // An etcd member dies: the agents go on with the others, nothing is fenced or moved.
     let pid_before = f
@@ -1471,21 +1478,7 @@ fn a_lost_host_is_forgotten_and_what_it_was_assigned_is_placed_again() {
     if !can_run() {
         return;
     }
-    let mut f = Fleet::new(1, "");
-    f.add_host("h1", "");
-    f.add_host("h2", "");
-    f.add_host("h3", "");
-    f.wait_hosts_up(&["h1", "h2", "h3"]);
-    f.apply(
-        "mv",
-        &format!("{SLEEPER}[placement]\nhosts = [\"h2\", \"h3\", \"h1\"]\n"),
-    );
-    f.apply(
-        "fixed",
-        &format!("{SLEEPER}[placement]\nhosts = [\"h2\", \"h1\"]\nmovable = false\n"),
-    );
-    f.wait_runs_on("mv", &["h2"], LONG);
-    f.wait_runs_on("fixed", &["h2"], LONG);
+    let mut f = mv_and_fixed_on_h2(1, "\"h2\", \"h1\"");
 
     // An up host is refused (through colonyctl, as an operator types it); an unknown one is 4.
     let o = Command::new(bin("colonyctl"))

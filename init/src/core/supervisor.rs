@@ -1588,9 +1588,7 @@ impl Supervisor {
         let from = self.units[i].timer_at.unwrap_or(now.wall);
         self.schedule_from(i, now, from, fx);
     }
-}
 
-impl Supervisor {
     fn skip_run(&mut self, i: usize, now: Now) {
         if let Some(t) = self.units[i].timer.as_mut() {
             t.skipped += 1;
