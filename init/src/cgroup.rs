@@ -728,8 +728,8 @@ pub struct UnitCgroup {
     unit: String,
     v2: Option<V2Unit>,
     v1: Vec<V1Unit>,
-    /// The stat files, opened with the directories (a fresh `UnitCgroup` per start, so
-    /// they always belong to this start's directories) and closed when it is dropped.
+    /// The stat files, opened with the directories (kept while they are reused, see
+    /// [`Self::reusable`]) and closed when it is dropped.
     stat_fds: StatFds,
     /// The limits written, so a restart with the same ones may reuse the directories.
     res: Resources,
@@ -996,7 +996,7 @@ impl UnitCgroup {
         kill_loop(&t.dir.join("cgroup.procs"), freezer.as_deref())
     }
 
-    /// Ready for the next start as it is: empty, never killed through cgroup.kill, and
+    /// Ready for the next start as it is: empty, never killed (see [`Self::kill`]), and
     /// with the same limits. Then a restart skips removing and recreating every directory,
     /// reopening the stat files and re-watching cgroup.events; CPU time counts afresh.
     pub fn reusable(&mut self, res: &Resources) -> bool {
@@ -1004,12 +1004,12 @@ impl UnitCgroup {
             return false;
         }
         // Every directory still there (none removed behind our back), and empty.
-        let dirs = self
+        let mut dirs = self
             .v2
             .iter()
             .map(|u| u.dir.as_path())
             .chain(self.v1.iter().map(|u| u.dir.as_path()));
-        if !dirs.into_iter().all(Path::is_dir) || !self.is_empty() {
+        if !dirs.all(Path::is_dir) || !self.is_empty() {
             return false;
         }
         self.cpu_base = self.stat(StatKind::Cpu).unwrap_or(0);

@@ -323,19 +323,16 @@ impl Engine {
                 None
             }
         };
-        let clock = match clock_watch() {
-            Ok(t) => match epoll.add(t.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, T_CLOCK)) {
-                Ok(()) => Some(t),
-                Err(e) => {
-                    warn!(error = %e, "cannot watch for clock changes: calendar timers are re-planned only at their old deadline");
-                    None
-                }
-            },
-            Err(e) => {
-                warn!(error = %e, "cannot watch for clock changes: calendar timers are re-planned only at their old deadline");
-                None
-            }
-        };
+        let clock = clock_watch()
+            .and_then(|t| {
+                epoll
+                    .add(t.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, T_CLOCK))
+                    .map(|()| t)
+            })
+            .map_err(|e| {
+                warn!(error = %e, "cannot watch for clock changes: calendar timers are re-planned only at their old deadline")
+            })
+            .ok();
         let core = Supervisor::new(opts.defaults);
         Ok(Engine {
             opts,

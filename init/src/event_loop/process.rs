@@ -128,7 +128,7 @@ impl Engine {
         };
         let creds = creds::Creds::for_unit(&def).map_err(|e| e.to_string())?;
 
-        // The unit's cgroup: (re)created with its current limits for every start.
+        // The unit's cgroup: kept after a clean exit with the same limits, else made afresh.
         let rt = self.units.entry(name.to_string()).or_default();
         let reused = match rt.cgroup.as_mut() {
             Some(cg) if self.cgroups.is_some() => cg.reusable(&def.resources),
