@@ -313,7 +313,7 @@ fn keyed(text: &str, key: &str) -> Option<u64> {
     })
 }
 
-/// The soft RLIMIT_NOFILE (colony-init raises it to the hard limit at its start).
+/// The soft RLIMIT_NOFILE (colony-init raises it at its start: `spawn::raise_fd_limit`).
 fn nofile_limit() -> u64 {
     let mut r = libc::rlimit {
         rlim_cur: 0,

@@ -227,6 +227,43 @@ pub fn own_permitted_caps() -> u64 {
     u64::from(data[0].permitted) | (u64::from(data[1].permitted) << 32)
 }
 
+/// The open-files limit colony-init was started with, `(soft, hard)`, once it raised its
+/// own: every child gets it back. 0/0 while colony-init runs with what it was given.
+static CHILD_NOFILE: [std::sync::atomic::AtomicU64; 2] = [
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+];
+
+/// Every unit holds a pidfd, an output pipe and its log file: ten thousand units need far
+/// more than the usual limit, so colony-init raises its own open-files limit as far as the
+/// kernel lets it: to `fs.nr_open` where it may (PID 1 of a machine holds CAP_SYS_RESOURCE;
+/// its inherited hard limit is only 4096), else to its hard limit. Its children get the limit
+/// colony-init was started with, as they would under any other parent (a soft limit past
+/// 1024 breaks select(), and programs that close every possible fd slow down with it).
+pub fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    use std::sync::atomic::Ordering::Relaxed;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(hard);
+    let raised = [ceiling.max(hard), hard]
+        .into_iter()
+        .find(|&n| n > soft && setrlimit(Resource::RLIMIT_NOFILE, n, n).is_ok());
+    match raised {
+        Some(n) => {
+            CHILD_NOFILE[0].store(soft, Relaxed);
+            CHILD_NOFILE[1].store(hard, Relaxed);
+            tracing::debug!(limit = n, "open-files limit raised");
+        }
+        None if soft < hard => tracing::warn!("cannot raise the open-files limit"),
+        None => {}
+    }
+}
+
 /// Everything the child touches, as raw values prepared before clone.
 #[derive(Clone, Copy)]
 struct ChildPlan<'a> {
@@ -246,6 +283,8 @@ struct ChildPlan<'a> {
     /// environment entry such as `WATCHDOG_PID=`), or null. Points into a buffer of the
     /// parent's frame: the child writes its own copy (no CLONE_VM).
     pid_slot: *mut u8,
+    /// The open-files limit to give back (see [`raise_fd_limit`]); rlim_max 0: none.
+    nofile: libc::rlimit,
 }
 
 /// Starts the program of `req`. On `Err(Exec{..})` the child has already been reaped.
@@ -362,6 +401,10 @@ fn start_impl(
         new_session: req.new_process_group,
         errpipe: err_w.as_raw_fd(),
         pid_slot,
+        nofile: libc::rlimit {
+            rlim_cur: CHILD_NOFILE[0].load(std::sync::atomic::Ordering::Relaxed),
+            rlim_max: CHILD_NOFILE[1].load(std::sync::atomic::Ordering::Relaxed),
+        },
     };
 
     // clone3 first; an old kernel (no clone3, or no CLONE_INTO_CGROUP) falls back to fork.
@@ -604,6 +647,17 @@ unsafe fn child(plan: &ChildPlan) -> ! {
 
     if plan.new_session {
         check(plan, Step::Session, libc::setsid() as libc::c_long);
+    }
+
+    // Lowering a limit cannot fail; a child left with colony-init's higher one still runs.
+    if plan.nofile.rlim_max > 0 {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            0,
+            libc::RLIMIT_NOFILE,
+            &plan.nofile as *const libc::rlimit,
+            std::ptr::null_mut::<libc::rlimit>(),
+        );
     }
 
     for &fd in plan.procs {

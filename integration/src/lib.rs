@@ -69,6 +69,8 @@ pub struct Colony {
     pub state: PathBuf,
     pub child: Option<Child>,
     pub extra_args: Vec<String>,
+    /// The open-files limit colony-init is started with, `(soft, hard)` (default: ours).
+    pub nofile: Option<(u64, u64)>,
     /// The cgroup colony-init creates below its own (removed on drop if it was left).
     pub cgroup_name: String,
 }
@@ -87,6 +89,7 @@ impl Colony {
             dir,
             child: None,
             extra_args: Vec::new(),
+            nofile: None,
             cgroup_name: unique_name("colony-test"),
         }
     }
@@ -116,6 +119,20 @@ impl Colony {
             .arg(&self.cgroup_name)
             .args(&self.extra_args)
             .stdin(Stdio::null());
+        if let Some((soft, hard)) = self.nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe and touches no memory of ours.
+            unsafe {
+                c.pre_exec(move || {
+                    nix::sys::resource::setrlimit(
+                        nix::sys::resource::Resource::RLIMIT_NOFILE,
+                        soft,
+                        hard,
+                    )
+                    .map_err(std::io::Error::from)
+                });
+            }
+        }
         c
     }
 

@@ -179,6 +179,41 @@ fn leftovers_of_an_exited_main_are_killed_before_restart() {
     });
 }
 
+/// colony-init raises its own open-files limit (a pidfd, a pipe and a log file per unit);
+/// its units get back the one it was started with.
+#[test]
+fn units_get_the_open_files_limit_colony_init_was_started_with() {
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    let soft = 256.min(hard / 2);
+    let mut c = Colony::new();
+    c.nofile = Some((soft, hard));
+    c.write_unit(
+        "limits",
+        &sh("echo \"limits $(ulimit -Sn) $(ulimit -Hn)\"; exec sleep 100000"),
+    );
+    let c = c.start();
+    let log = c.logs.join("limits.log");
+    let line = wait_for("the unit's limits in its log", SOON, || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        text.lines()
+            .find_map(|l| l.split_once("limits ").map(|(_, v)| v.to_string()))
+    });
+    assert_eq!(line, format!("{soft} {hard}"));
+    let own = std::fs::read_to_string(format!("/proc/{}/limits", c.pid())).unwrap();
+    let open_files: Vec<u64> = own
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        open_files[0] >= hard,
+        "colony-init's own limit was not raised: {open_files:?}"
+    );
+}
+
 #[test]
 fn orphans_are_reaped() {
     let c = Colony::new();

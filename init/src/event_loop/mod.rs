@@ -220,7 +220,7 @@ fn signal_name(sig: i32) -> String {
 
 impl Engine {
     pub fn new(mut opts: Options, mode: Mode) -> Result<Engine, LoopError> {
-        raise_fd_limit();
+        spawn::raise_fd_limit();
         // Blocked so the signalfd gets them; children get an empty mask in spawn.
         handled_signals()
             .thread_block()
@@ -856,19 +856,6 @@ fn arm_clock_watch(t: &TimerFd) -> nix::Result<()> {
         Expiration::OneShot(TimeSpec::from_duration(Duration::from_secs(u64::MAX >> 1))),
         TimerSetTimeFlags::TFD_TIMER_ABSTIME | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET,
     )
-}
-
-/// Every unit holds a pidfd and an output pipe: a thousand units need more than the usual
-/// soft limit of 1024 fds, so take the hard limit.
-fn raise_fd_limit() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-                warn!(error = %e, "cannot raise the open-files limit");
-            }
-        }
-    }
 }
 
 /// The unit of an input after which readiness probes and health checks may need to start
