@@ -1074,10 +1074,11 @@ impl UnitCgroup {
     }
 
     fn open_stat_fds(&self) -> StatFds {
-        // Held files must never crowd out what starts and watches units (pipes, pidfds):
-        // only while they sit in the lower half of the fd table (fds are numbered lowest
-        // free first, so a number is a count).
-        let budget = nofile_limit() / 2;
+        // Held files must never crowd out what starts and watches units (a pidfd, an output
+        // pipe and a log file each): only while they sit in the lowest eighth of the fd
+        // table (fds are numbered lowest free first, so a number is a count). A quarter or
+        // a half left too little room: 4,000 units under a limit of 20,000 failed to start.
+        let budget = nofile_limit() / 8;
         let open = |kind| {
             let (p, _) = self.stat_path(kind)?;
             match open_ro(&p) {
