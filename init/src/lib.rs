@@ -6,6 +6,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cgroup;
+pub mod child_fds;
 pub mod config;
 pub mod control;
 pub mod core;

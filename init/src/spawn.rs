@@ -18,6 +18,9 @@ use crate::creds::Creds;
 /// The kernel's CLONE_INTO_CGROUP (Linux 5.7). libc's constant is an overflowed 0: never use it.
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 const CLONE_PIDFD: u64 = 0x1000;
+const CLONE_FILES: u64 = 0x400;
+/// close_range(2) flag: first give the caller a private fd table (Linux 5.9).
+const CLOSE_RANGE_UNSHARE: libc::c_uint = 1 << 1;
 /// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
 const CAP_VERSION_3: u32 = 0x2008_0522;
 /// PATH used to resolve a bare `exec[0]` when the unit's environment has none.
@@ -79,6 +82,7 @@ pub enum Step {
     NoNewPrivs,
     Chdir,
     Exec,
+    FdTable,
 }
 
 impl Step {
@@ -86,7 +90,7 @@ impl Step {
         use Step::*;
         [
             Resolve, Signals, Session, Cgroup, Stdio, Groups, Gid, Bounding, KeepCaps, Uid, Capset,
-            Ambient, NoNewPrivs, Chdir, Exec,
+            Ambient, NoNewPrivs, Chdir, Exec, FdTable,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -112,6 +116,7 @@ impl fmt::Display for Step {
             Step::NoNewPrivs => "PR_SET_NO_NEW_PRIVS",
             Step::Chdir => "chdir",
             Step::Exec => "exec",
+            Step::FdTable => "private fd table",
         })
     }
 }
@@ -285,6 +290,10 @@ struct ChildPlan<'a> {
     pid_slot: *mut u8,
     /// The open-files limit to give back (see [`raise_fd_limit`]); rlim_max 0: none.
     nofile: libc::rlimit,
+    /// Cloned with CLONE_FILES: the child first takes a private table of the fds below this
+    /// (every fd above is in a slot below it, see child_fds.rs), then sets `left`. 0: not so.
+    unshare_below: RawFd,
+    left: *const std::sync::atomic::AtomicU32,
 }
 
 /// Starts the program of `req`. On `Err(Exec{..})` the child has already been reaped.
@@ -405,12 +414,28 @@ fn start_impl(
             rlim_cur: CHILD_NOFILE[0].load(std::sync::atomic::Ordering::Relaxed),
             rlim_max: CHILD_NOFILE[1].load(std::sync::atomic::Ordering::Relaxed),
         },
+        unshare_below: 0,
+        left: std::ptr::null(),
     };
+
+    // The child's fds go into low slots and it leaves colony-init's fd table at once
+    // (child_fds.rs); without slots it gets a copy of the whole table, as with fork.
+    let mut lent = if use_clone3 {
+        crate::child_fds::lend()
+    } else {
+        None
+    };
+    let mut slot_procs = Vec::new();
+    let shared = lent
+        .as_mut()
+        .and_then(|l| in_slots(plan, l, &mut slot_procs));
 
     // clone3 first; an old kernel (no clone3, or no CLONE_INTO_CGROUP) falls back to fork.
     let mut pidfd: libc::c_int = -1;
     let mut args = CloneArgs {
-        flags: CLONE_PIDFD | if into.is_some() { CLONE_INTO_CGROUP } else { 0 },
+        flags: CLONE_PIDFD
+            | if into.is_some() { CLONE_INTO_CGROUP } else { 0 }
+            | if shared.is_some() { CLONE_FILES } else { 0 },
         pidfd: &mut pidfd as *mut libc::c_int as u64,
         exit_signal: libc::SIGCHLD as u64,
         cgroup: into.map_or(0, |fd| fd as u64),
@@ -433,12 +458,17 @@ fn start_impl(
     };
     let (pid, pidfd) = if ret == 0 {
         // SAFETY: we are the child.
-        unsafe { child(&plan) }
+        unsafe { child(shared.as_ref().unwrap_or(&plan)) }
     } else if ret > 0 {
+        if let (Some(l), Some(_)) = (&lent, &shared) {
+            l.wait_left(pidfd);
+        }
+        drop(lent);
         // SAFETY: CLONE_PIDFD stored a new fd that we now own.
         (ret as i32, unsafe { OwnedFd::from_raw_fd(pidfd) })
     } else {
         let e = io::Error::last_os_error();
+        drop(lent);
         match e.raw_os_error() {
             Some(libc::ENOSYS) | Some(libc::EINVAL) | Some(libc::E2BIG) => {
                 if let Some(dir) = into {
@@ -462,6 +492,32 @@ fn start_impl(
     drop(err_w);
     drop(devnull);
     Ok((Spawned { pid, pidfd }, err_r))
+}
+
+/// `plan` with every fd the child uses copied into a slot, or None when they do not fit.
+fn in_slots<'p>(
+    plan: ChildPlan<'p>,
+    l: &mut crate::child_fds::Lent,
+    procs: &'p mut Vec<RawFd>,
+) -> Option<ChildPlan<'p>> {
+    let devnull = l.place(plan.devnull)?;
+    let mut optional = |fd: RawFd| if fd >= 0 { l.place(fd) } else { Some(-1) };
+    let stdout = optional(plan.stdout)?;
+    let stderr = optional(plan.stderr)?;
+    let errpipe = l.place(plan.errpipe)?;
+    for &fd in plan.procs {
+        procs.push(l.place(fd)?);
+    }
+    Some(ChildPlan {
+        devnull,
+        stdout,
+        stderr,
+        errpipe,
+        procs,
+        unshare_below: l.low(),
+        left: l.word(),
+        ..plan
+    })
 }
 
 fn resolve_program(first: &CString, envp: &[CString]) -> Result<CString, SpawnError> {
@@ -590,12 +646,22 @@ fn errno() -> i32 {
 
 /// Reports (step, errno) to the parent and exits. Async-signal-safe.
 unsafe fn fail(plan: &ChildPlan, step: Step) -> ! {
+    report(plan, step);
+    libc::_exit(127)
+}
+
+unsafe fn report(plan: &ChildPlan, step: Step) {
     let e = errno();
     let mut buf = [0u8; 8];
     buf[..4].copy_from_slice(&(step as u32).to_ne_bytes());
     buf[4..].copy_from_slice(&e.to_ne_bytes());
     libc::write(plan.errpipe, buf.as_ptr().cast(), buf.len());
-    libc::_exit(127)
+}
+
+/// Tells colony-init the child no longer uses its fd table (child_fds.rs).
+unsafe fn leave_table(plan: &ChildPlan) {
+    (*plan.left).store(1, std::sync::atomic::Ordering::SeqCst);
+    libc::syscall(libc::SYS_futex, plan.left, libc::FUTEX_WAKE, 1);
 }
 
 /// A raw syscall's -1 means failure (errno set).
@@ -620,6 +686,23 @@ unsafe fn install(plan: &ChildPlan, fd: RawFd, target: RawFd) {
 
 /// The child between clone and execve. Only async-signal-safe raw syscalls; nothing allocated.
 unsafe fn child(plan: &ChildPlan) -> ! {
+    if plan.unshare_below > 0 {
+        // First of all, leave colony-init's fd table with only the fds below the slots.
+        let r = libc::syscall(
+            libc::SYS_close_range,
+            plan.unshare_below as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_UNSHARE,
+        );
+        // Before Linux 5.9: a full copy, closed at exec.
+        if r < 0 && libc::unshare(libc::CLONE_FILES) < 0 {
+            // Still in the shared table: report through the slot before letting it go.
+            report(plan, Step::FdTable);
+            leave_table(plan);
+            libc::_exit(127)
+        }
+        leave_table(plan);
+    }
     // Default dispositions first, then the empty mask: a pending signal must not run one of
     // colony-init's handlers in the child.
     for sig in 1..=64 {

@@ -357,3 +357,36 @@ fn own_permitted_matches_proc_status() {
         .unwrap();
     assert_eq!(colony_init::spawn::own_permitted_caps(), from_proc);
 }
+
+/// A child keeps none of colony-init's fds, not even one left without CLOEXEC (spawn clones
+/// with CLONE_FILES and the child takes a table of only the fds below a few low slots,
+/// child_fds.rs); spawns from several threads at once each get their own output pipe.
+#[test]
+fn a_child_gets_its_own_stdio_and_none_of_the_parents_fds() {
+    let null = std::fs::File::open("/dev/null").unwrap();
+    // SAFETY: F_DUPFD on an fd we own; the copy (no CLOEXEC) is closed below.
+    let stray = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&null), libc::F_DUPFD, 700) };
+    assert!(stray >= 700);
+    let threads: Vec<_> = (0..6)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..15 {
+                    let tag = format!("{t}-{i}");
+                    let script = format!("echo {tag}; ls /proc/self/fd");
+                    let (st, out) = run(&["sh", "-c", &script], &Creds::default(), Placement::None);
+                    assert_eq!(st, ExitStatus::Code(0), "{out}");
+                    let mut lines = out.lines();
+                    assert_eq!(lines.next(), Some(tag.as_str()), "{out}");
+                    let fds: Vec<&str> = lines.collect();
+                    assert!(fds.contains(&"1"), "{out}");
+                    assert!(!fds.contains(&stray.to_string().as_str()), "{out}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // SAFETY: the fd made above.
+    unsafe { libc::close(stray) };
+}

@@ -215,20 +215,20 @@ fn units_get_the_open_files_limit_colony_init_was_started_with() {
 }
 
 /// Held cgroup stat files never take the fds units need to start: under a limit of 400,
-/// 80 units (a pidfd, a pipe and a log file each) all start. With half the table for stat
+/// 70 units (a pidfd, a pipe and a log file each) all start. With half the table for stat
 /// files, the last ones failed with EMFILE.
 #[test]
 fn held_stat_files_leave_room_for_units_under_a_low_fd_limit() {
     let mut c = Colony::new();
     c.nofile = Some((400, 400));
-    for i in 0..80 {
+    for i in 0..70 {
         c.write_unit(&format!("u{i}"), "exec = [\"sleep\", \"100000\"]\n");
     }
     let c = c.start();
-    let states = wait_for("80 units running", SOON * 3, || {
+    let states = wait_for("70 units running", SOON * 3, || {
         let all = c.status();
         let running = all.iter().filter(|u| u["state"] == "running").count();
-        (running == 80 || all.iter().any(|u| u["restarts"].as_u64() > Some(0))).then_some(all)
+        (running == 70 || all.iter().any(|u| u["restarts"].as_u64() > Some(0))).then_some(all)
     });
     let not_running: Vec<_> = states
         .iter()
