@@ -10,7 +10,7 @@
 //! (a futex word in a shared page, [`Lent::wait_left`]) before it uses the slots again.
 
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// Enough for devnull, stdout, stderr, the report pipe and four `cgroup.procs` files.
@@ -32,6 +32,24 @@ pub struct Slots {
 unsafe impl Send for Slots {}
 
 static SLOTS_ONCE: Mutex<Option<Slots>> = Mutex::new(None);
+/// Set once a child could not leave the shared table (close_range and unshare both refused,
+/// e.g. by an old container's seccomp profile): every child then gets a full copy.
+static REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// The word's values, set by the child.
+pub const LEFT: u32 = 1;
+pub const CANNOT_LEAVE: u32 = 2;
+
+/// What became of a child cloned with CLONE_FILES.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Left {
+    /// It has its own table.
+    Yes,
+    /// It could not leave and exits: clone again without CLONE_FILES.
+    Cannot,
+    /// It died first (a dead process holds no table).
+    Died,
+}
 
 impl Slots {
     fn reserve() -> Option<Slots> {
@@ -80,6 +98,9 @@ pub struct Lent {
 /// The slots, reserved at the first call; None where they cannot be (then a child gets a
 /// full copy of the table, as with fork).
 pub fn lend() -> Option<Lent> {
+    if REFUSED.load(Ordering::Relaxed) {
+        return None;
+    }
     let mut guard = SLOTS_ONCE.lock().unwrap_or_else(|e| e.into_inner());
     if guard.is_none() {
         *guard = Slots::reserve();
@@ -117,14 +138,19 @@ impl Lent {
         Some(slot)
     }
 
-    /// Blocks until the child cloned with CLONE_FILES has its own table (or is gone: a dead
-    /// process holds no table). `pidfd` is the child's.
-    pub fn wait_left(&self, pidfd: RawFd) {
+    /// Blocks until the child cloned with CLONE_FILES has left the shared table, cannot, or
+    /// is gone. `pidfd` is the child's. After `Cannot`, no child is cloned so again.
+    pub fn wait_left(&self, pidfd: RawFd) -> Left {
         let word = self.slots.word;
         loop {
             // SAFETY: the shared word outlives every child.
-            if unsafe { (*word).load(Ordering::SeqCst) } != 0 {
-                return;
+            match unsafe { (*word).load(Ordering::SeqCst) } {
+                0 => {}
+                LEFT => return Left::Yes,
+                _ => {
+                    REFUSED.store(true, Ordering::Relaxed);
+                    return Left::Cannot;
+                }
             }
             let ts = libc::timespec {
                 tv_sec: 0,
@@ -150,7 +176,7 @@ impl Lent {
             };
             // SAFETY: poll on one valid pollfd, no wait. Readable: the child has exited.
             if unsafe { libc::poll(&mut p, 1, 0) } > 0 {
-                return;
+                return Left::Died;
             }
         }
     }

@@ -82,7 +82,6 @@ pub enum Step {
     NoNewPrivs,
     Chdir,
     Exec,
-    FdTable,
 }
 
 impl Step {
@@ -90,7 +89,7 @@ impl Step {
         use Step::*;
         [
             Resolve, Signals, Session, Cgroup, Stdio, Groups, Gid, Bounding, KeepCaps, Uid, Capset,
-            Ambient, NoNewPrivs, Chdir, Exec, FdTable,
+            Ambient, NoNewPrivs, Chdir, Exec,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -116,7 +115,6 @@ impl fmt::Display for Step {
             Step::NoNewPrivs => "PR_SET_NO_NEW_PRIVS",
             Step::Chdir => "chdir",
             Step::Exec => "exec",
-            Step::FdTable => "private fd table",
         })
     }
 }
@@ -460,12 +458,20 @@ fn start_impl(
         // SAFETY: we are the child.
         unsafe { child(shared.as_ref().unwrap_or(&plan)) }
     } else if ret > 0 {
-        if let (Some(l), Some(_)) = (&lent, &shared) {
-            l.wait_left(pidfd);
-        }
-        drop(lent);
         // SAFETY: CLONE_PIDFD stored a new fd that we now own.
-        (ret as i32, unsafe { OwnedFd::from_raw_fd(pidfd) })
+        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+        let left = match (&lent, &shared) {
+            (Some(l), Some(_)) => l.wait_left(pidfd.as_raw_fd()),
+            _ => crate::child_fds::Left::Yes,
+        };
+        drop(lent);
+        if left == crate::child_fds::Left::Cannot {
+            tracing::warn!("a child cannot leave colony-init's fd table (close_range and unshare refused): children get a full copy from now on");
+            let _ = wait(pidfd.as_fd());
+            drop((err_w, err_r, devnull));
+            return start_impl(req, use_clone3, pid_var);
+        }
+        (ret as i32, pidfd)
     } else {
         let e = io::Error::last_os_error();
         drop(lent);
@@ -646,21 +652,17 @@ fn errno() -> i32 {
 
 /// Reports (step, errno) to the parent and exits. Async-signal-safe.
 unsafe fn fail(plan: &ChildPlan, step: Step) -> ! {
-    report(plan, step);
-    libc::_exit(127)
-}
-
-unsafe fn report(plan: &ChildPlan, step: Step) {
     let e = errno();
     let mut buf = [0u8; 8];
     buf[..4].copy_from_slice(&(step as u32).to_ne_bytes());
     buf[4..].copy_from_slice(&e.to_ne_bytes());
     libc::write(plan.errpipe, buf.as_ptr().cast(), buf.len());
+    libc::_exit(127)
 }
 
-/// Tells colony-init the child no longer uses its fd table (child_fds.rs).
-unsafe fn leave_table(plan: &ChildPlan) {
-    (*plan.left).store(1, std::sync::atomic::Ordering::SeqCst);
+/// Tells colony-init the child no longer uses its fd table, or cannot leave it (child_fds.rs).
+unsafe fn leave_table(plan: &ChildPlan, how: u32) {
+    (*plan.left).store(how, std::sync::atomic::Ordering::SeqCst);
     libc::syscall(libc::SYS_futex, plan.left, libc::FUTEX_WAKE, 1);
 }
 
@@ -696,12 +698,11 @@ unsafe fn child(plan: &ChildPlan) -> ! {
         );
         // Before Linux 5.9: a full copy, closed at exec.
         if r < 0 && libc::unshare(libc::CLONE_FILES) < 0 {
-            // Still in the shared table: report through the slot before letting it go.
-            report(plan, Step::FdTable);
-            leave_table(plan);
+            // Still in the shared table: touch nothing; colony-init clones again without it.
+            leave_table(plan, crate::child_fds::CANNOT_LEAVE);
             libc::_exit(127)
         }
-        leave_table(plan);
+        leave_table(plan, crate::child_fds::LEFT);
     }
     // Default dispositions first, then the empty mask: a pending signal must not run one of
     // colony-init's handlers in the child.

@@ -71,6 +71,9 @@ pub struct Colony {
     pub extra_args: Vec<String>,
     /// The open-files limit colony-init is started with, `(soft, hard)` (default: ours).
     pub nofile: Option<(u64, u64)>,
+    /// A program that colony-init is started through (`WRAPPER colony-init ARGS`), which
+    /// must exec it.
+    pub wrapper: Option<PathBuf>,
     /// The cgroup colony-init creates below its own (removed on drop if it was left).
     pub cgroup_name: String,
 }
@@ -90,6 +93,7 @@ impl Colony {
             child: None,
             extra_args: Vec::new(),
             nofile: None,
+            wrapper: None,
             cgroup_name: unique_name("colony-test"),
         }
     }
@@ -106,7 +110,14 @@ impl Colony {
     }
 
     pub fn command(&self) -> Command {
-        let mut c = Command::new(bin("colony-init"));
+        let mut c = match &self.wrapper {
+            Some(w) => {
+                let mut c = Command::new(w);
+                c.arg(bin("colony-init"));
+                c
+            }
+            None => Command::new(bin("colony-init")),
+        };
         c.arg("--units")
             .arg(&self.units)
             .arg("--run-dir")

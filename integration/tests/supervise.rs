@@ -755,3 +755,81 @@ fn a_panic_while_handling_an_event_is_caught_and_the_loop_goes_on() {
     assert!(o.status.success(), "{o:?}");
     assert!(alive(c.pid()));
 }
+
+/// Installs a seccomp filter that refuses close_range and unshare (as an old container
+/// runtime's profile does), then execs its arguments.
+const NO_UNSHARE_C: &str = r#"
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 436 /* close_range */, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_unshare, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+    };
+    struct sock_fprog p = {sizeof f / sizeof f[0], f};
+    if (argc < 2 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p)) {
+        perror("seccomp");
+        return 100;
+    }
+    execvp(argv[1], argv + 1);
+    perror("exec");
+    return 101;
+}
+"#;
+
+/// Where close_range and unshare are refused, a child cannot leave colony-init's fd table
+/// (child_fds.rs): colony-init clones it again with a copy of the table, as fork does, says
+/// so once, and every unit runs.
+#[test]
+fn units_run_where_seccomp_refuses_close_range_and_unshare() {
+    if !cfg!(target_arch = "x86_64") {
+        return; // the filter names x86_64's syscall numbers
+    }
+    let mut c = Colony::new();
+    let src = c.dir.path().join("no_unshare.c");
+    let wrapper = c.dir.path().join("no_unshare");
+    std::fs::write(&src, NO_UNSHARE_C).unwrap();
+    match std::process::Command::new("cc")
+        .arg("-o")
+        .arg(&wrapper)
+        .arg(&src)
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        other => {
+            colony_integration::skip_or_fail!("skipped: no C compiler ({other:?})");
+            return;
+        }
+    }
+    c.wrapper = Some(wrapper);
+    for name in ["one", "two"] {
+        c.write_unit(name, &sh("echo ran; exec sleep 100000"));
+    }
+    let c = c.start();
+    for name in ["one", "two"] {
+        c.wait_state(name, "running");
+        let log = c.logs.join(format!("{name}.log"));
+        wait_for("the unit's output", SOON, || {
+            std::fs::read_to_string(&log)
+                .ok()?
+                .contains("ran")
+                .then_some(())
+        });
+    }
+    let init_log = c.init_log();
+    assert_eq!(init_log.matches("cannot leave").count(), 1, "{init_log}");
+}
