@@ -15,6 +15,7 @@ pub mod deadlines;
 pub mod dirsync;
 pub mod entrypoint;
 pub mod event_loop;
+pub mod hosts;
 pub mod logs;
 pub mod notify;
 pub mod pid1;

@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -480,7 +480,7 @@ impl Probes {
             return;
         };
         let addr = addr.clone();
-        let target = match resolve(&addr) {
+        let target = match crate::hosts::resolve(&addr) {
             Ok(a) => a,
             Err(e) => {
                 debug!(unit, error = %e, "tcp readiness: cannot resolve yet");
@@ -912,25 +912,13 @@ fn http_verdict(answer: &[u8], eof: bool) -> ConnStep {
     }
 }
 
-/// `host:port` to an address. An IP literal never blocks; a name (e.g. `localhost`) is
-/// looked up through the resolver, once per probe start.
-fn resolve(addr: &str) -> Result<SocketAddr, String> {
-    if let Ok(a) = addr.parse::<SocketAddr>() {
-        return Ok(a);
-    }
-    addr.to_socket_addrs()
-        .map_err(|e| format!("{addr}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{addr}: no address"))
-}
-
 fn resolve_target(check: &HealthCheck) -> Result<Target, String> {
     match check {
-        HealthCheck::Tcp(a) => resolve(a).map(Target::Tcp),
+        HealthCheck::Tcp(a) => crate::hosts::resolve(a).map(Target::Tcp),
         HealthCheck::Exec(argv) => Ok(Target::Exec(argv.clone())),
         HealthCheck::Http(url) => {
             let (hostport, path) = parse_http_url(url)?;
-            let addr = resolve(&hostport)?;
+            let addr = crate::hosts::resolve(&hostport)?;
             let request = format!(
                 "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: colony-health\r\nAccept: */*\r\nConnection: close\r\n\r\n"
             )

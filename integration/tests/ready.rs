@@ -410,6 +410,35 @@ fn exec_and_tcp_health_checks() {
     assert_eq!(u["last_exit"]["reason"], "health", "{u}");
 }
 
+/// A check's host is an IP address or a name in /etc/hosts (`localhost` here); any other name
+/// is a bad check that says why, and colony-init never blocks on a DNS lookup.
+#[test]
+fn health_check_names_come_from_etc_hosts_never_from_dns() {
+    let c = Colony::new();
+    let port = free_port();
+    let never = c.dir.path().join("never");
+    c.write_unit(
+        "local",
+        &web_unit(
+            port,
+            &never,
+            &format!("[health]\nhttp = \"http://localhost:{port}/healthz\"\nperiod = \"200ms\"\ntimeout = \"1s\"\ngrace = \"0s\"\n"),
+        ),
+    );
+    c.write_unit(
+        "remote",
+        &format!(
+            "{}[health]\ntcp = \"colony-test.invalid:80\"\nperiod = \"200ms\"\ntimeout = \"1s\"\nmax_bad = 1000\ngrace = \"0s\"\n",
+            sh("exec sleep 1000")
+        ),
+    );
+    let c = c.start();
+    c.wait_unit("local", "healthy", |u| u["health"] == "good");
+    c.wait_unit("remote", "bad", |u| u["health"] == "bad 2");
+    let log = c.init_log();
+    assert!(log.contains("never waits on DNS"), "{log}");
+}
+
 #[test]
 fn tcp_readiness_gates_the_dependent() {
     let c = Colony::new();
