@@ -65,16 +65,18 @@ fn hide_helper(generated: &str) -> String {
 /// bash: a wrapper around clap's `_colonyctl` that answers for target positions itself.
 const BASH: &str = r#"# Unit names and @tags of the running colony for TARGET arguments (colonyctl __complete-targets).
 _colonyctl_targets() {
-    local i w sub="" pos=0 cur="${COMP_WORDS[COMP_CWORD]}"
-    local -a rd=()
+    local i w sub="" fsub="" pos=0 cur="${COMP_WORDS[COMP_CWORD]}"
+    local -a rd=() fl=()
     for ((i = 1; i < COMP_CWORD; i++)); do
         w="${COMP_WORDS[i]}"
         case "$w" in
             --run-dir) rd=(--run-dir "${COMP_WORDS[i + 1]}"); ((i++)) ;;
             --run-dir=*) rd=(--run-dir "${w#--run-dir=}") ;;
-            --timeout|--fleet|-n|--lines) ((i++)) ;;
+            --fleet) fl=(--fleet "${COMP_WORDS[i + 1]}"); ((i++)) ;;
+            --fleet=*) fl=(--fleet "${w#--fleet=}") ;;
+            --timeout|-n|--lines) ((i++)) ;;
             -*) ;;
-            *) if [[ -z "$sub" ]]; then sub="$w"; else ((pos++)); fi ;;
+            *) if [[ -z "$sub" ]]; then sub="$w"; else [[ $pos == 0 ]] && fsub="$w"; ((pos++)); fi ;;
         esac
     done
     if [[ "$cur" != -* ]]; then
@@ -82,6 +84,19 @@ _colonyctl_targets() {
             fleet,0)
                 COMPREPLY=($(compgen -W "@FLEET@" -- "$cur"))
                 return 0
+                ;;
+            fleet,1)
+                # Names from etcd through colony-fleet, bounded: a fleet out of reach offers none.
+                local names=""
+                case "$fsub" in
+                    forget) names=$(timeout 3 colonyctl "${fl[@]}" fleet __names hosts 2>/dev/null) ;;
+                    start|stop|remove) names=$(timeout 3 colonyctl "${fl[@]}" fleet __names apps 2>/dev/null) ;;
+                esac
+                if [[ -n "$names" ]]; then
+                    local IFS=$'\n'
+                    COMPREPLY=($(compgen -W "$names" -- "$cur"))
+                    return 0
+                fi
                 ;;
             status,*|start,*|stop,*|restart,*|logs,0|signal,[1-9]*)
                 local IFS=$'\n'
@@ -118,8 +133,26 @@ function __fish_colonyctl_targets
     colonyctl $rd __complete-targets 2>/dev/null
 end
 complete -c colonyctl -n "__fish_seen_subcommand_from status start stop restart signal logs; and not __fish_seen_subcommand_from fleet" -f -a "(__fish_colonyctl_targets)"
-# The commands of `colonyctl fleet`.
+# The commands of `colonyctl fleet`, then host or application names from etcd (bounded).
 complete -c colonyctl -n "__fish_seen_subcommand_from fleet; and not __fish_seen_subcommand_from @FLEET@" -f -a "@FLEET@"
+function __fish_colonyctl_fleet_names
+    set -l fl
+    set -l words (commandline -opc)
+    for i in (seq 2 (count $words))
+        switch $words[$i]
+            case --fleet
+                set -l j (math $i + 1)
+                if test $j -le (count $words)
+                    set fl --fleet $words[$j]
+                end
+            case '--fleet=*'
+                set fl --fleet (string replace -- '--fleet=' '' $words[$i])
+        end
+    end
+    timeout 3 colonyctl $fl fleet __names $argv[1] 2>/dev/null
+end
+complete -c colonyctl -n "__fish_seen_subcommand_from fleet; and __fish_seen_subcommand_from forget" -f -a "(__fish_colonyctl_fleet_names hosts)"
+complete -c colonyctl -n "__fish_seen_subcommand_from fleet; and __fish_seen_subcommand_from start stop remove" -f -a "(__fish_colonyctl_fleet_names apps)"
 "#;
 
 /// zsh: clap's target arguments complete with `_colonyctl_targets` instead of `_default`.
@@ -144,13 +177,27 @@ _colonyctl_targets() {
 # The commands of `colonyctl fleet` (its arguments: words and CURRENT count from the first).
 (( $+functions[_colonyctl_fleet] )) ||
 _colonyctl_fleet() {
+    local -a subs names fl w
     if (( CURRENT == 1 )); then
-        local -a subs
         subs=(@FLEET@)
         compadd -a subs
-    else
-        _default
+        return
     fi
+    w=(${(z)BUFFER})
+    local i
+    for (( i = 1; i <= ${#w}; i++ )); do
+        case "${w[i]}" in
+            --fleet) fl=(--fleet "${(Q)w[i+1]}") ;;
+            --fleet=*) fl=(--fleet "${(Q)${w[i]#--fleet=}}") ;;
+        esac
+    done
+    # Names from etcd through colony-fleet, bounded: a fleet out of reach offers none.
+    case "$words[1],$CURRENT" in
+        forget,2) names=(${(f)"$(timeout 3 colonyctl "${fl[@]}" fleet __names hosts 2>/dev/null)"}) ;;
+        start,2|stop,2|remove,2) names=(${(f)"$(timeout 3 colonyctl "${fl[@]}" fleet __names apps 2>/dev/null)"}) ;;
+        *) _default; return ;;
+    esac
+    compadd -a names
 }
 "#;
 

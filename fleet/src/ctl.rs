@@ -328,6 +328,10 @@ pub enum Command {
     Stop(String),
     /// Forget a lost host: its registration, records and assignments.
     Forget(String),
+    /// Every host's name (else every application's), one a line: for shell completion.
+    Names {
+        hosts: bool,
+    },
 }
 
 /// Run one command; returns colonyctl's exit code (errors are printed as one line).
@@ -408,6 +412,18 @@ async fn run_inner(cfg: &Config, cmd: Command, json: bool) -> anyhow::Result<i32
             Ok(0)
         }
         Command::Forget(host) => forget(&mut c, cfg, &host, json).await,
+        Command::Names { hosts } => {
+            let s = status(&mut c, cfg).await?;
+            let names: Vec<&str> = if hosts {
+                s.hosts.iter().map(|h| h.name.as_str()).collect()
+            } else {
+                s.apps.iter().map(|a| a.name.as_str()).collect()
+            };
+            for n in names {
+                println!("{n}");
+            }
+            Ok(0)
+        }
         Command::Start(ref name) | Command::Stop(ref name) => {
             let enable = matches!(cmd, Command::Start(_));
             let name = name.clone();

@@ -54,6 +54,15 @@ enum CtlCmd {
     Stop { app: String },
     /// Remove a lost host from the fleet for good (refused while it is up)
     Forget { host: String },
+    /// Host or application names, one a line (for shell completion)
+    #[command(name = "__names", hide = true)]
+    Names { which: Names },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Names {
+    Hosts,
+    Apps,
 }
 
 fn load(path: Option<PathBuf>, endpoints: Vec<String>) -> Result<Config, String> {
@@ -118,6 +127,9 @@ fn main() {
                     CtlCmd::Start { app } => Ctl::Start(app),
                     CtlCmd::Stop { app } => Ctl::Stop(app),
                     CtlCmd::Forget { host } => Ctl::Forget(host),
+                    CtlCmd::Names { which } => Ctl::Names {
+                        hosts: matches!(which, Names::Hosts),
+                    },
                 };
                 rt.block_on(ctl::run(&cfg, cmd, json))
             }

@@ -341,3 +341,51 @@ pub fn alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// COMPREPLY after completing the last word of `words` (bash, the completion script sourced).
+pub fn bash_complete(
+    script: &std::path::Path,
+    words: &[&str],
+    run_env: Option<&std::path::Path>,
+) -> Vec<String> {
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
+        .collect();
+    let prog = format!(
+        "source {script}\n\
+         COMP_WORDS=({words})\n\
+         COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))\n\
+         COMP_LINE=\"${{COMP_WORDS[*]}}\"\n\
+         COMP_POINT=${{#COMP_LINE}}\n\
+         fn=$(complete -p colonyctl | sed -n 's/.*-F \\([^ ]*\\).*/\\1/p')\n\
+         \"$fn\" colonyctl \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        script = script.display(),
+        words = quoted.join(" "),
+    );
+    let ctl_dir = bin("colonyctl").parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        ctl_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = Command::new("bash");
+    c.args(["--norc", "--noprofile", "-c", &prog])
+        .env("PATH", path)
+        .env_remove("COLONY_RUN_DIR");
+    if let Some(r) = run_env {
+        c.env("COLONY_RUN_DIR", r);
+    }
+    let o = c.output().expect("run bash");
+    assert!(
+        o.status.success(),
+        "bash: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use colony_integration::{bin, remove_cgroups, unique_name, wait_for};
+use colony_integration::{bash_complete, bin, remove_cgroups, unique_name, wait_for};
 use serde_json::Value;
 
 use colony_integration::skip_or_fail;
@@ -1479,6 +1479,30 @@ fn a_lost_host_is_forgotten_and_what_it_was_assigned_is_placed_again() {
         return;
     }
     let mut f = mv_and_fixed_on_h2(1, "\"h2\", \"h1\"");
+
+    // Shell completion offers the fleet's hosts after `forget` and its applications after
+    // `stop` (bash; colonyctl asks colony-fleet, which asks etcd).
+    let script = f.tmp.path().join("colonyctl.bash");
+    let out = Command::new(bin("colonyctl"))
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    std::fs::write(&script, out.stdout).unwrap();
+    let cfg = f.host("h1").dir.join("fleet.toml");
+    let cfg = cfg.to_str().unwrap();
+    let offered = |words: &[&str]| {
+        let mut v = bash_complete(&script, words, None);
+        v.sort();
+        v
+    };
+    assert_eq!(
+        offered(&["colonyctl", "--fleet", cfg, "fleet", "forget", ""]),
+        ["h1", "h2", "h3"]
+    );
+    assert_eq!(
+        offered(&["colonyctl", "--fleet", cfg, "fleet", "stop", "m"]),
+        ["mv"]
+    );
 
     // An up host is refused (through colonyctl, as an operator types it); an unknown one is 4.
     let o = Command::new(bin("colonyctl"))

@@ -1015,16 +1015,18 @@ fi
 
 # Unit names and @tags of the running colony for TARGET arguments (colonyctl __complete-targets).
 _colonyctl_targets() {
-    local i w sub="" pos=0 cur="${COMP_WORDS[COMP_CWORD]}"
-    local -a rd=()
+    local i w sub="" fsub="" pos=0 cur="${COMP_WORDS[COMP_CWORD]}"
+    local -a rd=() fl=()
     for ((i = 1; i < COMP_CWORD; i++)); do
         w="${COMP_WORDS[i]}"
         case "$w" in
             --run-dir) rd=(--run-dir "${COMP_WORDS[i + 1]}"); ((i++)) ;;
             --run-dir=*) rd=(--run-dir "${w#--run-dir=}") ;;
-            --timeout|--fleet|-n|--lines) ((i++)) ;;
+            --fleet) fl=(--fleet "${COMP_WORDS[i + 1]}"); ((i++)) ;;
+            --fleet=*) fl=(--fleet "${w#--fleet=}") ;;
+            --timeout|-n|--lines) ((i++)) ;;
             -*) ;;
-            *) if [[ -z "$sub" ]]; then sub="$w"; else ((pos++)); fi ;;
+            *) if [[ -z "$sub" ]]; then sub="$w"; else [[ $pos == 0 ]] && fsub="$w"; ((pos++)); fi ;;
         esac
     done
     if [[ "$cur" != -* ]]; then
@@ -1032,6 +1034,19 @@ _colonyctl_targets() {
             fleet,0)
                 COMPREPLY=($(compgen -W "status hosts apply remove start stop forget" -- "$cur"))
                 return 0
+                ;;
+            fleet,1)
+                # Names from etcd through colony-fleet, bounded: a fleet out of reach offers none.
+                local names=""
+                case "$fsub" in
+                    forget) names=$(timeout 3 colonyctl "${fl[@]}" fleet __names hosts 2>/dev/null) ;;
+                    start|stop|remove) names=$(timeout 3 colonyctl "${fl[@]}" fleet __names apps 2>/dev/null) ;;
+                esac
+                if [[ -n "$names" ]]; then
+                    local IFS=$'\n'
+                    COMPREPLY=($(compgen -W "$names" -- "$cur"))
+                    return 0
+                fi
                 ;;
             status,*|start,*|stop,*|restart,*|logs,0|signal,[1-9]*)
                 local IFS=$'\n'

@@ -201,5 +201,23 @@ function __fish_colonyctl_targets
     colonyctl $rd __complete-targets 2>/dev/null
 end
 complete -c colonyctl -n "__fish_seen_subcommand_from status start stop restart signal logs; and not __fish_seen_subcommand_from fleet" -f -a "(__fish_colonyctl_targets)"
-# The commands of `colonyctl fleet`.
+# The commands of `colonyctl fleet`, then host or application names from etcd (bounded).
 complete -c colonyctl -n "__fish_seen_subcommand_from fleet; and not __fish_seen_subcommand_from status hosts apply remove start stop forget" -f -a "status hosts apply remove start stop forget"
+function __fish_colonyctl_fleet_names
+    set -l fl
+    set -l words (commandline -opc)
+    for i in (seq 2 (count $words))
+        switch $words[$i]
+            case --fleet
+                set -l j (math $i + 1)
+                if test $j -le (count $words)
+                    set fl --fleet $words[$j]
+                end
+            case '--fleet=*'
+                set fl --fleet (string replace -- '--fleet=' '' $words[$i])
+        end
+    end
+    timeout 3 colonyctl $fl fleet __names $argv[1] 2>/dev/null
+end
+complete -c colonyctl -n "__fish_seen_subcommand_from fleet; and __fish_seen_subcommand_from forget" -f -a "(__fish_colonyctl_fleet_names hosts)"
+complete -c colonyctl -n "__fish_seen_subcommand_from fleet; and __fish_seen_subcommand_from start stop remove" -f -a "(__fish_colonyctl_fleet_names apps)"
