@@ -313,6 +313,22 @@ fn keyed(text: &str, key: &str) -> Option<u64> {
     })
 }
 
+/// How many units colony-init supervises (set by the loop at each read of the directory).
+static UNITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Plan the fd table for `units` units: see [`stat_fd_budget`].
+pub fn plan_fd_budget(units: usize) {
+    UNITS.store(units as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Held stat files may take the fd numbers below this: the limit less what every unit needs
+/// for itself (a pidfd, both ends of its output pipe, its log file) and room for colony-init's
+/// own fds and those a start holds for a moment.
+fn stat_fd_budget() -> u64 {
+    let units = UNITS.load(std::sync::atomic::Ordering::Relaxed);
+    nofile_limit().saturating_sub(4 * units + 128)
+}
+
 /// The soft RLIMIT_NOFILE (colony-init raises it at its start: `spawn::raise_fd_limit`).
 fn nofile_limit() -> u64 {
     let mut r = libc::rlimit {
@@ -1074,11 +1090,11 @@ impl UnitCgroup {
     }
 
     fn open_stat_fds(&self) -> StatFds {
-        // Held files must never crowd out what starts and watches units (a pidfd, an output
-        // pipe and a log file each): only while they sit in the lowest eighth of the fd
-        // table (fds are numbered lowest free first, so a number is a count). A quarter or
-        // a half left too little room: 4,000 units under a limit of 20,000 failed to start.
-        let budget = nofile_limit() / 8;
+        // Held files must never crowd out what starts and watches units: only while they sit
+        // below the room the units need (fds are numbered lowest free first, so a number is
+        // a count). A fixed half of the table left too little: 4,000 units under a limit of
+        // 20,000 failed to start; a fixed eighth made a status of 1,000 open 1,500 files.
+        let budget = stat_fd_budget();
         let open = |kind| {
             let (p, _) = self.stat_path(kind)?;
             match open_ro(&p) {

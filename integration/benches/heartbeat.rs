@@ -23,10 +23,10 @@ fn ctxt(pid: i32) -> u64 {
 
 fn main() {
     // Each unit holds a pidfd, both ends of its output pipe and its log file (4 fds); its
-    // cgroup's stat files are held open only within an eighth of the limit. Without CAP_SYS_RESOURCE
+    // cgroup's stat files are held open only in the room left. Without CAP_SYS_RESOURCE
     // colony-init can raise its limit only to the hard limit, which bounds N.
     let fits = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .map(|(_, hard)| ((hard - hard / 8).saturating_sub(200) / 4) as usize)
+        .map(|(_, hard)| (hard.saturating_sub(200) / 4) as usize)
         .unwrap_or(10_000);
     let n: usize = std::env::var("BENCH_N")
         .ok()

@@ -505,7 +505,13 @@ impl Engine {
 
     fn reload(&mut self) {
         match dirsync::read(&self.opts.units_dir) {
-            Ok(input) => self.feed(input),
+            Ok(input) => {
+                // Before the starts it may bring: the room left for held stat files.
+                if let Input::Load(units) = &input {
+                    crate::cgroup::plan_fd_budget(units.len());
+                }
+                self.feed(input)
+            }
             Err(e) => {
                 warn!(dir = %self.opts.units_dir.display(), error = %e, "cannot read the units directory")
             }
