@@ -27,6 +27,13 @@ struct Shared {
     fenced: AtomicBool,
     lease: AtomicI64,
     wake: tokio::sync::Notify,
+    /// This agent's own unit (`COLONY_UNIT`), when colony-init runs it: movable units then
+    /// require it and carry a heartbeat it beats at each renewal (`local::guarded_unit`).
+    agent_unit: Option<String>,
+    /// (run dir, units dir), for those beats.
+    dirs: (std::path::PathBuf, std::path::PathBuf),
+    /// READY=1 went to colony-init (once: after the first assignments are in place).
+    ready_sent: AtomicBool,
 }
 
 impl Shared {
@@ -34,10 +41,14 @@ impl Shared {
         *self.renewed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Record a renewal sent at `sent`; true when this lifts a fence.
+    /// Record a renewal sent at `sent`; true when this lifts a fence. Beats the heartbeats
+    /// of the guarded units: the lease holds.
     fn renew(&self, sent: Instant, fence_after: Duration) -> bool {
         *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = sent;
         self.wake.notify_one();
+        if self.agent_unit.is_some() && Instant::now() < sent + fence_after {
+            local::beat(&self.dirs.0, &self.dirs.1);
+        }
         if Instant::now() < sent + fence_after {
             self.fenced.swap(false, Ordering::SeqCst)
         } else {
@@ -57,6 +68,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         fenced: AtomicBool::new(false),
         lease: AtomicI64::new(0),
         wake: tokio::sync::Notify::new(),
+        agent_unit: std::env::var("COLONY_UNIT").ok().filter(|u| !u.is_empty()),
+        dirs: (cfg.run_dir.clone(), cfg.units_dir.clone()),
+        ready_sent: AtomicBool::new(false),
     });
     let watchdog = tokio::spawn(fence_watchdog(cfg.clone(), shared.clone()));
     let mut term = signal(SignalKind::terminate())?;
@@ -199,6 +213,14 @@ async fn session(cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<()> {
     .await?;
     reconcile(&mut client, cfg, shared).await?;
     info!(lease = format!("{lease:x}"), "joined the fleet");
+    if !shared.ready_sent.swap(true, Ordering::SeqCst) {
+        // Up only once colony-init has applied what was just written: the guarded units
+        // that wait for this agent must not start a copy no longer assigned here.
+        if let Err(e) = local::reload(&cfg.run_dir).await {
+            warn!("asking colony-init to apply the units directory: {e}");
+        }
+        local::notify_ready();
+    }
     let mut leader = AbortOnDrop(tokio::spawn(lead(client.clone(), cfg.clone(), lease)));
     // Renewals are cheap (no raft write): often enough that losing one, and reconnecting
     // to another member, still fits well before the fence.
@@ -269,7 +291,17 @@ async fn reconcile(client: &mut Client, cfg: &Config, shared: &Shared) -> anyhow
         if fenced && a.movable {
             continue;
         }
-        let text = local::unit_text(app, &a.unit, a.movable);
+        let unit = match (&shared.agent_unit, a.movable) {
+            (Some(agent), true) => {
+                local::guarded_unit(&a.unit, app, agent, &cfg.run_dir, cfg.fence_after())
+                    .unwrap_or_else(|e| {
+                        warn!("cannot guard {app} against a dead agent: {e}");
+                        a.unit.clone()
+                    })
+            }
+            _ => a.unit.clone(),
+        };
+        let text = local::unit_text(app, &unit, a.movable);
         match local::write_unit(&cfg.units_dir, app, &text) {
             Ok(true) => info!(unit = %unit_name(app), "assigned here: unit file written"),
             Ok(false) => {}

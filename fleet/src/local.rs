@@ -161,6 +161,89 @@ pub fn unit_text(app: &str, unit: &str, movable: bool) -> String {
     )
 }
 
+/// A movable unit guarded against a dead agent: it is ordered `after` the agent's own unit,
+/// and has a `[heartbeat]` (its file in `run_dir`) that the agent touches at every lease
+/// renewal. When the agent is dead for `period` (its fence delay, shorter than the lease),
+/// colony-init stops the unit for the missed beat, and its start again waits while the agent
+/// is being restarted, until it is up (ready: it has written its assignments), instead of
+/// running a copy that the fleet may place elsewhere once the lease lapses. `after`, not
+/// `requires`: a `restart` of the agent must not restart the applications. An app with a
+/// heartbeat of its own keeps it and gets only the ordering.
+pub fn guarded_unit(
+    unit: &str,
+    app: &str,
+    agent_unit: &str,
+    run_dir: &Path,
+    period: std::time::Duration,
+) -> Result<String, String> {
+    let mut t: toml::Table = toml::from_str(unit).map_err(|e| format!("{app}: {e}"))?;
+    let after = t
+        .entry("after")
+        .or_insert_with(|| toml::Value::Array(Vec::new()));
+    if let toml::Value::Array(list) = after {
+        if !list.iter().any(|v| v.as_str() == Some(agent_unit)) {
+            list.push(toml::Value::String(agent_unit.to_string()));
+        }
+    }
+    if !t.contains_key("heartbeat") {
+        let ms = format!("{}ms", period.as_millis().max(1));
+        let mut hb = toml::Table::new();
+        hb.insert(
+            "file".into(),
+            toml::Value::String(beat_file(run_dir, app).display().to_string()),
+        );
+        hb.insert("period".into(), toml::Value::String(ms.clone()));
+        hb.insert("grace".into(), toml::Value::String(ms));
+        t.insert("heartbeat".into(), toml::Value::Table(hb));
+    }
+    toml::to_string(&t).map_err(|e| format!("{app}: {e}"))
+}
+
+/// The heartbeat file of a guarded unit (see [`guarded_unit`]).
+pub fn beat_file(run_dir: &Path, app: &str) -> PathBuf {
+    run_dir.join("heartbeat").join(format!("fleet-{app}"))
+}
+
+/// Touch the heartbeat file of every guarded unit of ours: the lease was just renewed. A
+/// file colony-init has not made yet (the unit is not started) is skipped.
+pub fn beat(run_dir: &Path, units_dir: &Path) {
+    for (app, movable) in owned_units(units_dir) {
+        if movable {
+            let f = beat_file(run_dir, &app);
+            if let Ok(file) = std::fs::File::options().append(true).open(&f) {
+                let _ = file.set_modified(std::time::SystemTime::now());
+            }
+        }
+    }
+}
+
+/// `colonyctl --run-dir RUN reload`: returns once colony-init has applied the units directory.
+pub async fn reload(run_dir: &Path) -> Result<(), String> {
+    let out = tokio::process::Command::new(colonyctl())
+        .arg("--run-dir")
+        .arg(run_dir)
+        .args(["--timeout", "5s", "reload"])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run colonyctl: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// `READY=1` to the notify socket colony-init gave this agent, if any.
+pub fn notify_ready() {
+    if let Some(path) = std::env::var_os("NOTIFY_SOCKET") {
+        if let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() {
+            let _ = sock.send_to(b"READY=1", path);
+        }
+    }
+}
+
 /// A unit file this agent wrote: (app, movable).
 fn owned(dir: &Path, file: &str) -> Option<(String, bool)> {
     let app = file.strip_prefix("fleet-")?.strip_suffix(".unit")?;
@@ -222,6 +305,40 @@ pub fn fence(dir: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guarded_unit_waits_for_the_agent_and_carries_its_beat() {
+        let run = Path::new("/run/colony");
+        let ms = std::time::Duration::from_millis(4000);
+        let text = guarded_unit(
+            "exec = [\"/bin/sleep\", \"1000\"]\nafter = [\"db\"]\n",
+            "web",
+            "colony-fleet",
+            run,
+            ms,
+        )
+        .unwrap();
+        let u = units::parse::parse_unit(Path::new("fleet-web.unit"), &text).unwrap();
+        assert_eq!(u.after, ["db", "colony-fleet"]);
+        assert!(u.requires.is_empty());
+        let hb = u.heartbeat.unwrap();
+        assert_eq!(
+            hb.file.as_deref(),
+            Some(Path::new("/run/colony/heartbeat/fleet-web"))
+        );
+        assert_eq!(hb.period, ms);
+        assert_eq!(hb.grace, ms);
+        // Its own heartbeat stays; the agent is not named twice.
+        let own =
+            "exec = [\"/bin/true\"]\nafter = [\"colony-fleet\"]\n[heartbeat]\nperiod = \"1s\"\n";
+        let text = guarded_unit(own, "job", "colony-fleet", run, ms).unwrap();
+        let u = units::parse::parse_unit(Path::new("fleet-job.unit"), &text).unwrap();
+        assert_eq!(u.after, ["colony-fleet"]);
+        assert_eq!(
+            u.heartbeat.unwrap().period,
+            std::time::Duration::from_secs(1)
+        );
+    }
 
     #[test]
     fn owns_only_its_files_and_fences_movable_ones() {

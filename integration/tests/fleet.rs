@@ -603,7 +603,7 @@ impl Fleet {
         std::fs::write(
             dir.join("units/colony-fleet.unit"),
             format!(
-                "exec = [{:?}, \"--config\", {:?}]\n[restart]\ndelay_min = \"200ms\"\n",
+                "exec = [{:?}, \"--config\", {:?}]\n[ready]\ntype = \"notify\"\ntimeout = \"10m\"\n[restart]\ndelay_min = \"200ms\"\n",
                 fleet_bin(),
                 dir.join("fleet.toml")
             ),
@@ -1211,6 +1211,74 @@ fn cut_off_host_fences_itself_and_the_app_runs_once_throughout() {
         assert_eq!(f.running_on("once"), ["h2"]);
         std::thread::sleep(Duration::from_millis(200));
     }
+    watcher.check();
+}
+
+/// The agent of a live host dies and stays dead (its config broken: every restart fails):
+/// it cannot fence, but its movable app stops by itself once the agent has not beaten its
+/// heartbeat for the fence delay, and its start waits for the agent. The fleet moves the app
+/// when the lease lapses; there is never a second copy, and when the agent is back (ready
+/// once its assignments are written) the app stays where the fleet put it.
+#[test]
+fn a_dead_agent_stops_its_movable_units_and_they_wait_for_it() {
+    if !can_run() {
+        return;
+    }
+    let f = mv_and_fixed_on_h2(1, "\"h2\"");
+    let watcher = Copies::watch(&f, "mv", &["running"]);
+    let h2 = f.host("h2");
+    let cfg = h2.dir.join("fleet.toml");
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, "this is not TOML\n").unwrap();
+    // Through h2's colony-init: the agent's pid is one of h2's PID namespace.
+    let o = h2
+        .colonyctl()
+        .arg("--run-dir")
+        .arg(h2.run_dir())
+        .args(["signal", "KILL", "colony-fleet"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t0 = Instant::now();
+
+    let u = wait_for(
+        "h2 stops fleet-mv for its missed heartbeat",
+        FAILOVER,
+        || {
+            let u = f
+                .host("h2")
+                .units()?
+                .into_iter()
+                .find(|u| u["name"] == "fleet-mv")?;
+            (u["state"] != "running" && u["last_exit"]["reason"] == "heartbeat").then_some(u)
+        },
+    );
+    let stopped = t0.elapsed();
+    f.wait_runs_on("mv", &["h3"], FAILOVER);
+    eprintln!(
+        "BENCH fleet dead agent: stopped after {stopped:?}, running on h3 after {:?} (ttl {TTL}s)",
+        t0.elapsed()
+    );
+    // The fixed app is not movable: it keeps running on h2 without its agent.
+    assert!(f.host("h2").runs("fixed"), "{}", f.host("h2").log());
+    // Still waiting for the agent: no copy on h2.
+    assert!(!f.host("h2").runs("mv"), "{u}");
+
+    // The agent comes back: it drops what is no longer its own before it is up.
+    std::fs::write(&cfg, good).unwrap();
+    wait_for("h2's agent up again", LONG, || {
+        let a = f
+            .host("h2")
+            .units()?
+            .into_iter()
+            .find(|u| u["name"] == "colony-fleet")?;
+        (a["state"] == "running" && a["ready"] == true).then_some(())
+    });
+    wait_for("fleet-mv gone from h2", LONG, || {
+        let us = f.host("h2").units()?;
+        us.iter().all(|u| u["name"] != "fleet-mv").then_some(())
+    });
+    assert_eq!(f.running_on("mv"), ["h3"]);
     watcher.check();
 }
 

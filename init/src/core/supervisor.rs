@@ -13,7 +13,8 @@
 //!   `delay_min = "0s"` restarts a crash at once but never spins. A longer life restarts
 //!   after `delay_min` and starts the doubling afresh. `restarts` counts automatic
 //!   restarts only (not `restart` commands).
-//! - `after`/`requires` order starts: a unit starts once each of them that is being started
+//! - `after`/`requires` order starts (automatic restarts too): a unit starts once each of
+//!   them that is being started
 //!   (a start pending, starting, or in backoff) is up (running and ready, `exited`, or a
 //!   waiting timer unit). A required unit that is stopped, failed or invalid fails the start
 //!   (`failed`, with a note). A required unit that fails for good (no restart) or is stopped
@@ -1251,6 +1252,12 @@ impl Supervisor {
             return;
         }
         self.units[i].restarts += 1;
+        // Like any start, it waits while a unit it is ordered after is being started (in
+        // its own backoff, say): a unit must not come back before what it needs.
+        if self.start_check(i) == Check::Wait {
+            self.units[i].job = Some(Job::Start);
+            return;
+        }
         self.spawn(i, now, fx);
     }
 
@@ -1639,6 +1646,7 @@ const ALL_KINDS: [DeadlineKind; 7] = [
     DeadlineKind::TimerTimeout,
 ];
 
+#[derive(Debug, PartialEq, Eq)]
 enum Check {
     Go,
     Wait,

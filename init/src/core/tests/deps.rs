@@ -123,6 +123,40 @@ fn a_required_unit_that_fails_stops_its_dependents() {
     );
 }
 
+/// An automatic restart is a start like any other: while a unit it is ordered after is
+/// being restarted itself, it waits, and follows once that one is up (the fleet's movable
+/// units must not come back while their agent is down).
+#[test]
+fn an_automatic_restart_waits_for_a_unit_it_is_after_that_is_in_backoff() {
+    let mut f = Fake::new();
+    f.load(vec![
+        unit("agent").notify(None),
+        unit("app").after(&["agent"]),
+    ]);
+    f.send(Input::Ready {
+        unit: "agent".into(),
+    });
+    assert_eq!(f.state("app"), State::Running);
+    f.broken.insert("agent".into());
+    f.exit("agent", 1);
+    assert_eq!(f.state("agent"), State::Backoff);
+    f.exit("app", 1);
+    assert_eq!(f.state("app"), State::Backoff);
+    // app's delay is over first (1s), the agent's second try fails too (it is broken).
+    let fx = f.advance(secs(1));
+    assert_eq!(Fake::spawns(&fx), vec!["agent"], "app waits");
+    assert_eq!(f.state("app"), State::Backoff);
+    assert_eq!(f.state("agent"), State::Backoff);
+    f.broken.clear();
+    let fx = f.advance(secs(2));
+    assert_eq!(Fake::spawns(&fx), vec!["agent"]);
+    let fx = f.send(Input::Ready {
+        unit: "agent".into(),
+    });
+    assert_eq!(Fake::spawns(&fx), vec!["app"]);
+    assert_eq!(f.rec("app").restarts, 1);
+}
+
 #[test]
 fn a_required_unit_in_backoff_leaves_dependents_running() {
     let mut f = Fake::new();
