@@ -1571,6 +1571,62 @@ fn a_lost_host_is_forgotten_and_what_it_was_assigned_is_placed_again() {
         offered(&["colonyctl", "--fleet", cfg, "fleet", "stop", "m"]),
         ["mv"]
     );
+    // zsh (its fleet function, compadd printing what it is given) and fish (`complete -C`).
+    let path = format!(
+        "{}:{}",
+        bin("colonyctl").parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let shell = |prog: &str, args: &[&str]| -> Vec<String> {
+        let o = Command::new(prog)
+            .args(args)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{prog}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or("").to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        v.sort();
+        v
+    };
+    for (sh, ext) in [("zsh", "zsh"), ("fish", "fish")] {
+        if !have(sh) {
+            continue;
+        }
+        let file = f.tmp.path().join(format!("colonyctl.{ext}"));
+        let out = Command::new(bin("colonyctl"))
+            .args(["completions", sh])
+            .output()
+            .unwrap();
+        std::fs::write(&file, out.stdout).unwrap();
+        let file = file.display();
+        let got = if sh == "zsh" {
+            shell(
+                "zsh",
+                &["-f", "-c", &format!(
+                    "compdef() {{ : }}; source {file}; compadd() {{ print -rl -- \"${{(@P)2}}\" }}; \
+                     BUFFER='colonyctl --fleet {cfg} fleet forget '; words=(forget ''); CURRENT=2; _colonyctl_fleet"
+                )],
+            )
+        } else {
+            shell(
+                "fish",
+                &[
+                    "--no-config",
+                    "-c",
+                    &format!("source {file}; complete -C 'colonyctl --fleet {cfg} fleet forget '"),
+                ],
+            )
+        };
+        assert_eq!(got, ["h1", "h2", "h3"], "{sh}");
+    }
 
     // An up host is refused (through colonyctl, as an operator types it); an unknown one is 4.
     let o = Command::new(bin("colonyctl"))
