@@ -49,7 +49,14 @@ pub enum Left {
     Cannot,
     /// It died first (a dead process holds no table).
     Died,
+    /// It did not run within [`LEAVE_LIMIT`] (cloned into a frozen cgroup, say): it was sent
+    /// SIGKILL, which it meets before its first instruction, so it never uses the table.
+    Killed,
 }
+
+/// How long colony-init waits for a child to leave its fd table: the child's first system
+/// call, normally microseconds away.
+pub const LEAVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Slots {
     fn reserve() -> Option<Slots> {
@@ -142,6 +149,7 @@ impl Lent {
     /// is gone. `pidfd` is the child's. After `Cannot`, no child is cloned so again.
     pub fn wait_left(&self, pidfd: RawFd) -> Left {
         let word = self.slots.word;
+        let since = std::time::Instant::now();
         loop {
             // SAFETY: the shared word outlives every child.
             match unsafe { (*word).load(Ordering::SeqCst) } {
@@ -177,6 +185,15 @@ impl Lent {
             // SAFETY: poll on one valid pollfd, no wait. Readable: the child has exited.
             if unsafe { libc::poll(&mut p, 1, 0) } > 0 {
                 return Left::Died;
+            }
+            if since.elapsed() >= LEAVE_LIMIT {
+                // SAFETY: pidfd_send_signal on our own child's pidfd.
+                let sent = unsafe {
+                    libc::syscall(libc::SYS_pidfd_send_signal, pidfd, libc::SIGKILL, 0, 0)
+                };
+                if sent == 0 {
+                    return Left::Killed;
+                }
             }
         }
     }

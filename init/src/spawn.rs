@@ -465,6 +465,16 @@ fn start_impl(
             _ => crate::child_fds::Left::Yes,
         };
         drop(lent);
+        if left == crate::child_fds::Left::Killed {
+            // Reaped by the loop's SIGCHLD handling like any orphan.
+            return Err(SpawnError::Setup(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the child did not run within {:?} (a frozen cgroup?); killed",
+                    crate::child_fds::LEAVE_LIMIT
+                ),
+            )));
+        }
         if left == crate::child_fds::Left::Cannot {
             tracing::warn!("a child cannot leave colony-init's fd table (close_range and unshare refused): children get a full copy from now on");
             let _ = wait(pidfd.as_fd());

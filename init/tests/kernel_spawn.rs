@@ -390,3 +390,57 @@ fn a_child_gets_its_own_stdio_and_none_of_the_parents_fds() {
     // SAFETY: the fd made above.
     unsafe { libc::close(stray) };
 }
+
+/// A child cloned into a frozen cgroup never runs, so it never leaves colony-init's fd
+/// table: the spawn gives up after child_fds::LEAVE_LIMIT, kills it and says why, instead of
+/// holding PID 1 forever.
+#[test]
+fn a_child_cloned_into_a_frozen_cgroup_is_killed_not_waited_for() {
+    let root = std::path::Path::new("/sys/fs/cgroup/unified");
+    if !is_root() || !root.join("cgroup.procs").exists() {
+        skip_or_fail!("skipped: needs root and a cgroup2 at {}", root.display());
+        return;
+    }
+    let dir = root.join(format!("colony-test-frozen-{}", std::process::id()));
+    std::fs::create_dir(&dir).unwrap();
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::write(self.0.join("cgroup.freeze"), "0");
+            let _ = std::fs::write(self.0.join("cgroup.kill"), "1");
+            for _ in 0..200 {
+                if std::fs::remove_dir(&self.0).is_ok() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+    let _cleanup = Remove(dir.clone());
+    std::fs::write(dir.join("cgroup.freeze"), "1").unwrap();
+    let cg = std::fs::File::open(&dir).unwrap();
+    let r = spawn_captured(
+        &["true"],
+        &Creds::default(),
+        Placement::CloneInto(cg.as_fd()),
+        false,
+    );
+    match r {
+        Err(SpawnError::Setup(e)) => assert!(e.to_string().contains("did not run"), "{e}"),
+        Err(e) => panic!("another error: {e}"),
+        Ok((s, _)) => panic!("a frozen child was taken as started: pid {}", s.pid),
+    }
+    // Killed: the cgroup empties (SIGKILL wakes a frozen task to die).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child is still there"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
