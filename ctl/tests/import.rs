@@ -174,11 +174,12 @@ fn systemd_template_instance_with_dropins_specifiers_and_environment_file() {
     assert_eq!(u.resources.tasks_max, Some(64));
     assert_eq!(u.requires, ["sentinel"]);
     assert_eq!(u.after, ["redis-exporter"]);
+    assert_eq!(u.nofile, Some(65535));
 
     // The report: every key, with its fate.
     let rep = &r.out;
-    assert!(line(rep, "LimitNOFILE=65535").contains("NOT CARRIED"));
-    assert!(line(rep, "LimitNOFILE=65535").contains("prlimit"));
+    assert!(line(rep, "LimitNOFILE=65535").contains("carried"));
+    assert!(line(rep, "LimitNOFILE=65535").contains("nofile"));
     assert!(line(rep, "Alias=redis.service").contains("NOT CARRIED"));
     assert!(line(rep, "RuntimeDirectory=redis-%i").contains("NOT CARRIED"));
     assert!(line(rep, "After=network.target").contains("NOT CARRIED"));
@@ -452,7 +453,7 @@ fn strict_fails_on_any_untranslated_key_and_writes_nothing() {
     assert!(r.err.contains("--strict"), "{}", r.err);
     assert!(r.err.contains("nothing written"));
     // The report still says what was not carried.
-    assert!(line(&r.out, "LimitNOFILE").contains("NOT CARRIED"));
+    assert!(line(&r.out, "RuntimeDirectory").contains("NOT CARRIED"));
     assert!(unit_files(&out).is_empty());
 }
 

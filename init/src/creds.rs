@@ -30,6 +30,8 @@ pub struct Creds {
     pub drop_bounding: bool,
     pub no_new_privs: bool,
     pub umask: Option<u32>,
+    /// RLIMIT_NOFILE, soft and hard (None: what every child gets, `spawn::raise_fd_limit`).
+    pub nofile: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +128,7 @@ impl Creds {
             drop_bounding: caps.is_some() && has_setpcap,
             no_new_privs: unit.no_new_privileges,
             umask: unit.umask,
+            nofile: unit.nofile,
         })
     }
 }

@@ -82,6 +82,7 @@ pub enum Step {
     NoNewPrivs,
     Chdir,
     Exec,
+    Limits,
 }
 
 impl Step {
@@ -89,7 +90,7 @@ impl Step {
         use Step::*;
         [
             Resolve, Signals, Session, Cgroup, Stdio, Groups, Gid, Bounding, KeepCaps, Uid, Capset,
-            Ambient, NoNewPrivs, Chdir, Exec,
+            Ambient, NoNewPrivs, Chdir, Exec, Limits,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -115,6 +116,7 @@ impl fmt::Display for Step {
             Step::NoNewPrivs => "PR_SET_NO_NEW_PRIVS",
             Step::Chdir => "chdir",
             Step::Exec => "exec",
+            Step::Limits => "set the open-files limit (nofile)",
         })
     }
 }
@@ -230,8 +232,9 @@ pub fn own_permitted_caps() -> u64 {
     u64::from(data[0].permitted) | (u64::from(data[1].permitted) << 32)
 }
 
-/// The open-files limit colony-init was started with, `(soft, hard)`, once it raised its
-/// own: every child gets it back. 0/0 while colony-init runs with what it was given.
+/// The open-files limit every child gets once colony-init raised its own, `(soft, hard)`: the
+/// soft limit colony-init was started with and its own hard limit. 0/0 while colony-init
+/// runs with what it was given.
 static CHILD_NOFILE: [std::sync::atomic::AtomicU64; 2] = [
     std::sync::atomic::AtomicU64::new(0),
     std::sync::atomic::AtomicU64::new(0),
@@ -240,9 +243,10 @@ static CHILD_NOFILE: [std::sync::atomic::AtomicU64; 2] = [
 /// Every unit holds a pidfd, an output pipe and its log file: ten thousand units need far
 /// more than the usual limit, so colony-init raises its own open-files limit as far as the
 /// kernel lets it: to `fs.nr_open` where it may (PID 1 of a machine holds CAP_SYS_RESOURCE;
-/// its inherited hard limit is only 4096), else to its hard limit. Its children get the limit
-/// colony-init was started with, as they would under any other parent (a soft limit past
-/// 1024 breaks select(), and programs that close every possible fd slow down with it).
+/// its inherited hard limit is only 4096), else to its hard limit. Its children get the soft
+/// limit colony-init was started with (past 1024, select() breaks and programs that close
+/// every possible fd slow down) and the raised hard limit, which a daemon that needs more
+/// fds (redis, nginx) may take, as under systemd; a unit's `nofile` sets both.
 pub fn raise_fd_limit() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     use std::sync::atomic::Ordering::Relaxed;
@@ -259,7 +263,7 @@ pub fn raise_fd_limit() {
     match raised {
         Some(n) => {
             CHILD_NOFILE[0].store(soft, Relaxed);
-            CHILD_NOFILE[1].store(hard, Relaxed);
+            CHILD_NOFILE[1].store(n, Relaxed);
             tracing::debug!(limit = n, "open-files limit raised");
         }
         None if soft < hard => tracing::warn!("cannot raise the open-files limit"),
@@ -286,7 +290,8 @@ struct ChildPlan<'a> {
     /// environment entry such as `WATCHDOG_PID=`), or null. Points into a buffer of the
     /// parent's frame: the child writes its own copy (no CLONE_VM).
     pid_slot: *mut u8,
-    /// The open-files limit to give back (see [`raise_fd_limit`]); rlim_max 0: none.
+    /// The open-files limit to set (a unit's `nofile`, else [`raise_fd_limit`]'s); rlim_max 0:
+    /// none.
     nofile: libc::rlimit,
     /// Cloned with CLONE_FILES: the child first takes a private table of the fds below this
     /// (every fd above is in a slot below it, see child_fds.rs), then sets `left`. 0: not so.
@@ -408,9 +413,15 @@ fn start_impl(
         new_session: req.new_process_group,
         errpipe: err_w.as_raw_fd(),
         pid_slot,
-        nofile: libc::rlimit {
-            rlim_cur: CHILD_NOFILE[0].load(std::sync::atomic::Ordering::Relaxed),
-            rlim_max: CHILD_NOFILE[1].load(std::sync::atomic::Ordering::Relaxed),
+        nofile: match req.creds.nofile {
+            Some(n) => libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            },
+            None => libc::rlimit {
+                rlim_cur: CHILD_NOFILE[0].load(std::sync::atomic::Ordering::Relaxed),
+                rlim_max: CHILD_NOFILE[1].load(std::sync::atomic::Ordering::Relaxed),
+            },
         },
         unshare_below: 0,
         left: std::ptr::null(),
@@ -743,14 +754,18 @@ unsafe fn child(plan: &ChildPlan) -> ! {
         check(plan, Step::Session, libc::setsid() as libc::c_long);
     }
 
-    // Lowering a limit cannot fail; a child left with colony-init's higher one still runs.
+    // Before the credentials change: raising a hard limit takes CAP_SYS_RESOURCE.
     if plan.nofile.rlim_max > 0 {
-        libc::syscall(
-            libc::SYS_prlimit64,
-            0,
-            libc::RLIMIT_NOFILE,
-            &plan.nofile as *const libc::rlimit,
-            std::ptr::null_mut::<libc::rlimit>(),
+        check(
+            plan,
+            Step::Limits,
+            libc::syscall(
+                libc::SYS_prlimit64,
+                0,
+                libc::RLIMIT_NOFILE,
+                &plan.nofile as *const libc::rlimit,
+                std::ptr::null_mut::<libc::rlimit>(),
+            ),
         );
     }
 

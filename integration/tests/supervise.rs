@@ -180,26 +180,27 @@ fn leftovers_of_an_exited_main_are_killed_before_restart() {
 }
 
 /// colony-init raises its own open-files limit (a pidfd, a pipe and a log file per unit);
-/// its units get back the one it was started with.
+/// its units get the soft limit it was started with and its raised hard limit, and a unit's
+/// `nofile` sets both.
 #[test]
-fn units_get_the_open_files_limit_colony_init_was_started_with() {
+fn units_get_the_soft_open_files_limit_colony_init_was_started_with_or_their_nofile() {
     let (_, hard) =
         nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
     let soft = 256.min(hard / 2);
     let mut c = Colony::new();
     c.nofile = Some((soft, hard));
-    c.write_unit(
-        "limits",
-        &sh("echo \"limits $(ulimit -Sn) $(ulimit -Hn)\"; exec sleep 100000"),
-    );
+    let script = "echo \"limits $(ulimit -Sn) $(ulimit -Hn)\"; exec sleep 100000";
+    c.write_unit("limits", &sh(script));
+    c.write_unit("more", &format!("nofile = 300\n{}", sh(script)));
     let c = c.start();
-    let log = c.logs.join("limits.log");
-    let line = wait_for("the unit's limits in its log", SOON, || {
-        let text = std::fs::read_to_string(&log).ok()?;
-        text.lines()
-            .find_map(|l| l.split_once("limits ").map(|(_, v)| v.to_string()))
-    });
-    assert_eq!(line, format!("{soft} {hard}"));
+    let limits_of = |unit: &str| {
+        let log = c.logs.join(format!("{unit}.log"));
+        wait_for("the unit's limits in its log", SOON, || {
+            let text = std::fs::read_to_string(&log).ok()?;
+            text.lines()
+                .find_map(|l| l.split_once("limits ").map(|(_, v)| v.to_string()))
+        })
+    };
     let own = std::fs::read_to_string(format!("/proc/{}/limits", c.pid())).unwrap();
     let open_files: Vec<u64> = own
         .lines()
@@ -209,9 +210,11 @@ fn units_get_the_open_files_limit_colony_init_was_started_with() {
         .filter_map(|w| w.parse().ok())
         .collect();
     assert!(
-        open_files[0] >= hard,
+        open_files[0] >= hard && open_files[1] >= hard,
         "colony-init's own limit was not raised: {open_files:?}"
     );
+    assert_eq!(limits_of("limits"), format!("{soft} {}", open_files[1]));
+    assert_eq!(limits_of("more"), "300 300");
 }
 
 /// Held cgroup stat files never take the fds units need to start: under a limit of 400,

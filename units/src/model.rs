@@ -23,6 +23,9 @@ pub struct Unit {
     pub identity: Identity,
     /// Octal umask, e.g. 0o027.
     pub umask: Option<u32>,
+    /// RLIMIT_NOFILE, soft and hard (None: the limit colony-init was started with, with
+    /// colony-init's own hard limit, as systemd's services get theirs).
+    pub nofile: Option<u64>,
     /// `None`: the key was absent (root keeps its set, others get none).
     /// `Some(mask)`: exactly these capability bits (bit N = capability number N).
     pub capabilities: Option<u64>,

@@ -30,6 +30,7 @@ pub const TOP_KEYS: &[&str] = &[
     "group",
     "supplementary_groups",
     "umask",
+    "nofile",
     "capabilities",
     "no_new_privileges",
     "after",
@@ -688,6 +689,10 @@ impl<'a> Cx<'a> {
                 values::parse_umask,
             ),
         };
+        // The kernel's most (fs.nr_open cannot go past it).
+        let nofile = self
+            .integer(&top, "nofile", 1..=1_073_741_816)
+            .map(|n| n as u64);
         let capabilities = self
             .strings(
                 &top,
@@ -744,6 +749,7 @@ impl<'a> Cx<'a> {
             environment,
             identity,
             umask,
+            nofile,
             capabilities,
             no_new_privileges,
             after,

@@ -41,6 +41,7 @@ fn defaults_of_a_minimal_unit() {
     assert!(!u.resources.any());
     assert_eq!(u.capabilities, None);
     assert_eq!(u.umask, None);
+    assert_eq!(u.nofile, None);
     assert_eq!(u.identity, Default::default());
 }
 
@@ -81,6 +82,7 @@ fn valid_forms() {
         ("umask = \"0027\"", |u| u.umask == Some(0o027)),
         ("umask = \"022\"", |u| u.umask == Some(0o022)),
         ("umask = 0o077", |u| u.umask == Some(0o077)),
+        ("nofile = 65536", |u| u.nofile == Some(65536)),
         ("capabilities = [\"CAP_NET_BIND_SERVICE\", \"chown\"]", |u| {
             u.capabilities == Some((1 << 10) | 1)
         }),
@@ -292,6 +294,11 @@ fn invalid_forms() {
             "no group",
         ),
         ("umask = 27", "2:9: umask", "a umask is octal"),
+        (
+            "nofile = 0",
+            "2:10: nofile",
+            "expected an integer from 1 to 1073741816",
+        ),
         ("umask = \"0999\"", "2:9: umask", "is not an octal umask"),
         (
             "capabilities = [\"CAP_NET_BIND_SERVISE\"]",

@@ -214,7 +214,7 @@ fn same_reason(section: &str, key: &str) -> Option<&'static str> {
 fn drop_reason(section: &str, key: &str) -> String {
     let k = key;
     if k.starts_with("Limit") {
-        return "colony sets no resource limits (rlimits): wrap the program in `prlimit --nofile=N:N --` if it needs one".into();
+        return "colony sets only the open-files limit (nofile): wrap the program in `prlimit` for others".into();
     }
     if k.starts_with("Condition") || k.starts_with("Assert") {
         return "colony starts a unit unconditionally: check the condition in the program or a wrapper script".into();
@@ -865,6 +865,32 @@ fn translate(sd: &mut Sd) -> Result<(), String> {
                 sd.mark(i, Some(to), Fate::Carried);
             }
             Err(e) => sd.drop_it(i, format!("cannot be split: {e}")),
+        }
+    }
+    if let Some(i) = sd.last("Service", "LimitNOFILE") {
+        // N, or SOFT:HARD; colony's nofile sets both, so SOFT:HARD becomes the hard one.
+        let v = sd.items[i].value.clone();
+        let n = |s: &str| {
+            s.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=1_073_741_816).contains(n))
+        };
+        match v.split_once(':') {
+            None => match n(&v) {
+                Some(x) => sd.carry(i, "nofile", V::Int(x as i64)),
+                None => sd.drop_it(i, "colony's nofile is a number from 1 to 1073741816"),
+            },
+            Some((soft, hard)) => match (n(soft), n(hard)) {
+                (Some(a), Some(b)) if a == b => sd.carry(i, "nofile", V::Int(b as i64)),
+                (Some(_), Some(b)) => sd.approx(
+                    i,
+                    "nofile",
+                    V::Int(b as i64),
+                    "colony's nofile sets the soft and the hard limit: both are the hard one",
+                ),
+                _ => sd.drop_it(i, "colony's nofile is a number from 1 to 1073741816"),
+            },
         }
     }
     if let Some(i) = sd.last("Service", "UMask") {

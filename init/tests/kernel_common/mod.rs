@@ -22,6 +22,7 @@ pub fn unit(name: &str, exec: &[&str]) -> Unit {
         environment: Default::default(),
         identity: Identity::default(),
         umask: None,
+        nofile: None,
         capabilities: None,
         no_new_privileges: false,
         after: vec![],

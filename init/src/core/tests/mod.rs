@@ -41,6 +41,7 @@ pub(crate) fn unit(name: &str) -> Unit {
         environment: Default::default(),
         identity: Default::default(),
         umask: None,
+        nofile: None,
         capabilities: None,
         no_new_privileges: false,
         after: vec![],
