@@ -10,6 +10,13 @@ check status_answers colonyctl status
 check hostname_from_etc [ "$(hostname)" = colony-vm ]
 check cad_disabled [ "$(cat /proc/sys/kernel/ctrl-alt-del)" = 0 ]
 
+# The open-files limit: PID 1 raised its own past the 4096 a machine's init inherits; a
+# unit gets the soft limit colony-init was started with (1024) and that raised hard limit.
+nofile() { awk '/^Max open files/ { print $4, $5 }' "/proc/$1/limits"; }
+pid1_hard=$(awk '/^Max open files/ { print $5 }' /proc/1/limits)
+check pid1_fd_limit_raised [ "$pid1_hard" -gt 4096 ]
+check unit_fd_limit [ "$(nofile "$(json_field "$(unit_json svc-a)" pid)")" = "1024 $pid1_hard" ]
+
 # users and capabilities (the unit reports into its log)
 L=$(json_field "$(unit_json users)" log_file); [ -n "$L" ] || L=/var/log/colony/users.log
 users_done() { grep -q users-report-done "$L" 2>/dev/null; }
