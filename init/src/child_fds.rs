@@ -67,9 +67,18 @@ impl Slots {
                 return None;
             }
             let mut fds = [-1; SLOTS];
-            for fd in fds.iter_mut() {
-                *fd = libc::fcntl(filler, libc::F_DUPFD_CLOEXEC, 3);
-                if *fd < 0 {
+            // A failure (EMFILE, say) closes what was opened: the next spawn tries again.
+            let give_back = |fds: &[RawFd]| {
+                for &fd in fds.iter().chain([&filler]) {
+                    if fd >= 0 {
+                        libc::close(fd);
+                    }
+                }
+            };
+            for i in 0..SLOTS {
+                fds[i] = libc::fcntl(filler, libc::F_DUPFD_CLOEXEC, 3);
+                if fds[i] < 0 {
+                    give_back(&fds);
                     return None;
                 }
             }
@@ -82,6 +91,7 @@ impl Slots {
                 0,
             );
             if page == libc::MAP_FAILED {
+                give_back(&fds);
                 return None;
             }
             let low = fds.iter().copied().max().unwrap_or(3) + 1;
@@ -125,8 +135,8 @@ impl Lent {
         self.slots.low
     }
 
-    /// The shared word the child sets once it has its own table.
-    pub fn word(&self) -> *const AtomicU32 {
+    /// The shared word the child sets once it has its own table, cleared for this child.
+    pub fn arm_word(&self) -> *const AtomicU32 {
         let s = self.slots;
         // SAFETY: the mapping lives for good; no child runs yet (slots are lent one at a time).
         unsafe { (*s.word).store(0, Ordering::SeqCst) };

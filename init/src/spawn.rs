@@ -542,7 +542,7 @@ fn in_slots<'p>(
         errpipe,
         procs,
         unshare_below: l.low(),
-        left: l.word(),
+        left: l.arm_word(),
         ..plan
     })
 }

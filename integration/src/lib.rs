@@ -29,6 +29,27 @@ macro_rules! skip_or_fail {
     }};
 }
 
+/// Compile the C program `src` into `dir/name` with `cc -O2`; None (after skip_or_fail!)
+/// where there is no C compiler.
+pub fn compile_c(dir: &std::path::Path, name: &str, src: &str) -> Option<PathBuf> {
+    let file = dir.join(format!("{name}.c"));
+    let exe = dir.join(name);
+    std::fs::write(&file, src).expect("write C");
+    match Command::new("cc")
+        .arg("-O2")
+        .arg("-o")
+        .arg(&exe)
+        .arg(&file)
+        .status()
+    {
+        Ok(s) if s.success() => Some(exe),
+        other => {
+            skip_or_fail!("skipped: no C compiler ({other:?})");
+            None
+        }
+    }
+}
+
 /// Wait until `f` returns Some, at most `timeout`; panic naming `what` otherwise.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;

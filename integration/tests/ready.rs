@@ -719,22 +719,9 @@ int main(void) {
 #[test]
 fn ready_sent_at_once_after_exec_is_never_lost() {
     let c = Colony::new();
-    let src = c.dir.path().join("fast_ready.c");
-    let bin = c.dir.path().join("fast_ready");
-    std::fs::write(&src, FAST_READY_C).expect("write C");
-    match Command::new("cc")
-        .arg("-O2")
-        .arg("-o")
-        .arg(&bin)
-        .arg(&src)
-        .status()
-    {
-        Ok(s) if s.success() => {}
-        other => {
-            colony_integration::skip_or_fail!("skipped: no C compiler ({other:?})");
-            return;
-        }
-    }
+    let Some(bin) = colony_integration::compile_c(c.dir.path(), "fast_ready", FAST_READY_C) else {
+        return;
+    };
     // Many at once: the loop is busy starting them while the first ones already send
     // READY=1, so datagrams and exec reports land in the same turns in any order.
     let n = 40;

@@ -803,21 +803,10 @@ fn units_run_where_seccomp_refuses_close_range_and_unshare() {
         return; // the filter names x86_64's syscall numbers
     }
     let mut c = Colony::new();
-    let src = c.dir.path().join("no_unshare.c");
-    let wrapper = c.dir.path().join("no_unshare");
-    std::fs::write(&src, NO_UNSHARE_C).unwrap();
-    match std::process::Command::new("cc")
-        .arg("-o")
-        .arg(&wrapper)
-        .arg(&src)
-        .status()
-    {
-        Ok(s) if s.success() => {}
-        other => {
-            colony_integration::skip_or_fail!("skipped: no C compiler ({other:?})");
-            return;
-        }
-    }
+    let Some(wrapper) = colony_integration::compile_c(c.dir.path(), "no_unshare", NO_UNSHARE_C)
+    else {
+        return;
+    };
     c.wrapper = Some(wrapper);
     for name in ["one", "two"] {
         c.write_unit(name, &sh("echo ran; exec sleep 100000"));
