@@ -10,26 +10,16 @@ use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
-use units::proto::{exit, Reply, Request, MAX_REQUEST};
+use units::proto::{exit, Reply, Request, Verb, CONTROL_FIFO, MAX_REQUEST, REPLY_DIR};
 
 use crate::CliError;
 
-/// The RUN directory: `--run-dir`, env `COLONY_RUN_DIR`, `/run/colony` as root, else
-/// `$XDG_RUNTIME_DIR/colony` (colony-init's own defaults, init/src/config.rs).
+/// The RUN directory: `--run-dir`, else colony-init's own default (env `COLONY_RUN_DIR`,
+/// `/run/colony` as root, else `$XDG_RUNTIME_DIR/colony`: units' `paths`).
 pub fn run_dir(flag: Option<&Path>) -> PathBuf {
-    if let Some(p) = flag {
-        return p.to_path_buf();
-    }
-    match std::env::var_os("COLONY_RUN_DIR") {
-        Some(v) if !v.is_empty() => return PathBuf::from(v),
-        _ => {}
-    }
-    if nix::unistd::geteuid().is_root() {
-        return PathBuf::from("/run/colony");
-    }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(v) if Path::new(&v).is_absolute() => PathBuf::from(v).join("colony"),
-        _ => std::env::temp_dir().join(format!("colony-{}", nix::unistd::getuid())),
+    match flag {
+        Some(p) => p.to_path_buf(),
+        None => units::paths::run_dir(),
     }
 }
 
@@ -77,7 +67,7 @@ fn not_running(run: &Path) -> CliError {
         exit::NO_ANSWER,
         format!(
             "colony-init is not running (nothing reads {}); start it with `colony-init`",
-            run.join("control").display()
+            run.join(CONTROL_FIFO).display()
         ),
     )
 }
@@ -99,7 +89,7 @@ const REPLY_PIPE_SIZE: i32 = 1 << 20;
 
 impl Client {
     /// Send `VERB ARGS...` and wait for the reply.
-    pub fn request(&self, verb: &str, args: &[String]) -> Result<Reply, CliError> {
+    pub fn request(&self, verb: Verb, args: &[String]) -> Result<Reply, CliError> {
         self.request_as(verb, args)
     }
 
@@ -107,11 +97,11 @@ impl Client {
     /// `serde_json::Value` of a 1000-unit status).
     pub fn request_as<T: serde::de::DeserializeOwned>(
         &self,
-        verb: &str,
+        verb: Verb,
         args: &[String],
     ) -> Result<T, CliError> {
-        let reply_dir = self.run_dir.join("reply");
-        let control = self.run_dir.join("control");
+        let reply_dir = self.run_dir.join(REPLY_DIR);
+        let control = self.run_dir.join(CONTROL_FIFO);
         if !control.exists() || !reply_dir.is_dir() {
             return Err(not_running(&self.run_dir));
         }
@@ -130,7 +120,7 @@ impl Client {
         let _ = nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETPIPE_SZ(REPLY_PIPE_SIZE));
         let line = Request {
             reply: Some(name),
-            verb: verb.to_string(),
+            verb,
             args: args.to_vec(),
         }
         .to_line();
@@ -154,6 +144,74 @@ impl Client {
                 "colony-init's answer is not understood ({e}); is colonyctl the same version?"
             ))
         })
+    }
+
+    /// `subscribe`: the event stream, one JSON line at a time to `on_line` (the first is a
+    /// [`units::proto::Subscribed`]) until it returns false, a signal comes (exit 128+N),
+    /// or colony-init closes the stream (`Ok(())`: it dropped us for not reading, or it
+    /// ended). `name`: the reply FIFO's name, to subscribe again under it and be told how
+    /// many events were lost (None: a new one; the name used is returned).
+    pub fn subscribe(
+        &self,
+        name: Option<&str>,
+        mut on_line: impl FnMut(&[u8]) -> bool,
+    ) -> Result<String, CliError> {
+        let reply_dir = self.run_dir.join(REPLY_DIR);
+        let control = self.run_dir.join(CONTROL_FIFO);
+        if !control.exists() || !reply_dir.is_dir() {
+            return Err(not_running(&self.run_dir));
+        }
+        install_handlers();
+        let (name, fifo) = match name {
+            Some(n) => {
+                let path = reply_dir.join(n);
+                nix::unistd::mkfifo(&path, Mode::S_IRUSR | Mode::S_IWUSR).map_err(|e| {
+                    CliError::failed(format!("cannot create {}: {e}", path.display()))
+                })?;
+                (n.to_string(), path)
+            }
+            None => make_fifo(&reply_dir)?,
+        };
+        let _guard = Fifo(fifo.clone());
+        let reader = open(
+            &fifo,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| CliError::failed(format!("cannot open {}: {e}", fifo.display())))?;
+        let _ = nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETPIPE_SZ(REPLY_PIPE_SIZE));
+        let line = Request {
+            reply: Some(name.clone()),
+            verb: Verb::Subscribe,
+            args: Vec::new(),
+        }
+        .to_line();
+        let deadline = Instant::now() + self.timeout;
+        self.send(&control, line.as_bytes(), deadline)?;
+        // The first line within the timeout; then as long as colony-init keeps it open.
+        wait(&reader, PollFlags::POLLIN, deadline, self.timeout)?;
+        let mut pending = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match nix::unistd::read(&reader, &mut buf) {
+                Ok(0) => return Ok(name),
+                Ok(n) => {
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(i) = pending.iter().position(|&b| b == b'\n') {
+                        let line: Vec<u8> = pending.drain(..=i).collect();
+                        if !on_line(&line) {
+                            return Ok(name);
+                        }
+                    }
+                }
+                Err(Errno::EAGAIN) => {
+                    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+                    wait(&reader, PollFlags::POLLIN, far, self.timeout)?;
+                }
+                Err(Errno::EINTR) => check_interrupt()?,
+                Err(e) => return Err(CliError::failed(format!("reading the events: {e}"))),
+            }
+        }
     }
 
     fn send(&self, control: &Path, line: &[u8], deadline: Instant) -> Result<(), CliError> {

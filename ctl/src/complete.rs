@@ -1,6 +1,6 @@
 //! Shell completions: clap_complete's static scripts, extended so that the TARGET arguments of
-//! status/start/stop/restart/signal/logs complete the unit names and @tags of the running
-//! colony. The scripts ask `colonyctl __complete-targets`, which prints one target a line (and
+//! status/start/stop/restart/signal/logs (and the NAME of remove/enable/disable/cat/show)
+//! complete the unit names and @tags of the running colony. The scripts ask `colonyctl __complete-targets`, which prints one target a line (and
 //! nothing, exit 0, when colony-init does not answer), so a TAB never hangs or prints errors.
 
 use std::collections::BTreeSet;
@@ -98,7 +98,7 @@ _colonyctl_targets() {
                     return 0
                 fi
                 ;;
-            status,*|start,*|stop,*|restart,*|logs,0|signal,[1-9]*)
+            status,*|start,*|stop,*|restart,*|logs,*|events,*|signal,[1-9]*|remove,0|enable,0|disable,0|cat,0|show,0)
                 local IFS=$'\n'
                 COMPREPLY=($(compgen -W "$(colonyctl "${rd[@]}" __complete-targets 2>/dev/null)" -- "$cur"))
                 return 0
@@ -132,7 +132,7 @@ function __fish_colonyctl_targets
     end
     colonyctl $rd __complete-targets 2>/dev/null
 end
-complete -c colonyctl -n "__fish_seen_subcommand_from status start stop restart signal logs; and not __fish_seen_subcommand_from fleet" -f -a "(__fish_colonyctl_targets)"
+complete -c colonyctl -n "__fish_seen_subcommand_from status start stop restart signal logs events remove enable disable cat show; and not __fish_seen_subcommand_from fleet" -f -a "(__fish_colonyctl_targets)"
 # The commands of `colonyctl fleet`, then host or application names from etcd (bounded).
 complete -c colonyctl -n "__fish_seen_subcommand_from fleet; and not __fish_seen_subcommand_from @FLEET@" -f -a "@FLEET@"
 function __fish_colonyctl_fleet_names
@@ -203,10 +203,18 @@ _colonyctl_fleet() {
 
 fn zsh(generated: &str) -> String {
     let mut out = String::with_capacity(generated.len() + ZSH_FN.len());
+    // The subcommand whose `_arguments` spec is being read (`(NAME)` opens its case).
+    let mut sub = "";
     for line in generated.lines() {
+        if let Some(name) = line.strip_prefix('(').and_then(|l| l.strip_suffix(')')) {
+            sub = name;
+        }
+        let names_a_unit = matches!(sub, "remove" | "enable" | "disable" | "cat" | "show");
         let is_target = line.starts_with("'*::targets")
+            || line.starts_with("'*::units")
             || line.starts_with("':unit:")
-            || line.starts_with("':unit -- ");
+            || line.starts_with("':unit -- ")
+            || (names_a_unit && line.starts_with("':name:"));
         if is_target && line.contains(":_default'") {
             out.push_str(&line.replacen(":_default'", ":_colonyctl_targets'", 1));
         } else if line.starts_with("'*::args:_default'") {

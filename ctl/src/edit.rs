@@ -22,7 +22,7 @@ pub struct NewUnit {
     pub extras: Option<String>,
 }
 
-/// A unit name of SPEC.md (1-64 of `A-Z a-z 0-9 _ . -`, starting with a letter or digit),
+/// A unit name of colony.unit(5) (1-64 of `A-Z a-z 0-9 _ . -`, starting with a letter or digit),
 /// given as NAME or NAME.unit.
 pub fn unit_name(given: &str) -> Result<String, CliError> {
     let name = given.strip_suffix(".unit").unwrap_or(given);

@@ -1,15 +1,316 @@
-//! `colonyctl logs UNIT [-n N] [-f]`: the unit's log file, read directly.
+//! `colonyctl logs [UNIT...] [-n N] [-f] [--since DUR] [--grep RE]`: the units' log files,
+//! read directly (no colony-init needed), filtered, merged by time stamp; [`follow`] then
+//! prints what is written after.
+//!
+//! A log line is `2026-11-23T12:00:00.123Z text` (init/src/logs.rs). A line without a stamp
+//! (a file written by something else) takes the stamp of the line before it.
 
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use chrono::{DateTime, Utc};
+use regex::bytes::Regex;
 
 use crate::CliError;
 
-/// The last `n` lines of `file` (all of it when shorter), read from its end.
+pub mod follow;
+pub mod sources;
+
+/// What `colonyctl logs` was asked.
+pub struct Args {
+    pub run_dir: PathBuf,
+    /// Names (`.unit` stripped); empty: every log.
+    pub units: Vec<String>,
+    pub lines: Option<usize>,
+    pub follow: bool,
+    pub since: Option<std::time::Duration>,
+    pub grep: Option<String>,
+    pub log_dir: Option<PathBuf>,
+    pub json: bool,
+}
+
+/// `colonyctl logs`: exit 0 also when stdout's reader goes away or (with -f) on Ctrl-C.
+pub fn run(a: Args) -> Result<i32, CliError> {
+    let grep = match &a.grep {
+        Some(re) => Some(Regex::new(re).map_err(|e| {
+            CliError::new(
+                units::proto::exit::USAGE,
+                format!("--grep: not a regular expression: {e}"),
+            )
+        })?),
+        None => None,
+    };
+    let since = match a.since {
+        Some(d) => Some(
+            Utc::now()
+                - chrono::Duration::from_std(d)
+                    .map_err(|_| CliError::new(units::proto::exit::USAGE, "--since: too long"))?,
+        ),
+        None => None,
+    };
+    let dirs = sources::dirs(&a.run_dir, a.log_dir)?;
+    let sources: Vec<Source> = if a.units.is_empty() {
+        dirs.all()
+    } else {
+        let mut v: Vec<Source> = Vec::new();
+        for n in &a.units {
+            if v.iter().all(|s| s.name != *n) {
+                v.push(dirs.source(n)?);
+            }
+        }
+        v
+    };
+    // `--since` alone shows every line since; otherwise the last 10 by default.
+    let lines = match (a.lines, since) {
+        (Some(n), _) => Some(n),
+        (None, Some(_)) => None,
+        (None, None) => Some(10),
+    };
+    let filter = Filter { since, grep };
+    // Before the first line is printed: a Ctrl-C from then on ends `-f` quietly.
+    let stop = if a.follow {
+        Some(follow::StopSignals::block()?)
+    } else {
+        None
+    };
+    // A closed stdout is an EPIPE to end on quietly, not a SIGPIPE death (exit 141).
+    crate::sigpipe(false);
+    let stdout = io::stdout();
+    let mut out = Printer {
+        out: io::BufWriter::new(stdout.lock()),
+        prefix: a.units.len() != 1,
+        json: a.json,
+    };
+    let (shown, files) = last_lines(&sources, lines, &filter)
+        .map_err(|e| CliError::failed(format!("reading the logs: {e}")))?;
+    for l in &shown {
+        if out.line(&sources[l.unit].name, &l.text).is_err() {
+            return Ok(units::proto::exit::OK);
+        }
+    }
+    let Some(stop) = stop else {
+        let _ = out.flush();
+        return Ok(units::proto::exit::OK);
+    };
+    if out.flush().is_err() {
+        return Ok(units::proto::exit::OK);
+    }
+    let all = a.units.is_empty().then_some(&dirs);
+    use std::os::fd::AsFd;
+    let fd = stdout.as_fd();
+    follow::follow(
+        stop,
+        sources,
+        files,
+        all,
+        filter.grep.as_ref(),
+        &mut out,
+        Some(fd),
+    )?;
+    Ok(units::proto::exit::OK)
+}
+
+/// One log to show: the unit's name (the prefix of its lines) and its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// Which lines to show.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Lines stamped at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Lines matching this (anywhere in the line, the stamp included).
+    pub grep: Option<Regex>,
+}
+
+impl Filter {
+    fn is_empty(&self) -> bool {
+        self.since.is_none() && self.grep.is_none()
+    }
+
+    /// Whether `line` (without its newline), stamped `stamp`, is shown.
+    pub fn keeps(&self, stamp: Option<DateTime<Utc>>, line: &[u8]) -> bool {
+        if let Some(since) = self.since {
+            if stamp.is_none_or(|s| s < since) {
+                return false;
+            }
+        }
+        self.grep.as_ref().is_none_or(|re| re.is_match(line))
+    }
+}
+
+/// The time stamp colony-init puts at the start of each line, if `line` has one.
+pub fn stamp_of(line: &[u8]) -> Option<DateTime<Utc>> {
+    let word = line.split(|&b| b == b' ').next()?;
+    let text = std::str::from_utf8(word).ok()?;
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Where lines go: plain (`NAME| ` first when several logs are shown) or JSON Lines.
+pub struct Printer<W: Write> {
+    pub out: W,
+    pub prefix: bool,
+    pub json: bool,
+}
+
+impl<W: Write> Printer<W> {
+    /// One line, without its newline.
+    pub fn line(&mut self, unit: &str, line: &[u8]) -> io::Result<()> {
+        if self.json {
+            let v = serde_json::json!({"unit": unit, "line": String::from_utf8_lossy(line)});
+            return writeln!(self.out, "{v}");
+        }
+        if self.prefix {
+            self.out.write_all(unit.as_bytes())?;
+            self.out.write_all(b"| ")?;
+        }
+        self.out.write_all(line)?;
+        self.out.write_all(b"\n")
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// A line read from a log, with the stamp it sorts by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub stamp: Option<DateTime<Utc>>,
+    pub unit: usize,
+    pub text: Vec<u8>,
+}
+
+/// The last `n` lines (all when `None`) of the sources that `filter` keeps, merged in time
+/// order (a stable sort: one unit's lines keep their order).
+/// Each source's current file comes back too, positioned just after what was read, so a
+/// follower goes on from there (nothing lost, nothing twice).
+pub fn last_lines(
+    sources: &[Source],
+    n: Option<usize>,
+    filter: &Filter,
+) -> io::Result<(Vec<Line>, Vec<Option<File>>)> {
+    let mut all = Vec::new();
+    let mut files = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        let (lines, file) = read_source(i, &s.path, n, filter)?;
+        all.extend(lines);
+        files.push(file);
+    }
+    if sources.len() > 1 {
+        // Lines without any stamp sort first; a unit's own order is kept.
+        all.sort_by_key(|l| l.stamp);
+    }
+    if let Some(n) = n {
+        let skip = all.len().saturating_sub(n);
+        all.drain(..skip);
+    }
+    Ok((all, files))
+}
+
+/// One source's last `n` kept lines. Unfiltered, only the end of the current file is read;
+/// filtered, its rotated files (`NAME.log.K` .. `NAME.log.1`, oldest first) are read too,
+/// so `--since 1h` reaches past a rotation.
+fn read_source(
+    unit: usize,
+    path: &Path,
+    n: Option<usize>,
+    filter: &Filter,
+) -> io::Result<(Vec<Line>, Option<File>)> {
+    let open = |p: &Path| match File::open(p) {
+        Ok(f) => Ok(Some(f)),
+        // No output yet is no error.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", p.display()))),
+    };
+    let mut kept: VecDeque<Line> = VecDeque::new();
+    if let (true, Some(n)) = (filter.is_empty(), n) {
+        let Some(mut f) = open(path)? else {
+            return Ok((Vec::new(), None));
+        };
+        {
+            let bytes = tail(&mut f, n)?;
+            let mut stamp = None;
+            for text in split_lines(&bytes) {
+                stamp = stamp_of(text).or(stamp);
+                kept.push_back(Line {
+                    stamp,
+                    unit,
+                    text: text.to_vec(),
+                });
+            }
+            return Ok((kept.into(), Some(f)));
+        }
+    }
+    let mut stamp = None;
+    let mut current = None;
+    for p in rotated(path).into_iter().chain([path.to_path_buf()]) {
+        let is_current = p == path;
+        let Some(f) = open(&p)? else { continue };
+        let mut r = BufReader::new(f);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            if r.read_until(b'\n', &mut buf)? == 0 {
+                break;
+            }
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+            }
+            stamp = stamp_of(&buf).or(stamp);
+            if !filter.keeps(stamp, &buf) {
+                continue;
+            }
+            kept.push_back(Line {
+                stamp,
+                unit,
+                text: buf.clone(),
+            });
+            if n.is_some_and(|n| kept.len() > n) {
+                kept.pop_front();
+            }
+        }
+        if is_current {
+            // Read to its end: the buffer is empty, the file's offset is where we stopped.
+            current = Some(r.into_inner());
+        }
+    }
+    Ok((kept.into(), current))
+}
+
+/// `PATH.K` .. `PATH.1` that exist, oldest first (init/src/logs.rs rotates `NAME.log ->
+/// NAME.log.1 -> ...`).
+fn rotated(path: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for k in 1..=1000 {
+        let mut p = path.as_os_str().to_owned();
+        p.push(format!(".{k}"));
+        let p = PathBuf::from(p);
+        if !p.exists() {
+            break;
+        }
+        found.push(p);
+    }
+    found.reverse();
+    found
+}
+
+/// The lines of `bytes`; a final newline ends the last line, it does not start another.
+fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let empty = bytes.is_empty();
+    body.split(|&b| b == b'\n').filter(move |_| !empty)
+}
+
+/// The last `n` lines of `file` (all of it when shorter), read from its end; the file is
+/// left positioned at its end.
 pub fn tail(file: &mut File, n: usize) -> io::Result<Vec<u8>> {
     let len = file.seek(SeekFrom::End(0))?;
     if n == 0 {
@@ -19,27 +320,17 @@ pub fn tail(file: &mut File, n: usize) -> io::Result<Vec<u8>> {
     let mut pos = len;
     const CHUNK: u64 = 64 * 1024;
     loop {
-        // A final newline ends the last line, it does not start another.
-        let body = match buf.last() {
-            Some(b'\n') => &buf[..buf.len() - 1],
-            _ => &buf[..],
-        };
+        let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
         let newlines = body.iter().filter(|&&b| b == b'\n').count();
         if newlines >= n || pos == 0 {
             let start = if newlines >= n {
                 // Just after the n-th newline from the end.
-                let mut seen = 0;
-                let mut idx = 0;
-                for (i, &b) in body.iter().enumerate().rev() {
-                    if b == b'\n' {
-                        seen += 1;
-                        if seen == n {
-                            idx = i + 1;
-                            break;
-                        }
-                    }
-                }
-                idx
+                body.iter()
+                    .enumerate()
+                    .rev()
+                    .filter(|(_, &b)| b == b'\n')
+                    .nth(n - 1)
+                    .map_or(0, |(i, _)| i + 1)
             } else {
                 0
             };
@@ -56,182 +347,9 @@ pub fn tail(file: &mut File, n: usize) -> io::Result<Vec<u8>> {
     }
 }
 
-/// Print the last `n` lines, then (with `follow`) everything written after, across rotations,
-/// until interrupted or stdout closes.
-pub fn show<W: Write>(path: &Path, n: usize, follow: bool, out: &mut W) -> Result<(), CliError> {
-    let io_err = |e: io::Error| CliError::failed(format!("{}: {e}", path.display()));
-    let mut file = match File::open(path) {
-        Ok(mut f) => {
-            let last = tail(&mut f, n).map_err(io_err)?;
-            if write_out(out, &last).is_err() {
-                return Ok(());
-            }
-            Some(f)
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if !follow {
-                // No output yet is no error.
-                return Ok(());
-            }
-            None
-        }
-        Err(e) => return Err(io_err(e)),
-    };
-    if !follow {
-        return Ok(());
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let inotify = Inotify::init(InitFlags::IN_CLOEXEC)
-        .map_err(|e| CliError::failed(format!("inotify: {e}")))?;
-    // The directory, not the file: rotation renames the file and creates a new one.
-    inotify
-        .add_watch(
-            dir,
-            AddWatchFlags::IN_MODIFY
-                | AddWatchFlags::IN_CREATE
-                | AddWatchFlags::IN_MOVED_TO
-                | AddWatchFlags::IN_MOVED_FROM
-                | AddWatchFlags::IN_DELETE
-                | AddWatchFlags::IN_CLOSE_WRITE,
-        )
-        .map_err(|e| {
-            CliError::failed(format!(
-                "cannot watch {}: {e} (does the directory exist?)",
-                dir.display()
-            ))
-        })?;
-    loop {
-        if let Some(f) = file.as_mut() {
-            if copy_new(f, out).is_err() {
-                return Ok(()); // stdout closed (e.g. `| head`)
-            }
-        }
-        // Rotated or re-created: finish the old file, go on with the new one from its start.
-        if let Ok(meta) = std::fs::metadata(path) {
-            let same = file
-                .as_ref()
-                .and_then(|f| f.metadata().ok())
-                .is_some_and(|m| m.ino() == meta.ino() && m.dev() == meta.dev());
-            if !same {
-                if let Ok(f) = File::open(path) {
-                    if let Some(old) = file.as_mut() {
-                        if copy_new(old, out).is_err() {
-                            return Ok(());
-                        }
-                    }
-                    file = Some(f);
-                    continue;
-                }
-            }
-        }
-        // Block until something happens in the directory (no polling interval).
-        // Which file changed does not matter: the checks above are cheap.
-        match inotify.read_events() {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(CliError::failed(format!("inotify: {e}"))),
-        }
-    }
-}
-
-/// `--json` for logs: each complete line becomes `{"unit": U, "line": L}` on a line of its own
-/// (JSON Lines, so `-f` streams); a last line without a newline is written when dropped.
-pub struct JsonLines<W: Write> {
-    unit: String,
-    out: W,
-    partial: Vec<u8>,
-}
-
-impl<W: Write> JsonLines<W> {
-    pub fn new(unit: &str, out: W) -> JsonLines<W> {
-        JsonLines {
-            unit: unit.to_string(),
-            out,
-            partial: Vec::new(),
-        }
-    }
-
-    fn emit(&mut self, line: &[u8]) -> io::Result<()> {
-        let v = serde_json::json!({"unit": self.unit, "line": String::from_utf8_lossy(line)});
-        writeln!(self.out, "{v}")
-    }
-}
-
-impl<W: Write> Write for JsonLines<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.partial.extend_from_slice(buf);
-        while let Some(i) = self.partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=i).collect();
-            self.emit(&line[..i])?;
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-}
-
-impl<W: Write> Drop for JsonLines<W> {
-    fn drop(&mut self) {
-        if !self.partial.is_empty() {
-            let rest = std::mem::take(&mut self.partial);
-            let _ = self.emit(&rest).and_then(|_| self.out.flush());
-        }
-    }
-}
-
-fn write_out(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
-    out.write_all(bytes)?;
-    out.flush()
-}
-
-/// Copy what was appended to `f` since the last read; a truncated file is read again from
-/// its start.
-fn copy_new(f: &mut File, out: &mut impl Write) -> io::Result<()> {
-    let pos = f.stream_position()?;
-    if let Ok(m) = f.metadata() {
-        if m.len() < pos {
-            f.seek(SeekFrom::Start(0))?;
-        }
-    }
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return out.flush();
-        }
-        out.write_all(&buf[..n])?;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_lines_one_object_per_line_even_across_writes() {
-        let mut buf = Vec::new();
-        {
-            let mut j = JsonLines::new("web", &mut buf);
-            j.write_all(b"2026-11-23 one\ntw").unwrap();
-            j.write_all(b"o \"quoted\"\n\xffbad").unwrap();
-            j.flush().unwrap();
-        }
-        let lines: Vec<serde_json::Value> = String::from_utf8(buf)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(lines.len(), 3, "{lines:?}");
-        assert_eq!(lines[0]["line"], "2026-11-23 one");
-        assert_eq!(lines[1]["line"], "two \"quoted\"");
-        // The unterminated last line comes out when the writer is done; bad UTF-8 replaced.
-        assert_eq!(lines[2]["line"], "\u{fffd}bad");
-        assert!(lines.iter().all(|l| l["unit"] == "web"));
-    }
 
     fn tail_of(content: &[u8], n: usize) -> Vec<u8> {
         let tmp = tempfile::NamedTempFile::new().unwrap();
@@ -264,5 +382,41 @@ mod tests {
         assert_eq!(text.lines().count(), 20_000);
         assert_eq!(text.lines().next().unwrap(), "line 30000");
         assert_eq!(text.lines().last().unwrap(), "line 49999");
+    }
+
+    #[test]
+    fn split_lines_ends_at_the_final_newline() {
+        let v: Vec<&[u8]> = split_lines(b"a\n\nb\n").collect();
+        assert_eq!(v, vec![&b"a"[..], b"", b"b"]);
+        assert_eq!(split_lines(b"").count(), 0);
+        assert_eq!(split_lines(b"x").count(), 1);
+    }
+
+    #[test]
+    fn stamps_are_read_from_the_first_word() {
+        let t = stamp_of(b"2026-11-23T12:00:00.123Z hello").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-23T12:00:00.123+00:00");
+        assert_eq!(stamp_of(b"hello world"), None);
+        assert_eq!(stamp_of(b""), None);
+    }
+
+    #[test]
+    fn printer_prefixes_and_json() {
+        let mut p = Printer {
+            out: Vec::new(),
+            prefix: true,
+            json: false,
+        };
+        p.line("web", b"x y").unwrap();
+        assert_eq!(p.out, b"web| x y\n");
+        let mut p = Printer {
+            out: Vec::new(),
+            prefix: true,
+            json: true,
+        };
+        p.line("web", b"two \"q\"\xff").unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&p.out).unwrap();
+        assert_eq!(v["unit"], "web");
+        assert_eq!(v["line"], "two \"q\"\u{fffd}");
     }
 }

@@ -1,20 +1,25 @@
-//! colonyctl: control colony-init through its control FIFO (SPEC.md "colonyctl").
+//! colonyctl: control colony-init through its control FIFO (colonyctl(1)).
 
 mod check;
+mod cli;
 mod client;
 mod complete;
 mod edit;
+mod events;
 mod logs;
 mod render;
+mod show;
+mod start_failure;
+mod unitfile;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{CommandFactory, Parser, Subcommand};
-use units::proto::{exit, Info, Reply, TimerStatus, UnitStatus};
+use clap::{CommandFactory, Parser};
+use cli::{Cli, Cmd, Targets, UnitFile};
+use units::proto::{exit, Reply, TimerStatus, UnitStatus, Verb};
 
-/// An error for the user: one line, and the exit code of SPEC.md.
+/// An error for the user: one line, and an exit code of colonyctl(1) ([`exit`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CliError {
     pub code: i32,
@@ -33,157 +38,6 @@ impl CliError {
     }
 }
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "colonyctl",
-    version,
-    about = "Control colony-init: status, start, stop, logs, unit files",
-    after_help = "Exit codes: 0 done, 1 failed, 2 usage, 3 a named unit is not running (status), \
-                  4 no such unit, 5 colony-init does not answer."
-)]
-pub struct Cli {
-    /// colony-init's runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]
-    #[arg(long, global = true, value_name = "DIR")]
-    run_dir: Option<PathBuf>,
-    /// Print machine-readable JSON
-    #[arg(long, global = true)]
-    json: bool,
-    /// How long to wait for colony-init's answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]
-    #[arg(long, global = true, value_name = "DUR", value_parser = parse_duration)]
-    timeout: Option<Duration>,
-    /// fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]
-    #[arg(long, global = true, value_name = "CONFIG")]
-    fleet: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Cmd,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    units::values::parse_duration(s)
-}
-
-#[derive(Debug, Subcommand)]
-enum Cmd {
-    /// Show units (all when none is named)
-    Status {
-        /// Whole lines: do not cut columns to the terminal's width
-        #[arg(short = 'l', long)]
-        full: bool,
-        /// NAME, NAME.unit or @TAG
-        targets: Vec<String>,
-    },
-    /// Start units and wait until they are up
-    Start(Targets),
-    /// Stop units and wait until they are stopped
-    Stop(Targets),
-    /// Restart units and wait until they are up again
-    Restart(Targets),
-    /// Restart every unit
-    RestartAll,
-    /// Re-read the units directory now
-    Reload,
-    /// Send a signal to units' main processes
-    Signal {
-        /// e.g. HUP, SIGUSR1, 10
-        signal: String,
-        #[arg(required = true)]
-        targets: Vec<String>,
-    },
-    /// Show a unit's log
-    Logs {
-        unit: String,
-        /// Lines from the end
-        #[arg(short = 'n', long = "lines", default_value_t = 10, value_name = "N")]
-        lines: usize,
-        /// Keep printing what is written (across rotations)
-        #[arg(short, long)]
-        follow: bool,
-    },
-    /// Timer units: schedule, next run, last run, last result
-    Timers,
-    /// Write NAME.unit into the units directory (atomically)
-    Add {
-        name: String,
-        /// The program (absolute, or found in PATH)
-        #[arg(long, value_name = "CMD")]
-        cmd: String,
-        /// An argument (repeat for more)
-        #[arg(long = "arg", value_name = "A", allow_hyphen_values = true)]
-        args: Vec<String>,
-        /// An environment variable (repeat for more)
-        #[arg(long = "env", value_name = "K=V")]
-        env: Vec<String>,
-        /// User (name or uid)
-        #[arg(long, value_name = "U")]
-        uid: Option<String>,
-        /// Group (name or gid)
-        #[arg(long, value_name = "G")]
-        gid: Option<String>,
-        /// Free-form JSON object, given to the program as COLONY_CONFIG
-        #[arg(long, value_name = "JSON")]
-        extras: Option<String>,
-        /// Units directory [default: the one of the running colony-init]
-        #[arg(long, value_name = "DIR")]
-        units: Option<PathBuf>,
-    },
-    /// Delete NAME.unit from the units directory
-    Remove {
-        name: String,
-        /// Units directory [default: the one of the running colony-init]
-        #[arg(long, value_name = "DIR")]
-        units: Option<PathBuf>,
-    },
-    /// Validate unit files without colony-init
-    Check {
-        #[arg(required = true, value_name = "FILE|DIR")]
-        paths: Vec<PathBuf>,
-    },
-    /// Translate other supervisors' configs (systemd, supervisord, NColony) into units
-    Import {
-        /// The source format [default: guessed from each file]
-        #[arg(long, value_parser = ["systemd", "supervisord", "ncolony"])]
-        from: Option<String>,
-        /// Where to write the units [default: the current directory]
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Print the units and the report; write nothing
-        #[arg(long)]
-        dry_run: bool,
-        /// Any key not carried over is an error (exit 1, nothing written)
-        #[arg(long)]
-        strict: bool,
-        #[arg(required = true, value_name = "FILE")]
-        files: Vec<PathBuf>,
-    },
-    /// Many hosts: fleet status|hosts|apply APP.toml|remove APP|start APP|stop APP|forget HOST [--endpoints URL,...] (runs colony-fleet ctl)
-    #[command(disable_help_flag = true)]
-    Fleet {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
-        args: Vec<String>,
-    },
-    /// Print a shell completion script (unit names and @tags complete from the running colony)
-    Completions { shell: clap_complete::Shell },
-    /// For the completion scripts: the running colony's unit names and @tags, one a line
-    #[command(name = "__complete-targets", hide = true)]
-    CompleteTargets,
-    /// Power the machine off (colony-init as PID 1 of a machine only)
-    Poweroff,
-    /// Reboot the machine (colony-init as PID 1 of a machine only)
-    Reboot,
-    /// Halt the machine (colony-init as PID 1 of a machine only)
-    Halt,
-}
-
-#[derive(Debug, clap::Args)]
-struct Targets {
-    /// Return once colony-init has the order, without waiting for the result
-    #[arg(long)]
-    no_block: bool,
-    /// NAME, NAME.unit or @TAG
-    #[arg(required = true)]
-    targets: Vec<String>,
-}
-
 /// NAME.unit is NAME; @TAG and names go through as they are (colony-init resolves them).
 fn target(t: &str) -> String {
     match t.strip_suffix(".unit") {
@@ -197,7 +51,7 @@ fn targets(ts: &[String]) -> Vec<String> {
 }
 
 /// The request line's verb and words for a command that talks to colony-init.
-fn request_of(cmd: &Cmd) -> Option<(&'static str, Vec<String>)> {
+fn request_of(cmd: &Cmd) -> Option<(Verb, Vec<String>)> {
     let with_block = |t: &Targets| {
         let mut a = Vec::new();
         if t.no_block {
@@ -207,21 +61,36 @@ fn request_of(cmd: &Cmd) -> Option<(&'static str, Vec<String>)> {
         a
     };
     Some(match cmd {
-        Cmd::Status { targets: t, .. } => ("status", targets(t)),
-        Cmd::Start(t) => ("start", with_block(t)),
-        Cmd::Stop(t) => ("stop", with_block(t)),
-        Cmd::Restart(t) => ("restart", with_block(t)),
-        Cmd::RestartAll => ("restart-all", vec![]),
-        Cmd::Reload => ("reload", vec![]),
+        Cmd::Status { targets: t, .. } => (Verb::Status, targets(t)),
+        Cmd::Start(t) => (Verb::Start, with_block(t)),
+        Cmd::Stop(t) => (Verb::Stop, with_block(t)),
+        Cmd::Restart(t) => (Verb::Restart, with_block(t)),
+        Cmd::RestartAll => (Verb::RestartAll, vec![]),
+        Cmd::Reload => (Verb::Reload, vec![]),
         Cmd::Signal { signal, targets: t } => {
             let mut a = vec![signal.clone()];
             a.extend(targets(t));
-            ("signal", a)
+            (Verb::Signal, a)
         }
-        Cmd::Timers => ("timers", vec![]),
-        Cmd::Poweroff => ("poweroff", vec![]),
-        Cmd::Reboot => ("reboot", vec![]),
-        Cmd::Halt => ("halt", vec![]),
+        Cmd::Timers => (Verb::Timers, vec![]),
+        Cmd::Reexec { binary } => (
+            Verb::Reexec,
+            match binary {
+                // colony-init's working directory is not ours.
+                Some(b) => vec![
+                    "--binary".to_string(),
+                    std::path::absolute(b)
+                        .unwrap_or_else(|_| b.clone())
+                        .to_string_lossy()
+                        .into_owned(),
+                ],
+                None => vec![],
+            },
+        ),
+        Cmd::Version => (Verb::Version, vec![]),
+        Cmd::Poweroff => (Verb::Poweroff, vec![]),
+        Cmd::Reboot => (Verb::Reboot, vec![]),
+        Cmd::Halt => (Verb::Halt, vec![]),
         _ => return None,
     })
 }
@@ -230,12 +99,16 @@ fn request_of(cmd: &Cmd) -> Option<(&'static str, Vec<String>)> {
 fn default_timeout(cmd: &Cmd) -> Duration {
     match cmd {
         Cmd::Start(t) | Cmd::Stop(t) | Cmd::Restart(t) if !t.no_block => Duration::from_secs(120),
+        // These wait for a start or a stop too.
+        Cmd::Enable(UnitFile { now: true, .. })
+        | Cmd::Disable(UnitFile { now: true, .. })
+        | Cmd::Remove { .. } => Duration::from_secs(120),
         Cmd::RestartAll => Duration::from_secs(300),
         _ => Duration::from_secs(30),
     }
 }
 
-fn reply_error(r: &Reply) -> CliError {
+pub(crate) fn reply_error(r: &Reply) -> CliError {
     let code = if r.code == exit::OK {
         exit::FAILED
     } else {
@@ -250,7 +123,7 @@ fn reply_error(r: &Reply) -> CliError {
 }
 
 /// Take the payload out of the reply (no copy: a status of 1000 units is ~400 KB).
-fn data<T: serde::de::DeserializeOwned>(r: &mut Reply) -> Result<T, CliError> {
+pub(crate) fn data<T: serde::de::DeserializeOwned>(r: &mut Reply) -> Result<T, CliError> {
     serde_json::from_value(std::mem::take(&mut r.data)).map_err(|e| {
         CliError::failed(format!(
             "colony-init's answer is not understood ({e}); is colonyctl the same version?"
@@ -289,9 +162,13 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         run_dir: client::run_dir(cli.run_dir.as_deref()),
         timeout: cli.timeout.unwrap_or_else(|| default_timeout(&cli.command)),
     };
-    if let (Cmd::Status { full, .. }, Some((verb, args))) = (&cli.command, request_of(&cli.command))
+    if let (Cmd::Status { full, state, .. }, Some((verb, args))) =
+        (&cli.command, request_of(&cli.command))
     {
-        let reply: StatusReply = client.request_as(verb, &args)?;
+        let mut reply: StatusReply = client.request_as(verb, &args)?;
+        if let (Some(units), false) = (reply.data.as_mut(), state.is_empty()) {
+            units.retain(|u| state.contains(&u.state));
+        }
         // Status shows what it has even with code 3 (a named unit is not running).
         match &reply.data {
             None if cli.json => println!("null"),
@@ -323,8 +200,25 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         return Ok(reply.code);
     }
     if let Some((verb, args)) = request_of(&cli.command) {
+        if matches!(cli.command, Cmd::Version) && !cli.json {
+            // Ours first: it is known even when colony-init does not answer.
+            println!("colonyctl {}", env!("CARGO_PKG_VERSION"));
+        }
         let mut reply = client.request(verb, &args)?;
         match &cli.command {
+            Cmd::Version | Cmd::Reexec { .. } if reply.ok => {
+                let v: show::InitVersion = data(&mut reply)?;
+                match (&cli.command, cli.json) {
+                    (Cmd::Version, true) => print_pretty(&serde_json::json!({
+                        "colonyctl": env!("CARGO_PKG_VERSION"),
+                        "init": v,
+                    })),
+                    (_, true) => print_pretty(&v),
+                    (Cmd::Version, false) => println!("{}", v.describe()),
+                    _ => println!("colony-init re-executed: {}", v.describe()),
+                }
+                Ok(exit::OK)
+            }
             Cmd::Timers if reply.ok => {
                 if cli.json {
                     print_json(&reply.data);
@@ -334,6 +228,17 @@ fn run(cli: Cli) -> Result<i32, CliError> {
                     print!("{}", render::timers_styled(&t, chrono::Utc::now(), style));
                 }
                 Ok(exit::OK)
+            }
+            Cmd::Start(_) | Cmd::Restart(_) if !reply.ok && reply.data.is_array() => {
+                // The units that did not come up: say how each ended, with its last lines.
+                let failures: Vec<units::proto::StartFailure> = data(&mut reply)?;
+                let e = reply_error(&reply);
+                if cli.json {
+                    print_pretty(&failures);
+                }
+                eprintln!("colonyctl: {}", e.message);
+                let _ = start_failure::report(&failures, &mut std::io::stderr().lock());
+                Ok(e.code)
             }
             _ if !reply.ok => Err(reply_error(&reply)),
             _ => {
@@ -347,32 +252,24 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         }
     } else {
         match cli.command {
+            Cmd::Events { targets } => events::run(&client, &targets, cli.json),
             Cmd::Logs {
-                unit,
+                units,
                 lines,
                 follow,
-            } => {
-                let name = target(&unit);
-                let mut reply = client.request("status", std::slice::from_ref(&name))?;
-                if !reply.ok && reply.code != exit::NOT_RUNNING {
-                    return Err(reply_error(&reply));
-                }
-                let units: Vec<UnitStatus> = data(&mut reply)?;
-                let Some(file) = units.iter().find_map(|u| u.log_file.clone()) else {
-                    return Err(CliError::failed(format!(
-                        "unit {name} has no log file colony-init knows of (see its [log] section)"
-                    )));
-                };
-                let path = std::path::Path::new(&file);
-                let stdout = std::io::stdout();
-                if cli.json {
-                    let mut out = logs::JsonLines::new(&name, stdout.lock());
-                    logs::show(path, lines, follow, &mut out)?;
-                } else {
-                    logs::show(path, lines, follow, &mut stdout.lock())?;
-                }
-                Ok(exit::OK)
-            }
+                since,
+                grep,
+                log_dir,
+            } => logs::run(logs::Args {
+                run_dir: client.run_dir.clone(),
+                units: units.iter().map(|u| target(u)).collect(),
+                lines,
+                follow,
+                since,
+                grep,
+                log_dir,
+                json: cli.json,
+            }),
             Cmd::Add {
                 name,
                 cmd,
@@ -394,26 +291,90 @@ fn run(cli: Cli) -> Result<i32, CliError> {
                 };
                 // Check the arguments before asking colony-init anything.
                 edit::render(&u)?;
-                let dir = units_dir(&client, units)?;
-                let (path, existed) = edit::add(&dir, &u)?;
+                let loc = unitfile::locate(&client, units)?;
+                let (path, existed) = edit::add(&loc.dir, &u)?;
                 let what = if existed { "replaced" } else { "wrote" };
-                if cli.json {
-                    print_json(&serde_json::json!({"path": path, "replaced": existed}));
+                let loaded = if loc.loads() {
+                    Some(unitfile::wait_loaded(&client, &u.name)?)
                 } else {
-                    println!("{what} {}", path.display());
+                    None
+                };
+                if cli.json {
+                    print_json(&serde_json::json!({
+                        "path": path,
+                        "replaced": existed,
+                        "loaded": loaded.as_ref().map(|s| &s.state),
+                    }));
+                } else if let Some(s) = loaded {
+                    println!(
+                        "{what} {}; colony-init has {} ({})",
+                        path.display(),
+                        u.name,
+                        s.state
+                    );
+                } else {
+                    println!("{what} {}{}", path.display(), loc.reader.note());
                 }
                 Ok(exit::OK)
             }
             Cmd::Remove { name, units } => {
                 let name = edit::unit_name(&name)?;
-                let dir = units_dir(&client, units)?;
-                let path = edit::remove(&dir, &name)?;
+                let loc = unitfile::locate(&client, units)?;
+                unitfile::existing(&loc.dir, &name)?;
+                if loc.loads() {
+                    unitfile::stop(&client, &name)?;
+                }
+                let path = edit::remove(&loc.dir, &name)?;
+                if loc.loads() {
+                    unitfile::wait_dropped(&client, &name)?;
+                }
                 if cli.json {
                     print_json(&serde_json::json!({"path": path, "removed": true}));
+                } else if loc.loads() {
+                    println!("removed {}; colony-init has dropped {name}", path.display());
                 } else {
-                    println!("removed {}", path.display());
+                    println!("removed {}{}", path.display(), loc.reader.note());
                 }
                 Ok(exit::OK)
+            }
+            Cmd::Enable(f) => enable(&client, f, true),
+            Cmd::Disable(f) => enable(&client, f, false),
+            Cmd::Cat { name, units } => {
+                let name = edit::unit_name(&name)?;
+                let loc = unitfile::locate(&client, units)?;
+                let path = unitfile::existing(&loc.dir, &name)?;
+                let text = std::fs::read(&path).map_err(|e| {
+                    CliError::failed(format!("cannot read {}: {e}", path.display()))
+                })?;
+                use std::io::Write;
+                let _ = std::io::stdout().lock().write_all(&text);
+                Ok(exit::OK)
+            }
+            Cmd::Show { name, units } => {
+                let name = edit::unit_name(&name)?;
+                let loc = unitfile::locate(&client, units)?;
+                let path = unitfile::existing(&loc.dir, &name)?;
+                match units::parse::load_file(&path) {
+                    Ok(u) => {
+                        let places = show::Places {
+                            log_dir: logs::sources::dirs(&client.run_dir, None)
+                                .ok()
+                                .map(|d| d.log_dir),
+                            run_dir: Some(client.run_dir.clone()),
+                        };
+                        print!("{}", show::render(&u, &places));
+                        Ok(exit::OK)
+                    }
+                    Err(diags) => {
+                        for d in &diags {
+                            eprintln!("{d}");
+                        }
+                        Err(CliError::failed(format!(
+                            "{} is not valid (see above; `colonyctl check` says the same)",
+                            path.display()
+                        )))
+                    }
+                }
             }
             Cmd::Check { paths } => Ok(check::run(&paths, cli.json)),
             Cmd::Import {
@@ -445,7 +406,7 @@ fn run(cli: Cli) -> Result<i32, CliError> {
                     run_dir: client.run_dir.clone(),
                     timeout: cli.timeout.unwrap_or(Duration::from_secs(2)),
                 };
-                if let Ok(mut reply) = quick.request("status", &[]) {
+                if let Ok(mut reply) = quick.request(Verb::Status, &[]) {
                     if let Ok(units) = data::<Vec<UnitStatus>>(&mut reply) {
                         for t in complete::targets(&units) {
                             println!("{t}");
@@ -459,26 +420,26 @@ fn run(cli: Cli) -> Result<i32, CliError> {
     }
 }
 
-/// `--units DIR`, else the directory of the colony-init that owns RUN (`info`).
-fn units_dir(client: &client::Client, flag: Option<PathBuf>) -> Result<PathBuf, CliError> {
-    if let Some(d) = flag {
-        return Ok(d);
-    }
-    let mut reply = client.request("info", &[]).map_err(|e| {
-        if e.code == exit::NO_ANSWER {
-            CliError::new(
-                e.code,
-                format!("{}; or name the directory with --units DIR", e.message),
-            )
-        } else {
-            e
+/// `enable`/`disable [--now]`: set `enabled` in the file; with --now, start or stop it too
+/// (waiting as `start`/`stop` do).
+fn enable(client: &client::Client, f: UnitFile, on: bool) -> Result<i32, CliError> {
+    let name = edit::unit_name(&f.name)?;
+    let loc = unitfile::locate(client, f.units)?;
+    println!("{}", unitfile::enable(client, &loc, &name, on)?);
+    if f.now {
+        if !loc.loads() {
+            return Err(CliError::new(
+                exit::NO_ANSWER,
+                format!("--now: the file is changed{}", loc.reader.note()),
+            ));
         }
-    })?;
-    if !reply.ok {
-        return Err(reply_error(&reply));
+        let verb = if on { Verb::Start } else { Verb::Stop };
+        let r = client.request(verb, std::slice::from_ref(&name))?;
+        if !r.ok {
+            return Err(reply_error(&r));
+        }
     }
-    let info: Info = data(&mut reply)?;
-    Ok(PathBuf::from(info.units_dir))
+    Ok(exit::OK)
 }
 
 /// SIGPIPE's disposition: default (die quietly, as `colonyctl status | head` should) or
@@ -510,6 +471,7 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("colonyctl").chain(args.iter().copied()))
@@ -526,13 +488,13 @@ mod tests {
         assert!(cli.json);
         assert_eq!(
             request_of(&cli.command),
-            Some(("status", vec!["web".into(), "@db".into(), "x".into()]))
+            Some((Verb::Status, vec!["web".into(), "@db".into(), "x".into()]))
         );
         let cli = parse(&["restart", "--no-block", "a", "--timeout", "5s"]).unwrap();
         assert_eq!(cli.timeout, Some(Duration::from_secs(5)));
         assert_eq!(
             request_of(&cli.command),
-            Some(("restart", vec!["--no-block".into(), "a".into()]))
+            Some((Verb::Restart, vec!["--no-block".into(), "a".into()]))
         );
         assert_eq!(default_timeout(&cli.command), Duration::from_secs(30));
         let cli = parse(&["stop", "a"]).unwrap();
@@ -540,11 +502,11 @@ mod tests {
         let cli = parse(&["signal", "HUP", "a.unit"]).unwrap();
         assert_eq!(
             request_of(&cli.command),
-            Some(("signal", vec!["HUP".into(), "a".into()]))
+            Some((Verb::Signal, vec!["HUP".into(), "a".into()]))
         );
         assert_eq!(
             request_of(&parse(&["halt"]).unwrap().command),
-            Some(("halt", vec![]))
+            Some((Verb::Halt, vec![]))
         );
         assert_eq!(
             request_of(&parse(&["logs", "x", "-n", "5"]).unwrap().command),
@@ -603,6 +565,55 @@ mod tests {
                 assert_eq!(units, Some(PathBuf::from("/tmp/u")));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn new_verbs_parse() {
+        match parse(&["status", "--state", "failed,backoff", "web"])
+            .unwrap()
+            .command
+        {
+            Cmd::Status { state, targets, .. } => {
+                assert_eq!(state, vec!["failed", "backoff"]);
+                assert_eq!(targets, vec!["web"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = parse(&[
+            "logs", "a", "b.unit", "-f", "--since", "10m", "--grep", "x|y",
+        ])
+        .unwrap();
+        match cli.command {
+            Cmd::Logs {
+                units,
+                follow,
+                since,
+                grep,
+                lines,
+                ..
+            } => {
+                assert_eq!(units, vec!["a", "b.unit"]);
+                assert!(follow);
+                assert_eq!(since, Some(Duration::from_secs(600)));
+                assert_eq!(grep.as_deref(), Some("x|y"));
+                assert_eq!(lines, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&["logs"]).unwrap().command,
+            Cmd::Logs { .. }
+        ));
+        let cli = parse(&["disable", "--now", "web"]).unwrap();
+        assert!(matches!(
+            &cli.command,
+            Cmd::Disable(UnitFile { now: true, .. })
+        ));
+        assert_eq!(default_timeout(&cli.command), Duration::from_secs(120));
+        for v in ["cat", "show", "enable"] {
+            assert!(parse(&[v, "web"]).is_ok(), "{v}");
+            assert_eq!(parse(&[v]).unwrap_err().exit_code(), exit::USAGE, "{v}");
         }
     }
 

@@ -112,6 +112,7 @@ impl Style {
 fn terminal_width() -> Option<usize> {
     // SAFETY: winsize is plain integers (all-zero is valid); TIOCGWINSZ writes one into it.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which is valid and ours.
     let r = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
     (r == 0 && ws.ws_col > 0).then_some(ws.ws_col as usize)
 }
@@ -235,6 +236,48 @@ fn cut_visible(line: &str, max: usize) -> String {
     out
 }
 
+/// `text` in lines of at most `width` characters, broken at spaces where it can (a word
+/// longer than a line is cut), the lines after the first indented by two; one line when
+/// there is no width.
+pub fn wrap(text: &str, width: Option<usize>) -> Vec<String> {
+    const INDENT: &str = "  ";
+    let Some(width) = width.filter(|&w| w > 2 * INDENT.len()) else {
+        return vec![text.to_string()];
+    };
+    let mut lines = Vec::new();
+    let mut rest: Vec<char> = text.chars().collect();
+    let mut room = width;
+    loop {
+        if rest.len() <= room {
+            lines.push(rest.iter().collect::<String>());
+            break;
+        }
+        // The last space that leaves the line within its room, else a hard cut.
+        let cut = rest[..=room]
+            .iter()
+            .rposition(|&c| c == ' ')
+            .filter(|&i| i > 0)
+            .unwrap_or(room);
+        lines.push(
+            rest[..cut]
+                .iter()
+                .collect::<String>()
+                .trim_end()
+                .to_string(),
+        );
+        rest = rest[cut..]
+            .iter()
+            .copied()
+            .skip_while(|&c| c == ' ')
+            .collect();
+        room = width - INDENT.len();
+    }
+    for l in lines.iter_mut().skip(1) {
+        l.insert_str(0, INDENT);
+    }
+    lines
+}
+
 /// The colour of a state: green when up, red when failed, yellow on the way.
 pub fn state_color(state: &str) -> Option<&'static str> {
     match state {
@@ -316,6 +359,14 @@ pub fn status_styled(units: &[UnitStatus], now: DateTime<Utc>, style: Style) -> 
             });
             n.push(format!("heartbeat: {} (last beat {age})", hb.file));
         }
+        if !u.leftover_pids.is_empty() {
+            let pids: Vec<String> = u.leftover_pids.iter().map(|p| p.to_string()).collect();
+            n.push(format!(
+                "left over: {} (pids {})",
+                pids.len(),
+                pids.join(" ")
+            ));
+        }
         for w in &u.warnings {
             n.push(format!("warning: {w}"));
         }
@@ -328,7 +379,8 @@ pub fn status_styled(units: &[UnitStatus], now: DateTime<Utc>, style: Style) -> 
         (true, 1.., 1) => units.get(row - 1).and_then(|u| state_color(&u.state)),
         _ => None,
     };
-    let table = table_styled(&rows, &[7, 5], style.width, paint);
+    // The description, then the last exit, then a long name give way first (`-l`: whole).
+    let table = table_styled(&rows, &[7, 5, 0], style.width, paint);
     let mut out = String::new();
     let mut notes = notes.into_iter().peekable();
     for (i, line) in table.lines().enumerate() {
@@ -336,9 +388,11 @@ pub fn status_styled(units: &[UnitStatus], now: DateTime<Utc>, style: Style) -> 
         out.push('\n');
         if let Some((_, n)) = notes.next_if(|(row, _)| *row == i) {
             for l in n {
-                out.push_str("    ");
-                out.push_str(&l);
-                out.push('\n');
+                for piece in wrap(&l, style.width.map(|w| w.saturating_sub(4))) {
+                    out.push_str("    ");
+                    out.push_str(&piece);
+                    out.push('\n');
+                }
             }
         }
     }
@@ -500,6 +554,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn status_shows_what_is_left_of_a_stopping_unit() {
+        let units = vec![UnitStatus {
+            name: "web".into(),
+            state: "stopping".into(),
+            since: "2026-11-23T11:59:58.500+00:00".into(),
+            leftover_pids: vec![4243, 4250],
+            ..Default::default()
+        }];
+        let out = status(&units, now());
+        assert!(
+            out.lines()
+                .any(|l| l == "    left over: 2 (pids 4243 4250)"),
+            "{out}"
+        );
+    }
+
     fn described(name: &str, state: &str, description: &str) -> UnitStatus {
         UnitStatus {
             name: name.into(),
@@ -514,6 +585,83 @@ mod tests {
                 ..Default::default()
             }),
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn status_at_80_columns_with_a_long_name_and_a_long_reason() {
+        let name = format!("a-unit-with-a-very-long-name-{}", "x".repeat(35));
+        let reason = "the program could not be started because its working directory /srv/some/where/deep/inside/a/tree does not exist (create it or change `directory`)";
+        let units = vec![
+            UnitStatus {
+                name: name.clone(),
+                state: "failed".into(),
+                since: "2026-11-23T11:59:00Z".into(),
+                enabled: true,
+                last_exit: Some(LastExit {
+                    reason: Some("exec".into()),
+                    detail: Some(reason.into()),
+                    ..Default::default()
+                }),
+                error: Some(format!("{name}.unit:1:1: exec: {reason}")),
+                status_text: Some("x".repeat(200)),
+                ..Default::default()
+            },
+            described(
+                "web",
+                "running",
+                "A description that runs on and on past the edge",
+            ),
+        ];
+        let out = status_styled(
+            &units,
+            now(),
+            Style {
+                width: Some(80),
+                color: false,
+            },
+        );
+        for l in out.lines() {
+            assert!(
+                l.chars().count() <= 80,
+                "{} chars: {l:?}\n{out}",
+                l.chars().count()
+            );
+        }
+        // The long name gave way; its row still shows the state, and every word of the
+        // reason is there (wrapped, not cut).
+        let row = out.lines().nth(1).unwrap();
+        assert!(row.starts_with("a-unit-with") && row.contains('…'), "{out}");
+        assert!(row.contains("failed"), "{out}");
+        let notes: String = out
+            .lines()
+            .filter(|l| l.starts_with("    "))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
+        for word in reason.split(' ') {
+            assert!(notes.contains(word), "{word}: {out}");
+        }
+        assert!(notes.contains(&"x".repeat(60)), "{out}");
+        // Whole lines when piped (no width).
+        let piped = status_styled(&units, now(), Style::default());
+        assert!(piped.contains(&name), "{piped}");
+        assert!(piped.contains(reason), "{piped}");
+    }
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_cuts_long_words() {
+        assert_eq!(wrap("a b c", None), vec!["a b c"]);
+        assert_eq!(
+            wrap("hello world again", Some(11)),
+            vec!["hello world", "  again"]
+        );
+        assert_eq!(
+            wrap("abcdefghijkl", Some(5)),
+            vec!["abcde", "  fgh", "  ijk", "  l"]
+        );
+        for l in wrap(&"word ".repeat(50), Some(20)) {
+            assert!(l.chars().count() <= 20, "{l:?}");
         }
     }
 

@@ -75,10 +75,6 @@ fn broken_files_give_located_errors_and_exit_1() {
             f("b.unit")
         ),
         format!(
-            "{}:2:18: requires: no unit `ghost` (no file ghost.unit in this directory)",
-            f("b.unit")
-        ),
-        format!(
             "{}:1:1: exec: missing `exec`: every unit needs exec = [\"/path/to/program\", \"arg\", ...]",
             f("job.unit")
         ),
@@ -91,7 +87,7 @@ fn broken_files_give_located_errors_and_exit_1() {
             f("my web.unit")
         ),
         format!(
-            "{}:4:1: restart.restrat: unknown key `restrat`; [restart] knows: policy, success_codes, delay_min, delay_max, threshold",
+            "{}:4:1: restart.restrat: unknown key `restrat`; [restart] knows: policy, success_codes, delay_min, delay_max, threshold, max_failures",
             f("web.unit")
         ),
         format!(
@@ -101,6 +97,7 @@ fn broken_files_give_located_errors_and_exit_1() {
     ];
     assert_eq!(out.lines().collect::<Vec<_>>(), want, "stderr: {err}");
     assert_eq!(code, 1);
+    // b names a missing unit too: a warning, shown once b is valid.
     assert!(err.contains("6 units checked, 5 invalid"), "{err}");
 
     // One file alone: its siblings are its possible dependencies; their own errors are not shown.
@@ -141,4 +138,185 @@ fn usage_errors_exit_2() {
         err.contains("/nonexistent/x.unit: no such file or directory"),
         "{err}"
     );
+}
+
+/// The file names of the directory opened while `f` runs (inotify `IN_OPEN`).
+fn opened_in(dir: &Path, f: impl FnOnce()) -> std::collections::BTreeSet<String> {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).expect("inotify");
+    ino.add_watch(dir, AddWatchFlags::IN_OPEN)
+        .expect("watch the directory");
+    f();
+    let mut opened = std::collections::BTreeSet::new();
+    loop {
+        match ino.read_events() {
+            Ok(events) => {
+                for e in events {
+                    if e.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+                        opened.insert("(more than the queue holds)".to_string());
+                    }
+                    if let Some(name) = e.name {
+                        opened.insert(name.to_string_lossy().into_owned());
+                    }
+                }
+            }
+            Err(nix::errno::Errno::EAGAIN) => break,
+            Err(e) => panic!("inotify read: {e}"),
+        }
+    }
+    opened
+}
+
+#[test]
+fn check_file_reads_only_the_units_it_refers_to() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let w = |n: &str, text: &str| std::fs::write(p.join(n), text).unwrap();
+    w(
+        "web.unit",
+        "exec = [\"/bin/true\"]\nafter = [\"db\"]\nrequires = [\"cache\"]\n",
+    );
+    w("db.unit", "exec = [\"/bin/true\"]\nafter = [\"base\"]\n");
+    w("cache.unit", "exec = [\"/bin/true\"]\n");
+    w("base.unit", "exec = [\"/bin/true\"]\n");
+    // Refers to web, but web does not refer to it.
+    w("lonely.unit", "exec = [\"/bin/true\"]\nafter = [\"web\"]\n");
+    for i in 0..3000 {
+        w(
+            &format!("other{i}.unit"),
+            &format!(
+                "exec = [\"/bin/sleep\", \"{i}\"]\nafter = [\"other{}\"]\n",
+                i / 2
+            ),
+        );
+    }
+    w("broken.unit", "exec = [\"/bin/true\"\n[[[ not TOML\n");
+    let mut result = None;
+    let opened = opened_in(p, || result = Some(check(&[&p.join("web.unit")])));
+    let (code, out, err) = result.unwrap();
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(err.contains("1 unit checked, all valid"), "{err}");
+    assert!(!err.contains("broken"), "{err}");
+    let opened: Vec<String> = opened.into_iter().collect();
+    assert!(
+        opened == ["base.unit", "cache.unit", "db.unit", "web.unit"],
+        "`check web.unit` read {} files of the directory: {:?}...",
+        opened.len(),
+        &opened[..opened.len().min(12)]
+    );
+    // The directory as a whole still shows the broken one.
+    let (code, out, _) = check(&[p]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains(&format!("{}:", p.join("broken.unit").display())),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_file_says_what_check_dir_says_of_it() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let w = |n: &str, text: &str| std::fs::write(p.join(n), text).unwrap();
+    w("broken.unit", "exec = [\"/bin/true\"\n");
+    w("database.unit", "exec = [\"/bin/true\"]\n");
+    // After an invalid unit: it exists, so a is valid (a's own problem is still shown).
+    w(
+        "a.unit",
+        "exec = [\"/bin/true\"]\nafter = [\"broken\"]\n[timer]\nevery = \"1ns\"\n",
+    );
+    w(
+        "a2.unit",
+        "exec = [\"/bin/true\"]\nrequires = [\"broken\"]\n",
+    );
+    // A missing unit, a typo, a cycle through two other files, a unit needing one in a cycle.
+    w(
+        "b.unit",
+        "exec = [\"/bin/true\"]\nafter = [\"broken\", \"ghost\"]\n",
+    );
+    w("f.unit", "exec = [\"/bin/true\"]\nafter = [\"databse\"]\n");
+    w("c.unit", "exec = [\"/bin/true\"]\nafter = [\"d\"]\n");
+    w("d.unit", "exec = [\"/bin/true\"]\nrequires = [\"e\"]\n");
+    w(
+        "e.unit",
+        "exec = [\"/bin/true\"]\nafter = [\"broken\", \"c\"]\n",
+    );
+    w("g.unit", "exec = [\"/bin/true\"]\nrequires = [\"c\"]\n");
+    for i in 0..50 {
+        w(&format!("other{i}.unit"), "exec = [\"/bin/true\"]\n");
+    }
+    let (_, dir_out, _) = check(&[p]);
+    let mut invalid = 0;
+    for name in ["a", "a2", "b", "f", "c", "d", "e", "g"] {
+        let file = p.join(format!("{name}.unit"));
+        let prefix = format!("{}:", file.display());
+        let want: Vec<&str> = dir_out.lines().filter(|l| l.starts_with(&prefix)).collect();
+        let (code, out, err) = check(&[&file]);
+        assert_eq!(out.lines().collect::<Vec<_>>(), want, "{name}: {err}");
+        let errors = want.iter().any(|l| !l.contains(": warning: "));
+        assert_eq!(code, if errors { 1 } else { 0 }, "{name}");
+        invalid += usize::from(errors);
+    }
+    // What each one should say, so the comparison above is not of two empty outputs.
+    assert_eq!(invalid, 4, "{dir_out}");
+    for fragment in [
+        "a.unit:4:9: timer.every: must be at least 1s",
+        "b.unit:2:20: after: warning: no unit `ghost`",
+        "f.unit:2:10: after: warning: no unit `databse` (no file databse.unit in this directory), so ordering after it is ignored; did you mean `database`?",
+        "c.unit:2:10: after: dependency cycle: c -> d -> e -> c",
+        "d.unit:2:13: requires: dependency cycle: d -> e -> c -> d",
+        "e.unit:2:20: after: dependency cycle: e -> c -> d -> e",
+    ] {
+        assert!(dir_out.contains(fragment), "{fragment}\n{dir_out}");
+    }
+}
+
+/// The README's own `web.unit` (`after = ["db"]`, and no db.unit beside it), saved alone:
+/// valid, with a warning at the entry, as systemd treats ordering against a missing unit.
+#[test]
+fn the_readme_web_unit_alone_is_valid_with_a_warning() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    let after = readme
+        .split_once("/web.unit`")
+        .expect("the README shows a web.unit")
+        .1;
+    let text = after
+        .split_once("```toml\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("a toml block after it")
+        .0;
+    assert!(text.contains("after = [\"db\"]"), "{text}");
+    let d = tempfile::tempdir().unwrap();
+    let web = d.path().join("web.unit");
+    std::fs::write(&web, text).unwrap();
+    for target in [&web, d.path()] {
+        let (code, out, err) = check(&[target]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert_eq!(
+            out,
+            format!(
+                "{}:6:10: after: warning: no unit `db` (no file db.unit in this directory), so ordering after it is ignored\n",
+                web.display()
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("1 unit checked, all valid, 1 warning"),
+            "{err}"
+        );
+    }
+    // JSON: the warning in its own list, no errors.
+    let out = Command::new(env!("CARGO_BIN_EXE_colonyctl"))
+        .args(["check", "--json"])
+        .arg(&web)
+        .output()
+        .expect("run colonyctl");
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["invalid"], 0);
+    assert_eq!(v["errors"], serde_json::json!([]));
+    assert_eq!(v["warnings"][0]["key"], "after");
+    assert_eq!(v["warnings"][0]["line"], 6);
 }

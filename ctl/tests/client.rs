@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use colony_init::control::{ControlFifo, ReplyWriter};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use units::proto::{Info, Reply, Request, UnitStatus};
+use units::proto::{Info, Reply, Request, UnitStatus, Verb};
 
 type Handler = Box<dyn Fn(&Request) -> Option<Reply> + Send>;
 
@@ -219,8 +219,8 @@ fn status_table_json_and_exit_codes() {
 #[test]
 fn commands_send_their_request_lines() {
     let s = Server::start(|req| {
-        Some(match req.verb.as_str() {
-            "poweroff" => err(1, "poweroff: colony-init is not PID 1 of a machine"),
+        Some(match req.verb {
+            Verb::Poweroff => err(1, "poweroff: colony-init is not PID 1 of a machine"),
             _ => ok(serde_json::Value::Null),
         })
     });
@@ -317,17 +317,24 @@ fn interrupted_while_waiting_removes_its_fifo() {
 }
 
 #[test]
-fn add_and_remove_use_the_units_dir_of_info() {
+fn add_and_remove_use_the_units_dir_of_info_and_wait_for_colony_init() {
     let units = tempfile::tempdir().unwrap();
     let dir = units.path().to_str().unwrap().to_string();
+    // As colony-init: `reload` reads the directory, `status` answers from what it read.
     let s = Server::start(move |req| {
-        (req.verb == "info").then(|| {
-            ok(serde_json::to_value(Info {
+        let known = |n: &str| Path::new(&dir).join(format!("{n}.unit")).exists();
+        Some(match (req.verb, req.args.first()) {
+            (Verb::Info, _) => ok(serde_json::to_value(Info {
                 pid: 1,
                 units_dir: dir.clone(),
                 ..Default::default()
             })
-            .unwrap())
+            .unwrap()),
+            (Verb::Reload | Verb::Stop, _) => ok(serde_json::Value::Null),
+            (Verb::Status, Some(n)) if known(n) => {
+                ok(serde_json::to_value(vec![unit(n, "stopped")]).unwrap())
+            }
+            _ => err(4, "no such unit"),
         })
     });
     let o = s.ctl(&[
@@ -354,7 +361,21 @@ fn add_and_remove_use_the_units_dir_of_info() {
     assert!(!path.exists());
     let o = s.ctl(&["remove", "web"]);
     assert_eq!(o.status.code(), Some(4));
-    assert_eq!(s.lines(), vec!["info", "info", "info"]);
+    // add returns once colony-init has read the directory and knows the unit; remove stops
+    // the unit first and returns once colony-init no longer knows it.
+    assert_eq!(
+        s.lines(),
+        vec![
+            "info",
+            "reload",
+            "status web",
+            "info",
+            "stop web",
+            "reload",
+            "status web",
+            "info"
+        ]
+    );
     // With --units, colony-init is not needed at all.
     let o = colonyctl(
         Path::new("/nonexistent"),
@@ -386,17 +407,13 @@ fn logs_tail_and_follow_across_rotation() {
             writeln!(f, "old {i}").unwrap();
         }
     }
-    let file = log.to_str().unwrap().to_string();
-    let s = Server::start(move |req| {
-        Some(match req.args.first().map(String::as_str) {
-            Some("web") => {
-                let mut u = unit("web", "running");
-                u.log_file = Some(file.clone());
-                ok(serde_json::to_value(vec![u]).unwrap())
-            }
-            _ => err(4, "no such unit"),
-        })
-    });
+    // logs asks colony-init nothing: it reads LOG_DIR as recorded in RUN.
+    let s = Server::start(|_| None);
+    std::fs::write(
+        s.run_dir().join("log-dir"),
+        logdir.path().as_os_str().as_encoded_bytes(),
+    )
+    .unwrap();
     let o = s.ctl(&["logs", "web", "-n", "3"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "old 27\nold 28\nold 29\n");
@@ -437,6 +454,7 @@ fn logs_tail_and_follow_across_rotation() {
     wait_for("old 29\nnew 1\nlast before rotation\nfirst after rotation\nmore\n");
     child.kill().unwrap();
     child.wait().unwrap();
+    assert!(s.lines().is_empty(), "{:?}", s.lines());
 }
 
 #[test]

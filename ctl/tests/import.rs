@@ -117,6 +117,10 @@ fn line<'a>(report: &'a str, needle: &str) -> &'a str {
 fn systemd_template_instance_with_dropins_specifiers_and_environment_file() {
     let fx = fixtures();
     let out = fx.path().join("units");
+    // `sentinel` (Requires=) is a unit of the output directory already; `redis-exporter`
+    // (Wants=) is not, nor imported: that ordering is not carried.
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("sentinel.unit"), "exec = [\"/bin/true\"]\n").unwrap();
     let r = import(
         &[fx.path().join("systemd/redis-server@cache.service")],
         &out,
@@ -125,7 +129,11 @@ fn systemd_template_instance_with_dropins_specifiers_and_environment_file() {
         false,
     );
     assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
-    assert_eq!(unit_files(&out), vec!["redis-server-cache.unit"]);
+    assert_eq!(
+        unit_files(&out),
+        vec!["redis-server-cache.unit", "sentinel.unit"]
+    );
+    check_dir(&out);
     let u = unit(&out, "redis-server-cache");
     // %I and %i are the instance; the drop-in's `ExecStart=` reset the template's command;
     // ${PORT} comes from the EnvironmentFile, $EXTRA_FLAGS (a whole word) splits.
@@ -173,7 +181,7 @@ fn systemd_template_instance_with_dropins_specifiers_and_environment_file() {
     assert_eq!(u.resources.cpu_weight, Some(200));
     assert_eq!(u.resources.tasks_max, Some(64));
     assert_eq!(u.requires, ["sentinel"]);
-    assert_eq!(u.after, ["redis-exporter"]);
+    assert!(u.after.is_empty());
     assert_eq!(u.nofile, Some(65535));
 
     // The report: every key, with its fate.
@@ -184,12 +192,14 @@ fn systemd_template_instance_with_dropins_specifiers_and_environment_file() {
     assert!(line(rep, "RuntimeDirectory=redis-%i").contains("NOT CARRIED"));
     assert!(line(rep, "After=network.target").contains("NOT CARRIED"));
     assert!(line(rep, "After=local-fs.target").contains("same"));
-    assert!(line(rep, "TimeoutStopSec=0").contains("NOT CARRIED"));
+    assert!(line(rep, "TimeoutStopSec=0").contains("approx"));
+    assert!(line(rep, "TimeoutStopSec=0").contains("stop.timeout = \"3650d\""));
     assert!(line(rep, "SuccessExitStatus=3 SIGUSR1").contains("approx"));
     assert!(line(rep, "SuccessExitStatus=3 SIGUSR1").contains("SIGUSR1"));
     assert!(line(rep, "EnvironmentFile=-/nonexistent").contains("same"));
     assert!(line(rep, "redis.env").contains("PORT = \"6390\""));
-    assert!(line(rep, "Wants=redis-exporter.service").contains("approx"));
+    assert!(line(rep, "Wants=redis-exporter.service").contains("NOT CARRIED"));
+    assert!(line(rep, "Wants=redis-exporter.service").contains("neither imported here"));
     assert!(line(rep, "MemoryMax=256M").contains("resources.memory_max = \"256M\""));
     assert!(line(
         rep,
@@ -371,13 +381,24 @@ fn supervisord_conf_with_includes_numprocs_groups_and_priorities() {
         assert_eq!(w.after, ["web"]);
         assert_eq!(w.restart.policy, RestartPolicy::OnFailure);
         assert_eq!(w.restart.success_codes, vec![0, 2]);
+        // startsecs=5: up once it has lived 5s, and the backoff threshold with it;
+        // startretries=10: the first start and ten retries.
+        assert_eq!(w.ready.settle, Duration::from_secs(5));
         assert_eq!(w.restart.threshold, Some(Duration::from_secs(5)));
+        assert_eq!(w.restart.max_failures, Some(11));
         // supervisord's stopwaitsecs default, made explicit.
         assert_eq!(w.stop.timeout, Some(Duration::from_secs(10)));
         assert_eq!(w.umask, Some(0o022));
     }
-    assert!(line(&r.out, "startretries=10").contains("NOT CARRIED"));
-    assert!(line(&r.out, "startretries=10").contains("backs off forever"));
+    // supervisord's defaults (startsecs=1, startretries=3), made explicit.
+    assert_eq!(web.ready.settle, Duration::from_secs(1));
+    assert_eq!(web.restart.max_failures, Some(4));
+    let l = line(&r.out, "startretries=10");
+    assert!(
+        l.contains("carried") && l.contains("max_failures = 11"),
+        "{l}"
+    );
+    assert!(line(&r.out, "startsecs=5").contains("ready.settle = \"5s\""));
     assert!(line(&r.out, "stopasgroup=true").contains("whole unit"));
     assert!(line(&r.out, "killasgroup=true").contains("same"));
     assert!(line(&r.out, "[eventlistener:crashmail]").contains("NOT CARRIED"));
@@ -557,19 +578,25 @@ fn unknown_format_and_unknown_user() {
     assert_eq!(r.code, 1);
     assert!(r.err.contains("--from"), "{}", r.err);
 
-    // A user that does not exist here is a warning: the unit is still written (it may
-    // exist where the unit will run).
+    // A user that does not exist here makes a unit that does not load here: the import
+    // fails, names the unit and the error, and writes nothing.
     let svc = fx.path().join("ghost.service");
     std::fs::write(
         &svc,
         "[Service]\nExecStart=/bin/true\nUser=colony-import-no-such-user\n",
     )
     .unwrap();
-    let r = import(&[svc], &out, None, false, false);
-    assert_eq!(r.code, 0, "{}", r.err);
-    assert!(line(&r.out, "warning").contains("colony-import-no-such-user"));
-    let text = std::fs::read_to_string(out.join("ghost.unit")).unwrap();
-    assert!(text.contains("user = \"colony-import-no-such-user\""));
+    let r = import(std::slice::from_ref(&svc), &out, None, false, false);
+    assert_eq!(r.code, 1, "{}\n{}", r.out, r.err);
+    let e = line(&r.err, "colony-import-no-such-user");
+    assert!(
+        e.contains(&*out.join("ghost.unit").display().to_string()),
+        "{e}"
+    );
+    assert!(e.contains("user database"), "{e}");
+    assert!(e.contains(&*svc.display().to_string()), "{e}");
+    assert!(r.err.contains("nothing written"), "{}", r.err);
+    assert!(unit_files(&out).is_empty());
 }
 
 #[test]
@@ -609,4 +636,481 @@ fn format_is_guessed_or_forced() {
         unit_files(&out2),
         vec!["backup.unit", "db.unit", "simple.unit"]
     );
+}
+
+/// Write systemd unit files into `dir`: (file name, text).
+fn write_units(dir: &Path, files: &[(&str, &str)]) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).unwrap();
+    files
+        .iter()
+        .map(|(name, text)| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn systemd_orderings_to_units_outside_the_import_are_dropped_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("units");
+    // `present` is a unit of the output directory already; `elsewhere` and `db` are not.
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("present.unit"), "exec = [\"/bin/true\"]\n").unwrap();
+    let files = write_units(
+        &dir.path().join("sd"),
+        &[
+            (
+                "web.service",
+                "[Unit]\nAfter=api.service present.service elsewhere.service\nRequires=db.service\n\
+                 [Service]\nExecStart=/bin/sleep 1000\n",
+            ),
+            ("api.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+    );
+    let r = import(&files, &out, None, false, false);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    let web = unit(&out, "web");
+    assert_eq!(web.after, ["api", "present"]);
+    assert!(web.requires.is_empty());
+    for gone in ["After=elsewhere.service", "Requires=db.service"] {
+        let l = line(&r.out, gone);
+        assert!(l.contains("NOT CARRIED"), "{l}");
+        assert!(l.contains("neither imported here"), "{l}");
+    }
+    assert!(line(&r.out, "After=api.service").contains("carried"));
+    // The directory as colony-init reads it is valid.
+    check_dir(&out);
+}
+
+#[test]
+fn systemd_oneshot_runs_every_exec_start_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let w = work.display().to_string();
+    // Words that sh would otherwise split, glob, expand or choke on; a `-` command whose
+    // failure is ignored, as systemd does.
+    let text = format!(
+        "[Service]\nType=oneshot\n\
+         ExecStart=/usr/bin/touch \"{w}/a b\" \"{w}/it's\"\n\
+         ExecStart=-/bin/false\n\
+         ExecStart=/usr/bin/touch {w}/*.gz \"{w}/$$HOME\" \"{w}/;x\"\n"
+    );
+    let stop = format!(
+        "[Service]\nType=oneshot\nExecStart=/bin/false\nExecStart=/usr/bin/touch {w}/never\n"
+    );
+    let files = write_units(
+        &dir.path().join("sd"),
+        &[("steps.service", &text), ("halts.service", &stop)],
+    );
+    let out = dir.path().join("units");
+    let r = import(&files, &out, None, false, false);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    let u = unit(&out, "steps");
+    assert_eq!(u.exec[..2], ["/bin/sh", "-c"]);
+    assert_eq!(u.exec.len(), 3);
+    for n in 1..=3 {
+        let l = line(&r.out, &format!("command {n} of 3"));
+        assert!(l.contains("approx") && l.contains("/bin/sh -c"), "{l}");
+    }
+    // Run the command as colony-init would: each file, named exactly, in order.
+    let st = std::process::Command::new(&u.exec[0])
+        .args(&u.exec[1..])
+        .status()
+        .unwrap();
+    assert!(st.success(), "{:?}", u.exec);
+    let mut made = unit_files(&work);
+    made.sort();
+    assert_eq!(made, ["$HOME", "*.gz", ";x", "a b", "it's"], "{:?}", u.exec);
+
+    // A command that fails ends the run: the next one does not run.
+    let h = unit(&out, "halts");
+    let st = std::process::Command::new(&h.exec[0])
+        .args(&h.exec[1..])
+        .status()
+        .unwrap();
+    assert!(!st.success());
+    assert!(!work.join("never").exists());
+}
+
+#[test]
+fn systemd_template_is_refused_and_an_instance_imported() {
+    let fx = fixtures();
+    let out = fx.path().join("units");
+    let tpl = fx.path().join("systemd/redis-server@.service");
+    let r = import(std::slice::from_ref(&tpl), &out, None, false, false);
+    assert_eq!(r.code, 1, "{}\n{}", r.out, r.err);
+    assert!(r.err.contains("nothing to import"), "{}", r.err);
+    let l = line(&r.out, "redis-server@.service");
+    assert!(l.contains("NOT CARRIED") && l.contains("template"), "{l}");
+    assert!(l.contains("redis-server@INSTANCE.service"), "{l}");
+    assert!(unit_files(&out).is_empty());
+
+    // An instance is read from the template, with %i filled.
+    let r = import(
+        &[fx.path().join("systemd/redis-server@6380.service")],
+        &out,
+        None,
+        false,
+        false,
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert_eq!(unit_files(&out), ["redis-server-6380.unit"]);
+    let text = std::fs::read_to_string(out.join("redis-server-6380.unit")).unwrap();
+    assert!(text.contains("/etc/redis/redis-6380.conf"), "{text}");
+    assert!(!text.contains("redis-.conf"), "{text}");
+    check_dir(&out);
+}
+
+#[test]
+fn systemd_no_timeout_becomes_a_very_long_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_units(
+        &dir.path().join("sd"),
+        &[
+            (
+                "slow.service",
+                "[Service]\nExecStart=/bin/sleep 1000\nTimeoutStopSec=infinity\n",
+            ),
+            (
+                "waits.service",
+                "[Service]\nType=notify\nExecStart=/bin/sleep 1000\nTimeoutSec=0\n",
+            ),
+        ],
+    );
+    let out = dir.path().join("units");
+    let r = import(&files, &out, None, false, false);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    let ten_years = Some(Duration::from_secs(3650 * 86_400));
+    assert_eq!(unit(&out, "slow").stop.timeout, ten_years);
+    let w = unit(&out, "waits");
+    assert_eq!(w.stop.timeout, ten_years);
+    assert_eq!(w.ready.timeout, ten_years);
+    for key in ["TimeoutStopSec=infinity", "TimeoutSec=0"] {
+        let l = line(&r.out, key);
+        assert!(l.contains("approx") && l.contains("stands for none"), "{l}");
+    }
+}
+
+#[test]
+fn systemd_defaults_are_carried_without_a_report_of_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_units(
+        &dir.path().join("sd"),
+        &[(
+            "plain.service",
+            "[Unit]\nStartLimitIntervalSec=0\nIgnoreOnIsolate=yes\nRefuseManualStop=no\n\
+             [Service]\nExecStart=/bin/sleep 1000\nPrivateDevices=no\nStandardInput=null\n\
+             SuccessExitStatus=DATAERR CANTCREAT\n\
+             PrivateTmp=false\nProtectSystem=no\nSendSIGKILL=yes\nIgnoreSIGPIPE=no\n\
+             KillMode=control-group\nProtectProc=default\n",
+        )],
+    );
+    let out = dir.path().join("units");
+    // --strict: any key not carried fails the import.
+    let r = import(&files, &out, None, false, true);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert!(!r.out.contains("NOT CARRIED"), "{}", r.out);
+    assert!(line(&r.out, "PrivateDevices=no").contains("same"));
+    assert!(line(&r.out, "StandardInput=null").contains("same"));
+    // Exit status names are sysexits.h's.
+    assert_eq!(unit(&out, "plain").restart.success_codes, [0, 65, 73]);
+    // Where colony differs from what the unit asks, it still says so.
+    let files = write_units(
+        &dir.path().join("sd2"),
+        &[(
+            "tight.service",
+            "[Service]\nExecStart=/bin/sleep 1000\nProtectClock=yes\nStandardInput=tty\n",
+        )],
+    );
+    let r = import(&files, &dir.path().join("units2"), None, false, false);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert!(line(&r.out, "ProtectClock=yes").contains("NOT CARRIED"));
+    assert!(line(&r.out, "StandardInput=tty").contains("NOT CARRIED"));
+}
+
+#[test]
+fn an_ordering_cycle_fails_the_import_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_units(
+        &dir.path().join("sd"),
+        &[
+            (
+                "a.service",
+                "[Unit]\nAfter=b.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+            ),
+            (
+                "b.service",
+                "[Unit]\nAfter=a.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+            ),
+        ],
+    );
+    let out = dir.path().join("units");
+    let r = import(&files, &out, None, false, false);
+    assert_eq!(r.code, 1, "{}\n{}", r.out, r.err);
+    let l = line(&r.err, "dependency cycle");
+    assert!(l.contains("a.unit") || l.contains("b.unit"), "{l}");
+    assert!(l.contains("imported from"), "{l}");
+    assert!(r.err.contains("nothing written"), "{}", r.err);
+    assert!(unit_files(&out).is_empty());
+}
+
+#[test]
+fn systemd_spans_below_colonys_floors_are_raised_to_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_units(
+        &dir.path().join("sd"),
+        &[
+            (
+                "fast.service",
+                "[Service]\nType=notify\nExecStart=/bin/sleep 1000\nWatchdogSec=20ms\n",
+            ),
+            ("often.timer", "[Timer]\nOnUnitActiveSec=200ms\n"),
+            ("often.service", "[Service]\nExecStart=/bin/true\n"),
+        ],
+    );
+    let out = dir.path().join("units");
+    let r = import(&files, &out, None, false, false);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert_eq!(
+        unit(&out, "fast").ready.watchdog,
+        Some(units::model::limits::MIN_PERIOD)
+    );
+    let often = unit(&out, "often");
+    assert_eq!(
+        often.timer.as_ref().unwrap().every,
+        Some(units::model::limits::MIN_EVERY)
+    );
+    assert!(line(&r.out, "WatchdogSec=20ms").contains("approx"));
+    assert!(line(&r.out, "OnUnitActiveSec=200ms").contains("approx"));
+}
+
+#[test]
+fn supervisord_startsecs_and_startretries_become_settle_and_max_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("supervisord.conf");
+    std::fs::write(
+        &conf,
+        "[program:plain]\ncommand=/bin/sleep 1000\n\
+         [program:slow]\ncommand=/bin/sleep 1000\nstartsecs=10\nstartretries=0\n\
+         [program:instant]\ncommand=/bin/sleep 1000\nstartsecs=0\n\
+         [program:once]\ncommand=/bin/sleep 1000\nstartretries=2\nautorestart=false\n\
+         [program:stubborn]\ncommand=/bin/sleep 1000\nstartretries=5000000\n",
+    )
+    .unwrap();
+    let out = dir.path().join("units");
+    let r = import(&[conf], &out, None, false, false);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+
+    // Not set: supervisord's startsecs=1 and startretries=3 (four tries in all).
+    let plain = unit(&out, "plain");
+    assert_eq!(plain.ready.settle, Duration::from_secs(1));
+    assert_eq!(plain.restart.max_failures, Some(4));
+    let l = line(&r.out, "startsecs= (not set: 1)");
+    assert!(
+        l.contains("ready.settle = \"1s\"") && l.contains("failed start"),
+        "{l}"
+    );
+    let l = line(&r.out, "startretries= (not set: 3)");
+    assert!(
+        l.contains("carried")
+            && l.contains("max_failures = 4")
+            && l.contains("the first start and 3 retries"),
+        "{l}"
+    );
+
+    let slow = unit(&out, "slow");
+    assert_eq!(slow.ready.settle, Duration::from_secs(10));
+    assert_eq!(slow.restart.threshold, Some(Duration::from_secs(10)));
+    assert_eq!(slow.restart.max_failures, Some(1));
+    assert!(line(&r.out, "startsecs=10").contains("grows the backoff"));
+
+    // startsecs=0: up at once, no settle.
+    let instant = unit(&out, "instant");
+    assert_eq!(instant.ready.settle, Duration::ZERO);
+    assert_eq!(instant.restart.threshold, Some(Duration::ZERO));
+    assert!(line(&r.out, "startsecs=0").contains("no [ready] settle"));
+
+    // autorestart=false: supervisord still retries a failed start, colony does not.
+    let once = unit(&out, "once");
+    assert_eq!(once.restart.policy, RestartPolicy::Never);
+    assert_eq!(once.restart.max_failures, Some(3));
+    let l = line(&r.out, "startretries=2");
+    assert!(l.contains("approx") && l.contains("still retries"), "{l}");
+
+    // Past colony's bound: its largest.
+    assert_eq!(
+        unit(&out, "stubborn").restart.max_failures,
+        Some(units::model::limits::MAX_FAILURES)
+    );
+    assert!(line(&r.out, "startretries=5000000").contains("approx"));
+    check_dir(&out);
+}
+
+#[test]
+fn systemd_start_limit_becomes_max_failures_where_a_crash_loop_reaches_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = |extra: &str| {
+        format!("[Unit]\n{extra}\n[Service]\nExecStart=/bin/sleep 1000\nRestart=always\n")
+    };
+    let files = write_units(
+        &dir.path().join("sd"),
+        &[
+            ("burst.service", &svc("StartLimitBurst=3\nStartLimitIntervalSec=60")),
+            ("dflt.service", &svc("")),
+            ("legacy.service", "[Service]\nExecStart=/bin/sleep 1000\nRestart=on-failure\nStartLimitInterval=30\nStartLimitBurst=2\n"),
+            ("total.service", &format!("{}RestartSec=1h\n", svc("StartLimitIntervalSec=infinity\nStartLimitBurst=4"))),
+            ("spaced.service", &format!("{}RestartSec=5s\n", svc("StartLimitBurst=3\nStartLimitIntervalSec=10s"))),
+            ("nolimit.service", &svc("StartLimitIntervalSec=0")),
+            ("norestart.service", "[Unit]\nStartLimitBurst=2\n[Service]\nExecStart=/bin/sleep 1000\n"),
+            ("reboots.service", &svc("StartLimitAction=reboot")),
+        ],
+    );
+    let out = dir.path().join("units");
+    let r = import(&files, &out, None, false, false);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    let max = |name: &str| unit(&out, name).restart.max_failures;
+
+    // Three quick restarts fit in 60s: systemd gives up after 3 starts.
+    assert_eq!(max("burst"), Some(3));
+    for key in ["StartLimitBurst=3", "StartLimitIntervalSec=60"] {
+        let l = line(&r.out, key);
+        assert!(
+            l.contains("approx")
+                && l.contains("max_failures = 3")
+                && l.contains("counts failed starts in a row"),
+            "{l}"
+        );
+    }
+    // Not set: systemd's 5 starts in 10s, reached at RestartSec=100ms.
+    assert_eq!(max("dflt"), Some(5));
+    assert_eq!(max("reboots"), Some(5));
+    let l = line(&r.out, "StartLimitBurst= (not set: 5 starts in 10s)");
+    assert!(
+        l.contains("approx") && l.contains("max_failures = 5"),
+        "{l}"
+    );
+    // The old names, in [Service].
+    assert_eq!(max("legacy"), Some(2));
+    // infinity: the total number of starts.
+    assert_eq!(max("total"), Some(4));
+    // Three starts 5s apart do not fit in 10s: systemd never gives up, nor does colony.
+    assert_eq!(max("spaced"), None);
+    let spaced: Vec<&str> = r
+        .out
+        .lines()
+        .filter(|l| l.contains("spaced.service:") && l.contains("StartLimit"))
+        .collect();
+    assert_eq!(spaced.len(), 2, "{}", r.out);
+    assert!(spaced
+        .iter()
+        .all(|l| l.contains("same") && l.contains("never reaches")));
+    // No limit, and no restarts to limit.
+    assert_eq!(max("nolimit"), None);
+    assert!(line(&r.out, "StartLimitIntervalSec=0").contains("no start rate limit"));
+    assert_eq!(max("norestart"), None);
+    assert!(line(&r.out, "norestart.service:2  StartLimitBurst=2").contains("nothing is restarted"));
+    let l = line(&r.out, "StartLimitAction=reboot");
+    assert!(l.contains("NOT CARRIED") && l.contains("essential"), "{l}");
+    check_dir(&out);
+}
+
+#[test]
+fn systemd_sandbox_directives_become_sandbox_keys() {
+    use units::sandbox::{ListMode, ProtectHome, ProtectSystem, SyscallAction};
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_units(
+        &dir.path().join("sd"),
+        &[(
+            "redis.service",
+            "[Service]\nExecStart=/usr/bin/redis-server\nProtectSystem=strict\nProtectHome=yes\nPrivateTmp=yes\nPrivateDevices=true\nPrivateNetwork=no\nReadWritePaths=-/var/lib/redis -/var/log/redis\nReadWritePaths=-/run/redis\nReadOnlyPaths=+/etc/redis\nInaccessiblePaths=-/opt/secret\nBindPaths=/srv/data:/data\nBindReadOnlyPaths=/srv/conf:/conf\nProtectKernelTunables=yes\nProtectKernelModules=yes\nProtectKernelLogs=yes\nProtectControlGroups=yes\nSystemCallFilter=@system-service\nSystemCallFilter=~@privileged @resources @known\nSystemCallErrorNumber=EPERM\nSystemCallArchitectures=native\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\nMemoryDenyWriteExecute=true\nRestrictNamespaces=true\nRestrictRealtime=true\nRestrictSUIDSGID=true\nLockPersonality=true\nProtectClock=yes\n",
+        )],
+    );
+    let out = dir.path().join("units");
+    let r = import(&files, &out, None, false, false);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    let u = unit(&out, "redis");
+    let s = u.sandbox.expect("a [sandbox] section");
+    assert_eq!(s.protect_system, ProtectSystem::Strict);
+    assert_eq!(s.protect_home, ProtectHome::Yes);
+    assert!(s.private_tmp && s.private_devices && !s.private_network);
+    assert_eq!(s.read_write_paths.len(), 3);
+    assert!(s.read_write_paths.iter().all(|p| p.optional));
+    // The bind's target made read-only, and the + path taken as the host's.
+    assert_eq!(s.read_only_paths.len(), 2);
+    assert_eq!(s.bind_paths.len(), 2);
+    assert!(s.protect_kernel_tunables && s.protect_kernel_modules && s.protect_kernel_logs);
+    assert!(s.protect_control_groups && s.memory_deny_write_execute);
+    assert!(s.restrict_namespaces && s.restrict_realtime && s.restrict_suid_sgid);
+    assert!(s.lock_personality);
+    let f = s.system_call_filter.unwrap();
+    assert_eq!(f.mode, ListMode::Allow);
+    assert!(f.names.contains("read") && !f.names.contains("setuid") && !f.names.contains("nice"));
+    assert_eq!(
+        s.system_call_error_number,
+        SyscallAction::Errno(libc::EPERM)
+    );
+    assert_eq!(s.restrict_address_families.unwrap().families.len(), 3);
+    // What differs is said.
+    assert!(line(&r.out, "@known").contains("@known"), "{}", r.out);
+    assert!(line(&r.out, "ReadOnlyPaths=+/etc/redis").contains("approx"));
+    assert!(line(&r.out, "BindReadOnlyPaths").contains("approx"));
+    assert!(line(&r.out, "ProtectClock").contains("[sandbox] has no such key"));
+}
+
+#[test]
+fn systemd_oneshot_becomes_a_boot_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_units(
+        &dir.path().join("sd"),
+        &[
+            (
+                "networking.service",
+                "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/sbin/ifup -a\n\
+                 TimeoutStartSec=5min\n",
+            ),
+            (
+                "migrate.service",
+                "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+            ),
+            (
+                "app.service",
+                "[Unit]\nAfter=networking.service migrate.service\n\
+                 [Service]\nExecStart=/bin/sleep 1000\n",
+            ),
+        ],
+    );
+    let out = dir.path().join("units");
+    let r = import(&files, &out, None, false, false);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    let net = unit(&out, "networking");
+    assert_eq!(net.ready.kind, units::model::ReadyType::Exited);
+    assert_eq!(net.ready.timeout, Some(std::time::Duration::from_secs(300)));
+    assert_eq!(net.restart.policy, units::model::RestartPolicy::Never);
+    let l = line(&r.out, "RemainAfterExit=yes");
+    assert!(l.contains("exited"), "{l}");
+    let m = unit(&out, "migrate");
+    assert_eq!(m.ready.kind, units::model::ReadyType::Exited);
+    let lines: Vec<&str> = r
+        .out
+        .lines()
+        .filter(|l| l.contains("Type=oneshot"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", r.out);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("carried") && l.contains("exited")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("approx") && l.contains("inactive")),
+        "{lines:?}"
+    );
+    assert_eq!(unit(&out, "app").after, ["networking", "migrate"]);
+    check_dir(&out);
 }

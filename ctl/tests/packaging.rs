@@ -185,6 +185,18 @@ fn debian_package_builds_installs_and_purges() {
     };
     assert_eq!(field("Package"), "colony");
     assert_eq!(field("Version"), env!("CARGO_PKG_VERSION"));
+    // The upgrade re-executes a running colony-init into the new binary.
+    let postinst = Command::new("dpkg-deb")
+        .arg("-I")
+        .arg(&deb)
+        .arg("postinst")
+        .output()
+        .unwrap();
+    let postinst = String::from_utf8_lossy(&postinst.stdout);
+    assert!(
+        postinst.contains("colonyctl --timeout 60s reexec"),
+        "{postinst}"
+    );
 
     let list = Command::new("dpkg-deb")
         .arg("-c")
@@ -219,8 +231,10 @@ fn debian_package_builds_installs_and_purges() {
     }
     std::fs::write(admin.join("status"), "").unwrap();
     let dpkg = |args: &[&str]| {
+        // The root has no shell: the postinst runs outside it, and sees DPKG_ROOT set.
         let o = Command::new("dpkg")
             .arg(format!("--root={}", r.path().display()))
+            .arg("--force-script-chrootless")
             .args(args)
             .output()
             .unwrap();
@@ -355,7 +369,8 @@ impl Drop for Installed {
 }
 
 /// The package as cargo-deb builds it, installed on this machine with `dpkg -i` (as the
-/// issue's CI does; as root), used, and purged: nothing is left. It has no maintainer scripts,
+/// issue's CI does; as root), used, and purged: nothing is left. Its only maintainer script,
+/// the postinst, re-executes a colony-init that runs on /run/colony and touches nothing else,
 /// so installing starts nothing. Never touches a colony package it did not install, nor
 /// overwrites a file that is already there.
 #[test]

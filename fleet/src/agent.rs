@@ -1,22 +1,17 @@
 //! The agent: holds this host's lease, publishes its state, turns its assignments into unit
 //! files, fences its movable units when it cannot renew, and campaigns to lead placement.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use etcd_client::{
-    Client, Compare, CompareOp, EventType, GetOptions, LeaderKey, PutOptions, Txn, TxnOp,
-    WatchOptions,
-};
+use etcd_client::{Client, PutOptions, WatchOptions};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::app::{unit_name, AppRecord, Assignment};
 use crate::config::Config;
 use crate::local::{self, HostRecord};
-use crate::place::{self, HostInfo};
+use crate::reconcile::Refusals;
 use crate::store::{bounded, connect, REQUEST};
 
 /// What the session and the fencing watchdog share.
@@ -34,6 +29,8 @@ struct Shared {
     dirs: (std::path::PathBuf, std::path::PathBuf),
     /// READY=1 went to colony-init (once: after the first assignments are in place).
     ready_sent: AtomicBool,
+    /// What this host refuses of its assignments (published in its record).
+    refusals: Mutex<Refusals>,
 }
 
 impl Shared {
@@ -71,6 +68,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         agent_unit: std::env::var("COLONY_UNIT").ok().filter(|u| !u.is_empty()),
         dirs: (cfg.run_dir.clone(), cfg.units_dir.clone()),
         ready_sent: AtomicBool::new(false),
+        refusals: Mutex::new(Refusals::default()),
     });
     let watchdog = tokio::spawn(fence_watchdog(cfg.clone(), shared.clone()));
     let mut term = signal(SignalKind::terminate())?;
@@ -203,7 +201,7 @@ async fn session(cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<()> {
         }
     }
     let mut publisher = Publisher::default();
-    publisher.publish(&mut client, cfg, lease).await?;
+    publisher.publish(&mut client, cfg, lease, shared).await?;
     let assign = cfg.key(&format!("assign/{}/", cfg.host));
     let mut watch = bounded(
         "watching assignments",
@@ -221,7 +219,11 @@ async fn session(cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<()> {
         }
         local::notify_ready();
     }
-    let mut leader = AbortOnDrop(tokio::spawn(lead(client.clone(), cfg.clone(), lease)));
+    let mut leader = AbortOnDrop(tokio::spawn(crate::leader::lead(
+        client.clone(),
+        cfg.clone(),
+        lease,
+    )));
     // Renewals are cheap (no raft write): often enough that losing one, and reconnecting
     // to another member, still fits well before the fence.
     let mut renew = tokio::time::interval(cfg.ttl / 6);
@@ -247,7 +249,7 @@ async fn session(cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<()> {
                 m?.ok_or_else(|| anyhow::anyhow!("etcd closed the assignment watch"))?;
                 reconcile(&mut client, cfg, shared).await?;
             }
-            _ = publish.tick() => publisher.publish(&mut client, cfg, lease).await?,
+            _ = publish.tick() => publisher.publish(&mut client, cfg, lease, shared).await?,
             r = &mut leader.0 => {
                 match r {
                     Ok(Ok(())) => anyhow::bail!("leadership ended"),
@@ -259,67 +261,24 @@ async fn session(cfg: &Config, shared: &Arc<Shared>) -> anyhow::Result<()> {
     }
 }
 
+/// Make the units directory hold exactly our admitted assignments (see `reconcile`).
+async fn reconcile(client: &mut Client, cfg: &Config, shared: &Shared) -> anyhow::Result<()> {
+    crate::reconcile::reconcile(
+        client,
+        cfg,
+        || shared.fenced.load(Ordering::SeqCst),
+        shared.agent_unit.as_deref(),
+        &shared.refusals,
+    )
+    .await
+}
+
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// Make the units directory hold exactly our assignments (less movable ones while fenced).
-async fn reconcile(client: &mut Client, cfg: &Config, shared: &Shared) -> anyhow::Result<()> {
-    let prefix = cfg.key(&format!("assign/{}/", cfg.host));
-    let resp = bounded(
-        "reading assignments",
-        REQUEST,
-        client.get(prefix.clone(), Some(GetOptions::new().with_prefix())),
-    )
-    .await?;
-    let mut want: BTreeMap<String, Assignment> = BTreeMap::new();
-    for kv in resp.kvs() {
-        match serde_json::from_slice::<Assignment>(kv.value()) {
-            Ok(a) => {
-                want.insert(a.app.clone(), a);
-            }
-            Err(e) => warn!(key = %String::from_utf8_lossy(kv.key()), "bad assignment: {e}"),
-        }
-    }
-    // Read after the await: the watchdog may have fenced meanwhile.
-    let fenced = shared.fenced.load(Ordering::SeqCst);
-    for (app, a) in &want {
-        if fenced && a.movable {
-            continue;
-        }
-        let unit = match (&shared.agent_unit, a.movable) {
-            (Some(agent), true) => {
-                local::guarded_unit(&a.unit, app, agent, &cfg.run_dir, cfg.fence_after())
-                    .unwrap_or_else(|e| {
-                        warn!("cannot guard {app} against a dead agent: {e}");
-                        a.unit.clone()
-                    })
-            }
-            _ => a.unit.clone(),
-        };
-        let text = local::unit_text(app, &unit, a.movable);
-        match local::write_unit(&cfg.units_dir, app, &text) {
-            Ok(true) => info!(unit = %unit_name(app), "assigned here: unit file written"),
-            Ok(false) => {}
-            Err(e) => warn!(unit = %unit_name(app), "cannot write the unit file: {e}"),
-        }
-    }
-    for (app, movable) in local::owned_units(&cfg.units_dir) {
-        let keep = want.contains_key(&app) && !(fenced && movable);
-        if !keep {
-            match local::remove_unit(&cfg.units_dir, &app) {
-                Ok(()) => {
-                    info!(unit = %unit_name(&app), "no longer assigned here: unit file removed")
-                }
-                Err(e) => warn!(unit = %unit_name(&app), "cannot remove the unit file: {e}"),
-            }
-        }
-    }
-    Ok(())
 }
 
 #[derive(Default)]
@@ -336,6 +295,7 @@ impl Publisher {
         client: &mut Client,
         cfg: &Config,
         lease: i64,
+        shared: &Shared,
     ) -> anyhow::Result<()> {
         let (units, error) = match local::unit_status(&cfg.run_dir).await {
             Ok(u) => (u, None),
@@ -354,6 +314,12 @@ impl Publisher {
             units,
             error,
             agent: local::agent_id(&cfg.units_dir),
+            refused: shared
+                .refusals
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .published
+                .clone(),
         };
         let due = match (&self.last, self.last_put) {
             (Some(last), Some(at)) => {
@@ -380,260 +346,9 @@ impl Publisher {
     }
 }
 
-/// Campaign; once elected, place applications whenever hosts or applications change.
-async fn lead(mut client: Client, cfg: Config, lease: i64) -> anyhow::Result<()> {
-    let resp = client
-        .campaign(cfg.key("election"), cfg.host.clone(), lease)
-        .await?;
-    let key = resp
-        .leader()
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("etcd elected us without a leader key"))?;
-    info!("elected: this agent places the fleet's applications");
-    let mut watch = client
-        .watch(cfg.prefix.clone(), Some(WatchOptions::new().with_prefix()))
-        .await?;
-    let hosts = cfg.key("hosts/");
-    let apps = cfg.key("apps/");
-    let known = cfg.key("known/");
-    settle(&mut client, &cfg, &mut watch).await?;
-    loop {
-        place_once(&mut client, &cfg, &key).await?;
-        'wait: loop {
-            let m = watch
-                .message()
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("etcd closed the leader's watch"))?;
-            for e in m.events() {
-                let Some(kv) = e.kv() else { continue };
-                let k = String::from_utf8_lossy(kv.key());
-                // Hosts joining, leaving, or their colony-init going silent; applications;
-                // a lost host forgotten (`fleet forget`: its assignments are gone).
-                if k.starts_with(&apps)
-                    || k.starts_with(&hosts)
-                    || (k.starts_with(&known) && e.event_type() == EventType::Delete)
-                {
-                    break 'wait;
-                }
-            }
-        }
-    }
-}
-
-/// When the agent itself just started (a fleet starting up, after a power cut say), the
-/// first placement waits until every host that was ever in the fleet is back, or `ttl` at
-/// most: otherwise the first host up would get everything, and running copies whose hosts
-/// are still booting would be moved.
-async fn settle(
-    client: &mut Client,
-    cfg: &Config,
-    watch: &mut etcd_client::WatchStream,
-) -> anyhow::Result<()> {
-    let until = started() + cfg.ttl;
-    loop {
-        if Instant::now() >= until {
-            return Ok(());
-        }
-        let known = get_prefix(client, "reading known hosts", &cfg.key("known/")).await?;
-        let up = get_prefix(client, "reading hosts", &cfg.key("hosts/")).await?;
-        let missing: Vec<&String> = known
-            .iter()
-            .map(|(k, _)| k)
-            .filter(|k| !up.iter().any(|(u, _)| u == *k))
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        info!(
-            ?missing,
-            "waiting for known hosts before placing (at most ttl after start)"
-        );
-        tokio::select! {
-            _ = tokio::time::sleep_until(until) => return Ok(()),
-            m = watch.message() => {
-                m?.ok_or_else(|| anyhow::anyhow!("etcd closed the leader's watch"))?;
-            }
-        }
-    }
-}
-
 static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
 /// When this agent started.
-fn started() -> Instant {
+pub(crate) fn started() -> Instant {
     *STARTED.get_or_init(Instant::now)
-}
-
-async fn get_prefix(
-    client: &mut Client,
-    what: &str,
-    prefix: &str,
-) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let resp = bounded(
-        what,
-        REQUEST,
-        client.get(prefix, Some(GetOptions::new().with_prefix())),
-    )
-    .await?;
-    Ok(resp
-        .kvs()
-        .iter()
-        .map(|kv| {
-            (
-                String::from_utf8_lossy(&kv.key()[prefix.len()..]).into_owned(),
-                kv.value().to_vec(),
-            )
-        })
-        .collect())
-}
-
-/// One round of placement, written in one transaction that holds only while we lead.
-pub(crate) async fn place_once(
-    client: &mut Client,
-    cfg: &Config,
-    key: &LeaderKey,
-) -> anyhow::Result<()> {
-    let mut up = BTreeMap::new();
-    // host -> the units its colony-init has (whose processes may still be there).
-    let mut present: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (name, v) in get_prefix(client, "reading hosts", &cfg.key("hosts/")).await? {
-        if let Ok(h) = serde_json::from_slice::<HostRecord>(&v) {
-            present.insert(
-                name.clone(),
-                h.units
-                    .iter()
-                    .filter(|u| {
-                        matches!(
-                            u.state.as_str(),
-                            "running" | "starting" | "stopping" | "backoff"
-                        )
-                    })
-                    .map(|u| u.name.clone())
-                    .collect(),
-            );
-            up.insert(
-                name,
-                HostInfo {
-                    load_per_cpu: h.load_per_cpu(),
-                    accepting: h.error.is_none(),
-                    labels: h.labels,
-                },
-            );
-        }
-    }
-    let mut apps: BTreeMap<String, AppRecord> = BTreeMap::new();
-    for (name, v) in get_prefix(client, "reading applications", &cfg.key("apps/")).await? {
-        match serde_json::from_slice::<AppRecord>(&v) {
-            Ok(a) => {
-                apps.insert(name, a);
-            }
-            Err(e) => warn!(app = %name, "bad application record: {e}"),
-        }
-    }
-    // A host neither up nor known was forgotten (`fleet forget`): an assignment to it that
-    // a round racing with the forget wrote is dropped here, and the app placed again.
-    let known: BTreeSet<String> = get_prefix(client, "reading known hosts", &cfg.key("known/"))
-        .await?
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
-    let mut current: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut existing: BTreeMap<(String, String), Vec<u8>> = BTreeMap::new();
-    for (rest, v) in get_prefix(client, "reading assignments", &cfg.key("assign/")).await? {
-        if let Some((host, app)) = rest.split_once('/') {
-            if !up.contains_key(host) && !known.contains(host) {
-                existing.insert((host.to_string(), app.to_string()), v);
-                continue;
-            }
-            current
-                .entry(app.to_string())
-                .or_default()
-                .insert(host.to_string());
-            existing.insert((host.to_string(), app.to_string()), v);
-        }
-    }
-    let whys: BTreeMap<String, Vec<u8>> = get_prefix(client, "reading reasons", &cfg.key("why/"))
-        .await?
-        .into_iter()
-        .collect();
-    let mut out = place::place(&apps, &up, &current);
-    // Break before make: an application leaving a host that is up starts on its new host
-    // only once the old host reports it gone (lost hosts are fenced instead).
-    for (app, hosts) in out.assign.iter_mut() {
-        let before = current.get(app).cloned().unwrap_or_default();
-        let unit = unit_name(app);
-        // Any host up whose colony-init still has it, assigned there or not any more.
-        let still: Vec<&String> = present
-            .iter()
-            .filter(|(h, units)| !hosts.contains(*h) && units.contains(&unit))
-            .map(|(h, _)| h)
-            .collect();
-        let adding: Vec<String> = hosts.difference(&before).cloned().collect();
-        if !still.is_empty() && !adding.is_empty() {
-            for h in &adding {
-                hosts.remove(h);
-            }
-            let list: Vec<&str> = still.iter().map(|s| s.as_str()).collect();
-            out.why.insert(
-                app.clone(),
-                format!("moving: waiting for it to stop on {}", list.join(", ")),
-            );
-        }
-    }
-    let mut ops = Vec::new();
-    let mut wanted = BTreeSet::new();
-    for (app, hosts) in &out.assign {
-        let rec = &apps[app];
-        let value = serde_json::to_vec(&Assignment {
-            app: app.clone(),
-            unit: rec.unit.clone(),
-            movable: rec.placement.movable,
-        })?;
-        for h in hosts {
-            wanted.insert((h.clone(), app.clone()));
-            if existing.get(&(h.clone(), app.clone())) != Some(&value) {
-                info!(app = %app, host = %h, "assigned");
-                ops.push(TxnOp::put(
-                    cfg.key(&format!("assign/{h}/{app}")),
-                    value.clone(),
-                    None,
-                ));
-            }
-        }
-    }
-    for (h, app) in existing.keys() {
-        if !wanted.contains(&(h.clone(), app.clone())) {
-            info!(app = %app, host = %h, "unassigned");
-            ops.push(TxnOp::delete(cfg.key(&format!("assign/{h}/{app}")), None));
-        }
-    }
-    for (app, why) in &out.why {
-        if whys.get(app).map(|v| v.as_slice()) != Some(why.as_bytes()) {
-            ops.push(TxnOp::put(
-                cfg.key(&format!("why/{app}")),
-                why.clone(),
-                None,
-            ));
-        }
-    }
-    for app in whys.keys() {
-        if !out.why.contains_key(app) {
-            ops.push(TxnOp::delete(cfg.key(&format!("why/{app}")), None));
-        }
-    }
-    // etcd takes at most 128 operations in one transaction by default.
-    for chunk in ops.chunks(100) {
-        let txn = Txn::new()
-            .when(vec![Compare::create_revision(
-                key.key().to_vec(),
-                CompareOp::Equal,
-                key.rev(),
-            )])
-            .and_then(chunk.to_vec());
-        let r = bounded("writing placement", REQUEST, client.txn(txn)).await?;
-        if !r.succeeded() {
-            anyhow::bail!("no longer the leader");
-        }
-    }
-    Ok(())
 }

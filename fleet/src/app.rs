@@ -97,7 +97,7 @@ pub fn parse_app(path: &Path, text: &str) -> Result<AppRecord, String> {
         .unwrap_or_default();
     let name = file.strip_suffix(".toml").unwrap_or(file).to_string();
     let unit_file = format!("{}.unit", unit_name(&name));
-    if !units::parse::valid_unit_name(&name) || unit_file.len() > 64 + 5 {
+    if !crate::records::valid_app_name(&name) {
         return Err(format!(
             "{}: the application name {name:?} (the file's name without .toml) must be 1-58 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit",
             path.display()
@@ -142,32 +142,9 @@ pub fn parse_app(path: &Path, text: &str) -> Result<AppRecord, String> {
     })
 }
 
-/// Shell-style glob: `*` any run, `?` one character.
+/// Shell-style glob: `*` any run, `?` one character (no classes, no escapes).
 pub fn glob(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let (mut pi, mut ni) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ni;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
+    wildmatch::WildMatch::new(pattern).matches(name)
 }
 
 #[cfg(test)]
@@ -181,6 +158,10 @@ mod tests {
         assert!(glob("b?ard-*2", "board-12"));
         assert!(!glob("board-*", "boar"));
         assert!(!glob("h1", "h10"));
+        assert!(glob("h*", "h"));
+        assert!(!glob("h?", "h"));
+        assert!(glob("*-1", "a-b-1"));
+        assert!(!glob("[ab]", "a"), "no character classes");
     }
 
     #[test]

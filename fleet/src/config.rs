@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::policy::{Policy, PolicyFile};
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -24,6 +26,7 @@ struct File {
     password: Option<String>,
     password_file: Option<PathBuf>,
     tls: Option<TlsFile>,
+    policy: Option<PolicyFile>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -60,6 +63,8 @@ pub struct Config {
     pub stats_every: Duration,
     pub user: Option<(String, String)>,
     pub tls: Option<Tls>,
+    /// What this host runs for the fleet.
+    pub policy: Policy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,27 +75,11 @@ pub enum ConfigError {
     Parse(PathBuf, String),
 }
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-fn xdg(var: &str, fallback: &str) -> PathBuf {
-    match std::env::var_os(var) {
-        Some(v) if Path::new(&v).is_absolute() => PathBuf::from(v),
-        _ => {
-            let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
-            PathBuf::from(home).join(fallback)
-        }
-    }
-}
-
 /// `/etc/colony/fleet.toml` as root, `$XDG_CONFIG_HOME/colony/fleet.toml` otherwise.
 pub fn default_path() -> PathBuf {
-    if is_root() {
-        PathBuf::from("/etc/colony/fleet.toml")
-    } else {
-        xdg("XDG_CONFIG_HOME", ".config").join("colony/fleet.toml")
-    }
+    units::paths::defaults(units::paths::is_root())
+        .config
+        .join("fleet.toml")
 }
 
 fn duration(
@@ -160,19 +149,15 @@ impl Config {
                 ))
             }
         };
-        let run_dir = f
-            .run_dir
-            .unwrap_or_else(|| match std::env::var_os("COLONY_RUN_DIR") {
-                Some(v) if !v.is_empty() => PathBuf::from(v),
-                _ if is_root() => PathBuf::from("/run/colony"),
-                _ => xdg("XDG_RUNTIME_DIR", ".run").join("colony"),
-            });
+        // Those of the colony-init that runs this agent (it sets COLONY_UNITS_DIR for its
+        // units), else colony-init's defaults.
+        let defaults = units::paths::defaults(units::paths::is_root());
+        let run_dir = f.run_dir.unwrap_or(defaults.run);
         let units_dir = f
             .units_dir
             .unwrap_or_else(|| match std::env::var_os("COLONY_UNITS_DIR") {
                 Some(v) if !v.is_empty() => PathBuf::from(v),
-                _ if is_root() => PathBuf::from("/etc/colony/units"),
-                _ => xdg("XDG_CONFIG_HOME", ".config").join("colony/units"),
+                _ => defaults.units,
             });
         let mut prefix = f.prefix.unwrap_or_else(|| "/colony/fleet/".to_string());
         if !prefix.ends_with('/') {
@@ -191,6 +176,7 @@ impl Config {
                 return Err(bad("[tls] cert and key go together".into()));
             }
         }
+        let policy = Policy::from_file(f.policy.unwrap_or_default()).map_err(bad)?;
         Ok(Config {
             host,
             labels: f.labels,
@@ -213,6 +199,7 @@ impl Config {
             )?,
             user,
             tls,
+            policy,
         })
     }
 
@@ -257,5 +244,25 @@ mod tests {
         let t = c.tls.unwrap();
         assert_eq!(t.ca, PathBuf::from("/etc/colony/ca.pem"));
         assert_eq!(t.cert, Some(PathBuf::from("/x/c.pem")));
+    }
+
+    #[test]
+    fn policy_defaults_to_no_root_no_capabilities() {
+        let p = Path::new("/etc/colony/fleet.toml");
+        let c = Config::parse(p, "host = \"h\"\n").unwrap();
+        assert_eq!(c.policy, Policy::default());
+        assert!(!c.policy.root);
+        assert_eq!(c.policy.capabilities, 0);
+        let c = Config::parse(
+            p,
+            "[policy]\nusers = [\"app\", \"www-data\"]\nroot = false\ncapabilities = [\"CAP_NET_BIND_SERVICE\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.policy.users.as_ref().unwrap().len(), 2);
+        assert_eq!(c.policy.capabilities, 1 << 10);
+        assert!(Config::parse(p, "[policy]\ncapabilities = [\"CAP_NOPE\"]\n").is_err());
+        assert!(Config::parse(p, "[policy]\nrooot = true\n").is_err());
+        assert!(Config::parse(p, "[policy]\nusers = [\"root\"]\n").is_err());
+        assert!(Config::parse(p, "[policy]\nusers = [\"root\"]\nroot = true\n").is_ok());
     }
 }

@@ -86,12 +86,8 @@ pub async fn status(c: &mut Client, cfg: &Config) -> anyhow::Result<Status> {
         // No leader elected yet: etcd answers with an error.
         Err(_) => None,
     };
-    let mut up: BTreeMap<String, HostRecord> = BTreeMap::new();
-    for (name, v) in get_prefix(c, cfg, "hosts/").await? {
-        if let Ok(h) = serde_json::from_slice::<HostRecord>(&v) {
-            up.insert(name, h);
-        }
-    }
+    // Up: a valid record under a live lease (a record written without one is not).
+    let up: BTreeMap<String, HostRecord> = crate::leader::up_hosts(c, cfg).await?.0;
     let mut hosts = Vec::new();
     let mut known: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for (name, v) in get_prefix(c, cfg, "known/").await? {
@@ -161,6 +157,12 @@ pub async fn status(c: &mut Client, cfg: &Config) -> anyhow::Result<Status> {
         let assigned = assigned.remove(&name).unwrap_or_default();
         let mut why = whys.get(&name).cloned();
         let want = a.placement.replicas as usize;
+        // Hosts assigned it that refuse it (their policy): said even when nothing runs.
+        let refused: Vec<String> = assigned
+            .iter()
+            .filter_map(|h| Some((h, up.get(h)?.refused.get(&name)?)))
+            .map(|(h, why)| format!("refused on {h}: {why}"))
+            .collect();
         let state = if !a.enabled {
             if running.is_empty() {
                 "stopped"
@@ -169,6 +171,9 @@ pub async fn status(c: &mut Client, cfg: &Config) -> anyhow::Result<Status> {
             }
         } else if running.len() >= want {
             "running"
+        } else if !refused.is_empty() {
+            why = Some(refused.join("; "));
+            "refused"
         } else if assigned.is_empty() || assigned.iter().all(|h| !up.contains_key(h)) {
             "waiting"
         } else if let Some((h, u)) = on
@@ -461,14 +466,17 @@ pub struct Forgotten {
 /// a live lease. Its published record (`hosts/HOST`, labels, load, units) lives under that
 /// lease, so it is already gone. The leader places whatever was assigned there again.
 async fn forget(c: &mut Client, cfg: &Config, host: &str, json: bool) -> anyhow::Result<i32> {
-    if host.is_empty() || host.contains('/') {
+    if !units::parse::valid_unit_name(host) {
         eprintln!("colony-fleet: {host:?} is not a host name (see `colonyctl fleet hosts`)");
         return Ok(units::proto::exit::USAGE);
     }
     let up = cfg.key(&format!("hosts/{host}"));
+    // No record, or one under no lease (never up: it goes too). etcd compares a missing
+    // key's lease as 0.
     let txn = Txn::new()
-        .when(vec![Compare::version(up, CompareOp::Equal, 0)])
+        .when(vec![Compare::lease(up.clone(), CompareOp::Equal, 0)])
         .and_then(vec![
+            TxnOp::delete(up, None),
             TxnOp::delete(
                 cfg.key(&format!("known/{host}")),
                 Some(DeleteOptions::new().with_prev_key()),

@@ -43,6 +43,9 @@ pub struct HostRecord {
     /// started with the same host name is refused.
     #[serde(default)]
     pub agent: String,
+    /// Assignments this host refuses (its policy, no application record): app -> why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub refused: BTreeMap<String, String>,
 }
 
 impl HostRecord {
@@ -54,6 +57,7 @@ impl HostRecord {
     pub fn same_identity(&self, other: &HostRecord) -> bool {
         self.labels == other.labels
             && self.error == other.error
+            && self.refused == other.refused
             && self.units.len() == other.units.len()
             && self
                 .units
@@ -274,6 +278,13 @@ pub fn owned_units(dir: &Path) -> BTreeMap<String, bool> {
 /// Write `fleet-APP.unit` atomically (a dot-file renamed over it: colony-init never reads a
 /// half-written unit); nothing is written when the content is already there.
 pub fn write_unit(dir: &Path, app: &str, text: &str) -> std::io::Result<bool> {
+    // Callers check names; a name that is not one never becomes a path.
+    if !crate::records::valid_app_name(app) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{app:?} is not an application name"),
+        ));
+    }
     let path = dir.join(format!("fleet-{app}.unit"));
     if std::fs::read_to_string(&path).ok().as_deref() == Some(text) {
         return Ok(false);

@@ -1,11 +1,13 @@
 //! The etcd side: connecting (TLS, user/password), and the keys of a fleet.
 //!
 //! ```text
-//! P/hosts/HOST          HostRecord, under the host's lease: present = up
+//! P/hosts/HOST          HostRecord, under the host's lease: up while it lives (a record
+//!                       under no lease, or with insane values, is not: `records::host_up`)
 //! P/known/HOST          labels of every host that ever joined (a host not up is "lost"),
 //!                       until `fleet forget HOST` removes it and its assignments
 //! P/apps/APP            AppRecord
-//! P/assign/HOST/APP     Assignment, written by the leader only
+//! P/assign/HOST/APP     Assignment, written by the leader only; HOST runs it only when APP
+//!                       is an application name with a record and HOST's policy allows it
 //! P/why/APP             why an application runs on fewer hosts than it should (leader)
 //! P/election            etcd election: the leader's key and value (its host name)
 //! ```

@@ -3,7 +3,7 @@
 //! Parsed by hand: colony-init keeps clap out of PID 1 (size), and its options are few.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::core::Defaults;
@@ -23,6 +23,11 @@ pub struct Options {
     pub entrypoint: Option<Vec<OsString>>,
     /// `-v`: debug logging.
     pub verbose: bool,
+    /// `--run-dir` or `COLONY_RUN_DIR` was given (entrypoint mode then has a control FIFO).
+    pub run_dir_given: bool,
+    /// `--console-logs` (true) / `--no-console-logs` (false): copy unit output to our
+    /// standard output. `None`: in a container only.
+    pub console_logs: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,54 +55,27 @@ options:
   --log-dir DIR            unit logs (root: /var/log/colony; else $XDG_STATE_HOME/colony/log)
   --state-dir DIR          persistent state (root: /var/lib/colony; else $XDG_STATE_HOME/colony)
   --control-group GROUP    members of GROUP may write the control FIFO too
-  --threshold DUR          a death sooner than this after start counts as instant (1s)
+  --threshold DUR          a death sooner than this after start counts as instant (1s; within 100ms, always)
   --kill-timeout DUR       stop signal to SIGKILL (5s)
   --min-restart-delay DUR  first restart delay (1s)
   --max-restart-delay DUR  longest restart delay (1h)
   --cgroup-name NAME       cgroup created below colony-init's own for its units (colony)
+  --no-console-logs        in a container, do not copy unit output to standard output as NAME| LINE
+  --console-logs           copy it there outside a container too
   -v, --verbose            debug logging
 ";
 
-fn home() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
-}
-
-fn xdg(var: &str, fallback: &str) -> PathBuf {
-    match std::env::var_os(var) {
-        Some(v) if Path::new(&v).is_absolute() => PathBuf::from(v),
-        _ => home().join(fallback),
-    }
-}
-
 impl Options {
-    /// The defaults of SPEC.md for this user.
+    /// The defaults for this user (colony-init(8), OPTIONS; the rule is units' `paths`).
     pub fn defaults_for(is_root: bool) -> Options {
-        let (units_dir, run_dir, log_dir, state_dir) = if is_root {
-            (
-                PathBuf::from("/etc/colony/units"),
-                PathBuf::from("/run/colony"),
-                PathBuf::from("/var/log/colony"),
-                PathBuf::from("/var/lib/colony"),
-            )
-        } else {
-            let state = xdg("XDG_STATE_HOME", ".local/state").join("colony");
-            let runtime = match std::env::var_os("XDG_RUNTIME_DIR") {
-                Some(v) if Path::new(&v).is_absolute() => PathBuf::from(v).join("colony"),
-                _ => std::env::temp_dir().join(format!("colony-{}", nix::unistd::getuid())),
-            };
-            (
-                xdg("XDG_CONFIG_HOME", ".config").join("colony/units"),
-                runtime,
-                state.join("log"),
-                state,
-            )
-        };
-        let run_dir = match std::env::var_os("COLONY_RUN_DIR") {
-            Some(v) if !v.is_empty() => PathBuf::from(v),
-            _ => run_dir,
-        };
+        let units::paths::Dirs {
+            units: units_dir,
+            run: run_dir,
+            log: log_dir,
+            state: state_dir,
+            ..
+        } = units::paths::defaults(is_root);
+        let run_dir_given = std::env::var_os("COLONY_RUN_DIR").is_some_and(|v| !v.is_empty());
         Options {
             units_dir,
             run_dir,
@@ -108,6 +86,8 @@ impl Options {
             cgroup_name: "colony".into(),
             entrypoint: None,
             verbose: false,
+            run_dir_given,
+            console_logs: None,
         }
     }
 
@@ -146,7 +126,10 @@ impl Options {
             };
             match name.as_str() {
                 "--units" => o.units_dir = value(&name)?.into(),
-                "--run-dir" => o.run_dir = value(&name)?.into(),
+                "--run-dir" => {
+                    o.run_dir = value(&name)?.into();
+                    o.run_dir_given = true;
+                }
                 "--log-dir" => o.log_dir = value(&name)?.into(),
                 "--state-dir" => o.state_dir = value(&name)?.into(),
                 "--control-group" => {
@@ -158,10 +141,12 @@ impl Options {
                 "--min-restart-delay" => o.defaults.min_restart_delay = dur(&name, value(&name)?)?,
                 "--max-restart-delay" => o.defaults.max_restart_delay = dur(&name, value(&name)?)?,
                 "-v" | "--verbose" => o.verbose = true,
+                "--console-logs" => o.console_logs = Some(true),
+                "--no-console-logs" => o.console_logs = Some(false),
                 "-h" | "--help" => return Err(ConfigError::Info(USAGE.to_string())),
                 "-V" | "--version" => {
                     return Err(ConfigError::Info(format!(
-                        "colony-init {}",
+                        "colony-init {}\n",
                         env!("CARGO_PKG_VERSION")
                     )))
                 }
@@ -196,6 +181,16 @@ mod tests {
             o.entrypoint.unwrap(),
             vec![OsString::from("sh"), "-c".into(), "--units".into()]
         );
+    }
+
+    #[test]
+    fn console_logs_follow_the_mode_unless_a_flag_says() {
+        assert_eq!(parse(&[]).unwrap().console_logs, None);
+        assert_eq!(
+            parse(&["--no-console-logs"]).unwrap().console_logs,
+            Some(false)
+        );
+        assert_eq!(parse(&["--console-logs"]).unwrap().console_logs, Some(true));
     }
 
     #[test]

@@ -3,24 +3,32 @@
 //! Nothing here blocks or spawns a thread: the event loop registers [`ControlFifo::fd`]
 //! (level-triggered, `EPOLLIN`) and calls [`ControlFifo::read_requests`] when it is readable;
 //! each [`ReplyWriter`] is registered for `EPOLLOUT` until [`ReplyWriter::write_some`] says it
-//! is finished. See notes/crates.md §8 for the measurements behind every choice.
+//! is finished.
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{open, openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{open, openat, openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fchmod, fstat, Mode, SFlag};
-use nix::unistd::{fchown, mkfifo, Group};
-use units::proto::{valid_reply_name, Request, RequestError, MAX_REQUEST};
+use nix::unistd::{fchown, mkfifo, Gid};
+use units::proto::{valid_reply_name, Request, RequestError, CONTROL_FIFO, MAX_REQUEST, REPLY_DIR};
 
 /// The most bytes one [`ControlFifo::read_requests`] call takes from the FIFO, so a flooding
 /// writer cannot hold the loop: the rest stays in the pipe and the (level-triggered) epoll
 /// reports the FIFO readable again on the next turn.
 pub const READ_BUDGET: usize = 256 * 1024;
+
+/// Fds kept for the control path. When units hold every fd colony-init may open (EMFILE),
+/// these are let go of to open a reply FIFO, so `status` still answers; each is taken back
+/// as soon as it is free again, before a start can take it. A reply needs two for a moment
+/// (the checked `O_PATH` fd and the writer) and one while it waits for its client.
+pub const RESERVE: usize = 8;
+
+pub mod pending;
+pub mod subscribers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -52,6 +60,8 @@ pub struct ControlFifo {
     partial: Vec<u8>,
     /// Inside an oversized line: drop everything up to its newline.
     discarding: bool,
+    /// [`RESERVE`] fds (copies of `reply_dir`) held for the control path.
+    reserve: Vec<OwnedFd>,
 }
 
 fn create_err(path: &Path) -> impl FnOnce(io::Error) -> ControlError + '_ {
@@ -105,16 +115,22 @@ impl ControlFifo {
     ) -> Result<ControlFifo, ControlError> {
         let gid = match control_group {
             None => None,
-            Some(name) => match Group::from_name(name) {
-                Ok(Some(g)) => Some(g.gid),
+            // Read as a file, never NSS (see units::userdb).
+            Some(name) => match units::userdb::group_by_name(Path::new(units::userdb::GROUP), name)
+            {
+                Ok(Some(g)) => Some(Gid::from_raw(g)),
                 Ok(None) => return Err(ControlError::NoSuchGroup(name.to_string())),
-                Err(e) => return Err(create_err(Path::new("/etc/group"))(errno_io(e))),
+                Err(e) => {
+                    return Err(create_err(Path::new(units::userdb::GROUP))(
+                        io::Error::other(e),
+                    ))
+                }
             },
         };
         ensure_dir(run_dir, 0o755, false)?;
-        let reply = run_dir.join("reply");
+        let reply = run_dir.join(REPLY_DIR);
         ensure_dir(&reply, 0o1733, true)?;
-        let path = run_dir.join("control");
+        let path = run_dir.join(CONTROL_FIFO);
         match std::fs::symlink_metadata(&path) {
             Ok(m) => {
                 if m.file_type().is_fifo() {
@@ -136,7 +152,7 @@ impl ControlFifo {
         }
         mkfifo(&path, Mode::S_IRUSR | Mode::S_IWUSR).map_err(|e| create_err(&path)(errno_io(e)))?;
         // O_RDWR: we hold a writer ourselves, so the last client closing gives no EOF and no
-        // EPOLLHUP storm (crates.md §8).
+        // EPOLLHUP storm (a level-triggered reader-only FIFO reports EPOLLHUP at every turn).
         let fifo = open(
             &path,
             OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
@@ -164,13 +180,66 @@ impl ControlFifo {
             Mode::empty(),
         )
         .map_err(|e| create_err(&reply)(errno_io(e)))?;
-        Ok(ControlFifo {
+        let mut c = ControlFifo {
             path,
             fifo,
             reply_dir,
             partial: Vec::with_capacity(MAX_REQUEST),
             discarding: false,
-        })
+            reserve: Vec::with_capacity(RESERVE),
+        };
+        c.keep_reserve();
+        Ok(c)
+    }
+
+    /// The FIFO a previous image of colony-init handed over (`colonyctl reexec`): kept as it
+    /// is (a request written meanwhile waits in it), with `RUN/reply` opened again.
+    pub fn adopt(run_dir: &Path, fifo: OwnedFd) -> Result<ControlFifo, ControlError> {
+        let reply = run_dir.join(REPLY_DIR);
+        let reply_dir = open(
+            &reply,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| create_err(&reply)(errno_io(e)))?;
+        let mut c = ControlFifo {
+            path: run_dir.join(CONTROL_FIFO),
+            fifo,
+            reply_dir,
+            partial: Vec::with_capacity(MAX_REQUEST),
+            discarding: false,
+            reserve: Vec::with_capacity(RESERVE),
+        };
+        c.keep_reserve();
+        Ok(c)
+    }
+
+    /// Take back what the reserve let go of, as far as fds are free: call it right after
+    /// closing a reply FIFO, so the fd returns to the reserve before a start can take it.
+    pub fn keep_reserve(&mut self) {
+        while self.reserve.len() < RESERVE {
+            match self.reply_dir.try_clone() {
+                Ok(fd) => self.reserve.push(fd),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Fds held in the reserve now (for tests).
+    pub fn reserved(&self) -> usize {
+        self.reserve.len()
+    }
+
+    /// The start of a request read but not ended yet (handed over by a reexec).
+    pub fn partial(&self) -> &[u8] {
+        &self.partial
+    }
+
+    /// The start of a request the previous image read (see [`Self::partial`]).
+    pub fn set_partial(&mut self, bytes: &[u8]) {
+        if bytes.len() <= MAX_REQUEST {
+            self.partial = bytes.to_vec();
+        }
     }
 
     /// The FIFO to register for `EPOLLIN` (level-triggered).
@@ -247,11 +316,47 @@ impl ControlFifo {
     /// Open the reply FIFO `RUN/reply/NAME` for writing, never blocking and never anything
     /// but a FIFO directly in `RUN/reply` with one link (no symlink anywhere, no `..`, no
     /// absolute path, no other mount).
-    pub fn open_reply(&self, name: &str) -> Result<ReplyWriter, ControlError> {
+    ///
+    /// When colony-init's fd table is full (EMFILE), the reserve is let go of for it and
+    /// what is left free afterwards taken back.
+    pub fn open_reply(&mut self, name: &str) -> Result<ReplyWriter, ControlError> {
+        self.open_reply_or(name, || false)
+    }
+
+    /// As [`open_reply`](Self::open_reply), but on EMFILE `make_room` is asked first (up
+    /// to twice: a reply needs two fds for a moment) to close an fd of the caller's (a
+    /// reply still waiting for its client gives way to a new one), and only then the
+    /// reserve is used: replies that wait never eat it.
+    pub fn open_reply_or(
+        &mut self,
+        name: &str,
+        mut make_room: impl FnMut() -> bool,
+    ) -> Result<ReplyWriter, ControlError> {
         if !valid_reply_name(name) {
             return Err(ControlError::BadName(name.to_string()));
         }
-        open_reply_in(self.reply_dir.as_fd(), name)
+        let no_fds = |r: &Result<ReplyWriter, ControlError>| {
+            matches!(
+                r,
+                Err(ControlError::Open {
+                    source: Errno::EMFILE,
+                    ..
+                })
+            )
+        };
+        let mut r = open_reply_in(self.reply_dir.as_fd(), name);
+        for _ in 0..2 {
+            if !no_fds(&r) || !make_room() {
+                break;
+            }
+            r = open_reply_in(self.reply_dir.as_fd(), name);
+        }
+        if no_fds(&r) && !self.reserve.is_empty() {
+            self.reserve.clear();
+            r = open_reply_in(self.reply_dir.as_fd(), name);
+            self.keep_reserve();
+        }
+        r
     }
 }
 
@@ -300,23 +405,11 @@ pub fn open_reply_in(dir: BorrowedFd<'_>, name: &str) -> Result<ReplyWriter, Con
         Err(Errno::ENOENT) => {
             // No /proc (early boot, a bare container): open by name, then make sure it is
             // the inode that was checked.
-            let cname = CString::new(name.as_bytes())
-                .map_err(|_| ControlError::BadName(name.to_string()))?;
-            let raw = unsafe {
-                libc::openat(
-                    dir.as_raw_fd(),
-                    cname.as_ptr(),
-                    (wflags | OFlag::O_NOFOLLOW).bits(),
-                )
+            let fd = match openat(dir, name, wflags | OFlag::O_NOFOLLOW, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::ENXIO) => return Err(ControlError::ClientGone(name.to_string())),
+                Err(e) => return Err(oerr(e)),
             };
-            if raw < 0 {
-                return Err(match Errno::last() {
-                    Errno::ENXIO => ControlError::ClientGone(name.to_string()),
-                    e => oerr(e),
-                });
-            }
-            // SAFETY: openat returned a new fd that nothing else owns.
-            let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
             let st2 = fstat(&fd).map_err(oerr)?;
             if st2.st_dev != st.st_dev || st2.st_ino != st.st_ino {
                 return Err(ControlError::NotFifo(name.to_string()));
@@ -365,9 +458,24 @@ impl ReplyWriter {
         self.fd.as_fd()
     }
 
+    /// What is not written yet.
+    pub fn unwritten(&self) -> &[u8] {
+        &self.bytes[self.done..]
+    }
+
+    /// The FIFO, to keep (a subscription writes it for as long as its client reads).
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
     /// Bytes not written yet.
     pub fn remaining(&self) -> usize {
         self.bytes.len() - self.done
+    }
+
+    /// Bytes of memory the reply holds until it is written or dropped.
+    pub fn held(&self) -> usize {
+        self.bytes.capacity()
     }
 
     /// Write what the pipe takes. `Ok(true)`: all written (drop the writer: closing is the

@@ -67,6 +67,11 @@ impl<K: Clone + Eq + Hash + Ord> Deadlines<K> {
         self.by_key.retain(|k, _| f(k));
     }
 
+    /// Every armed key and its deadline (in no order).
+    pub fn iter(&self) -> impl Iterator<Item = (&K, Instant)> + '_ {
+        self.by_key.iter().map(|(k, t)| (k, *t))
+    }
+
     pub fn len(&self) -> usize {
         self.by_key.len()
     }

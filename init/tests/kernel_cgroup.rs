@@ -10,10 +10,10 @@ use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use colony_init::cgroup::{Cgroups, Hierarchies, Layout, UnitCgroup};
 use colony_init::core::ExitStatus;
-use colony_init::creds::Creds;
-use colony_init::spawn;
+use colony_init::kernel::cgroup::{Cgroups, Hierarchies, Layout, UnitCgroup};
+use colony_init::kernel::creds::Creds;
+use colony_init::kernel::spawn;
 use kernel_common::*;
 use units::model::Resources;
 
@@ -411,7 +411,7 @@ fn stats_follow_a_restart(which: Hierarchies) {
         false,
     )
     .unwrap();
-    let busy = |st: colony_init::cgroup::CgroupStats| {
+    let busy = |st: colony_init::kernel::cgroup::CgroupStats| {
         st.memory_bytes.is_none_or(|m| m > 4_000_000)
             && st.cpu_usec.is_none_or(|c| c > 50_000)
             && st.tasks.is_none_or(|t| t >= 2)
@@ -593,6 +593,7 @@ fn fork_fallback_places_and_reports_too() {
         stderr: None,
         placement: fds.placement(),
         new_process_group: false,
+        sandbox: None,
     };
     let s = spawn::spawn_with_fork(&req).unwrap();
     drop(w);
@@ -611,6 +612,7 @@ fn fork_fallback_places_and_reports_too() {
         stderr: None,
         placement: fds.placement(),
         new_process_group: false,
+        sandbox: None,
     };
     let e = spawn::spawn_with_fork(&req).unwrap_err();
     assert_eq!(e.errno(), Some(libc::ENOENT));

@@ -8,8 +8,8 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use colony_init::core::ExitStatus;
-use colony_init::creds::Creds;
-use colony_init::spawn::{self, Placement, SpawnError, Step};
+use colony_init::kernel::creds::Creds;
+use colony_init::kernel::spawn::{self, Placement, SpawnError, Step};
 use kernel_common::*;
 use units::model::User;
 
@@ -112,6 +112,7 @@ fn bad_directory_is_a_chdir_error() {
         stderr: None,
         placement: Placement::None,
         new_process_group: false,
+        sandbox: None,
     };
     let e = spawn::spawn(&req).unwrap_err();
     assert!(
@@ -355,7 +356,7 @@ fn own_permitted_matches_proc_status() {
         .find_map(|l| l.strip_prefix("CapPrm:"))
         .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
         .unwrap();
-    assert_eq!(colony_init::spawn::own_permitted_caps(), from_proc);
+    assert_eq!(colony_init::kernel::spawn::own_permitted_caps(), from_proc);
 }
 
 /// A child keeps none of colony-init's fds, not even one left without CLOEXEC (spawn clones

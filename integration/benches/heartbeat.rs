@@ -3,7 +3,7 @@
 //! beats are made one by one.
 //!
 //! `cargo bench -p colony-integration --bench heartbeat` (BENCH_N, default 10,000, or as many
-//! as the hard open-files limit allows at 4 fds a unit; BENCH_BEATS, default 200). Where that
+//! as the hard open-files limit allows at 5 fds a unit; BENCH_BEATS, default 200). Where that
 //! limit is too low for 10,000 (20000 on the development host, whose root lacks
 //! CAP_SYS_RESOURCE), `vm-tests/run heartbeat` measures 10,000 with colony-init as PID 1 of
 //! a VM, which raises its own limit.
@@ -22,11 +22,11 @@ fn ctxt(pid: i32) -> u64 {
 }
 
 fn main() {
-    // Each unit holds a pidfd, both ends of its output pipe and its log file (4 fds); its
+    // Each unit holds a pidfd, both ends of its output pipe, its log file and its directory (5 fds); its
     // cgroup's stat files are held open only in the room left. Without CAP_SYS_RESOURCE
     // colony-init can raise its limit only to the hard limit, which bounds N.
     let fits = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .map(|(_, hard)| (hard.saturating_sub(200) / 4) as usize)
+        .map(|(_, hard)| (hard.saturating_sub(200) / 5) as usize)
         .unwrap_or(10_000);
     let n: usize = std::env::var("BENCH_N")
         .ok()
@@ -34,7 +34,7 @@ fn main() {
         .unwrap_or(10_000.min(fits));
     if n < 10_000 {
         println!(
-            "N = {n}: 10,000 units need about 40,000 fds, over this host's hard limit; \
+            "N = {n}: 10,000 units need about 50,000 fds, over this host's hard limit; \
              `vm-tests/run heartbeat` measures 10,000 in a VM"
         );
     }

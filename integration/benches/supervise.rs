@@ -95,11 +95,13 @@ fn main() {
     }
     drop(c);
 
-    // Restart latency: colony-init's own log times the reap and the next start.
+    // Restart latency: colony-init's own log times the reap and the next start. The unit
+    // lives past 100ms, so its deaths are not instant and it restarts at once (a program
+    // that dies sooner waits 100ms from its second restart on).
     let mut r = Colony::new();
     r.write_unit(
         "crash",
-        "exec = [\"/bin/false\"]\n[restart]\ndelay_min = \"0s\"\nthreshold = \"0s\"\n",
+        "exec = [\"/bin/sleep\", \"0.15\"]\n[restart]\ndelay_min = \"0s\"\nthreshold = \"0s\"\n",
     );
     r.extra_args = vec!["-v".into()];
     let r = r.start();

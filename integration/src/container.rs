@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use crate::bins::workspace_root;
 use crate::{unique_name, wait_for, SOON};
 
-/// Every `podman run` needs these here: the rlimits podman would raise cannot be raised
-/// without CAP_SYS_RESOURCE (see notes/vm-and-host.md section 5).
+/// Every `podman run` needs these here: podman's default nofile and nproc limits are above
+/// this host's hard limits, which cannot be raised without CAP_SYS_RESOURCE.
 pub const ULIMITS: [&str; 4] = [
     "--ulimit",
     "nofile=1024:1024",

@@ -9,9 +9,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+pub use units::proto::UnitStatus;
 
 pub mod bins;
 pub mod container;
+pub mod fleet;
 pub mod ns;
 
 pub use bins::bin;
@@ -92,6 +94,9 @@ pub struct Colony {
     pub extra_args: Vec<String>,
     /// The open-files limit colony-init is started with, `(soft, hard)` (default: ours).
     pub nofile: Option<(u64, u64)>,
+    /// colony-init cannot raise its open-files limit (CAP_SYS_RESOURCE is dropped from its
+    /// bounding set, as in a default container), so `nofile` is what it gets.
+    pub fixed_nofile: bool,
     /// A program that colony-init is started through (`WRAPPER colony-init ARGS`), which
     /// must exec it.
     pub wrapper: Option<PathBuf>,
@@ -114,6 +119,7 @@ impl Colony {
             child: None,
             extra_args: Vec::new(),
             nofile: None,
+            fixed_nofile: false,
             wrapper: None,
             cgroup_name: unique_name("colony-test"),
         }
@@ -162,6 +168,20 @@ impl Colony {
                         hard,
                     )
                     .map_err(std::io::Error::from)
+                });
+            }
+        }
+        if self.fixed_nofile {
+            use std::os::unix::process::CommandExt;
+            /// CAP_SYS_RESOURCE (linux/capability.h): raising a hard limit needs it.
+            const CAP_SYS_RESOURCE: libc::c_ulong = 24;
+            // SAFETY: prctl is a plain syscall (async-signal-safe) on our own bounding set.
+            unsafe {
+                c.pre_exec(|| {
+                    if libc::prctl(libc::PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
                 });
             }
         }
@@ -226,6 +246,38 @@ impl Colony {
 
     pub fn unit(&self, name: &str) -> Option<Value> {
         self.status().into_iter().find(|u| u["name"] == name)
+    }
+
+    /// `status --json` of every unit, read as the protocol's own type: a field renamed or
+    /// retyped in colony-init fails here instead of comparing `null` with something.
+    pub fn status_typed(&self) -> Vec<UnitStatus> {
+        let o = self.ctl(&["--json", "status"]);
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!(
+                "status --json: {e}: {}{}\ncolony-init log:\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr),
+                self.init_log()
+            )
+        })
+    }
+
+    /// One unit of [`Colony::status_typed`].
+    pub fn unit_typed(&self, name: &str) -> Option<UnitStatus> {
+        self.status_typed().into_iter().find(|u| u.name == name)
+    }
+
+    /// As [`Colony::wait_unit`], on the typed status.
+    pub fn wait_unit_typed(
+        &self,
+        name: &str,
+        what: &str,
+        f: impl Fn(&UnitStatus) -> bool,
+    ) -> UnitStatus {
+        let v = self.wait_unit(name, what, |u| {
+            serde_json::from_value::<UnitStatus>(u.clone()).is_ok_and(|u| f(&u))
+        });
+        serde_json::from_value(v).expect("a status entry read once already")
     }
 
     /// `status --json`, or None while colony-init does not answer (yet).
@@ -294,6 +346,7 @@ impl Drop for Colony {
             );
         }
         if let Some(mut c) = self.child.take() {
+            // SAFETY: kill takes plain integers; the PID is our own unreaped child's.
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
             let deadline = Instant::now() + Duration::from_secs(15);
             while Instant::now() < deadline {
@@ -338,7 +391,10 @@ pub fn remove_cgroups(name: &str) {
         }
         if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
             for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
         }
         let deadline = Instant::now() + Duration::from_secs(5);

@@ -121,8 +121,8 @@ fn zsh_completes(run: &Path, all: &[String]) {
         .lines()
         .filter(|l| l.contains(":_colonyctl_targets'"))
         .count();
-    // status, start, stop, restart, signal, logs.
-    assert_eq!(calls, 6, "{text}");
+    // status, start, stop, restart, signal, logs, events; remove, enable, disable, cat, show.
+    assert_eq!(calls, 12, "{text}");
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("_colonyctl");
     std::fs::write(&f, &text).unwrap();

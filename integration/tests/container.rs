@@ -676,3 +676,154 @@ fn a_read_only_container_without_tmpfs_keeps_logs_in_the_run_directory() {
             .then_some(())
     });
 }
+
+// ---- unit output on colony-init's standard output (`podman logs`) ----
+
+const WEB: &str = "exec = [\"sh\", \"-c\", \"echo hello; echo to-stderr >&2; exec sleep 1000\"]\n";
+const QUIET: &str = "exec = [\"sh\", \"-c\", \"echo quiet-secret; exec sleep 1000\"]\n\
+                     [log]\nconsole = false\n";
+
+/// Wait until `colonyctl logs NAME` inside the container shows `text`: the line was read, so
+/// its console copy (written before the log file) was made or skipped.
+fn wait_unit_log(c: &Container, name: &str, text: &str) {
+    wait_for(&format!("{text:?} in the log of {name}"), SOON, || {
+        let o = c.exec(&["colonyctl", "logs", name]);
+        String::from_utf8_lossy(&o.stdout)
+            .contains(text)
+            .then_some(())
+    });
+}
+
+/// Write `marker` to colony-init's standard output from inside and wait for it in `podman
+/// logs`: what colony-init wrote there before is in the logs by then (one pipe, in order).
+fn sync_stdout(c: &Container, marker: &str) -> String {
+    let o = c.exec(&["sh", "-c", &format!("echo {marker} > /proc/1/fd/1")]);
+    assert!(o.status.success(), "{o:?}");
+    c.wait_log(marker);
+    c.logs().0
+}
+
+#[test]
+fn unit_output_is_in_podman_logs_with_the_unit_name_unless_console_is_off() {
+    let d = Dirs::new();
+    d.unit("web", WEB);
+    d.unit("quiet", QUIET);
+    let c = d.start("conlog", &[]);
+    c.wait_log("web| hello");
+    c.wait_log("web| to-stderr");
+    wait_unit_log(&c, "quiet", "quiet-secret");
+    let out = sync_stdout(&c, "sync-marker");
+    assert!(
+        out.contains("web| hello\n"),
+        "stdout of the container:\n{out}"
+    );
+    // No time stamp: podman adds its own.
+    assert!(
+        out.lines().any(|l| l == "web| hello"),
+        "a bare line:\n{out}"
+    );
+    assert!(!out.contains("quiet-secret"), "console = false:\n{out}");
+    // Still in its own log file.
+    wait_unit_log(&c, "web", "hello");
+}
+
+#[test]
+fn no_console_logs_keeps_unit_output_out_of_podman_logs() {
+    let d = Dirs::new();
+    d.unit("web", WEB);
+    let m = d.mounts();
+    let opts: Vec<&str> = m.iter().map(|s| s.as_str()).collect();
+    let c = Container::start(
+        "noconlog",
+        &opts,
+        &["/sbin/colony-init", "--no-console-logs"],
+    );
+    running(&c, "web");
+    wait_unit_log(&c, "web", "hello");
+    let out = sync_stdout(&c, "sync-marker");
+    assert!(!out.contains("web| "), "--no-console-logs:\n{out}");
+}
+
+/// Outside a container the copy is off unless `--console-logs` asks for it; there, too,
+/// `[log] console = false` keeps a unit out.
+#[test]
+fn console_logs_flag_copies_unit_output_in_plain_mode_too() {
+    use colony_integration::Colony;
+    for flag in [false, true] {
+        let mut c = Colony::new();
+        if flag {
+            c.extra_args.push("--console-logs".into());
+        }
+        c.write_unit("web", WEB);
+        c.write_unit("quiet", QUIET);
+        let c = c.start();
+        for (unit, text) in [("web", "to-stderr"), ("quiet", "quiet-secret")] {
+            // The copy is written before the log file: once the file has the line, stdout
+            // has its copy (or never will).
+            let path = c.logs.join(format!("{unit}.log"));
+            wait_for(&format!("{text} in {}", path.display()), SOON, || {
+                let t = std::fs::read_to_string(&path).unwrap_or_default();
+                t.contains(text).then_some(())
+            });
+        }
+        let out = c.init_log();
+        assert_eq!(
+            out.contains("web| hello\n") && out.contains("web| to-stderr\n"),
+            flag,
+            "--console-logs {flag}:\n{out}"
+        );
+        assert!(!out.contains("quiet-secret"), "console = false:\n{out}");
+    }
+}
+
+/// Standard output nobody reads (a stopped `podman logs -f`, a full pipe) never holds
+/// colony-init up: the unit's lines all reach its log file, requests are answered, and the
+/// copy says how many lines it dropped once there is room again.
+#[test]
+fn a_full_standard_output_never_blocks_colony_init() {
+    use colony_integration::Colony;
+    let mut c = Colony::new();
+    c.extra_args.push("--console-logs".into());
+    c.write_unit(
+        "flood",
+        "exec = [\"sh\", \"-c\", \"i=0; while [ $i -lt 20000 ]; do echo flood-line-$i; i=$((i+1)); done; \
+         echo flood-done; exec sleep 1000\"]\n",
+    );
+    let (r, w) = std::io::pipe().expect("pipe");
+    let err = std::fs::File::create(c.dir.path().join("colony-init.log")).expect("log");
+    c.child = Some(c.command().stdout(w).stderr(err).spawn().expect("spawn"));
+    let path = c.logs.join("flood.log");
+    wait_for("every line in flood.log", SOON, || {
+        let t = std::fs::read_to_string(&path).unwrap_or_default();
+        t.contains("flood-done").then_some(())
+    });
+    // 20,000 lines are far more than a pipe holds: most were dropped, none waited for.
+    let o = c.ctl(&["status"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let mut r = std::io::BufReader::new(r);
+    let mut copied = 0;
+    let mut line = String::new();
+    // Make more lines come, read what the pipe held: the drop count comes before them.
+    let o = c.ctl(&["restart", "flood"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    use std::io::BufRead;
+    loop {
+        line.clear();
+        assert!(r.read_line(&mut line).expect("read") > 0, "EOF");
+        if line.starts_with("flood| ") {
+            copied += 1;
+        } else if let Some(note) = line.strip_prefix("colony-init| ") {
+            let n: u64 = note
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("a count: {line}"));
+            // The restarted run's lines may have found the pipe full too: counted as well.
+            assert!(
+                copied > 0 && copied + n >= 20_001,
+                "{copied} copied, then: {line}"
+            );
+            break;
+        }
+    }
+}

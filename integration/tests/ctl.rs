@@ -109,17 +109,17 @@ fn start_stop_restart_return_when_done() {
     let o = c.ctl(&["start", "job"]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     // start waited: the unit is up now, without waiting here.
-    let u = c.unit("job").unwrap();
-    assert_eq!(u["state"], "running", "{u}");
-    let pid = pid_of(&u);
+    let u = c.unit_typed("job").unwrap();
+    assert_eq!(u.state, "running", "{u:?}");
+    let pid = u.pid.expect("a running unit has a pid");
     let o = c.ctl(&["restart", "job.unit"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", err(&o), c.init_log());
-    let u = c.unit("job").unwrap();
-    assert_eq!(u["state"], "running", "{u}");
-    assert_ne!(pid_of(&u), pid);
+    let u = c.unit_typed("job").unwrap();
+    assert_eq!(u.state, "running", "{u:?}");
+    assert_ne!(u.pid, Some(pid));
     let o = c.ctl(&["stop", "job"]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    assert_eq!(c.unit("job").unwrap()["state"], "stopped");
+    assert_eq!(c.unit_typed("job").unwrap().state, "stopped");
     // --no-block returns at once; the result comes.
     let o = c.ctl(&["start", "--no-block", "job"]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
@@ -186,7 +186,9 @@ fn logs_follow_shows_new_lines() {
     let mut child = Command::new(bin("colonyctl"))
         .arg("--run-dir")
         .arg(&c.run)
-        .args(["logs", "talker", "-n", "1", "-f"])
+        // Two lines: colony's "started pid" note may come after "first" (the exec report
+        // and the unit's first output race), so the last line alone may not be "first".
+        .args(["logs", "talker", "-n", "2", "-f"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -212,7 +214,7 @@ fn logs_follow_shows_new_lines() {
         }
         text.clone()
     };
-    // The follower prints the last line first...
+    // The follower prints the last lines first...
     read_until("first");
     // ...then what is written after.
     let o = c.ctl(&["signal", "SIGUSR1", "talker"]);
@@ -281,4 +283,64 @@ fn colony_init_gone_is_exit_5() {
     assert_eq!(o.status.code(), Some(5), "{}", err(&o));
     assert!(err(&o).contains("not running"), "{}", err(&o));
     assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+/// A request line whose verb is misspelt is answered on its reply FIFO (exit code 2, the
+/// word named), and colony-init goes on answering.
+#[test]
+fn a_misspelt_verb_is_answered_as_a_usage_error() {
+    use nix::fcntl::{open, OFlag};
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::stat::Mode;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+
+    let c = Colony::new();
+    c.write_unit("web", &sh("exec sleep 1000"));
+    let c = c.start();
+    c.wait_state("web", "running");
+    let fifo = c.run.join("reply").join("typo-1");
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
+    let reader = open(
+        &fifo,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(c.run.join("control"))
+        .unwrap()
+        .write_all(b"reply=typo-1 stpo web\nrestrat web\n")
+        .unwrap();
+    // Nothing is readable before colony-init opens the FIFO; then read to its EOF.
+    let mut fds = [PollFd::new(reader.as_fd(), PollFlags::POLLIN)];
+    let n = poll(&mut fds, PollTimeout::from(30_000u16)).unwrap();
+    assert_eq!(n, 1, "no answer within 30s:\n{}", c.init_log());
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + SOON;
+    loop {
+        let mut buf = [0u8; 4096];
+        match nix::unistd::read(&reader, &mut buf) {
+            Ok(0) => break,
+            Ok(k) => got.extend_from_slice(&buf[..k]),
+            Err(nix::errno::Errno::EAGAIN) => {
+                assert!(std::time::Instant::now() < deadline, "reply never ended");
+                let mut fds = [PollFd::new(reader.as_fd(), PollFlags::POLLIN)];
+                poll(&mut fds, PollTimeout::from(1000u16)).unwrap();
+            }
+            Err(e) => panic!("reading the reply: {e}"),
+        }
+    }
+    let r: units::proto::Reply = serde_json::from_slice(&got)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&got)));
+    assert!(!r.ok, "{r:?}");
+    assert_eq!(r.code, units::proto::exit::USAGE, "{r:?}");
+    assert!(
+        r.error.as_deref().unwrap_or("").contains("\"stpo\""),
+        "{r:?}"
+    );
+    // Neither misspelt line did anything, and colony-init still answers.
+    let u = c.unit_typed("web").unwrap();
+    assert_eq!(u.state, "running", "{u:?}");
 }

@@ -128,7 +128,7 @@ fn container_pid1_mounts_what_is_missing_and_covers_nothing() {
         "{refused:?}"
     );
     assert_eq!(still.status.code(), Some(0), "{still:?}");
-    assert!(text().contains("Container"), "{}", text());
+    assert!(text().contains("mode=container"), "{}", text());
     if run_was_populated {
         assert!(
             !mounts.iter().any(|(m, _)| m == "/run"),

@@ -181,10 +181,10 @@ fn a_forged_ready_from_outside_the_unit_is_ignored() {
     wait_for("colony-init to log the dropped message", SOON, || {
         c.init_log().contains("sender is in no unit").then_some(())
     });
-    let u = c.unit("slow").unwrap();
-    assert_eq!(u["state"], "starting", "{u}");
-    assert_eq!(u["ready"], false, "{u}");
-    assert!(u["status_text"].is_null(), "{u}");
+    let u = c.unit_typed("slow").unwrap();
+    assert_eq!(u.state, "starting", "{u:?}");
+    assert!(!u.ready, "{u:?}");
+    assert_eq!(u.status_text, None, "{u:?}");
 }
 
 #[test]
@@ -283,9 +283,9 @@ fn colonyctl_start_returns_when_up() {
         "{:?}",
         t0.elapsed()
     );
-    let u = c.unit("later").unwrap();
-    assert_eq!(u["state"], "running", "{u}");
-    assert_eq!(u["ready"], true, "{u}");
+    let u = c.unit_typed("later").unwrap();
+    assert_eq!(u.state, "running", "{u:?}");
+    assert!(u.ready, "{u:?}");
 }
 
 #[test]
@@ -688,10 +688,11 @@ fn reloading_and_stopping_from_a_notify_unit() {
     assert_eq!(u["ready"], false, "{u}");
     assert!(!u["pid"].is_null(), "still running: {u}");
     tell(&fifo, "exit");
-    let u = c.wait_unit("rl", "exited", |u| u["state"] == "exited");
-    assert_eq!(u["last_exit"]["code"], 0, "{u}");
-    assert_eq!(u["last_exit"]["reason"], "stopped", "{u}");
-    assert_eq!(u["restarts"], 0, "{u}");
+    let u = c.wait_unit_typed("rl", "exited", |u| u.state == "exited");
+    let last = u.last_exit.clone().unwrap_or_default();
+    assert_eq!(last.code, Some(0), "{u:?}");
+    assert_eq!(last.reason.as_deref(), Some("stopped"), "{u:?}");
+    assert_eq!(u.restarts, 0, "{u:?}");
     assert!(!term.exists(), "no stop signal was sent to it");
     let a = c.unit("app").unwrap();
     assert_eq!(a["pid"], app["pid"], "{a}");

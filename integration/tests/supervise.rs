@@ -218,20 +218,20 @@ fn units_get_the_soft_open_files_limit_colony_init_was_started_with_or_their_nof
 }
 
 /// Held cgroup stat files never take the fds units need to start: under a limit of 400,
-/// 70 units (a pidfd, a pipe and a log file each) all start. With half the table for stat
+/// 60 units (a pidfd, a pipe, a log file and its directory each) all start. With half the table for stat
 /// files, the last ones failed with EMFILE.
 #[test]
 fn held_stat_files_leave_room_for_units_under_a_low_fd_limit() {
     let mut c = Colony::new();
     c.nofile = Some((400, 400));
-    for i in 0..70 {
+    for i in 0..60 {
         c.write_unit(&format!("u{i}"), "exec = [\"sleep\", \"100000\"]\n");
     }
     let c = c.start();
-    let states = wait_for("70 units running", SOON * 3, || {
+    let states = wait_for("60 units running", SOON * 3, || {
         let all = c.status();
         let running = all.iter().filter(|u| u["state"] == "running").count();
-        (running == 70 || all.iter().any(|u| u["restarts"].as_u64() > Some(0))).then_some(all)
+        (running == 60 || all.iter().any(|u| u["restarts"].as_u64() > Some(0))).then_some(all)
     });
     let not_running: Vec<_> = states
         .iter()
@@ -441,8 +441,8 @@ fn logs_are_time_stamped_rotated_and_shown() {
     c.write_unit(
         "talker",
         &format!(
-            "{}[log]\nmax_size = \"2K\"\nkeep = 2\n",
-            sh("i=0; while [ $i -lt 200 ]; do echo line-$i; echo err-$i >&2; i=$((i+1)); done; exec sleep 1000")
+            "{}[log]\nmax_size = \"16K\"\nkeep = 2\n",
+            sh("i=0; while [ $i -lt 1500 ]; do echo line-$i; echo err-$i >&2; i=$((i+1)); done; exec sleep 1000")
         ),
     );
     let c = c.start();
@@ -463,6 +463,36 @@ fn logs_are_time_stamped_rotated_and_shown() {
         line.len() > 20 && line.as_bytes()[4] == b'-' && line.contains('T'),
         "{line}"
     );
+}
+
+/// New `[log]` limits in a changed unit file apply to the log file kept open across the
+/// restart: the unit's next output is rotated at the new size.
+#[test]
+fn changed_log_limits_apply_at_the_next_start() {
+    let c = Colony::new();
+    let talker =
+        sh("i=0; while [ $i -lt 1500 ]; do echo line-$i; i=$((i+1)); done; exec sleep 1000");
+    c.write_unit("talker", &talker);
+    let c = c.start();
+    let log = c.logs.join("talker.log");
+    wait_for("the first run's output", SOON, || {
+        std::fs::read_to_string(&log)
+            .ok()?
+            .contains("line-1499")
+            .then_some(())
+    });
+    assert!(
+        !c.logs.join("talker.log.1").exists(),
+        "rotated at the default size"
+    );
+    c.write_unit(
+        "talker",
+        &format!("{talker}[log]\nmax_size = \"16K\"\nkeep = 1\n"),
+    );
+    wait_for("the log rotated at the new size", SOON, || {
+        c.logs.join("talker.log.1").exists().then_some(())
+    });
+    assert!(!c.logs.join("talker.log.2").exists());
 }
 
 #[test]
@@ -567,7 +597,10 @@ fn sigterm_in_a_pid_namespace_stops_units_and_exits_zero() {
     let init_pid = wait_for("colony-init's host pid", SOON, || {
         children(child.0.id() as i32).first().copied()
     });
-    unsafe { libc::kill(init_pid, libc::SIGTERM) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(init_pid),
+        nix::sys::signal::Signal::SIGTERM,
+    );
     let st = wait_for("unshare to exit", SOON, || {
         child.0.try_wait().ok().flatten()
     });
@@ -597,7 +630,10 @@ impl Drop for KillOnDrop {
         if let Ok(None) = self.0.try_wait() {
             // unshare --fork: killing unshare alone would leave its child; kill both by PID.
             for kid in children(self.0.id() as i32) {
-                unsafe { libc::kill(kid, libc::SIGKILL) };
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(kid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
             let _ = self.0.kill();
             let _ = self.0.wait();
@@ -659,7 +695,10 @@ fn non_root_uses_the_xdg_paths() {
         status["log_file"].as_str().unwrap(),
         format!("{}/state/colony/log/hello.log", base.display())
     );
-    unsafe { libc::kill(init.0.id() as i32, libc::SIGTERM) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(init.0.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
     let st = wait_for("colony-init to exit", SOON, || {
         init.0.try_wait().ok().flatten()
     });
@@ -756,6 +795,40 @@ fn a_panic_while_handling_an_event_is_caught_and_the_loop_goes_on() {
     assert_eq!(pid_of(&u), pid);
     let o = c.ctl(&["restart", "svc"]);
     assert!(o.status.success(), "{o:?}");
+    assert!(alive(c.pid()));
+}
+
+#[test]
+fn a_panic_while_spawning_fails_the_start_and_the_unit_is_started_again() {
+    let mut c = Colony::new();
+    // Debug builds (the tests') panic at the spawn after this file is made, once.
+    let marker = c.dir.path().join("panic-spawn");
+    let wrapper = c.dir.path().join("panic-env");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nCOLONY_TEST_PANIC_SPAWN={} exec \"$@\"\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    c.wrapper = Some(wrapper);
+    let c = c.start();
+    // Loaded from inotify, in the loop: the spawn's panic is caught there.
+    std::fs::write(&marker, "").unwrap();
+    c.write_unit(
+        "svc",
+        &format!("{}\n[restart]\ndelay_min = \"0s\"\n", sh("exec sleep 1000")),
+    );
+    // Not left `starting` for good: a failed start, then a start that works.
+    let u = c.wait_unit("svc", "running after a failed start", |u| {
+        u["state"] == "running" && u["restarts"].as_u64().is_some_and(|n| n >= 1)
+    });
+    assert!(!marker.exists());
+    assert!(c.init_log().contains("carrying out an effect was caught"));
+    assert!(alive(pid_of(&u)));
     assert!(alive(c.pid()));
 }
 

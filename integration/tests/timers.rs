@@ -86,7 +86,7 @@ fn timer_runs_every_period_and_shows_in_timers() {
     c.write_unit(
         "tick",
         &format!(
-            "{}[timer]\nevery = \"300ms\"\non_boot = \"0s\"\n",
+            "{}[timer]\nevery = \"1s\"\non_boot = \"0s\"\n",
             sh(&format!("echo run >> {}; echo ticked", runs.display()))
         ),
     );
@@ -97,7 +97,7 @@ fn timer_runs_every_period_and_shows_in_timers() {
     });
     let all = timers(&c);
     let t = timer(&all, "tick").expect("tick in timers");
-    assert!(t["schedule"].as_str().unwrap().contains("300ms"), "{t}");
+    assert!(t["schedule"].as_str().unwrap().contains("1s"), "{t}");
     assert!(t["next"].is_string() && t["last"].is_string(), "{t}");
     assert!(
         t["last_result"].as_str().unwrap().starts_with("exit 0"),
@@ -128,8 +128,8 @@ fn overlapping_runs_are_skipped_and_counted() {
     c.write_unit(
         "slow",
         &format!(
-            "{}[timer]\nevery = \"200ms\"\non_boot = \"0s\"\n",
-            sh("sleep 1")
+            "{}[timer]\nevery = \"1s\"\non_boot = \"0s\"\n",
+            sh("sleep 10")
         ),
     );
     let c = c.start();

@@ -22,11 +22,23 @@ _colonyctl() {
             colonyctl,add)
                 cmd="colonyctl__subcmd__add"
                 ;;
+            colonyctl,cat)
+                cmd="colonyctl__subcmd__cat"
+                ;;
             colonyctl,check)
                 cmd="colonyctl__subcmd__check"
                 ;;
             colonyctl,completions)
                 cmd="colonyctl__subcmd__completions"
+                ;;
+            colonyctl,disable)
+                cmd="colonyctl__subcmd__disable"
+                ;;
+            colonyctl,enable)
+                cmd="colonyctl__subcmd__enable"
+                ;;
+            colonyctl,events)
+                cmd="colonyctl__subcmd__events"
                 ;;
             colonyctl,fleet)
                 cmd="colonyctl__subcmd__fleet"
@@ -49,6 +61,9 @@ _colonyctl() {
             colonyctl,reboot)
                 cmd="colonyctl__subcmd__reboot"
                 ;;
+            colonyctl,reexec)
+                cmd="colonyctl__subcmd__reexec"
+                ;;
             colonyctl,reload)
                 cmd="colonyctl__subcmd__reload"
                 ;;
@@ -60,6 +75,9 @@ _colonyctl() {
                 ;;
             colonyctl,restart-all)
                 cmd="colonyctl__subcmd__restart__subcmd__all"
+                ;;
+            colonyctl,show)
+                cmd="colonyctl__subcmd__show"
                 ;;
             colonyctl,signal)
                 cmd="colonyctl__subcmd__signal"
@@ -76,17 +94,32 @@ _colonyctl() {
             colonyctl,timers)
                 cmd="colonyctl__subcmd__timers"
                 ;;
+            colonyctl,version)
+                cmd="colonyctl__subcmd__version"
+                ;;
             colonyctl__subcmd__help,__complete-targets)
                 cmd="colonyctl__subcmd__help__subcmd____complete__subcmd__targets"
                 ;;
             colonyctl__subcmd__help,add)
                 cmd="colonyctl__subcmd__help__subcmd__add"
                 ;;
+            colonyctl__subcmd__help,cat)
+                cmd="colonyctl__subcmd__help__subcmd__cat"
+                ;;
             colonyctl__subcmd__help,check)
                 cmd="colonyctl__subcmd__help__subcmd__check"
                 ;;
             colonyctl__subcmd__help,completions)
                 cmd="colonyctl__subcmd__help__subcmd__completions"
+                ;;
+            colonyctl__subcmd__help,disable)
+                cmd="colonyctl__subcmd__help__subcmd__disable"
+                ;;
+            colonyctl__subcmd__help,enable)
+                cmd="colonyctl__subcmd__help__subcmd__enable"
+                ;;
+            colonyctl__subcmd__help,events)
+                cmd="colonyctl__subcmd__help__subcmd__events"
                 ;;
             colonyctl__subcmd__help,fleet)
                 cmd="colonyctl__subcmd__help__subcmd__fleet"
@@ -109,6 +142,9 @@ _colonyctl() {
             colonyctl__subcmd__help,reboot)
                 cmd="colonyctl__subcmd__help__subcmd__reboot"
                 ;;
+            colonyctl__subcmd__help,reexec)
+                cmd="colonyctl__subcmd__help__subcmd__reexec"
+                ;;
             colonyctl__subcmd__help,reload)
                 cmd="colonyctl__subcmd__help__subcmd__reload"
                 ;;
@@ -120,6 +156,9 @@ _colonyctl() {
                 ;;
             colonyctl__subcmd__help,restart-all)
                 cmd="colonyctl__subcmd__help__subcmd__restart__subcmd__all"
+                ;;
+            colonyctl__subcmd__help,show)
+                cmd="colonyctl__subcmd__help__subcmd__show"
                 ;;
             colonyctl__subcmd__help,signal)
                 cmd="colonyctl__subcmd__help__subcmd__signal"
@@ -136,6 +175,9 @@ _colonyctl() {
             colonyctl__subcmd__help,timers)
                 cmd="colonyctl__subcmd__help__subcmd__timers"
                 ;;
+            colonyctl__subcmd__help,version)
+                cmd="colonyctl__subcmd__help__subcmd__version"
+                ;;
             *)
                 ;;
         esac
@@ -143,7 +185,7 @@ _colonyctl() {
 
     case "${cmd}" in
         colonyctl)
-            opts="-h -V --run-dir --json --timeout --fleet --help --version status start stop restart restart-all reload signal logs timers add remove check import fleet completions poweroff reboot halt help"
+            opts="-h -V --run-dir --json --timeout --fleet --help --version status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions reexec version poweroff reboot halt help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -248,6 +290,36 @@ _colonyctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        colonyctl__subcmd__cat)
+            opts="-h --units --run-dir --json --timeout --fleet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --units)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         colonyctl__subcmd__check)
             opts="-h --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -276,6 +348,92 @@ _colonyctl() {
             ;;
         colonyctl__subcmd__completions)
             opts="-h --run-dir --json --timeout --fleet --help bash elvish fish powershell zsh"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --run-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        colonyctl__subcmd__disable)
+            opts="-h --now --units --run-dir --json --timeout --fleet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --units)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        colonyctl__subcmd__enable)
+            opts="-h --now --units --run-dir --json --timeout --fleet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --units)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        colonyctl__subcmd__events)
+            opts="-h --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -353,7 +511,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__help)
-            opts="status start stop restart restart-all reload signal logs timers add remove check import fleet completions poweroff reboot halt help"
+            opts="status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions reexec version poweroff reboot halt help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -394,6 +552,20 @@ _colonyctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        colonyctl__subcmd__help__subcmd__cat)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         colonyctl__subcmd__help__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -409,6 +581,48 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        colonyctl__subcmd__help__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        colonyctl__subcmd__help__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        colonyctl__subcmd__help__subcmd__events)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -520,6 +734,20 @@ _colonyctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        colonyctl__subcmd__help__subcmd__reexec)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         colonyctl__subcmd__help__subcmd__reload)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -563,6 +791,20 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__help__subcmd__restart__subcmd__all)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        colonyctl__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -646,6 +888,20 @@ _colonyctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        colonyctl__subcmd__help__subcmd__version)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         colonyctl__subcmd__import)
             opts="-h --from --out --dry-run --strict --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -681,7 +937,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__logs)
-            opts="-n -f -h --lines --follow --run-dir --json --timeout --fleet --help"
+            opts="-n -f -h --lines --follow --since --grep --log-dir --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -692,6 +948,18 @@ _colonyctl() {
                     return 0
                     ;;
                 -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -747,6 +1015,36 @@ _colonyctl() {
                 return 0
             fi
             case "${prev}" in
+                --run-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        colonyctl__subcmd__reexec)
+            opts="-h --binary --run-dir --json --timeout --fleet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --run-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -874,6 +1172,36 @@ _colonyctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        colonyctl__subcmd__show)
+            opts="-h --units --run-dir --json --timeout --fleet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --units)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         colonyctl__subcmd__signal)
             opts="-h --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -927,12 +1255,16 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__status)
-            opts="-l -h --full --run-dir --json --timeout --fleet --help"
+            opts="-l -h --full --state --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --run-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1004,6 +1336,32 @@ _colonyctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        colonyctl__subcmd__version)
+            opts="-h --run-dir --json --timeout --fleet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --run-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fleet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
     esac
 }
 
@@ -1048,7 +1406,7 @@ _colonyctl_targets() {
                     return 0
                 fi
                 ;;
-            status,*|start,*|stop,*|restart,*|logs,0|signal,[1-9]*)
+            status,*|start,*|stop,*|restart,*|logs,*|events,*|signal,[1-9]*|remove,0|enable,0|disable,0|cat,0|show,0)
                 local IFS=$'\n'
                 COMPREPLY=($(compgen -W "$(colonyctl "${rd[@]}" __complete-targets 2>/dev/null)" -- "$cur"))
                 return 0

@@ -37,18 +37,26 @@ complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "restart" -d 'Re
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "restart-all" -d 'Restart every unit'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "reload" -d 'Re-read the units directory now'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "signal" -d 'Send a signal to units\' main processes'
-complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "logs" -d 'Show a unit\'s log'
+complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "logs" -d 'Show units\' logs (all when none is named; `colony-init`: its own log)'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "timers" -d 'Timer units: schedule, next run, last run, last result'
-complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "add" -d 'Write NAME.unit into the units directory (atomically)'
-complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "remove" -d 'Delete NAME.unit from the units directory'
+complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "events" -d 'Print state changes as they happen (with --json: one JSON object a line), until Ctrl-C'
+complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "add" -d 'Write NAME.unit into the units directory (atomically); return once colony-init has it'
+complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "remove" -d 'Stop the unit, delete NAME.unit; return once colony-init has dropped it'
+complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "enable" -d 'Set `enabled = true` in NAME.unit (started with colony-init; --now: start it too)'
+complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "disable" -d 'Set `enabled = false` in NAME.unit (not started with colony-init; --now: stop it too)'
+complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "cat" -d 'Print NAME.unit as written'
+complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "show" -d 'Print the unit as colony-init reads it: every key, defaults filled in'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "check" -d 'Validate unit files without colony-init'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "import" -d 'Translate other supervisors\' configs (systemd, supervisord, NColony) into units'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "fleet" -d 'Many hosts: fleet status|hosts|apply APP.toml|remove APP|start APP|stop APP|forget HOST [--endpoints URL,...] (runs colony-fleet ctl)'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "completions" -d 'Print a shell completion script (unit names and @tags complete from the running colony)'
+complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "reexec" -d 'Upgrade colony-init in place: hand every unit to a new image of it, keeping its PID'
+complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "version" -d 'colonyctl\'s version and the running colony-init\'s: since when, last re-executed when'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "poweroff" -d 'Power the machine off (colony-init as PID 1 of a machine only)'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "reboot" -d 'Reboot the machine (colony-init as PID 1 of a machine only)'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "halt" -d 'Halt the machine (colony-init as PID 1 of a machine only)'
 complete -c colonyctl -n "__fish_colonyctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand status" -l state -d 'Only units in this state (e.g. failed, running; comma-separated for several)' -r
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand status" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand status" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand status" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
@@ -88,11 +96,14 @@ complete -c colonyctl -n "__fish_colonyctl_using_subcommand signal" -l timeout -
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand signal" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand signal" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand signal" -s h -l help -d 'Print help'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -s n -l lines -d 'Lines from the end' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -s n -l lines -d 'Lines from the end [10; with --since: every line since]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -l since -d 'Only lines written in the last DUR (e.g. 10m, 2h)' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -l grep -d 'Only lines matching this regular expression' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -l log-dir -d 'The log directory [default: the one colony-init recorded in RUN/log-dir]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -s f -l follow -d 'Keep printing what is written (across rotations)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -s f -l follow -d 'Keep printing what is written (across rotations) until Ctrl-C'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand logs" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand timers" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
@@ -100,6 +111,11 @@ complete -c colonyctl -n "__fish_colonyctl_using_subcommand timers" -l timeout -
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand timers" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand timers" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand timers" -s h -l help -d 'Print help'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand events" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand events" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand events" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand events" -l json -d 'Print machine-readable JSON'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand events" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand add" -l cmd -d 'The program (absolute, or found in PATH)' -r
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand add" -l arg -d 'An argument (repeat for more)' -r
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand add" -l env -d 'An environment variable (repeat for more)' -r
@@ -118,6 +134,32 @@ complete -c colonyctl -n "__fish_colonyctl_using_subcommand remove" -l timeout -
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand remove" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand remove" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand remove" -s h -l help -d 'Print help'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand enable" -l units -d 'Units directory [default: the one of the running colony-init]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand enable" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand enable" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand enable" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand enable" -l now -d 'Also start (enable) or stop (disable) it now'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand enable" -l json -d 'Print machine-readable JSON'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand enable" -s h -l help -d 'Print help'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand disable" -l units -d 'Units directory [default: the one of the running colony-init]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand disable" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand disable" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand disable" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand disable" -l now -d 'Also start (enable) or stop (disable) it now'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand disable" -l json -d 'Print machine-readable JSON'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand disable" -s h -l help -d 'Print help'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand cat" -l units -d 'Units directory [default: the one of the running colony-init]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand cat" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand cat" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand cat" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand cat" -l json -d 'Print machine-readable JSON'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand cat" -s h -l help -d 'Print help'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand show" -l units -d 'Units directory [default: the one of the running colony-init]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand show" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand show" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand show" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand show" -l json -d 'Print machine-readable JSON'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand show" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand check" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand check" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand check" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
@@ -148,6 +190,17 @@ complete -c colonyctl -n "__fish_colonyctl_using_subcommand __complete-targets" 
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand __complete-targets" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand __complete-targets" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand __complete-targets" -s h -l help -d 'Print help'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand reexec" -l binary -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand reexec" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand reexec" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand reexec" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand reexec" -l json -d 'Print machine-readable JSON'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand reexec" -s h -l help -d 'Print help'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand version" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand version" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand version" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand version" -l json -d 'Print machine-readable JSON'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand version" -s h -l help -d 'Print help'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand poweroff" -l run-dir -d 'colony-init\'s runtime directory [env COLONY_RUN_DIR; root: /run/colony; else $XDG_RUNTIME_DIR/colony]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand poweroff" -l timeout -d 'How long to wait for colony-init\'s answer (e.g. 10s, 2m) [30s; start/stop/restart: 2m]' -r
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand poweroff" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
@@ -163,25 +216,32 @@ complete -c colonyctl -n "__fish_colonyctl_using_subcommand halt" -l timeout -d 
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand halt" -l fleet -d 'fleet.toml for `fleet` (etcd endpoints, credentials) [root: /etc/colony/fleet.toml; else $XDG_CONFIG_HOME/colony/fleet.toml]' -r -F
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand halt" -l json -d 'Print machine-readable JSON'
 complete -c colonyctl -n "__fish_colonyctl_using_subcommand halt" -s h -l help -d 'Print help'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "status" -d 'Show units (all when none is named)'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "start" -d 'Start units and wait until they are up'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "stop" -d 'Stop units and wait until they are stopped'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "restart" -d 'Restart units and wait until they are up again'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "restart-all" -d 'Restart every unit'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "reload" -d 'Re-read the units directory now'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "signal" -d 'Send a signal to units\' main processes'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "logs" -d 'Show a unit\'s log'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "timers" -d 'Timer units: schedule, next run, last run, last result'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "add" -d 'Write NAME.unit into the units directory (atomically)'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "remove" -d 'Delete NAME.unit from the units directory'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "check" -d 'Validate unit files without colony-init'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "import" -d 'Translate other supervisors\' configs (systemd, supervisord, NColony) into units'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "fleet" -d 'Many hosts: fleet status|hosts|apply APP.toml|remove APP|start APP|stop APP|forget HOST [--endpoints URL,...] (runs colony-fleet ctl)'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "completions" -d 'Print a shell completion script (unit names and @tags complete from the running colony)'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "poweroff" -d 'Power the machine off (colony-init as PID 1 of a machine only)'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "reboot" -d 'Reboot the machine (colony-init as PID 1 of a machine only)'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "halt" -d 'Halt the machine (colony-init as PID 1 of a machine only)'
-complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers add remove check import fleet completions __complete-targets poweroff reboot halt help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "status" -d 'Show units (all when none is named)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "start" -d 'Start units and wait until they are up'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "stop" -d 'Stop units and wait until they are stopped'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "restart" -d 'Restart units and wait until they are up again'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "restart-all" -d 'Restart every unit'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "reload" -d 'Re-read the units directory now'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "signal" -d 'Send a signal to units\' main processes'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "logs" -d 'Show units\' logs (all when none is named; `colony-init`: its own log)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "timers" -d 'Timer units: schedule, next run, last run, last result'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "events" -d 'Print state changes as they happen (with --json: one JSON object a line), until Ctrl-C'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "add" -d 'Write NAME.unit into the units directory (atomically); return once colony-init has it'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "remove" -d 'Stop the unit, delete NAME.unit; return once colony-init has dropped it'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "enable" -d 'Set `enabled = true` in NAME.unit (started with colony-init; --now: start it too)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "disable" -d 'Set `enabled = false` in NAME.unit (not started with colony-init; --now: stop it too)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "cat" -d 'Print NAME.unit as written'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "show" -d 'Print the unit as colony-init reads it: every key, defaults filled in'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "check" -d 'Validate unit files without colony-init'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "import" -d 'Translate other supervisors\' configs (systemd, supervisord, NColony) into units'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "fleet" -d 'Many hosts: fleet status|hosts|apply APP.toml|remove APP|start APP|stop APP|forget HOST [--endpoints URL,...] (runs colony-fleet ctl)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "completions" -d 'Print a shell completion script (unit names and @tags complete from the running colony)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "reexec" -d 'Upgrade colony-init in place: hand every unit to a new image of it, keeping its PID'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "version" -d 'colonyctl\'s version and the running colony-init\'s: since when, last re-executed when'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "poweroff" -d 'Power the machine off (colony-init as PID 1 of a machine only)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "reboot" -d 'Reboot the machine (colony-init as PID 1 of a machine only)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "halt" -d 'Halt the machine (colony-init as PID 1 of a machine only)'
+complete -c colonyctl -n "__fish_colonyctl_using_subcommand help; and not __fish_seen_subcommand_from status start stop restart restart-all reload signal logs timers events add remove enable disable cat show check import fleet completions __complete-targets reexec version poweroff reboot halt help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 
 # Unit names and @tags of the running colony for TARGET arguments (colonyctl __complete-targets).
 function __fish_colonyctl_targets
@@ -200,7 +260,7 @@ function __fish_colonyctl_targets
     end
     colonyctl $rd __complete-targets 2>/dev/null
 end
-complete -c colonyctl -n "__fish_seen_subcommand_from status start stop restart signal logs; and not __fish_seen_subcommand_from fleet" -f -a "(__fish_colonyctl_targets)"
+complete -c colonyctl -n "__fish_seen_subcommand_from status start stop restart signal logs events remove enable disable cat show; and not __fish_seen_subcommand_from fleet" -f -a "(__fish_colonyctl_targets)"
 # The commands of `colonyctl fleet`, then host or application names from etcd (bounded).
 complete -c colonyctl -n "__fish_seen_subcommand_from fleet; and not __fish_seen_subcommand_from status hosts apply remove start stop forget" -f -a "status hosts apply remove start stop forget"
 function __fish_colonyctl_fleet_names

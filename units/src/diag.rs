@@ -32,6 +32,26 @@ impl fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
+/// A problem that leaves the unit valid (a dependency on a unit that is not there):
+/// `FILE:LINE:COL: KEY: warning: message`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Warning(pub Diagnostic);
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.0;
+        write!(
+            f,
+            "{}:{}:{}: {}: warning: {}",
+            d.file.display(),
+            d.line,
+            d.col,
+            d.key,
+            d.message
+        )
+    }
+}
+
 impl Diagnostic {
     /// A problem of the whole file, reported at 1:1.
     pub fn whole_file(file: &Path, key: &str, message: impl Into<String>) -> Diagnostic {
@@ -108,42 +128,16 @@ impl LineIndex {
     }
 }
 
-/// Optimal string alignment distance (Levenshtein plus adjacent transpositions), so that
-/// `restrat` is one edit from `restart`.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let (n, m) = (a.len(), b.len());
-    let mut d = vec![vec![0usize; m + 1]; n + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=n {
-        for j in 1..=m {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = v;
-        }
-    }
-    d[n][m]
-}
-
 /// The candidate nearest to `word`, if it is near enough to be a likely typo
-/// (as rustc does: at most a third of the word's length, at least one edit).
+/// (as rustc does: at most a third of the word's length, at least one edit). The distance
+/// is optimal string alignment (Levenshtein plus adjacent transpositions), so that `restrat`
+/// is one edit from `restart`.
 pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (edit_distance(&lower, &c.to_ascii_lowercase()), c))
+        .map(|c| (strsim::osa_distance(&lower, &c.to_ascii_lowercase()), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -178,7 +172,7 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(edit_distance("restrat", "restart"), 1);
+        assert_eq!(strsim::osa_distance("restrat", "restart"), 1);
         assert_eq!(nearest("restrat", ["restart", "ready"]), Some("restart"));
         assert_eq!(nearest("xyz", ["restart", "ready"]), None);
         assert_eq!(nearest("Exec", ["exec"]), Some("exec"));

@@ -8,6 +8,24 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Floors and ceilings of the values that say how often colony-init does something for a
+/// unit. Below them a single unit file could keep PID 1's only thread busy (a check, a
+/// deadline or a rotation at every turn of the loop); no real service needs less.
+pub mod limits {
+    use std::time::Duration;
+
+    /// `[health] period` and `timeout`, `[heartbeat] period`, `[ready] watchdog`.
+    pub const MIN_PERIOD: Duration = Duration::from_millis(100);
+    /// `[timer] every` (a calendar's finest step is a second, too).
+    pub const MIN_EVERY: Duration = Duration::from_secs(1);
+    /// `[log] max_size`, in bytes.
+    pub const MIN_LOG_SIZE: u64 = 16 * 1024;
+    /// `[log] keep`: each rotation renames every kept file.
+    pub const MAX_LOG_KEEP: u32 = 100;
+    /// `[restart] max_failures`.
+    pub const MAX_FAILURES: u32 = 1_000_000;
+}
+
 /// One unit, as its file describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unit {
@@ -46,6 +64,8 @@ pub struct Unit {
     pub heartbeat: Option<Heartbeat>,
     pub timer: Option<Box<Timer>>,
     pub log: Log,
+    /// `[sandbox]`; boxed, as most units have none.
+    pub sandbox: Option<Box<crate::sandbox::Sandbox>>,
 }
 
 /// Who the program runs as, resolved against the user database at parse time.
@@ -83,6 +103,9 @@ pub struct Restart {
     pub delay_min: Option<Duration>,
     pub delay_max: Option<Duration>,
     pub threshold: Option<Duration>,
+    /// After this many failed starts in a row (deaths before up) the unit is `failed` and
+    /// left alone until started by hand. `None`: no limit.
+    pub max_failures: Option<u32>,
 }
 
 impl Default for Restart {
@@ -93,6 +116,7 @@ impl Default for Restart {
             delay_min: None,
             delay_max: None,
             threshold: None,
+            max_failures: None,
         }
     }
 }
@@ -125,15 +149,21 @@ pub enum ReadyType {
     Tcp(String),
     /// Up when this file exists.
     File(PathBuf),
+    /// A boot task: up once its program exits with a success code (then `exited`).
+    Exited,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Ready {
     pub kind: ReadyType,
-    /// Not up by then: the start failed (`ready_timeout`). Default 90s for non-`started` types.
+    /// Not up by then: the start failed (`ready_timeout`). Default 90s for `notify`, `tcp`
+    /// and `file`; none for `started` and `exited` (a boot task such as fsck takes its time).
     pub timeout: Option<Duration>,
     /// notify only: `WATCHDOG=1` due this often.
     pub watchdog: Option<Duration>,
+    /// Up only once the process has also lived this long (zero: no wait); a death before
+    /// is a failed start.
+    pub settle: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -213,6 +243,9 @@ pub struct Log {
     pub max_size: u64,
     /// Rotated files kept (default 5).
     pub keep: u32,
+    /// Copy each line to colony-init's standard output where it does that (a container;
+    /// default true).
+    pub console: bool,
 }
 
 impl Default for Log {
@@ -221,6 +254,7 @@ impl Default for Log {
             file: None,
             max_size: 10 * 1024 * 1024,
             keep: 5,
+            console: true,
         }
     }
 }

@@ -14,11 +14,14 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::diag::{nearest, Diagnostic, LineIndex};
+use crate::model::limits::{MAX_FAILURES, MAX_LOG_KEEP, MIN_EVERY, MIN_LOG_SIZE, MIN_PERIOD};
 use crate::model::{
-    Health, HealthCheck, Heartbeat, Identity, Log, Ready, ReadyType, Resources, Restart, Stop,
-    Timer, Unit,
+    Health, HealthCheck, Heartbeat, Identity, Log, Ready, ReadyType, Resources, Restart,
+    RestartPolicy, Stop, Timer, Unit,
 };
 use crate::values;
+
+mod sandbox;
 
 /// Keys of the top level of a unit file (sections included).
 pub const TOP_KEYS: &[&str] = &[
@@ -47,6 +50,7 @@ pub const TOP_KEYS: &[&str] = &[
     "heartbeat",
     "timer",
     "log",
+    "sandbox",
 ];
 
 /// Each section and its keys.
@@ -59,10 +63,14 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
             "delay_min",
             "delay_max",
             "threshold",
+            "max_failures",
         ],
     ),
     ("stop", &["signal", "timeout"]),
-    ("ready", &["type", "address", "path", "timeout", "watchdog"]),
+    (
+        "ready",
+        &["type", "address", "path", "timeout", "watchdog", "settle"],
+    ),
     (
         "health",
         &[
@@ -84,7 +92,8 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
         "timer",
         &["every", "calendar", "on_boot", "persistent", "timeout"],
     ),
-    ("log", &["file", "max_size", "keep"]),
+    ("log", &["file", "max_size", "keep", "console"]),
+    ("sandbox", crate::sandbox::KEYS),
 ];
 
 /// Default `[ready] timeout` for the types that wait for something.
@@ -99,6 +108,10 @@ pub fn valid_unit_name(name: &str) -> bool {
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
+
+/// Names a unit cannot take: `colonyctl logs colony-init` reads colony-init's own log, which
+/// a unit's log of that name would share.
+pub const RESERVED_NAMES: &[&str] = &["colony-init"];
 
 const NAME_RULE: &str =
     "a unit name is 1-64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit";
@@ -140,6 +153,14 @@ pub fn parse_unit(path: &Path, text: &str) -> Result<Unit, Vec<Diagnostic>> {
     };
     let name = match path.file_name().and_then(|f| f.to_str()) {
         Some(f) => match f.strip_suffix(".unit") {
+            Some(n) if RESERVED_NAMES.contains(&n) => {
+                cx.errs.push(Diagnostic::whole_file(
+                    path,
+                    "name",
+                    format!("`{n}` is reserved: it names colony-init itself (its own log is LOG_DIR/{n}.log)"),
+                ));
+                None
+            }
             Some(n) if valid_unit_name(n) => Some(n.to_string()),
             Some(n) => {
                 cx.errs.push(Diagnostic::whole_file(
@@ -386,6 +407,30 @@ impl<'a> Cx<'a> {
         if d.is_zero() {
             let span = t.get(k).map(|v| v.span()).unwrap_or(0..0);
             self.err(span, &t.key(k), "must be longer than 0");
+            return None;
+        }
+        Some(d)
+    }
+
+    /// A duration of at least `floor`; `why` says what a shorter one would do.
+    fn duration_at_least(
+        &mut self,
+        t: &Tbl<'_, '_>,
+        k: &str,
+        floor: Duration,
+        why: &str,
+    ) -> Option<Duration> {
+        let d = self.duration(t, k)?;
+        if d < floor {
+            let span = t.get(k).map(|v| v.span()).unwrap_or(0..0);
+            self.err(
+                span,
+                &t.key(k),
+                format!(
+                    "must be at least {} ({why})",
+                    humantime::format_duration(floor)
+                ),
+            );
             return None;
         }
         Some(d)
@@ -731,14 +776,22 @@ impl<'a> Cx<'a> {
         let essential = self.boolean(&top, "essential").unwrap_or(false);
         let extras_json = self.extras(&top);
 
-        let restart = self.restart(&top);
+        let mut restart = self.restart(&top);
         let stop = self.stop(&top);
         let ready = self.ready(&top);
+        // A boot task runs once: it is restarted only when its [restart] policy says so.
+        let policy_set = top
+            .get("restart")
+            .is_some_and(|r| matches!(r.get_ref(), DeValue::Table(t) if t.contains_key("policy")));
+        if ready.kind == ReadyType::Exited && !policy_set {
+            restart.policy = RestartPolicy::Never;
+        }
         let health = self.health(&top).map(Box::new);
         let resources = self.resources(&top);
         let heartbeat = self.heartbeat(&top);
         let timer = self.timer(&top).map(Box::new);
         let log = self.log(&top);
+        let sandbox = self.sandbox(&top).map(Box::new);
 
         Some(Unit {
             name: name.to_string(),
@@ -766,6 +819,7 @@ impl<'a> Cx<'a> {
             heartbeat,
             timer,
             log,
+            sandbox,
         })
     }
 
@@ -943,6 +997,9 @@ impl<'a> Cx<'a> {
         r.delay_min = self.duration(&t, "delay_min");
         r.delay_max = self.duration(&t, "delay_max");
         r.threshold = self.duration(&t, "threshold");
+        r.max_failures = self
+            .integer(&t, "max_failures", 1..=i128::from(MAX_FAILURES))
+            .map(|n| n as u32);
         if let (Some(min), Some(max)) = (r.delay_min, r.delay_max) {
             if min > max {
                 self.err(
@@ -987,18 +1044,18 @@ impl<'a> Cx<'a> {
         let Some(t) = self.section(top, "ready") else {
             return Ready::default();
         };
-        const TYPES: [&str; 4] = ["started", "notify", "tcp", "file"];
+        const TYPES: [&str; 5] = ["started", "notify", "tcp", "file", "exited"];
         let ty = match self.string(
             &t,
             "type",
-            "one of \"started\", \"notify\", \"tcp\", \"file\"",
+            "one of \"started\", \"notify\", \"tcp\", \"file\", \"exited\"",
         ) {
             None => Some("started"),
             Some(s) if TYPES.contains(&s) => Some(s),
             Some(s) => {
                 let hint = match nearest(s, TYPES) {
                     Some(n) => format!("did you mean `{n}`?"),
-                    None => "expected one of started, notify, tcp, file".into(),
+                    None => "expected one of started, notify, tcp, file, exited".into(),
                 };
                 let span = t.get("type").map(|v| v.span()).unwrap_or(0..0);
                 self.err(span, "ready.type", format!("unknown type `{s}`; {hint}"));
@@ -1008,9 +1065,15 @@ impl<'a> Cx<'a> {
         let address = self.address(&t, "address");
         let path = self.abs_path(&t, "path");
         let timeout = self.positive_duration(&t, "timeout");
-        let watchdog = self.positive_duration(&t, "watchdog");
+        let watchdog = self.duration_at_least(
+            &t,
+            "watchdog",
+            MIN_PERIOD,
+            "a shorter watchdog makes colony-init spin",
+        );
         let kind = match ty {
             Some("notify") => ReadyType::Notify,
+            Some("exited") => ReadyType::Exited,
             Some("tcp") => match address.clone() {
                 Some(a) => ReadyType::Tcp(a),
                 None => {
@@ -1065,18 +1128,21 @@ impl<'a> Cx<'a> {
                 self.err(
                     t.key_span("timeout"),
                     "ready.timeout",
-                    "timeout applies only to type notify, tcp or file: a \"started\" unit is up at exec",
+                    "timeout applies only to type notify, tcp, file or exited: a \"started\" unit is up at exec",
                 );
             }
         }
         let timeout = match kind {
             ReadyType::Started => None,
+            ReadyType::Exited => timeout,
             _ => Some(timeout.unwrap_or(DEFAULT_READY_TIMEOUT)),
         };
+        let settle = self.duration(&t, "settle").unwrap_or_default();
         Ready {
             kind,
             timeout,
             watchdog,
+            settle,
         }
     }
 
@@ -1118,8 +1184,18 @@ impl<'a> Cx<'a> {
                 None
             }
         };
-        let period = self.positive_duration(&t, "period");
-        let timeout = self.positive_duration(&t, "timeout");
+        let period = self.duration_at_least(
+            &t,
+            "period",
+            MIN_PERIOD,
+            "a shorter period makes colony-init spin",
+        );
+        let timeout = self.duration_at_least(
+            &t,
+            "timeout",
+            MIN_PERIOD,
+            "a shorter timeout fails healthy checks",
+        );
         let max_bad = self.integer(&t, "max_bad", 1..=1_000_000);
         let grace = self.duration(&t, "grace");
         Some(Health {
@@ -1182,7 +1258,12 @@ impl<'a> Cx<'a> {
         Some(Heartbeat {
             file: self.abs_path(&t, "file"),
             period: self
-                .positive_duration(&t, "period")
+                .duration_at_least(
+                    &t,
+                    "period",
+                    MIN_PERIOD,
+                    "a shorter period makes colony-init spin",
+                )
                 .unwrap_or(Duration::from_secs(30)),
             grace: self
                 .duration(&t, "grace")
@@ -1193,7 +1274,12 @@ impl<'a> Cx<'a> {
     fn timer(&mut self, top: &Tbl<'_, '_>) -> Option<Timer> {
         let t = self.section(top, "timer")?;
         let timer = Timer {
-            every: self.positive_duration(&t, "every"),
+            every: self.duration_at_least(
+                &t,
+                "every",
+                MIN_EVERY,
+                "a shorter interval makes colony-init spin; a program that runs all the time is a service, not a timer",
+            ),
             calendar: self.parsed(
                 &t,
                 "calendar",
@@ -1224,17 +1310,35 @@ impl<'a> Cx<'a> {
         };
         l.file = self.abs_path(&t, "file");
         if let Some(s) = self.size(&t, "max_size") {
-            if s == 0 {
+            if s < MIN_LOG_SIZE {
                 self.err(
                     t.get("max_size").map(|v| v.span()).unwrap_or(0..0),
                     "log.max_size",
-                    "must be more than 0, such as \"10M\"",
+                    format!(
+                        "must be at least {}K, such as \"10M\" (a smaller file rotates at almost every line, and rotating stalls colony-init)",
+                        MIN_LOG_SIZE >> 10
+                    ),
                 );
             }
             l.max_size = s;
         }
-        if let Some(k) = self.integer(&t, "keep", 0..=1000) {
-            l.keep = k as u32;
+        let max = i128::from(MAX_LOG_KEEP);
+        match t.get("keep") {
+            Some(v) if int_of(v.get_ref()).is_some_and(|n| n > max) => self.err(
+                v.span(),
+                "log.keep",
+                format!(
+                    "must be at most {MAX_LOG_KEEP} (each rotation renames every kept file, so more stalls colony-init; archive old logs elsewhere)"
+                ),
+            ),
+            _ => {
+                if let Some(k) = self.integer(&t, "keep", 0..=max) {
+                    l.keep = k as u32;
+                }
+            }
+        }
+        if let Some(c) = self.boolean(&t, "console") {
+            l.console = c;
         }
         l
     }

@@ -11,14 +11,21 @@
 //! colony-init opens the FIFO `RUN/reply/NAME` (a bare name, never a path) and writes one
 //! JSON [`Reply`] to it, then closes it. Verbs: `status [TARGET...]`, `start|stop|restart
 //! [--no-block] TARGET...`, `restart-all`, `reload`, `signal SIGNAL TARGET...`, `timers`,
-//! `info` (paths), `poweroff|reboot|halt`.
+//! `info` (paths), `poweroff|reboot|halt`, `subscribe` (the event stream: the reply FIFO
+//! stays open, a [`Subscribed`] line then one [`Event`] line per state change).
 
 use serde::{Deserialize, Serialize};
+
+/// The control FIFO's name in RUN.
+pub const CONTROL_FIFO: &str = "control";
+
+/// The directory in RUN that holds the clients' reply FIFOs.
+pub const REPLY_DIR: &str = "reply";
 
 /// PIPE_BUF: a request of at most this many bytes is written atomically.
 pub const MAX_REQUEST: usize = 4096;
 
-/// Exit codes of colonyctl (SPEC.md).
+/// Exit codes of colonyctl (colonyctl(1), EXIT STATUS).
 pub mod exit {
     pub const OK: i32 = 0;
     pub const FAILED: i32 = 1;
@@ -28,11 +35,97 @@ pub mod exit {
     pub const NO_ANSWER: i32 = 5;
 }
 
+/// Declares [`Verb`] from one list of `Variant => "word"`, so the enum, its words and
+/// [`Verb::ALL`] cannot disagree.
+macro_rules! verbs {
+    ($($(#[$doc:meta])* $v:ident => $word:literal,)*) => {
+        /// What a request asks colony-init to do: the first word of the line (after
+        /// `reply=NAME`). colonyctl writes it and colony-init reads it through this one type.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Verb {
+            $($(#[$doc])* $v,)*
+        }
+
+        impl Verb {
+            /// Every verb, in the order declared.
+            pub const ALL: &'static [Verb] = &[$(Verb::$v,)*];
+
+            /// The word on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Verb::$v => $word,)*
+                }
+            }
+        }
+    };
+}
+
+verbs! {
+    /// `status [TARGET...]`
+    Status => "status",
+    /// `start [--no-block] TARGET...`
+    Start => "start",
+    /// `stop [--no-block] TARGET...`
+    Stop => "stop",
+    /// `restart [--no-block] TARGET...`
+    Restart => "restart",
+    /// `restart-all`
+    RestartAll => "restart-all",
+    /// `reload`: read the units directory again.
+    Reload => "reload",
+    /// `signal SIGNAL TARGET...`
+    Signal => "signal",
+    /// `timers`
+    Timers => "timers",
+    /// `info`: where this colony-init keeps things ([`Info`]).
+    Info => "info",
+    /// `subscribe`: the reply FIFO stays open; first a [`Subscribed`] line (the status of
+    /// every unit), then one [`Event`] line per state change.
+    Subscribe => "subscribe",
+    /// `poweroff` (PID 1 of a machine only).
+    Poweroff => "poweroff",
+    /// `reboot` (PID 1 of a machine only).
+    Reboot => "reboot",
+    /// `halt` (PID 1 of a machine only).
+    Halt => "halt",
+    /// `reexec [--binary PATH]`: hand everything to a new image of colony-init (answered
+    /// by the new image once it took over; a refusal by the running one).
+    Reexec => "reexec",
+    /// `version`: the running colony-init's version, when it started and was re-executed.
+    Version => "version",
+    /// Debug builds of colony-init only: panic while handling it, to prove in a test that a
+    /// panic is caught and the loop goes on. A release build answers it as unknown.
+    Panic => "__panic",
+}
+
+impl std::str::FromStr for Verb {
+    type Err = UnknownVerb;
+
+    fn from_str(s: &str) -> Result<Verb, UnknownVerb> {
+        Verb::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownVerb(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for Verb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A word that is no [`Verb`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown command {0:?}; see colonyctl --help")]
+pub struct UnknownVerb(pub String);
+
 /// A parsed request line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub reply: Option<String>,
-    pub verb: String,
+    pub verb: Verb,
     pub args: Vec<String>,
 }
 
@@ -48,6 +141,13 @@ pub enum RequestError {
     Empty,
     #[error("bad reply name {0:?}: a bare file name in RUN/reply is expected")]
     BadReplyName(String),
+    /// The line is well formed but its verb is unknown; `reply` is kept so the client can
+    /// be told.
+    #[error("{verb}")]
+    UnknownVerb {
+        reply: Option<String>,
+        verb: UnknownVerb,
+    },
 }
 
 /// A reply FIFO name: a bare file name, no `/`, not `.`/`..`, printable ASCII.
@@ -85,7 +185,11 @@ impl Request {
                 words.next();
             }
         }
-        let verb = words.next().ok_or(RequestError::Empty)?.to_string();
+        let word = words.next().ok_or(RequestError::Empty)?;
+        let verb = word.parse().map_err(|verb| RequestError::UnknownVerb {
+            reply: reply.clone(),
+            verb,
+        })?;
         Ok(Request {
             reply,
             verb,
@@ -101,7 +205,7 @@ impl Request {
             s.push_str(r);
             s.push(' ');
         }
-        s.push_str(&self.verb);
+        s.push_str(self.verb.as_str());
         for a in &self.args {
             s.push(' ');
             s.push_str(a);
@@ -121,7 +225,7 @@ pub struct Reply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Verb-specific payload: `status` -> `[UnitStatus]`, `timers` -> `[TimerStatus]`,
-    /// `info` -> [`Info`].
+    /// `info` -> [`Info`], a failed `start`/`restart` -> `[StartFailure]`.
     #[serde(default)]
     pub data: serde_json::Value,
 }
@@ -213,6 +317,23 @@ pub struct UnitStatus {
     /// Where its output goes (for `colonyctl logs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_file: Option<String>,
+    /// While `stopping`: processes of a unit without a cgroup that escaped its process
+    /// group (e.g. a `setsid` daemon), killed and not gone yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leftover_pids: Vec<i32>,
+}
+
+/// `data` of a `start`/`restart` reply that failed: one entry per unit that did not come
+/// up. Small on purpose: colonyctl reads the last lines from `log_file` itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct StartFailure {
+    pub name: String,
+    /// Its state now (`backoff`, `failed`, `stopped`...).
+    pub state: String,
+    pub last_exit: Option<LastExit>,
+    /// Where its output goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<String>,
 }
 
 /// One entry of `timers --json`.
@@ -228,6 +349,44 @@ pub struct TimerStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_skip: Option<String>,
     pub running: bool,
+}
+
+/// The first line of a subscription: `status` of every unit, and how many events this
+/// reply FIFO lost when it was last dropped for not reading (0 for a new subscriber).
+/// A [`Reply`] too (its extra field ignored).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Subscribed {
+    pub ok: bool,
+    pub code: i32,
+    #[serde(default)]
+    pub data: Vec<UnitStatus>,
+    #[serde(default)]
+    pub lost: u64,
+}
+
+/// One state change on the event stream (each line after [`Subscribed`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Event {
+    /// RFC 3339.
+    pub time: String,
+    pub unit: String,
+    /// The state it left (`null`: the unit is new).
+    pub from: Option<String>,
+    /// The state it entered (`null`: the unit is gone, its file removed).
+    pub to: Option<String>,
+    pub pid: Option<i32>,
+    /// How its process ended, or why it is in `to`.
+    pub reason: Option<String>,
+    pub restarts: u64,
+}
+
+/// Bounds of the event stream.
+pub mod events {
+    /// Subscribers at once; one more is refused.
+    pub const MAX_SUBSCRIBERS: usize = 16;
+    /// Bytes of events that may wait for one subscriber (beyond its first line) before it
+    /// is dropped.
+    pub const BACKLOG: usize = 256 * 1024;
 }
 
 /// `info`: where this colony-init keeps things.
@@ -249,7 +408,7 @@ mod tests {
     #[test]
     fn parses_shell_request() {
         let r = Request::parse(b"restart redis").unwrap();
-        assert_eq!(r.verb, "restart");
+        assert_eq!(r.verb, Verb::Restart);
         assert_eq!(r.args, vec!["redis"]);
         assert_eq!(r.reply, None);
     }
@@ -261,6 +420,42 @@ mod tests {
         assert_eq!(
             Request::parse(r.to_line().trim_end().as_bytes()).unwrap(),
             r
+        );
+    }
+
+    #[test]
+    fn every_verb_round_trips_and_parses() {
+        for &v in Verb::ALL {
+            assert_eq!(v.as_str().parse::<Verb>(), Ok(v));
+            assert_eq!(v.to_string(), v.as_str());
+            let r = Request {
+                reply: Some("c-1".into()),
+                verb: v,
+                args: vec!["a".into()],
+            };
+            assert_eq!(Request::parse(r.to_line().trim_end().as_bytes()), Ok(r));
+            let bare = Request::parse(v.as_str().as_bytes()).unwrap();
+            assert_eq!((bare.verb, bare.reply), (v, None));
+        }
+        let words: std::collections::HashSet<_> = Verb::ALL.iter().map(|v| v.as_str()).collect();
+        assert_eq!(words.len(), Verb::ALL.len(), "two verbs share a word");
+    }
+
+    #[test]
+    fn unknown_verb_keeps_the_reply_name() {
+        assert_eq!(
+            Request::parse(b"reply=c-9 stpo web"),
+            Err(RequestError::UnknownVerb {
+                reply: Some("c-9".into()),
+                verb: UnknownVerb("stpo".into()),
+            })
+        );
+        assert_eq!(
+            Request::parse(b"Status"),
+            Err(RequestError::UnknownVerb {
+                reply: None,
+                verb: UnknownVerb("Status".into()),
+            })
         );
     }
 

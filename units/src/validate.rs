@@ -1,4 +1,4 @@
-//! A directory of units as a whole: unknown dependencies and cycles.
+//! A directory of units as a whole: cycles (errors) and unknown dependencies (warnings).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Range;
@@ -6,7 +6,7 @@ use std::path::Path;
 
 use toml::de::{DeTable, DeValue};
 
-use crate::diag::{Diagnostic, LineIndex};
+use crate::diag::{Diagnostic, LineIndex, Warning};
 use crate::model::Unit;
 use crate::parse::{load_file, valid_unit_name};
 
@@ -32,52 +32,96 @@ pub fn load_dir(dir: &Path) -> Result<UnitSet, std::io::Error> {
         let Some(name) = file_name.to_str().and_then(unit_file_name) else {
             continue;
         };
-        let path = entry.path();
-        // Follows symlinks: a linked unit file is a unit file.
-        let result = match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() => load_file(&path),
-            Ok(_) => Err(vec![Diagnostic::whole_file(
-                &path,
-                "file",
-                "not a regular file; a unit is a file NAME.unit",
-            )]),
-            Err(e) => Err(vec![Diagnostic::whole_file(
-                &path,
-                "file",
-                format!("cannot read the unit file: {e}"),
-            )]),
-        };
-        set.insert(name.to_string(), result);
+        set.insert(name.to_string(), load_entry(&entry.path()));
     }
     validate_set(&mut set);
     Ok(set)
 }
 
-/// Whole-set checks: a valid unit whose `after` or `requires` names a unit that is not in the
-/// set, or that is in a dependency cycle, becomes invalid. A cycle's diagnostic names every
-/// unit of the cycle, at the `after`/`requires` entry that closes it.
-pub fn validate_set(set: &mut UnitSet) {
-    let mut new_errs: BTreeMap<String, Vec<Diagnostic>> = BTreeMap::new();
+/// One `NAME.unit` entry of a directory. Follows symlinks: a linked unit file is a unit file.
+fn load_entry(path: &Path) -> Result<Unit, Vec<Diagnostic>> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => load_file(path),
+        Ok(_) => Err(vec![Diagnostic::whole_file(
+            path,
+            "file",
+            "not a regular file; a unit is a file NAME.unit",
+        )]),
+        Err(e) => Err(vec![Diagnostic::whole_file(
+            path,
+            "file",
+            format!("cannot read the unit file: {e}"),
+        )]),
+    }
+}
 
-    // Unknown dependencies.
-    for (name, unit) in set.iter() {
+/// Whole-set checks: a valid unit in a dependency cycle (through `after`/`requires`) becomes
+/// invalid. A cycle's diagnostic names every unit of the cycle, at the `after`/`requires`
+/// entry that closes it. A dependency on a unit that is not in the set is no error (see
+/// [`warnings`]): ordering against it is ignored, and a missing required unit only keeps
+/// this one from starting, as in systemd.
+pub fn validate_set(set: &mut UnitSet) {
+    validate(set);
+}
+
+/// Which of a unit's dependency lists names a unit that is not there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DepKey {
+    After,
+    Requires,
+}
+
+impl DepKey {
+    pub fn key(self) -> &'static str {
+        match self {
+            DepKey::After => "after",
+            DepKey::Requires => "requires",
+        }
+    }
+}
+
+/// What a dependency on a unit that does not exist means, in words shared by `check` and
+/// `status`.
+pub fn missing_dependency(key: DepKey, dep: &str) -> String {
+    let so = match key {
+        DepKey::After => "ordering after it is ignored",
+        DepKey::Requires => "this unit cannot start until there is one",
+    };
+    format!("no unit `{dep}` (no file {dep}.unit in this directory), so {so}")
+}
+
+/// Warnings of a validated set: each `after`/`requires` entry of a valid unit that names no
+/// unit of the set, at that entry, with the name it may have meant.
+pub fn warnings(set: &UnitSet) -> Vec<Warning> {
+    dependency_warnings(set, set.keys().map(String::as_str), |_| true)
+}
+
+/// [`warnings`] of the units `of` picks, with hints from `known`.
+fn dependency_warnings<'a>(
+    set: &UnitSet,
+    known: impl Iterator<Item = &'a str> + Clone,
+    of: impl Fn(&str) -> bool,
+) -> Vec<Warning> {
+    let mut out = Vec::new();
+    for (_, unit) in set.iter().filter(|(n, _)| of(n)) {
         let Ok(u) = unit else { continue };
-        for (key, deps) in [("after", &u.after), ("requires", &u.requires)] {
-            for dep in deps {
-                if !set.contains_key(dep) {
-                    let hint = crate::diag::nearest(dep, set.keys().map(String::as_str))
-                        .map(|n| format!("; did you mean `{n}`?"))
-                        .unwrap_or_default();
-                    new_errs.entry(name.clone()).or_default().push(locate(
-                        u,
-                        key,
-                        dep,
-                        format!("no unit `{dep}` (no file {dep}.unit in this directory){hint}"),
-                    ));
-                }
+        for (key, deps) in [(DepKey::After, &u.after), (DepKey::Requires, &u.requires)] {
+            for dep in deps.iter().filter(|d| !set.contains_key(*d)) {
+                let hint = crate::diag::nearest(dep, known.clone())
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_default();
+                let message = format!("{}{hint}", missing_dependency(key, dep));
+                out.push(Warning(locate(u, key.key(), dep, message)));
             }
         }
     }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn validate(set: &mut UnitSet) {
+    let mut new_errs: BTreeMap<String, Vec<Diagnostic>> = BTreeMap::new();
 
     // Cycles through after/requires among valid units.
     let graph: BTreeMap<&str, Vec<&str>> = set
@@ -256,37 +300,82 @@ fn locate(u: &Unit, key: &str, dep: &str, message: String) -> Diagnostic {
     LineIndex::new(&text).at(&u.path, &text, span, key, message)
 }
 
-/// One file, checked in the context of its directory: its `after`/`requires` must name units
-/// of that directory, and it must not be in a cycle with them. Diagnostics name `path` as
-/// given. A file whose name is not `NAME.unit` is reported as such.
+/// One file, checked in the context of its directory: it must not be in a cycle with the
+/// units it names. Diagnostics name `path` as given. A file whose name is not `NAME.unit` is
+/// reported as such. Names of units that are not there are warnings ([`check_file_warned`]).
+///
+/// Only the files it refers to are read, and what they refer to in turn (a cycle back to it
+/// runs through them), not the whole directory: the verdict is the one [`load_dir`] gives
+/// this unit, since nothing else can change it.
 pub fn check_file(path: &Path) -> Result<Unit, Vec<Diagnostic>> {
+    check_file_warned(path).0
+}
+
+/// [`check_file`], with the warnings [`warnings`] gives this unit in its directory.
+pub fn check_file_warned(path: &Path) -> (Result<Unit, Vec<Diagnostic>>, Vec<Warning>) {
     let name = path
         .file_name()
         .and_then(|f| f.to_str())
         .and_then(unit_file_name);
     let (Some(name), Some(dir)) = (name, path.parent()) else {
-        return load_file(path);
+        return (load_file(path), Vec::new());
     };
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
         dir
     };
-    let Ok(mut set) = load_dir(dir) else {
-        return load_file(path);
-    };
-    match set.remove(name) {
-        Some(Ok(mut u)) => {
-            u.path = path.to_path_buf();
-            Ok(u)
+    let mut set = UnitSet::new();
+    let mut queue = VecDeque::from([name.to_string()]);
+    while let Some(n) = queue.pop_front() {
+        if set.contains_key(&n) {
+            continue;
         }
-        Some(Err(mut errs)) => {
-            for d in &mut errs {
-                d.file = path.to_path_buf();
+        let result = if n == name {
+            load_entry(path)
+        } else {
+            let p = dir.join(format!("{n}.unit"));
+            match std::fs::symlink_metadata(&p) {
+                // Not in the directory: a warning says so.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                _ => load_entry(&p),
             }
-            Err(errs)
+        };
+        // An invalid unit orders nothing, so what it names does not matter.
+        if let Ok(u) = &result {
+            queue.extend(u.after.iter().chain(&u.requires).cloned());
         }
-        // The directory listing did not show it (a race, or an odd mount): alone, then.
-        None => load_file(path),
+        set.insert(n, result);
     }
+    validate(&mut set);
+    // Hints come from the whole directory, read only when a name is missing; in name
+    // order, as `load_dir`'s keys, so a tie picks the same hint.
+    let missing = set
+        .get(name)
+        .and_then(|r| r.as_ref().ok())
+        .is_some_and(|u| {
+            u.after
+                .iter()
+                .chain(&u.requires)
+                .any(|d| !set.contains_key(d))
+        });
+    let warned = if missing {
+        let known: Vec<String> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .flatten()
+                .filter_map(|e| {
+                    let f = e.file_name();
+                    f.to_str().and_then(unit_file_name).map(str::to_string)
+                })
+                .collect::<BTreeSet<String>>()
+                .into_iter()
+                .collect(),
+            Err(_) => set.keys().cloned().collect(),
+        };
+        dependency_warnings(&set, known.iter().map(String::as_str), |n| n == name)
+    } else {
+        Vec::new()
+    };
+    let result = set.remove(name).unwrap_or_else(|| load_file(path));
+    (result, warned)
 }

@@ -3,10 +3,12 @@
 //! Each parser takes the text of a value and returns the typed value or a message that says
 //! what a right value looks like (the caller adds file, line, column and key).
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::diag::nearest;
 use crate::model::{Calendar, RestartPolicy, User};
+use crate::userdb;
 
 /// `500ms`, `30s`, `1h 30m`, `2 days` (humantime's syntax); a bare `0` is zero.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -138,12 +140,14 @@ pub fn parse_capability(s: &str) -> Result<u64, String> {
     }
 }
 
-/// A user by name or number, resolved against the user database.
+/// A user by name or number, resolved against `/etc/passwd` read as a file (never NSS:
+/// see [`crate::userdb`]).
 ///
 /// A name must exist. A number that has no passwd entry is accepted (containers often run
 /// as an arbitrary uid): its name is the number and its primary group is the gid with the
 /// same number, as `docker run --user N` does.
 pub fn resolve_user(s: &str) -> Result<User, String> {
+    let passwd = Path::new(userdb::PASSWD);
     let t = s.trim();
     if t.is_empty() {
         return Err("empty user; give a user name or a uid".into());
@@ -153,11 +157,11 @@ pub fn resolve_user(s: &str) -> Result<User, String> {
         if uid == u32::MAX {
             return Err(format!("uid {uid} is reserved (it means \"no user\")"));
         }
-        return Ok(match nix::unistd::User::from_uid(uid.into()) {
+        return Ok(match userdb::user_by_uid(passwd, uid) {
             Ok(Some(u)) => User {
                 name: u.name,
                 uid,
-                primary_gid: u.gid.as_raw(),
+                primary_gid: u.gid,
             },
             _ => User {
                 name: uid.to_string(),
@@ -166,20 +170,22 @@ pub fn resolve_user(s: &str) -> Result<User, String> {
             },
         });
     }
-    match nix::unistd::User::from_name(t) {
+    match userdb::user_by_name(passwd, t) {
         Ok(Some(u)) => Ok(User {
             name: u.name,
-            uid: u.uid.as_raw(),
-            primary_gid: u.gid.as_raw(),
+            uid: u.uid,
+            primary_gid: u.gid,
         }),
         Ok(None) => Err(format!(
-            "no user `{t}` in the user database; create it, or give an existing name or a uid"
+            "no user `{t}` in the user database ({}, read as a file, never through NSS); create it, or give its uid (a user known only to LDAP or sssd is given by number)",
+            userdb::PASSWD
         )),
         Err(e) => Err(format!("cannot look up user `{t}`: {e}")),
     }
 }
 
-/// A group by name or number. A name must exist; a number is accepted as it is.
+/// A group by name or number. A name must exist in `/etc/group` (read as a file, never
+/// NSS: see [`crate::userdb`]); a number is accepted as it is.
 pub fn resolve_group(s: &str) -> Result<u32, String> {
     let t = s.trim();
     if t.is_empty() {
@@ -191,10 +197,11 @@ pub fn resolve_group(s: &str) -> Result<u32, String> {
             _ => Err(format!("gid {t} is out of range")),
         };
     }
-    match nix::unistd::Group::from_name(t) {
-        Ok(Some(g)) => Ok(g.gid.as_raw()),
+    match userdb::group_by_name(Path::new(userdb::GROUP), t) {
+        Ok(Some(g)) => Ok(g),
         Ok(None) => Err(format!(
-            "no group `{t}` in the group database; create it, or give an existing name or a gid"
+            "no group `{t}` in the group database ({}, read as a file, never through NSS); create it, or give its gid (a group known only to LDAP or sssd is given by number)",
+            userdb::GROUP
         )),
         Err(e) => Err(format!("cannot look up group `{t}`: {e}")),
     }

@@ -4,7 +4,8 @@ use chrono::{Local, TimeZone};
 
 #[test]
 fn calendar_follows_local_time_through_dst() {
-    // Only this test runs in this process, so setting TZ is race-free.
+    // SAFETY: only this test runs in this process (no other thread reads the environment),
+    // so setting TZ is race-free.
     unsafe { std::env::set_var("TZ", "Europe/Berlin") };
     let cal = units::values::parse_calendar("30 2 * * *").unwrap();
     let next = |y, m, d, h| {

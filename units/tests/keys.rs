@@ -37,6 +37,7 @@ fn defaults_of_a_minimal_unit() {
     assert_eq!(u.log.max_size, 10 << 20);
     assert_eq!(u.log.keep, 5);
     assert_eq!(u.log.file, None);
+    assert!(u.log.console);
     assert!(u.health.is_none() && u.heartbeat.is_none() && u.timer.is_none());
     assert!(!u.resources.any());
     assert_eq!(u.capabilities, None);
@@ -106,6 +107,9 @@ fn valid_forms() {
                 && u.restart.delay_max == Some(secs(3600))
                 && u.restart.threshold == Some(secs(2))
         }),
+        ("[restart]\nmax_failures = 5", |u| u.restart.max_failures == Some(5)),
+        ("[ready]\nsettle = \"1s\"", |u| u.ready.settle == secs(1) && u.ready.kind == ReadyType::Started),
+        ("[ready]\ntype = \"notify\"\nsettle = \"500ms\"", |u| u.ready.settle == Duration::from_millis(500)),
         ("[stop]\nsignal = \"SIGINT\"\ntimeout = \"1m 30s\"", |u| {
             u.stop.signal == libc::SIGINT && u.stop.timeout == Some(secs(90))
         }),
@@ -123,6 +127,16 @@ fn valid_forms() {
         ("[ready]\ntype = \"tcp\"\naddress = \"[::1]:80\"", |u| u.ready.kind == ReadyType::Tcp("[::1]:80".into())),
         ("[ready]\ntype = \"file\"\npath = \"/run/redis/ready\"", |u| {
             u.ready.kind == ReadyType::File("/run/redis/ready".into())
+        }),
+        ("[ready]\ntype = \"exited\"", |u| {
+            u.ready.kind == ReadyType::Exited
+                && u.ready.timeout.is_none()
+                && u.restart.policy == RestartPolicy::Never
+        }),
+        ("[ready]\ntype = \"exited\"\ntimeout = \"10m\"\n[restart]\npolicy = \"on-failure\"", |u| {
+            u.ready.kind == ReadyType::Exited
+                && u.ready.timeout == Some(secs(600))
+                && u.restart.policy == RestartPolicy::OnFailure
         }),
         ("[health]\nhttp = \"http://127.0.0.1:6391/healthz\"", |u| {
             u.health.as_ref().is_some_and(|h| {
@@ -177,6 +191,19 @@ fn valid_forms() {
         ("[log]\nfile = \"/var/log/x.log\"\nmax_size = \"1G\"\nkeep = 0", |u| {
             u.log.file.as_deref() == Some(Path::new("/var/log/x.log")) && u.log.max_size == 1 << 30 && u.log.keep == 0
         }),
+        // The floors and ceilings themselves are allowed.
+        ("[health]\ntcp = \"a:1\"\nperiod = \"100ms\"\ntimeout = \"100ms\"", |u| {
+            u.health.as_ref().is_some_and(|h| h.period == Duration::from_millis(100) && h.timeout == Duration::from_millis(100))
+        }),
+        ("[heartbeat]\nperiod = \"100ms\"", |u| u.heartbeat.as_ref().is_some_and(|h| h.period == Duration::from_millis(100))),
+        ("[ready]\ntype = \"notify\"\nwatchdog = \"100ms\"", |u| u.ready.watchdog == Some(Duration::from_millis(100))),
+        ("[timer]\nevery = \"1s\"", |u| u.timer.as_ref().is_some_and(|t| t.every == Some(secs(1)))),
+        ("[log]\nmax_size = \"16K\"\nkeep = 100", |u| u.log.max_size == 16 << 10 && u.log.keep == 100),
+        // No floor: a first restart may be at once, and the core spaces repeated ones.
+        ("[restart]\ndelay_min = \"0s\"\ndelay_max = \"0s\"\nthreshold = \"0s\"", |u| {
+            u.restart.delay_min == Some(Duration::ZERO) && u.restart.threshold == Some(Duration::ZERO)
+        }),
+        ("[log]\nconsole = false", |u| !u.log.console),
         ("restart.policy = \"never\"", |u| u.restart.policy == RestartPolicy::Never),
         ("stop = { signal = \"SIGHUP\" }", |u| u.stop.signal == libc::SIGHUP),
     ];
@@ -481,6 +508,16 @@ fn invalid_forms() {
             "path applies only to type = \"file\"",
         ),
         (
+            "[restart]\nmax_failures = 0",
+            "3:16: restart.max_failures",
+            "0 is out of range; expected an integer from 1 to 1000000",
+        ),
+        (
+            "[ready]\nsettle = 1",
+            "3:10: ready.settle",
+            "a bare number has no unit",
+        ),
+        (
             "[ready]\nwatchdog = \"10s\"",
             "3:1: ready.watchdog",
             "watchdog applies only to type = \"notify\"",
@@ -493,7 +530,12 @@ fn invalid_forms() {
         (
             "[ready]\ntype = \"notify\"\nwatchdog = \"0\"",
             "4:12: ready.watchdog",
-            "must be longer than 0",
+            "must be at least 100ms (a shorter watchdog makes colony-init spin)",
+        ),
+        (
+            "[ready]\ntype = \"notify\"\nwatchdog = \"99ms\"",
+            "4:12: ready.watchdog",
+            "must be at least 100ms",
         ),
         // [health]
         (
@@ -544,7 +586,17 @@ fn invalid_forms() {
         (
             "[health]\ntcp = \"a:1\"\nperiod = \"0\"",
             "4:10: health.period",
-            "must be longer than 0",
+            "must be at least 100ms (a shorter period makes colony-init spin)",
+        ),
+        (
+            "[health]\ntcp = \"a:1\"\nperiod = \"1ns\"",
+            "4:10: health.period",
+            "must be at least 100ms (a shorter period makes colony-init spin)",
+        ),
+        (
+            "[health]\ntcp = \"a:1\"\ntimeout = \"99ms\"",
+            "4:11: health.timeout",
+            "must be at least 100ms (a shorter timeout fails healthy checks)",
         ),
         (
             "[health]\ntcp = \"a:1\"\ngrace = 30",
@@ -611,7 +663,12 @@ fn invalid_forms() {
         (
             "[heartbeat]\nperiod = \"0\"",
             "3:10: heartbeat.period",
-            "must be longer than 0",
+            "must be at least 100ms (a shorter period makes colony-init spin)",
+        ),
+        (
+            "[heartbeat]\nperiod = \"1ns\"",
+            "3:10: heartbeat.period",
+            "must be at least 100ms",
         ),
         (
             "[heartbeat]\ngrace = \"x\"",
@@ -632,7 +689,17 @@ fn invalid_forms() {
         (
             "[timer]\nevery = \"0\"",
             "3:9: timer.every",
-            "must be longer than 0",
+            "must be at least 1s (a shorter interval makes colony-init spin",
+        ),
+        (
+            "[timer]\nevery = \"1ns\"",
+            "3:9: timer.every",
+            "must be at least 1s",
+        ),
+        (
+            "[timer]\nevery = \"999ms\"",
+            "3:9: timer.every",
+            "must be at least 1s",
         ),
         (
             "[timer]\ncalendar = \"* * * *\"",
@@ -678,7 +745,17 @@ fn invalid_forms() {
         (
             "[log]\nmax_size = \"0\"",
             "3:12: log.max_size",
-            "must be more than 0",
+            "must be at least 16K",
+        ),
+        (
+            "[log]\nmax_size = \"1\"",
+            "3:12: log.max_size",
+            "must be at least 16K, such as \"10M\" (a smaller file rotates at almost every line",
+        ),
+        (
+            "[log]\nmax_size = 16383",
+            "3:12: log.max_size",
+            "must be at least 16K",
         ),
         (
             "[log]\nmax_size = \"ten megs\"",
@@ -688,7 +765,13 @@ fn invalid_forms() {
         (
             "[log]\nkeep = 5000",
             "3:8: log.keep",
-            "expected an integer from 0 to 1000",
+            "must be at most 100 (each rotation renames every kept file",
+        ),
+        ("[log]\nkeep = 101", "3:8: log.keep", "must be at most 100"),
+        (
+            "[log]\nkeep = \"3\"",
+            "3:8: log.keep",
+            "expected an integer from 0 to 100 without quotes",
         ),
         ("[log]\nkeep = -1", "3:8: log.keep", "out of range"),
         // syntax

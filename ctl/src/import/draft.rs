@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// A TOML value of a unit file, rendered by hand so that strings are always one-line basic
-/// strings and keys keep the order of SPEC.md.
+/// strings and keys keep the order of colony.unit(5).
 #[derive(Debug, Clone, PartialEq)]
 pub enum V {
     Str(String),
@@ -219,6 +219,36 @@ impl Draft {
         self.note(origin, source, None, Fate::Dropped(why.into()));
     }
 
+    /// Take `dep` out of the array key `k` (`after`, `requires`) and turn the report lines
+    /// that put it there into "not carried" with `why`; a line is added if none did.
+    pub fn unlink(&mut self, k: &str, dep: &str, why: &str) {
+        if let Some(V::Arr(a)) = self.get(k).cloned() {
+            let rest: Vec<V> = a.into_iter().filter(|v| *v != V::s(dep)).collect();
+            if rest.is_empty() {
+                self.unset(k);
+            } else {
+                self.set(k, V::Arr(rest));
+            }
+        }
+        let to = format!("{k} += {}", V::strs(&[dep]));
+        let mut found = false;
+        for e in &mut self.entries {
+            if e.to.as_deref() == Some(to.as_str()) {
+                e.to = None;
+                e.fate = Fate::Dropped(why.to_string());
+                found = true;
+            }
+        }
+        if !found {
+            self.entries.push(Entry {
+                origin: "(import)".into(),
+                source: format!("{k} = {}", V::strs(&[dep])),
+                to: None,
+                fate: Fate::Dropped(why.to_string()),
+            });
+        }
+    }
+
     pub fn dropped(&self) -> usize {
         self.entries
             .iter()
@@ -227,7 +257,7 @@ impl Draft {
     }
 
     /// The unit file's text: header comments, top-level keys, then each section, in the
-    /// order SPEC.md lists them.
+    /// order colony.unit(5) lists them.
     pub fn render(&self) -> String {
         let top_rank = |k: &str| {
             units::parse::TOP_KEYS
@@ -240,6 +270,12 @@ impl Draft {
             if h.is_empty() {
                 out.push_str("#\n");
             } else {
+                // A comment holds no control character (TOML): a source's `\r` or ESC
+                // would make the unit unreadable, a newline would end the comment.
+                let h: String = h
+                    .chars()
+                    .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
+                    .collect();
                 out.push_str(&format!("# {h}\n"));
             }
         }

@@ -2,15 +2,19 @@
 //!
 //! Each translator turns its source into [`draft::Draft`]s: the unit's keys plus a report
 //! entry for every source key (carried, approximated, already colony's behaviour, or not
-//! carried with the reason). This module guesses formats, checks every unit with the real
-//! parser (`units::parse::parse_unit`), prints the report and writes the files atomically.
+//! carried with the reason). This module guesses formats, drops orderings to units that will
+//! not be in the output directory and checks the units there as a whole, as `colonyctl check`
+//! does ([`verify`]: a unit that would not load fails the import, and nothing is written),
+//! prints the report and writes the files atomically.
 
 pub mod calendar;
 pub mod draft;
+pub mod input;
 pub mod ncolony;
 pub mod report;
 pub mod supervisord;
 pub mod systemd;
+pub mod verify;
 pub mod words;
 
 use std::collections::BTreeSet;
@@ -84,7 +88,7 @@ pub fn guess(path: &Path) -> Result<Format, String> {
     {
         return Ok(Format::Systemd);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = input::read_text(path)?;
     if text.contains("[program:") || text.contains("[supervisord]") || text.contains("[include]") {
         return Ok(Format::Supervisord);
     }
@@ -173,46 +177,6 @@ pub fn translate(from: Option<Format>, files: &[PathBuf]) -> Result<Translation,
         }
     }
     Ok(t)
-}
-
-/// Check each unit with the real parser as it would be read from `out`. A user or group
-/// that does not exist on this machine is a warning (it may exist where the unit runs);
-/// anything else is an error of the import.
-pub fn check(drafts: &mut [Draft], out: &Path) -> Vec<String> {
-    let mut errors = Vec::new();
-    let names: BTreeSet<String> = drafts.iter().map(|d| d.name.clone()).collect();
-    for d in drafts.iter_mut() {
-        let path = out.join(format!("{}.unit", d.name));
-        let text = d.render();
-        if let Err(diags) = units::parse::parse_unit(&path, &text) {
-            for g in diags {
-                let identity = matches!(g.key.as_str(), "user" | "group" | "supplementary_groups");
-                if identity && g.message.contains("database") {
-                    d.warnings.push(format!(
-                        "{}: {} (the unit is written; it is invalid here until that exists)",
-                        g.key, g.message
-                    ));
-                } else {
-                    errors.push(format!("{}: made an invalid unit: {g}", d.name));
-                }
-            }
-        }
-        for key in ["after", "requires"] {
-            if let Some(draft::V::Arr(a)) = d.get(key).cloned() {
-                for v in &a {
-                    if let draft::V::Str(dep) = v {
-                        if !names.contains(dep) && !out.join(format!("{dep}.unit")).exists() {
-                            d.warnings.push(format!(
-                                "{key} names `{dep}`, which is neither imported here nor in {}: import or write {dep}.unit too",
-                                out.display()
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    errors
 }
 
 /// Write `text` to `path` atomically without replacing anything: a temporary file in the
@@ -307,7 +271,8 @@ pub fn run_with(args: ImportArgs, out: &mut dyn Write, err: &mut dyn Write) -> i
             .file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.contains('@'))
-            && f.extension().is_some_and(|e| e == "service");
+            && f.extension()
+                .is_some_and(|e| e == "service" || e == "timer");
         if !f.exists() && !instance_ok {
             fail!(exit::USAGE, "{}: no such file or directory", f.display());
         }
@@ -324,34 +289,14 @@ pub fn run_with(args: ImportArgs, out: &mut dyn Write, err: &mut dyn Write) -> i
             "nothing to import: no service or program found in the given files"
         );
     }
-    let is_template = |d: &Draft| {
-        d.sources.first().is_some_and(|p| {
-            p.file_name()
-                .is_some_and(|f| f.to_string_lossy().contains("@."))
-        })
-    };
-    let plain: BTreeSet<String> = t
-        .drafts
-        .iter()
-        .filter(|d| !is_template(d))
-        .map(|d| d.name.clone())
-        .collect();
     let mut seen = BTreeSet::new();
-    for d in &mut t.drafts {
-        // A template imported without an instance yields to the plain service of its name.
-        if is_template(d) && plain.contains(&d.name) {
-            let new = format!("{}-template", d.name);
-            d.warnings.push(format!(
-                "named `{new}`: `{}` is the name of another unit of this import",
-                d.name
-            ));
-            d.name = new;
-        }
+    for d in &t.drafts {
         if !seen.insert(d.name.clone()) {
             fail!(exit::FAILED, "two units would be named `{}`; import them separately into different --out directories", d.name);
         }
     }
-    let errors = check(&mut t.drafts, &out_dir);
+    verify::prune_dependencies(&mut t.drafts, &out_dir);
+    let errors = verify::check_output(&t.drafts, &out_dir);
 
     if args.dry_run {
         for d in &t.drafts {
@@ -397,7 +342,11 @@ pub fn run_with(args: ImportArgs, out: &mut dyn Write, err: &mut dyn Write) -> i
         for e in &errors {
             let _ = writeln!(err, "colonyctl import: {e}");
         }
-        fail!(exit::FAILED, "the import made invalid units (a bug of the import: please report it); nothing written");
+        fail!(
+            exit::FAILED,
+            "{} error(s) above: these units would not load here; nothing written",
+            errors.len()
+        );
     }
     if args.strict && tally.dropped > 0 {
         fail!(

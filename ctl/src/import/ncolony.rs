@@ -35,6 +35,28 @@ pub fn looks_like(text: &str) -> bool {
         .is_some_and(|j| j.get("args").is_some_and(|a| a.is_array()))
 }
 
+fn has_nul(j: &J) -> bool {
+    match j {
+        J::String(s) => s.contains('\0'),
+        J::Array(a) => a.iter().any(has_nul),
+        J::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// The program a unit can run: an absolute path or a bare name looked up in PATH.
+fn program_ok(p: &str) -> Result<(), String> {
+    if p.is_empty() {
+        return Err("the program is empty".into());
+    }
+    if p.contains('/') && !p.starts_with('/') {
+        return Err(format!(
+            "`{p}` is relative to NColony's working directory, which is not known here: give an absolute path"
+        ));
+    }
+    Ok(())
+}
+
 fn to_v(j: &J) -> Option<V> {
     Some(match j {
         J::String(s) => V::s(s.as_str()),
@@ -57,8 +79,13 @@ fn secs(j: Option<&J>) -> Option<f64> {
     j.and_then(|v| v.as_f64()).filter(|f| *f >= 0.0)
 }
 
+/// A century in milliseconds: NColony takes any float, colony's durations stop short of
+/// u64::MAX milliseconds (`1e300` became "18446744073709551615ms", which no parser reads).
+const MAX_MS: f64 = 100.0 * 365.25 * 86400.0 * 1000.0;
+
 fn dur(s: f64) -> String {
-    super::words::fmt_duration(std::time::Duration::from_millis((s * 1000.0).round() as u64))
+    let ms = (s * 1000.0).round().min(MAX_MS) as u64;
+    super::words::fmt_duration(std::time::Duration::from_millis(ms))
 }
 
 /// The names of NColony's helper programs, which colony does itself.
@@ -88,12 +115,18 @@ pub enum Outcome {
 }
 
 pub fn import_file(path: &Path) -> Result<Outcome, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = crate::import::input::read_text(path)?;
     let j: J =
         serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
     let obj = j
         .as_object()
         .ok_or_else(|| format!("{}: not a JSON object", path.display()))?;
+    if has_nul(&j) {
+        return Err(format!(
+            "{}: a string holds a NUL character (\\u0000), which no argument, path or variable can",
+            path.display()
+        ));
+    }
     let shown = path.display().to_string();
     let o = shown.as_str();
     let file = path
@@ -158,6 +191,7 @@ pub fn import_file(path: &Path) -> Result<Outcome, String> {
         if job.is_empty() {
             return Err(format!("{shown}: ncolony-scheduler without --arg"));
         }
+        program_ok(&job[0]).map_err(|e| format!("{shown}: --arg: {e}"))?;
         d.approx(
             o,
             &args_src,
@@ -191,6 +225,7 @@ pub fn import_file(path: &Path) -> Result<Outcome, String> {
             );
         }
     } else {
+        program_ok(&args[0]).map_err(|e| format!("{shown}: args: {e}"))?;
         d.carry(o, &args_src, "exec", V::strs(&args));
     }
     for (k, v) in obj {
@@ -201,7 +236,13 @@ pub fn import_file(path: &Path) -> Result<Outcome, String> {
                 Some(env) => {
                     let mut set = Vec::new();
                     let mut approx = false;
+                    let mut skipped = Vec::new();
                     for (ek, ev) in env {
+                        // No process can have a variable named "" or "A=B".
+                        if ek.is_empty() || ek.contains('=') {
+                            skipped.push(format!("{ek:?}"));
+                            continue;
+                        }
                         let s = match ev {
                             J::String(s) => s.clone(),
                             other => {
@@ -213,7 +254,9 @@ pub fn import_file(path: &Path) -> Result<Outcome, String> {
                         d.table_set("environment", ek, V::s(s));
                     }
                     let to = Some(format!("environment: {}", set.join(", ")));
-                    let fate = if approx {
+                    let fate = if !skipped.is_empty() {
+                        Fate::Approx(format!("not variable names, skipped: {}", skipped.join(", ")))
+                    } else if approx {
                         Fate::Approx("values that were not strings were written as their JSON text".into())
                     } else {
                         Fate::Carried
@@ -224,11 +267,11 @@ pub fn import_file(path: &Path) -> Result<Outcome, String> {
             },
             "env_inherit" => d.drop_key(o, &src, "colony gives a unit exactly its `environment` (plus COLONY_*): set the values there"),
             "uid" => match v.as_i64() {
-                Some(n) if n >= 0 => d.carry(o, &src, "user", V::Int(n)),
+                Some(n) if u32::try_from(n).is_ok() => d.carry(o, &src, "user", V::Int(n)),
                 _ => d.drop_key(o, &src, "not a uid"),
             },
             "gid" => match v.as_i64() {
-                Some(n) if n >= 0 => d.carry(o, &src, "group", V::Int(n)),
+                Some(n) if u32::try_from(n).is_ok() => d.carry(o, &src, "group", V::Int(n)),
                 _ => d.drop_key(o, &src, "not a gid"),
             },
             "group" => match v.as_array() {

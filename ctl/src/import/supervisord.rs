@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::draft::{unit_name, Draft, Entry, Fate, V};
 use super::words::{fmt_size, shell_words, size};
+use units::model::limits::{MAX_FAILURES, MAX_LOG_KEEP, MIN_LOG_SIZE};
 
 #[derive(Debug, Clone)]
 struct Item {
@@ -27,8 +28,12 @@ struct Section {
 /// `key: value`, keys lower-cased, indented continuation lines, `;`/`#` comments (inline
 /// ones after whitespace).
 fn parse_ini(path: &Path) -> Result<Vec<Section>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = crate::import::input::read_text(path)?;
     let shown = path.display().to_string();
+    // No value may hold a NUL (argv and paths become C strings): not a configuration file.
+    if text.contains('\0') {
+        return Err(format!("{shown}: has a NUL byte: not a configuration file"));
+    }
     let here = path
         .parent()
         .map(|p| {
@@ -123,41 +128,56 @@ pub fn glob(pattern: &Path) -> Vec<PathBuf> {
 }
 
 fn wild(p: &str, s: &str) -> bool {
-    fn m(p: &[char], s: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('*') => (0..=s.len()).any(|k| m(&p[1..], &s[k..])),
-            Some('?') => !s.is_empty() && m(&p[1..], &s[1..]),
-            Some('[') => {
-                let Some(end) = p.iter().position(|c| *c == ']') else {
-                    return !s.is_empty() && s[0] == '[' && m(&p[1..], &s[1..]);
-                };
-                let Some(&c) = s.first() else { return false };
-                let set = &p[1..end];
-                let (neg, set) = match set.first() {
-                    Some('!') | Some('^') => (true, &set[1..]),
-                    _ => (false, set),
-                };
-                let mut hit = false;
-                let mut k = 0;
-                while k < set.len() {
-                    if k + 2 < set.len() && set[k + 1] == '-' {
-                        hit |= set[k] <= c && c <= set[k + 2];
-                        k += 3;
-                    } else {
-                        hit |= set[k] == c;
-                        k += 1;
-                    }
-                }
-                hit != neg && m(&p[end + 1..], &s[1..])
-            }
-            Some(c) => !s.is_empty() && s[0] == *c && m(&p[1..], &s[1..]),
+    // Memoised on (pattern position, name position): plain backtracking takes time
+    // exponential in the number of `*`s (`files = a*****************b` hung the import).
+    fn m(p: &[char], i: usize, s: &[char], j: usize, memo: &mut [Option<bool>]) -> bool {
+        let key = i * (s.len() + 1) + j;
+        if let Some(r) = memo[key] {
+            return r;
         }
+        let r = match p.get(i) {
+            None => j == s.len(),
+            Some('*') => (j..=s.len()).any(|k| m(p, i + 1, s, k, memo)),
+            Some('?') => j < s.len() && m(p, i + 1, s, j + 1, memo),
+            Some('[') => match p[i..].iter().position(|c| *c == ']').map(|e| i + e) {
+                None => j < s.len() && s[j] == '[' && m(p, i + 1, s, j + 1, memo),
+                Some(_) if j == s.len() => false,
+                Some(end) => {
+                    let c = s[j];
+                    let set = &p[i + 1..end];
+                    let (neg, set) = match set.first() {
+                        Some('!') | Some('^') => (true, &set[1..]),
+                        _ => (false, set),
+                    };
+                    let mut hit = false;
+                    let mut k = 0;
+                    while k < set.len() {
+                        if k + 2 < set.len() && set[k + 1] == '-' {
+                            hit |= set[k] <= c && c <= set[k + 2];
+                            k += 3;
+                        } else {
+                            hit |= set[k] == c;
+                            k += 1;
+                        }
+                    }
+                    hit != neg && m(p, end + 1, s, j + 1, memo)
+                }
+            },
+            Some(c) => j < s.len() && s[j] == *c && m(p, i + 1, s, j + 1, memo),
+        };
+        memo[key] = Some(r);
+        r
     }
     let p: Vec<char> = p.chars().collect();
     let s: Vec<char> = s.chars().collect();
-    m(&p, &s)
+    let mut memo = vec![None; (p.len() + 1) * (s.len() + 1)];
+    m(&p, 0, &s, 0, &mut memo)
 }
+
+/// The widest `%(name)NNd` expansion, in characters.
+const MAX_WIDTH: usize = 256;
+/// The most processes of one `[program]` (`numprocs`): each becomes a unit file.
+const MAX_NUMPROCS: i64 = 10_000;
 
 /// Python `%`-formatting with named values, as supervisord expands `%(here)s`,
 /// `%(process_num)02d`, `%(ENV_HOME)s`...
@@ -189,7 +209,12 @@ pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String
                 let val = vars
                     .get(&name)
                     .ok_or_else(|| format!("`%({name})` is not a known expansion"))?;
-                let w: usize = width.parse().unwrap_or(0);
+                // Bounded: a width past u16 panics in format!, and a name needs no more.
+                let w: usize = match width.parse::<usize>() {
+                    _ if width.is_empty() => 0,
+                    Ok(w) if w <= MAX_WIDTH => w,
+                    _ => return Err(format!("`%({name})`: a width past {MAX_WIDTH}")),
+                };
                 let text = match conv {
                     'd' | 'i' => {
                         let n: i64 = val
@@ -255,6 +280,7 @@ pub fn env_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
         }
         let (k, v) = p
             .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
             .ok_or_else(|| format!("`{p}` is not KEY=value"))?;
         let v = shell_words(v.trim())?.join(" ");
         out.push((k.trim().to_string(), v));
@@ -513,8 +539,13 @@ fn program(
     let last = |k: &str| s.items.iter().rev().find(|i| i.key == k);
     let numprocs = match last("numprocs") {
         Some(i) => int(&i.value)
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| format!("{}: numprocs must be a number of at least 1", i.origin))?,
+            .filter(|n| (1..=MAX_NUMPROCS).contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "{}: numprocs must be a number from 1 to {MAX_NUMPROCS}",
+                    i.origin
+                )
+            })?,
         None => 1,
     };
     let start = match last("numprocs_start") {
@@ -536,8 +567,11 @@ fn program(
         .and_then(|g| g.first())
         .cloned()
         .unwrap_or_else(|| prog.to_string());
+    let end = start
+        .checked_add(numprocs)
+        .ok_or_else(|| format!("{}: numprocs_start + numprocs is out of range", s.origin))?;
     let mut out = Vec::new();
-    for n in start..start + numprocs {
+    for n in start..end {
         let mut vars = here_vars(&s.here);
         vars.insert("program_name".into(), prog.to_string());
         vars.insert("group_name".into(), group.clone());
@@ -626,10 +660,16 @@ fn program_keys(
             "process_name" | "numprocs" | "numprocs_start" => {
                 d.note(o, &src, Some(format!("unit `{}`", d.name)), if numprocs > 1 || it.key == "process_name" { Fate::Carried } else { Fate::Same("one process".into()) });
             }
-            "directory" => d.carry(o, &src, "directory", V::s(v)),
+            "directory" if v.starts_with('/') => d.carry(o, &src, "directory", V::s(v)),
+            "directory" => d.drop_key(o, &src, "not an absolute path (supervisord takes it from its own working directory): set `directory` by hand"),
+            "user" if v.is_empty() => d.drop_key(o, &src, "empty: no user named"),
             "user" => {
-                if v.bytes().all(|b| b.is_ascii_digit()) && !v.is_empty() {
-                    d.carry(o, &src, "user", V::Int(v.parse().unwrap_or_default()));
+                // Digits are a uid, which must fit: a failed parse was uid 0 (root).
+                if v.bytes().all(|b| b.is_ascii_digit()) {
+                    match v.parse::<u32>() {
+                        Ok(uid) => d.carry(o, &src, "user", V::Int(uid.into())),
+                        Err(_) => d.drop_key(o, &src, "a uid out of range"),
+                    }
                 } else {
                     d.carry(o, &src, "user", V::s(v));
                 }
@@ -660,10 +700,13 @@ fn program_keys(
                 _ => d.drop_key(o, &src, "expected true, false or unexpected"),
             },
             "startsecs" => match int(v) {
-                Some(n) if n >= 0 => d.approx(o, &src, "restart.threshold", V::s(format!("{n}s")), "a death sooner than this counts as instant: colony backs off longer (supervisord counted the start as failed)"),
-                _ => d.drop_key(o, &src, "not a number of seconds"),
+                Some(n) if n >= 0 => start_secs(d, o, &src, n),
+                _ => d.drop_key(o, &src, "not a number of seconds: supervisord refuses such a config, so colony's [ready] settle is not set"),
             },
-            "startretries" => d.drop_key(o, &src, "colony never gives up: it backs off forever, doubling the delay up to restart.delay_max (no FATAL state)"),
+            "startretries" => match int(v) {
+                Some(n) if n >= 0 => start_retries(d, o, &src, n),
+                _ => d.drop_key(o, &src, "not a number of retries: supervisord refuses such a config, so colony's [restart] max_failures is not set"),
+            },
             "exitcodes" => {
                 let codes: Result<Vec<i64>, _> = v.split(',').map(|c| c.trim().parse::<i64>()).collect();
                 match codes {
@@ -672,7 +715,12 @@ fn program_keys(
                 }
             }
             "stopsignal" => match units::values::parse_signal(v) {
-                Ok(_) => d.carry(o, &src, "stop.signal", V::s(format!("SIG{}", v.to_ascii_uppercase().trim_start_matches("SIG")))),
+                Ok(_) => {
+                    // `TERM` -> `SIGTERM`; a number stays a number.
+                    let named = format!("SIG{}", v.to_ascii_uppercase().trim_start_matches("SIG"));
+                    let sig = if units::values::parse_signal(&named).is_ok() { named } else { v.to_string() };
+                    d.carry(o, &src, "stop.signal", V::s(sig))
+                }
                 Err(e) => d.drop_key(o, &src, e),
             },
             "stopwaitsecs" => match int(v) {
@@ -709,11 +757,13 @@ fn program_keys(
             },
             "stdout_logfile_maxbytes" | "logfile_maxbytes" => match size(v) {
                 Ok(Some(0)) => d.drop_key(o, &src, "colony always rotates the log: set a size"),
+                Ok(Some(n)) if n < MIN_LOG_SIZE => d.approx(o, &src, "log.max_size", V::s(fmt_size(MIN_LOG_SIZE)), "colony's smallest log size"),
                 Ok(Some(n)) => d.carry(o, &src, "log.max_size", V::s(fmt_size(n))),
                 _ => d.drop_key(o, &src, "not a size"),
             },
             "stdout_logfile_backups" | "logfile_backups" => match int(v) {
-                Some(n) if (0..=1000).contains(&n) => d.carry(o, &src, "log.keep", V::Int(n)),
+                Some(n) if (0..=i64::from(MAX_LOG_KEEP)).contains(&n) => d.carry(o, &src, "log.keep", V::Int(n)),
+                Some(n) if (0..=1000).contains(&n) => d.approx(o, &src, "log.keep", V::Int(MAX_LOG_KEEP.into()), "colony keeps at most 100 rotated files"),
                 _ => d.drop_key(o, &src, "not a number from 0 to 1000"),
             },
             "stderr_logfile_maxbytes" | "stderr_logfile_backups" => d.same(o, &src, "stderr shares the unit's log, rotated by log.max_size and log.keep"),
@@ -731,6 +781,23 @@ fn program_keys(
             V::s("on-failure"),
         );
     }
+    if !s.items.iter().any(|i| i.key == "startsecs") {
+        start_secs(
+            d,
+            "(supervisord default)",
+            "startsecs= (not set: 1)",
+            DEFAULT_STARTSECS,
+        );
+    }
+    if !s.items.iter().any(|i| i.key == "startretries") {
+        start_retries(
+            d,
+            "(supervisord default)",
+            "startretries= (not set: 3)",
+            DEFAULT_STARTRETRIES,
+        );
+    }
+    retries_without_autorestart(d);
     if !s.items.iter().any(|i| i.key == "stopwaitsecs") {
         d.carry(
             "(supervisord default)",
@@ -743,6 +810,86 @@ fn program_keys(
         return Err(format!("{}: [{}] has no command", s.origin, s.name));
     }
     Ok(())
+}
+
+/// supervisord's defaults of `startsecs` and `startretries`.
+const DEFAULT_STARTSECS: i64 = 1;
+const DEFAULT_STARTRETRIES: i64 = 3;
+
+/// `startsecs`: supervisord moves a process from STARTING to RUNNING once it has lived this
+/// long, and counts a death before as a failed start: `[ready] settle`. The same span is
+/// also the backoff threshold, so that a death during it grows the delay as supervisord's
+/// BACKOFF does.
+fn start_secs(d: &mut Draft, origin: &str, src: &str, secs: i64) {
+    let span = V::s(format!("{secs}s"));
+    d.set("restart.threshold", span.clone());
+    if secs == 0 {
+        d.unset("ready.settle");
+        d.note(
+            origin,
+            src,
+            Some(format!("restart.threshold = {span}")),
+            Fate::Approx(
+                "no [ready] settle: up at once, as supervisord's RUNNING at once; colony still backs off deaths sooner than 0.1s".into(),
+            ),
+        );
+        return;
+    }
+    d.set("ready.settle", span.clone());
+    d.note(
+        origin,
+        src,
+        Some(format!("ready.settle = {span}, restart.threshold = {span}")),
+        Fate::Approx(format!(
+            "up once it has lived {secs}s, as supervisord's RUNNING; a death sooner is a failed start (counted by restart.max_failures) and also grows the backoff (restart.threshold): colony doubles the delay from restart.delay_min where supervisord added a second per try"
+        )),
+    );
+}
+
+/// `startretries`: supervisord gives up (FATAL) when a start fails after this many retries,
+/// so after the first try and `startretries` more: `max_failures = startretries + 1`.
+fn start_retries(d: &mut Draft, origin: &str, src: &str, retries: i64) {
+    let tries = retries.saturating_add(1);
+    let m = tries.min(i64::from(MAX_FAILURES));
+    d.set("restart.max_failures", V::Int(m));
+    let to = format!("restart.max_failures = {m}");
+    if tries > m {
+        d.note(
+            origin,
+            src,
+            Some(to),
+            Fate::Approx(format!("colony's largest max_failures is {MAX_FAILURES}")),
+        );
+    } else {
+        d.note(
+            origin,
+            src,
+            Some(format!(
+                "{to} (the first start and {retries} retries; then `failed` until started by hand, as supervisord's FATAL)"
+            )),
+            Fate::Carried,
+        );
+    }
+}
+
+/// supervisord retries a start that fails (a death within startsecs) whatever autorestart
+/// says; colony's `restart.policy = "never"` retries nothing, so say so where it matters.
+fn retries_without_autorestart(d: &mut Draft) {
+    if d.get("restart.policy") != Some(&V::s("never")) {
+        return;
+    }
+    for e in &mut d.entries {
+        let is_retries = e.source.starts_with("startretries=");
+        if is_retries
+            && e.to
+                .as_deref()
+                .is_some_and(|t| t.starts_with("restart.max_failures"))
+        {
+            e.fate = Fate::Approx(
+                "with autorestart=false supervisord still retries a start that fails; colony (restart.policy = \"never\") does not: the first failed start leaves the unit `failed`".into(),
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -772,6 +919,22 @@ mod tests {
                 ("C".into(), "y z".into())
             ]
         );
+    }
+
+    #[test]
+    fn log_sizes_and_counts_past_colonys_limits_are_brought_within() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("s.conf");
+        std::fs::write(
+            &f,
+            "[program:chatty]\ncommand=/bin/true\nstdout_logfile_maxbytes=1KB\nstdout_logfile_backups=500\n",
+        )
+        .unwrap();
+        let b = import(&[f]).unwrap();
+        let text = b.drafts[0].render();
+        let u = units::parse::parse_unit(Path::new("/u/chatty.unit"), &text)
+            .unwrap_or_else(|e| panic!("{text}\n{}", units::diag::render(&e)));
+        assert_eq!((u.log.max_size, u.log.keep), (MIN_LOG_SIZE, MAX_LOG_KEEP));
     }
 
     #[test]

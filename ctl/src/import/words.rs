@@ -216,6 +216,19 @@ pub fn fmt_duration(d: Duration) -> String {
     parts.join(" ")
 }
 
+/// A word as POSIX sh reads it back unchanged: bare when it has only characters no shell
+/// treats specially, else in single quotes (a `'` inside as `'\''`). A command's first word
+/// with a `=` must be quoted by the caller (sh would read it as an assignment).
+pub fn sh_quote(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./=:,+@%".contains(&b));
+    if plain {
+        return w.to_string();
+    }
+    format!("'{}'", w.replace('\'', "'\\''"))
+}
+
 /// A size with an optional suffix, powers of 1024: systemd's `K M G T` (also `KB`, `KiB`),
 /// supervisord's `KB MB GB`. `Ok(None)` for `infinity`.
 pub fn size(s: &str) -> Result<Option<u64>, String> {
@@ -280,6 +293,57 @@ mod tests {
             vec!["python", "-c", "print(\"x y\")", "a \"b\" \\n", "c d"]
         );
         assert!(shell_words("'x").is_err());
+    }
+
+    /// What sh reads back from quoted words is the words, whatever they hold.
+    #[test]
+    fn sh_quoted_words_come_back_from_a_real_sh() {
+        let words = [
+            "plain",
+            "--port=6379",
+            "a b",
+            "it's",
+            "\"q\"",
+            "$HOME",
+            "`id`",
+            "$(id)",
+            "back\\slash",
+            "*.gz",
+            "?[a]",
+            "~",
+            "#c",
+            "a;b&c|d",
+            "<in>out",
+            "(x){y}!",
+            "",
+            "tab\there",
+            "new\nline",
+            "é日",
+            "''",
+        ];
+        let script = format!(
+            "printf '%s\\0' {}",
+            words
+                .iter()
+                .map(|w| sh_quote(w))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&script)
+            .current_dir("/")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}");
+        let back: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(str::to_string)
+            .collect();
+        assert_eq!(back, words, "{script}");
+        assert_eq!(sh_quote("--port=6379"), "--port=6379");
+        assert_eq!(sh_quote("a b"), "'a b'");
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! Real FIFOs in a temporary RUN directory: the attacks of crates.md §8, garbage on the
-//! control FIFO, slow and many clients.
+//! Real FIFOs in a temporary RUN directory: hostile reply FIFOs (symlinks, hard links,
+//! non-FIFOs, paths), garbage on the control FIFO, slow and many clients.
 
 use super::*;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
-use units::proto::Reply;
+use units::proto::{Reply, Verb};
 
 fn run_dir() -> (tempfile::TempDir, ControlFifo) {
     let tmp = tempfile::tempdir().unwrap();
@@ -108,11 +108,31 @@ fn an_existing_run_dir_keeps_its_mode() {
 #[test]
 fn control_group_makes_it_0620_and_group_owned() {
     let tmp = tempfile::tempdir().unwrap();
-    let group = Group::from_gid(nix::unistd::getegid()).unwrap().unwrap();
+    let group = nix::unistd::Group::from_gid(nix::unistd::getegid())
+        .unwrap()
+        .unwrap();
     let c = ControlFifo::create(&tmp.path().join("run"), Some(&group.name)).unwrap();
     let m = std::fs::metadata(c.path()).unwrap();
     assert_eq!(m.mode() & 0o7777, 0o620);
     assert_eq!(m.gid(), group.gid.as_raw());
+}
+
+#[test]
+fn every_verb_is_read_from_the_fifo() {
+    let (_t, mut c) = run_dir();
+    let w = writer(&c);
+    for &v in Verb::ALL {
+        write_all(&w, format!("reply=c-1 {} a\n", v.as_str()).as_bytes());
+        let got = c.read_requests();
+        assert_eq!(got.len(), 1, "{v}: {got:?}");
+        assert_eq!(got[0].as_ref().map(|r| r.verb), Ok(v));
+    }
+    // A misspelt verb is an error that still names the reply FIFO, so it can be answered.
+    write_all(&w, b"reply=c-2 stpo a\n");
+    assert!(matches!(
+        &c.read_requests()[..],
+        [Err(RequestError::UnknownVerb { reply: Some(r), .. })] if r == "c-2"
+    ));
 }
 
 #[test]
@@ -125,8 +145,8 @@ fn parses_lines_from_shell_writes() {
     assert_eq!(got.len(), 2, "{got:?}");
     let r0 = got[0].as_ref().unwrap();
     assert_eq!(
-        (r0.verb.as_str(), r0.args.clone()),
-        ("restart", vec!["redis".to_string()])
+        (r0.verb, r0.args.clone()),
+        (Verb::Restart, vec!["redis".to_string()])
     );
     let r1 = got[1].as_ref().unwrap();
     assert_eq!(r1.reply.as_deref(), Some("c-1"));
@@ -135,7 +155,7 @@ fn parses_lines_from_shell_writes() {
     write_all(&w, b"stop x");
     let got = c.read_requests();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].as_ref().unwrap().verb, "stop");
+    assert_eq!(got[0].as_ref().unwrap().verb, Verb::Stop);
     write_all(&w, b"start y\n");
     assert_eq!(c.read_requests()[0].as_ref().unwrap().args, vec!["y"]);
     // The last writer closing is no EOF storm and no phantom request.
@@ -218,7 +238,7 @@ fn a_flood_is_read_within_the_budget() {
 
 #[test]
 fn hostile_reply_names_are_rejected() {
-    let (tmp, c) = run_dir();
+    let (tmp, mut c) = run_dir();
     let run = tmp.path().join("run");
     let reply = run.join("reply");
     let secret = tmp.path().join("secret");
@@ -241,7 +261,7 @@ fn hostile_reply_names_are_rejected() {
     std::fs::hard_link(reply.join("two"), reply.join("two-b")).unwrap();
     let _sock = std::os::unix::net::UnixListener::bind(reply.join("sock")).unwrap();
 
-    let err = |name: &str| c.open_reply(name).err().map(|e| e.to_string());
+    let mut err = |name: &str| c.open_reply(name).err().map(|e| e.to_string());
     for name in ["link", "null", "file", "dir", "sock"] {
         let e = err(name).unwrap_or_default();
         assert!(
@@ -294,7 +314,7 @@ fn hostile_reply_names_are_rejected() {
 
 #[test]
 fn a_reply_reaches_its_client_whole() {
-    let (tmp, c) = run_dir();
+    let (tmp, mut c) = run_dir();
     let run = tmp.path().join("run");
     let r = reply_fifo(&run, "ok-1");
     let mut w = c.open_reply("ok-1").unwrap();
@@ -313,7 +333,7 @@ fn a_reply_reaches_its_client_whole() {
 
 #[test]
 fn a_client_that_never_reads_does_not_block() {
-    let (tmp, c) = run_dir();
+    let (tmp, mut c) = run_dir();
     let run = tmp.path().join("run");
     let r = reply_fifo(&run, "slow");
     let mut w = c.open_reply("slow").unwrap();

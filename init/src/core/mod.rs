@@ -10,12 +10,14 @@
 //!
 //! - [`Supervisor::handle`] is the only way state changes; carry out the returned effects
 //!   in order, feeding results back as new inputs (`Spawn` -> `Spawned`/`SpawnFailed`).
-//! - `[ready] type = "started"`: the core counts the unit up at `Spawned`; send
-//!   [`Input::Ready`] only for `notify`, `tcp` and `file`.
+//! - `[ready] type = "started"`: the core counts the unit up at `Spawned` (with `[ready]
+//!   settle`, at its `Settle` deadline); send [`Input::Ready`] only for `notify`, `tcp` and
+//!   `file` (with a settle, such a unit is up once both came).
 //! - `SpawnFailed` means nothing of the attempt is left (the loop reaped its child): no
 //!   `Exited` and no `Empty` follow it.
 //! - `Exited` once per `Spawned`. Answer every `KillAll` with `Empty` as soon as the unit's
-//!   cgroup / process group is empty (at once if it already is). `Empty` is only believed
+//!   cgroup / process group is empty (at once if it already is); for a unit without a
+//!   cgroup, also with `Strays` (before `Empty`), and again whenever that set changes. `Empty` is only believed
 //!   once the main process is known dead; the core asks again (a `KillAll` right after each
 //!   `Exited`), so an `Empty` that came before the exit costs nothing.
 //! - `Arm` replaces the (unit, kind) deadline; `Disarm` cancels it. A deadline delivered
@@ -34,6 +36,10 @@
 //!   again, `on-failure` not after a success code; a life shorter than `threshold` still
 //!   counts as an instant death, so a program that quits at once cannot spin). A
 //!   `stop`/`restart` meanwhile sends no second signal and waits for its exit.
+//! - A panic while carrying out an effect: go on with the effects after it, and send
+//!   [`Input::EffectFailed`] (a `Spawn` that panicked counts as a failed start, once the
+//!   loop has ended what it may have forked).
+//! - `EXTEND_TIMEOUT_USEC=`: send [`Input::ExtendTimeout`]; the core re-arms the deadline.
 //! - Timer runs are planned in wall-clock time and armed as monotonic instants; when the
 //!   wall clock is set (timerfd `TFD_TIMER_CANCEL_ON_SET`), send [`Input::ClockChanged`]
 //!   and every waiting timer is planned again (a `calendar` run the clock was set past runs
@@ -42,15 +48,20 @@
 use std::time::{Duration, Instant, SystemTime};
 
 mod calendar;
+mod change;
 mod record;
+mod start;
 mod supervisor;
 #[cfg(test)]
 mod tests;
+pub mod unmount;
 mod view;
 
 pub use calendar::next_calendar;
+pub use change::Change;
 pub use record::{LastExit, RunResult, TimerStatus, UnitRecord};
-pub use supervisor::{Supervisor, Want};
+pub use start::Held;
+pub use supervisor::{CoreSnap, MonoClock, Supervisor, TimerSnap, UnitSnap, Want};
 pub use view::{rfc3339, run_result_text};
 
 /// The time, as the event loop read it once for this input.
@@ -83,15 +94,107 @@ impl Default for Defaults {
 }
 
 /// How a process ended, as waitid reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExitStatus {
     Code(i32),
     Signal(i32),
 }
 
+/// `exited with code 1`, `killed by SIGTERM`: log lines read as sentences.
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            ExitStatus::Code(c) => write!(f, "exited with code {c}"),
+            ExitStatus::Signal(s) => match units::values::signal_name(s) {
+                Some(name) => write!(f, "killed by {name}"),
+                None => write!(f, "killed by signal {s}"),
+            },
+        }
+    }
+}
+
+/// A verdict that a running unit is broken: the core stops it on its own (and starts it
+/// again, or ends the timer run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Fault {
+    /// Not ready by `[ready] timeout`.
+    ReadyTimeout,
+    /// `[ready] watchdog` missed, or `WATCHDOG=trigger`.
+    Watchdog,
+    /// `[heartbeat]` missed.
+    Heartbeat,
+    /// `max_bad` bad health checks in a row.
+    Health,
+    /// A timer run past its `[timer] timeout`.
+    Timeout,
+}
+
+impl Fault {
+    pub fn as_str(self) -> &'static str {
+        ExitReason::from(self).as_str()
+    }
+
+    /// A fault restarts the unit whatever its restart policy says.
+    fn forces_restart(self) -> bool {
+        matches!(self, Fault::Heartbeat | Fault::Watchdog | Fault::Health)
+    }
+}
+
+/// Why a unit's last process ended, when more is known than its status (`last_exit.reason`
+/// in `status --json`: the strings of [`ExitReason::as_str`] are a contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ExitReason {
+    /// It never ran: the spawn failed.
+    Exec,
+    /// The cgroup saw an OOM kill.
+    Oom,
+    /// A stop: asked for, or announced by the unit (`STOPPING=1`).
+    Stopped,
+    ReadyTimeout,
+    Watchdog,
+    Heartbeat,
+    Health,
+    Timeout,
+}
+
+impl ExitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitReason::Exec => "exec",
+            ExitReason::Oom => "oom",
+            ExitReason::Stopped => "stopped",
+            ExitReason::ReadyTimeout => "ready_timeout",
+            ExitReason::Watchdog => "watchdog",
+            ExitReason::Heartbeat => "heartbeat",
+            ExitReason::Health => "health",
+            ExitReason::Timeout => "timeout",
+        }
+    }
+}
+
+impl From<Fault> for ExitReason {
+    fn from(f: Fault) -> Self {
+        match f {
+            Fault::ReadyTimeout => ExitReason::ReadyTimeout,
+            Fault::Watchdog => ExitReason::Watchdog,
+            Fault::Heartbeat => ExitReason::Heartbeat,
+            Fault::Health => ExitReason::Health,
+            Fault::Timeout => ExitReason::Timeout,
+        }
+    }
+}
+
+impl std::fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Deadlines the core asks the loop to arm. At most one per (unit, kind): arming again
 /// replaces, and the loop feeds [`Input::Deadline`] back when it passes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum DeadlineKind {
     /// Backoff over: start again.
     Restart,
@@ -99,6 +202,8 @@ pub enum DeadlineKind {
     StopTimeout,
     /// `[ready] timeout`.
     ReadyTimeout,
+    /// `[ready] settle`: the unit has lived long enough to be up.
+    Settle,
     /// `[ready] watchdog`.
     Watchdog,
     /// `[heartbeat]`: grace after start, then period after each beat.
@@ -141,9 +246,17 @@ pub enum Input {
         status: ExitStatus,
         oom: bool,
     },
-    /// Nothing of the unit is left (cgroup empty / process group gone).
+    /// The unit's cgroup is empty / its process group is gone.
     Empty {
         unit: String,
+    },
+    /// A unit without a cgroup: the processes attributed to it outside its process group
+    /// (escaped with `setsid`) that are still alive, as the loop now sees them. Sent after
+    /// each `KillAll` of such a unit and as they die; empty once none is left. The unit is
+    /// gone only when it is empty too.
+    Strays {
+        unit: String,
+        pids: Vec<i32>,
     },
     Deadline {
         unit: String,
@@ -173,7 +286,7 @@ pub enum Input {
     /// `watchdog` for `WATCHDOG=trigger`): stop it and start it again, with this reason.
     Fault {
         unit: String,
-        reason: &'static str,
+        reason: Fault,
     },
     /// The wall clock was set: plan every waiting timer unit again.
     ClockChanged,
@@ -192,6 +305,62 @@ pub enum Input {
     Stopping {
         unit: String,
     },
+    /// `EXTEND_TIMEOUT_USEC=`: the ready or stop timeout armed now (if any) passes `by` from
+    /// now instead (sooner or later), as in systemd.
+    ExtendTimeout {
+        unit: String,
+        by: Duration,
+    },
+    /// Carrying out this unit's effect panicked (caught by the loop, which went on with the
+    /// effects after it). A `Spawn` counts as a failed start, as `SpawnFailed` would: the
+    /// loop has cleared what it could of the attempt. Other kinds need nothing: what they
+    /// would have done is covered by a deadline or asked again.
+    EffectFailed {
+        unit: String,
+        effect: EffectKind,
+    },
+}
+
+/// Which [`Effect`] (without its data), for [`Input::EffectFailed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EffectKind {
+    Spawn,
+    Signal,
+    KillAll,
+    Arm,
+    Disarm,
+    Forget,
+    PersistTimerRun,
+    Exit,
+}
+
+impl Effect {
+    pub fn kind(&self) -> EffectKind {
+        match self {
+            Effect::Spawn { .. } => EffectKind::Spawn,
+            Effect::Signal { .. } => EffectKind::Signal,
+            Effect::KillAll { .. } => EffectKind::KillAll,
+            Effect::Arm { .. } => EffectKind::Arm,
+            Effect::Disarm { .. } => EffectKind::Disarm,
+            Effect::Forget { .. } => EffectKind::Forget,
+            Effect::PersistTimerRun { .. } => EffectKind::PersistTimerRun,
+            Effect::Exit { .. } => EffectKind::Exit,
+        }
+    }
+
+    /// The unit it is for (`None` for `Exit`).
+    pub fn unit(&self) -> Option<&str> {
+        match self {
+            Effect::Spawn { unit }
+            | Effect::Signal { unit, .. }
+            | Effect::KillAll { unit }
+            | Effect::Arm { unit, .. }
+            | Effect::Disarm { unit, .. }
+            | Effect::Forget { unit }
+            | Effect::PersistTimerRun { unit, .. } => Some(unit),
+            Effect::Exit { .. } => None,
+        }
+    }
 }
 
 /// Orders for the loop.
@@ -206,7 +375,7 @@ pub enum Effect {
         unit: String,
         signal: i32,
     },
-    /// SIGKILL everything in the unit (cgroup.kill, or the process group).
+    /// SIGKILL everything in the unit (cgroup.kill, or the process group and its strays).
     KillAll {
         unit: String,
     },
@@ -235,7 +404,7 @@ pub enum Effect {
 }
 
 /// A unit's lifecycle state, as `status` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum State {
     Stopped,
     Starting,

@@ -6,24 +6,24 @@ use std::time::{Duration, Instant, SystemTime};
 
 use units::model::Unit;
 
-use super::{DeadlineKind, ExitStatus, State};
+use super::start::{Held, StartPhase};
+use super::{DeadlineKind, ExitReason, ExitStatus, Fault, State};
 
 /// How the last process of a unit ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LastExit {
     /// `None`: there was no process to end (the spawn failed: see `detail`).
     pub status: Option<ExitStatus>,
-    /// `exec`, `oom`, `heartbeat`, `watchdog`, `health`, `ready_timeout`, `stopped`, `timeout`.
-    pub reason: Option<&'static str>,
+    pub reason: Option<ExitReason>,
     /// Free text, e.g. the exec error.
     pub detail: Option<String>,
 }
 
 /// The outcome of one timer run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RunResult {
     pub status: Option<ExitStatus>,
-    pub reason: Option<&'static str>,
+    pub reason: Option<ExitReason>,
     pub duration: Duration,
 }
 
@@ -46,12 +46,35 @@ pub struct TimerStatus {
 }
 
 /// Pending work on a unit that waits for its turn in dependency order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Job {
     Start,
     Stop,
     /// Stop, then start.
     Restart,
+}
+
+/// Where a unit's processes are. The main process lives only inside its group (cgroup or
+/// process group), so there is no main without a group to wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Phase {
+    /// Nothing of the unit runs (its strays aside: see `UnitRecord::strays`).
+    Idle,
+    /// `Spawn` sent, no `Spawned`/`SpawnFailed` yet.
+    Spawning,
+    /// The main process lives; `stop`: it is being stopped, and why.
+    Main { stop: Option<Stopping> },
+    /// The main process is dead; something of its group may be left (until `Empty`).
+    Leftovers,
+}
+
+/// Why a live main process is on its way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Stopping {
+    /// A stop or restart sent the stop signal, or the unit announced `STOPPING=1`.
+    Expected,
+    /// The core stops it on its own: it is broken.
+    Fault(Fault),
 }
 
 /// One unit as the core sees it. Read-only outside the core.
@@ -79,22 +102,17 @@ pub struct UnitRecord {
     pub note: Option<String>,
     /// `Some` for timer units.
     pub timer: Option<TimerStatus>,
+    /// Processes that escaped the unit's process group (a unit without a cgroup: a `setsid`
+    /// daemon), found and killed at its stop and not gone yet. The unit is not gone (not
+    /// `stopped`, not started again) while any is left.
+    pub strays: Vec<i32>,
 
     /// The definition the current process was started with.
     pub(crate) run_def: Option<Arc<Unit>>,
     /// The unit should be up (started by the directory or a command).
     pub(crate) want_up: bool,
     pub(crate) job: Option<Job>,
-    /// `Spawn` sent, no `Spawned`/`SpawnFailed` yet.
-    pub(crate) spawning: bool,
-    /// The main process lives.
-    pub(crate) main: bool,
-    /// Something of the unit may be left (until `Empty`).
-    pub(crate) group: bool,
-    /// The stop signal went to this process, or it announced its stop (`STOPPING=1`).
-    pub(crate) stop_sent: bool,
-    /// Why we are stopping it on our own (heartbeat, ready_timeout...).
-    pub(crate) fault: Option<&'static str>,
+    pub(crate) phase: Phase,
     /// Monotonic time of `Spawned`, for the threshold.
     pub(crate) started: Option<Instant>,
     /// The last backoff delay of a run of instant deaths.
@@ -102,7 +120,7 @@ pub struct UnitRecord {
     /// Backoff over (or zero): spawn as soon as the unit is empty.
     pub(crate) restart_due: bool,
     /// Deadlines armed and not yet fired or disarmed (bit per kind).
-    pub(crate) armed: u8,
+    pub(crate) armed: u16,
     /// Its file is gone: forget it once stopped.
     pub(crate) removed: bool,
     /// The wall time the armed `TimerRun` stands for.
@@ -121,9 +139,18 @@ pub struct UnitRecord {
     pub(crate) dependents: Vec<usize>,
     /// Indices of units that require this one.
     pub(crate) req_dependents: Vec<usize>,
+    /// Why it does not start though wanted (`None`: nothing holds it).
+    pub held: Option<Held>,
+    /// Failed starts in a row (deaths before up), for `[restart] max_failures`.
+    pub failed_starts: u32,
+    /// How far the current run got towards up.
+    pub(crate) start: StartPhase,
+    /// Transitions (from, to, when) since the core last turned them into changes; `from`
+    /// is `None` for a new record. See `change.rs`.
+    pub(crate) transitions: Vec<(Option<State>, State, SystemTime)>,
 }
 
-fn bit(kind: DeadlineKind) -> u8 {
+fn bit(kind: DeadlineKind) -> u16 {
     1 << (kind as u8)
 }
 
@@ -157,14 +184,11 @@ impl UnitRecord {
             last_beat: None,
             note: None,
             timer,
+            strays: Vec::new(),
             run_def: None,
             want_up: false,
             job: None,
-            spawning: false,
-            main: false,
-            group: false,
-            stop_sent: false,
-            fault: None,
+            phase: Phase::Idle,
             started: None,
             backoff: None,
             restart_due: false,
@@ -177,12 +201,27 @@ impl UnitRecord {
             requires: Vec::new(),
             dependents: Vec::new(),
             req_dependents: Vec::new(),
+            held: None,
+            failed_starts: 0,
+            start: StartPhase::Pending,
+            transitions: vec![(None, state, now)],
         }
     }
 
-    /// Nothing of the unit runs or is being started.
+    /// Nothing of the unit runs or is being started: no main process, nothing in its
+    /// cgroup / process group, no stray that escaped the group.
     pub fn is_gone(&self) -> bool {
-        !self.spawning && !self.main && !self.group
+        self.phase == Phase::Idle && self.strays.is_empty()
+    }
+
+    /// The main process lives.
+    pub(crate) fn has_main(&self) -> bool {
+        matches!(self.phase, Phase::Main { .. })
+    }
+
+    /// The main process lives and nothing stops it yet.
+    pub(crate) fn main_unstopped(&self) -> bool {
+        self.phase == Phase::Main { stop: None }
     }
 
     /// A timer unit (has `[timer]`).
@@ -214,6 +253,7 @@ impl UnitRecord {
 
     pub(crate) fn set_state(&mut self, state: State, now: SystemTime) {
         if self.state != state {
+            self.transitions.push((Some(self.state), state, now));
             self.state = state;
             self.since = now;
         }

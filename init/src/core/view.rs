@@ -73,7 +73,7 @@ impl UnitRecord {
         Some(proto::LastExit {
             code,
             signal,
-            reason: e.reason.map(str::to_string),
+            reason: e.reason.map(|r| r.as_str().to_string()),
             detail: e.detail.clone(),
         })
     }
@@ -91,9 +91,14 @@ impl UnitRecord {
             since: rfc3339(self.since),
             last_exit: self.last_exit_json(),
             ready: self.ready,
-            error: self.error.clone().or_else(|| self.note.clone()),
+            error: self
+                .error
+                .clone()
+                .or_else(|| self.held.as_ref().map(|h| h.to_string()))
+                .or_else(|| self.note.clone()),
             enabled: def.is_some_and(|d| d.enabled),
             tags: def.map(|d| d.tags.clone()).unwrap_or_default(),
+            leftover_pids: self.strays.clone(),
             description: def.and_then(|d| d.description.clone()),
             heartbeat: def
                 .and_then(|d| d.heartbeat.as_ref())
@@ -162,6 +167,7 @@ fn humantime_short(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::{ExitReason, Fault};
 
     #[test]
     fn rfc3339_is_utc_with_millis() {
@@ -179,10 +185,30 @@ mod tests {
         assert_eq!(run_result_text(&r), "exit 0 in 1.2s");
         let r = RunResult {
             status: Some(ExitStatus::Signal(9)),
-            reason: Some("timeout"),
+            reason: Some(ExitReason::Timeout),
             duration: Duration::from_secs(65),
         };
         assert_eq!(run_result_text(&r), "SIGKILL in 1m 5s (timeout)");
+    }
+
+    #[test]
+    fn exit_reasons_keep_their_json_strings() {
+        // `last_exit.reason` in `status --json` is a contract: these strings never change.
+        let all = [
+            (ExitReason::Exec, "exec"),
+            (ExitReason::Oom, "oom"),
+            (ExitReason::Stopped, "stopped"),
+            (ExitReason::ReadyTimeout, "ready_timeout"),
+            (ExitReason::Watchdog, "watchdog"),
+            (ExitReason::Heartbeat, "heartbeat"),
+            (ExitReason::Health, "health"),
+            (ExitReason::Timeout, "timeout"),
+        ];
+        for (r, s) in all {
+            assert_eq!(r.as_str(), s);
+        }
+        assert_eq!(ExitReason::from(Fault::Health), ExitReason::Health);
+        assert_eq!(Fault::ReadyTimeout.as_str(), "ready_timeout");
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! One iteration: wait (no timeout: the timerfd carries the nearest deadline), turn what
 //! happened into core inputs, carry out the effects that come back (feeding their results
 //! back in), answer requests whose wait is over, re-arm the timerfd. A panic while handling
-//! one event is caught and logged; the loop goes on.
+//! one event is caught and logged; the loop goes on. A panic while carrying out one effect
+//! is caught apart: the effects after it are still carried out, and the core is told
+//! (`Input::EffectFailed`).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+use nix::sys::inotify::{InitFlags, Inotify, WatchDescriptor};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
@@ -24,20 +26,32 @@ use tracing::{debug, error, info, warn};
 use units::model::Unit;
 use units::proto::{self, Reply, Request};
 
-use crate::cgroup::{Cgroups, UnitCgroup};
 use crate::config::Options;
+use crate::control::pending::{self, Dropped, PendingReplies};
+use crate::control::subscribers::Subscribers;
 use crate::control::{ControlFifo, ReplyWriter};
-use crate::core::{Command, DeadlineKind, Effect, ExitStatus, Input, Now, State, Supervisor, Want};
+use crate::core::{
+    Command, DeadlineKind, Effect, EffectKind, ExitStatus, Input, Now, State, Supervisor, Want,
+};
 use crate::deadlines::Deadlines;
-use crate::logs::LogFile;
-use crate::notify::{self, NotifySocket};
-use crate::pid1::{Mode, PowerAction};
+use crate::kernel::cgroup::{Cgroups, UnitCgroup};
+use crate::kernel::notify::{self, NotifySocket};
+use crate::kernel::pid1::{Mode, PowerAction};
+use crate::kernel::{creds, dirsync, reaper, spawn};
+use crate::logs::{Console, ConsoleCopy, LogFile};
 use crate::probe::{self, Probes};
-use crate::{creds, dirsync, reaper, spawn};
+use crate::ratelimit::Limits;
 
+mod events;
 mod process;
 mod ready;
+mod reexec;
 mod requests;
+mod watches;
+
+pub use reexec::{Kept, Lineage};
+
+use watches::Watches;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoopError {
@@ -84,6 +98,10 @@ const T_LOG: u64 = 1 << 32;
 const T_REPLY: u64 = 2 << 32;
 /// A started child's exec report (readable once it exec'd or failed).
 const T_EXEC: u64 = 5 << 32;
+/// The pidfd of a process that escaped a unit without a cgroup (readable when it exits).
+const T_STRAY: u64 = 9 << 32;
+/// A subscriber's reply FIFO (the event stream).
+const T_SUB: u64 = 10 << 32;
 const T_KIND: u64 = !0xffff_ffff;
 
 /// Read at most this much of one unit's output per wakeup, so a flood cannot hold the loop.
@@ -97,14 +115,10 @@ const RELOAD_SETTLE: Duration = Duration::from_millis(100);
 enum Key {
     Unit(String, DeadlineKind),
     Reload,
-}
-
-#[derive(Debug, Clone)]
-enum Watch {
-    UnitsDir,
-    /// A directory holding heartbeat files: file name -> unit.
-    HeartbeatDir(HashMap<std::ffi::OsString, String>),
-    CgroupEvents(String),
+    /// The end of a rate-limit window with suppressed messages to count.
+    Suppressed,
+    /// The nearest timeout of a waiting reply (see `PendingReplies`).
+    Replies,
 }
 
 /// The unit's main process.
@@ -129,10 +143,17 @@ struct UnitRt {
     /// Read end (registered in epoll) and write end (dup'ed into each start) of its output pipe.
     log_pipe: Option<(OwnedFd, OwnedFd, u64)>,
     heartbeat: Option<PathBuf>,
+    /// Its heartbeat file's share of a directory watch.
+    heartbeat_watch: Option<watches::HeartbeatWatch>,
     /// A KillAll was done and the core waits for Empty.
     awaiting_empty: bool,
+    /// Without a cgroup: processes that escaped the process group, killed at the last
+    /// KillAll and not gone yet (each with its epoll token).
+    strays: Vec<(crate::kernel::strays::Stray, u64)>,
     /// The last `STATUS=` of a notify unit.
     status_text: Option<String>,
+    /// Its log file's writes fail (said once, not per line).
+    log_failure: crate::ratelimit::Persistent,
 }
 
 struct Waiter {
@@ -151,14 +172,21 @@ pub struct Engine {
     /// Readable when the wall clock is set (None: could not be made; calendar timers then
     /// notice a set clock only at their old deadline).
     clock: Option<TimerFd>,
-    inotify: Inotify,
-    watches: HashMap<WatchDescriptor, Watch>,
+    watches: Watches,
     deadlines: Deadlines<Key>,
     control: ControlFifo,
-    replies: HashMap<u64, ReplyWriter>,
+    /// `--control-group`'s gid: its members read the unit logs too.
+    log_group: Option<nix::unistd::Gid>,
+    replies: PendingReplies<ReplyWriter>,
+    /// The event stream's subscribers (`subscribe`).
+    subs: Subscribers,
     next_token: u64,
     log_tokens: HashMap<u64, String>,
     exec_tokens: HashMap<u64, String>,
+    stray_tokens: HashMap<u64, String>,
+    /// Units without a cgroup killed in this loop turn: their strays are looked for at its
+    /// end, in one scan.
+    hunts: BTreeSet<String>,
     units: BTreeMap<String, UnitRt>,
     pid_to_unit: HashMap<i32, String>,
     cgroups: Option<Cgroups>,
@@ -167,10 +195,20 @@ pub struct Engine {
     power: Option<PowerAction>,
     shutting_down: bool,
     path_env: String,
+    /// `[sandbox]` seccomp programs, built once per unit definition.
+    sandboxes: crate::kernel::sandbox::Cache,
     /// RUN/notify (None: could not be bound; notify units then fail to start).
     notify: Option<NotifySocket>,
     members: notify::Members,
     probes: Option<Probes>,
+    /// Bounds on what units and FIFO writers can make colony-init log.
+    limits: Limits,
+    /// Unit output copied to our standard output (a container's own log), if on.
+    console: Option<Console>,
+    /// When colony-init started and was last re-executed.
+    lineage: Lineage,
+    /// A reexec's state, taken over at the start of `run`.
+    handover: Option<crate::handover::State>,
 }
 
 /// The signals the loop takes through its signalfd (blocked for normal delivery).
@@ -219,7 +257,28 @@ fn signal_name(sig: i32) -> String {
 }
 
 impl Engine {
-    pub fn new(mut opts: Options, mode: Mode) -> Result<Engine, LoopError> {
+    pub fn new(opts: Options, mode: Mode) -> Result<Engine, LoopError> {
+        Self::new_with(opts, mode, None)
+    }
+
+    /// The new image of a reexec: the engine takes over `state` (its control FIFO and
+    /// notify socket are taken, not made).
+    pub fn take_over_from(
+        opts: Options,
+        mode: Mode,
+        state: crate::handover::State,
+    ) -> Result<Engine, LoopError> {
+        let kept = Kept::from_state(&state);
+        let mut e = Self::new_with(opts, mode, Some(kept))?;
+        e.handover = Some(state);
+        Ok(e)
+    }
+
+    fn new_with(mut opts: Options, mode: Mode, kept: Option<Kept>) -> Result<Engine, LoopError> {
+        let Kept {
+            control: kept_control,
+            notify: kept_notify,
+        } = kept.unwrap_or_default();
         spawn::raise_fd_limit();
         // Blocked so the signalfd gets them; children get an empty mask in spawn.
         handled_signals()
@@ -235,8 +294,6 @@ impl Engine {
             TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
         )
         .map_err(sys("timerfd"))?;
-        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
-            .map_err(sys("inotify"))?;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(sys("epoll"))?;
         for dir in [&opts.run_dir, &opts.units_dir] {
             std::fs::create_dir_all(dir).map_err(|source| LoopError::Io {
@@ -245,11 +302,25 @@ impl Engine {
                 source,
             })?;
         }
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+            .map_err(sys("inotify"))?;
+        let watches =
+            Watches::new(inotify, &opts.units_dir).map_err(sys("watching the units directory"))?;
         // Logs and state may live on a read-only root (a `--read-only` container without
         // tmpfs for them): they then go below the run directory rather than stop colony.
         opts.log_dir = writable_or(&opts.log_dir, opts.run_dir.join("log"), "logs")?;
         opts.state_dir = writable_or(&opts.state_dir, opts.run_dir.join("state"), "state")?;
-        let control = ControlFifo::create(&opts.run_dir, opts.control_group.as_deref())?;
+        let control = match kept_control {
+            Some(fd) => ControlFifo::adopt(&opts.run_dir, fd)?,
+            None => ControlFifo::create(&opts.run_dir, opts.control_group.as_deref())?,
+        };
+        // The name was checked by ControlFifo::create.
+        let log_group = opts.control_group.as_deref().and_then(|g| {
+            units::userdb::group_by_name(Path::new(units::userdb::GROUP), g)
+                .ok()
+                .flatten()
+                .map(nix::unistd::Gid::from_raw)
+        });
         epoll
             .add(
                 sigfd.as_fd(),
@@ -261,7 +332,7 @@ impl Engine {
             .map_err(sys("epoll add"))?;
         epoll
             .add(
-                inotify.as_fd(),
+                watches.fd(),
                 EpollEvent::new(EpollFlags::EPOLLIN, T_INOTIFY),
             )
             .map_err(sys("epoll add"))?;
@@ -271,11 +342,6 @@ impl Engine {
                 EpollEvent::new(EpollFlags::EPOLLIN, T_CONTROL),
             )
             .map_err(sys("epoll add"))?;
-        let mut watches = HashMap::new();
-        let wd = inotify
-            .add_watch(&opts.units_dir, dirsync::watch_mask())
-            .map_err(sys("watching the units directory"))?;
-        watches.insert(wd, Watch::UnitsDir);
 
         let cgroups = match Cgroups::setup(&opts.cgroup_name) {
             Ok(Some(c)) => Some(c),
@@ -294,12 +360,24 @@ impl Engine {
             .unwrap_or_else(|| {
                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
             });
-        // Record where we are, for `colonyctl add/remove`.
+        // Record where we are, for `colonyctl add/remove` and for `colonyctl logs` (which
+        // reads the files even after colony-init is gone).
         let _ = std::fs::write(
             opts.run_dir.join("units-dir"),
             opts.units_dir.as_os_str().as_bytes(),
         );
-        let notify = match NotifySocket::bind(&opts.run_dir) {
+        let _ = std::fs::write(
+            opts.run_dir.join("log-dir"),
+            opts.log_dir.as_os_str().as_bytes(),
+        );
+        if let Err(e) = crate::self_log::open(&opts.log_dir, log_group) {
+            warn!(dir = %opts.log_dir.display(), error = %e, "cannot write colony-init's own log file");
+        }
+        let notify = match kept_notify {
+            Some(fd) => Ok(NotifySocket::adopt(&opts.run_dir, fd)),
+            None => NotifySocket::bind(&opts.run_dir),
+        };
+        let notify = match notify {
             Ok(n) => {
                 epoll
                     .add(n.fd(), EpollEvent::new(EpollFlags::EPOLLIN, T_NOTIFY))
@@ -334,6 +412,12 @@ impl Engine {
             })
             .ok();
         let core = Supervisor::new(opts.defaults);
+        // In a container, `podman logs` is where users look for their services.
+        let console = opts
+            .console_logs
+            .unwrap_or(mode == Mode::Container)
+            .then(Console::stdout)
+            .flatten();
         Ok(Engine {
             opts,
             mode,
@@ -342,14 +426,17 @@ impl Engine {
             sigfd,
             timer,
             clock,
-            inotify,
             watches,
             deadlines: Deadlines::default(),
             control,
-            replies: HashMap::new(),
+            log_group,
+            replies: PendingReplies::new(pending::LIMITS),
+            subs: Subscribers::new(),
             next_token: 0,
             log_tokens: HashMap::new(),
             exec_tokens: HashMap::new(),
+            stray_tokens: HashMap::new(),
+            hunts: BTreeSet::new(),
             units: BTreeMap::new(),
             pid_to_unit: HashMap::new(),
             cgroups,
@@ -358,16 +445,30 @@ impl Engine {
             power: None,
             shutting_down: false,
             path_env,
+            sandboxes: Default::default(),
             notify,
             members: notify::Members::default(),
             probes,
+            limits: Limits::default(),
+            console,
+            lineage: Lineage {
+                started: SystemTime::now(),
+                reexecuted: None,
+                reexecs: 0,
+            },
+            handover: None,
         })
     }
 
     /// Load the units and run until shutdown.
     pub fn run(mut self) -> Outcome {
-        self.restore_timers();
-        self.reload();
+        match self.handover.take() {
+            Some(state) => self.take_over(state),
+            None => {
+                self.restore_timers();
+                self.reload();
+            }
+        }
         let mut events = vec![EpollEvent::empty(); 64];
         while self.exit.is_none() {
             self.arm_timer();
@@ -390,6 +491,10 @@ impl Engine {
                         "a panic while handling an event was caught; going on"
                     );
                 }
+            }
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_hunts()));
+            if r.is_err() {
+                error!("a panic while looking for strays was caught; going on");
             }
             self.answer_waiters();
         }
@@ -422,6 +527,8 @@ impl Engine {
             }
             t if t & T_KIND == T_LOG => self.on_log(t),
             t if t & T_KIND == T_REPLY => self.on_reply_writable(t, flags),
+            t if t & T_KIND == T_STRAY => self.on_stray_exit(t),
+            t if t & T_KIND == T_SUB => self.on_subscriber(t, flags),
             t if t & T_KIND == T_EXEC => {
                 if let Some(name) = self.exec_tokens.get(&t).cloned() {
                     if let Some(input) = self.confirm_exec(&name) {
@@ -441,14 +548,55 @@ impl Engine {
         while let Some(input) = queue.pop_front() {
             let unit = probe_relevant(&input);
             let effects = self.core.handle(input, now());
+            self.publish_changes();
             for effect in effects {
-                if let Some(next) = self.apply(effect) {
-                    queue.extend(next);
-                }
+                queue.extend(self.apply_caught(effect));
             }
             if let Some(u) = unit {
                 queue.extend(self.sync_probes(&u));
             }
+        }
+    }
+
+    /// Carry out one effect; a panic in it is caught here, so the effects after it are
+    /// still carried out, and the core hears of it (a lost `Spawn` would otherwise leave
+    /// the unit `starting` for good).
+    fn apply_caught(&mut self, effect: Effect) -> Vec<Input> {
+        let (kind, unit) = (effect.kind(), effect.unit().map(str::to_string));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            #[cfg(debug_assertions)]
+            test_panic_spawn(&effect);
+            self.apply(effect)
+        }));
+        match r {
+            Ok(next) => next.unwrap_or_default(),
+            Err(_) => {
+                error!(unit = ?unit, effect = ?kind, "a panic while carrying out an effect was caught; going on");
+                let Some(unit) = unit else {
+                    return Vec::new();
+                };
+                if kind == EffectKind::Spawn {
+                    self.drop_attempt(&unit);
+                }
+                vec![Input::EffectFailed { unit, effect: kind }]
+            }
+        }
+    }
+
+    /// After a `Spawn` that panicked: end a child it may have forked (killed and reaped,
+    /// as after a failed exec), so the core can count the start as failed.
+    fn drop_attempt(&mut self, name: &str) {
+        let Some(rt) = self.units.get_mut(name) else {
+            return;
+        };
+        if let Some((child, report, token)) = rt.pending.take() {
+            let _ = self.epoll.delete(report.as_fd());
+            self.exec_tokens.remove(&token);
+            let _ = spawn::send_signal(child.pidfd.as_fd(), libc::SIGKILL);
+            let _ = spawn::wait(child.pidfd.as_fd());
+            self.pid_to_unit.remove(&child.pid);
+            self.members.remove(name);
+            rt.pgid = None;
         }
     }
 
@@ -472,7 +620,7 @@ impl Engine {
                 }
                 None
             }
-            Effect::KillAll { unit } => self.kill_all(&unit).map(|i| vec![i]),
+            Effect::KillAll { unit } => Some(self.kill_all(&unit)),
             Effect::Arm { unit, kind, at } => {
                 self.deadlines.arm(Key::Unit(unit, kind), at);
                 None
@@ -508,7 +656,7 @@ impl Engine {
             Ok(input) => {
                 // Before the starts it may bring: the room left for held stat files.
                 if let Input::Load(units) = &input {
-                    crate::cgroup::plan_fd_budget(units.len());
+                    crate::kernel::cgroup::plan_fd_budget(units.len());
                 }
                 self.feed(input)
             }
@@ -608,8 +756,9 @@ impl Engine {
                 },
             }
         }
-        // Units without a cgroup are empty when their process group is gone.
-        let empties: Vec<String> = self
+        // A unit without a cgroup whose process group is gone: look once more for what
+        // escaped it (at the end of this turn), and that look says it is empty.
+        let ended: Vec<String> = self
             .units
             .iter()
             .filter(|(_, rt)| {
@@ -620,12 +769,7 @@ impl Engine {
             })
             .map(|(n, _)| n.clone())
             .collect();
-        for name in empties {
-            if let Some(rt) = self.units.get_mut(&name) {
-                rt.awaiting_empty = false;
-            }
-            self.feed(Input::Empty { unit: name });
-        }
+        self.hunts.extend(ended);
     }
 
     fn exited(&mut self, name: &str, status: ExitStatus) {
@@ -639,21 +783,22 @@ impl Engine {
             if let (Some(log), Some((r, _, _))) = (rt.log.as_mut(), rt.log_pipe.as_ref()) {
                 // What the program wrote before it died comes first, then its last
                 // unterminated line (the pipe never reaches EOF: the loop holds its write end).
-                let _ = log.drain(r.as_fd(), LOG_BUDGET);
-                let _ = log.flush_partial();
+                let _ = log.drain(
+                    r.as_fd(),
+                    LOG_BUDGET,
+                    console_copy(&mut self.console, &self.core, name),
+                );
+                let _ = log.flush_partial(console_copy(&mut self.console, &self.core, name));
             }
             if let Some(log) = rt.log.as_mut() {
-                let what = match status {
-                    ExitStatus::Code(c) => format!("exited with code {c}"),
-                    ExitStatus::Signal(s) => format!("killed by {}", signal_name(s)),
-                };
                 let _ = log.write_note(&format!(
-                    "colony: {what}{}",
+                    "colony: {status}{}",
                     if oom { " (oom)" } else { "" }
                 ));
             }
         }
-        info!(unit = %name, ?status, oom, "exited");
+        let oom_note = if oom { " (out of memory)" } else { "" };
+        info!(unit = %name, "{name} {status}{oom_note}");
         self.feed(Input::Exited {
             unit: name.to_string(),
             status,
@@ -664,6 +809,11 @@ impl Engine {
     // ---- deadlines -------------------------------------------------------------------
 
     fn arm_timer(&mut self) {
+        // Armed only while some message was suppressed: its count is said at the window's end.
+        match self.limits.next_due() {
+            Some(at) => self.deadlines.arm(Key::Suppressed, at),
+            None => self.deadlines.disarm(&Key::Suppressed),
+        }
         if let Err(e) = crate::deadlines::arm_oneshot(&self.timer, self.deadlines.next()) {
             error!(error = %e, "arming the timerfd failed");
         }
@@ -674,6 +824,8 @@ impl Engine {
         for key in self.deadlines.take_due(Instant::now()) {
             match key {
                 Key::Reload => self.reload(),
+                Key::Suppressed => self.limits.flush_due(Instant::now()),
+                Key::Replies => self.on_reply_deadline(),
                 Key::Unit(unit, kind) => self.feed(Input::Deadline { unit, kind }),
             }
         }
@@ -717,36 +869,19 @@ impl Engine {
     // ---- inotify: units dir, heartbeats, cgroup.events --------------------------------
 
     fn on_inotify(&mut self) {
-        let events = match self.inotify.read_events() {
-            Ok(e) => e,
+        let seen = match self.watches.read() {
+            Ok(seen) => seen,
             Err(nix::Error::EAGAIN) => return,
             Err(e) => {
                 warn!(error = %e, "reading inotify");
                 return;
             }
         };
-        let mut beats = Vec::new();
-        let mut emptied = Vec::new();
-        let mut reload = false;
-        for ev in events {
-            if ev.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
-                reload = true;
-                emptied.extend(self.units.keys().cloned());
-                continue;
-            }
-            match self.watches.get(&ev.wd) {
-                Some(Watch::UnitsDir) if ev.name.as_deref().is_some_and(dirsync::is_unit_file) => {
-                    reload = true;
-                }
-                Some(Watch::UnitsDir) => {}
-                Some(Watch::HeartbeatDir(m)) => {
-                    if let Some(u) = ev.name.as_ref().and_then(|n| m.get(n)) {
-                        beats.push(u.clone());
-                    }
-                }
-                Some(Watch::CgroupEvents(u)) => emptied.push(u.clone()),
-                None => {}
-            }
+        let reload = seen.reload;
+        let mut beats = seen.beats;
+        let mut emptied = seen.cgroup_events;
+        if seen.overflow {
+            emptied.extend(self.units.keys().cloned());
         }
         if reload {
             self.deadlines
@@ -785,9 +920,16 @@ impl Engine {
         };
         match rt.log.as_mut() {
             Some(log) => {
-                if let Err(e) = log.drain(r.as_fd(), LOG_BUDGET) {
-                    warn!(unit = %name, error = %e, "writing the log failed; output dropped");
-                }
+                // A full disk fails every line: said when it starts, changes and ends.
+                let copy = console_copy(&mut self.console, &self.core, &name);
+                let r = log.drain(r.as_fd(), LOG_BUDGET, copy);
+                crate::ratelimit::log_write_result(
+                    &mut self.limits,
+                    &mut rt.log_failure,
+                    &name,
+                    r.as_ref().map(|_| ()),
+                    Instant::now(),
+                );
             }
             None => drop_bytes(r.as_fd()),
         }
@@ -809,7 +951,9 @@ impl Engine {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let tmp = path.with_extension("tmp");
+            // `.NAME.tmp`: a unit name never starts with a dot, so no unit's record is
+            // another's temporary file (`with_extension` made `x`'s the record of `x.tmp`).
+            let tmp = path.with_file_name(format!(".{unit}.tmp"));
             std::fs::write(&tmp, format!("{secs}\n"))?;
             std::fs::rename(&tmp, &path)
         })();
@@ -825,7 +969,9 @@ impl Engine {
         };
         for ent in rd.flatten() {
             let name = ent.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".tmp") {
+            // Only a unit's record: not a temporary file (`.NAME.tmp`), yet `x.tmp` is a
+            // unit name like any other.
+            if !units::parse::valid_unit_name(&name) {
                 continue;
             }
             let Ok(text) = std::fs::read_to_string(ent.path()) else {
@@ -882,6 +1028,22 @@ fn probe_relevant(input: &Input) -> Option<String> {
 }
 
 /// Read and discard what is in a pipe (a unit whose log cannot be opened).
+/// The console copy of `unit`'s lines, unless it is off (for all, or in the unit's file).
+fn console_copy<'a>(
+    console: &'a mut Option<Console>,
+    core: &Supervisor,
+    unit: &'a str,
+) -> Option<ConsoleCopy<'a>> {
+    let on = core
+        .get(unit)
+        .and_then(|r| r.def.as_ref())
+        .is_some_and(|d| d.log.console);
+    Some(ConsoleCopy {
+        console: console.as_mut().filter(|_| on)?,
+        unit,
+    })
+}
+
 fn drop_bytes(fd: BorrowedFd) {
     let mut buf = [0u8; 8192];
     for _ in 0..8 {
@@ -909,6 +1071,20 @@ fn writable_or(dir: &Path, fallback: PathBuf, what: &str) -> Result<PathBuf, Loo
             warn!(dir = %dir.display(), %error, instead = %fallback.display(),
                 "cannot write {what} there; using the run directory");
             Ok(fallback)
+        }
+    }
+}
+
+/// Debug builds only: proves in a test that a `Spawn` that panics is caught and fails the
+/// start. With `COLONY_TEST_PANIC_SPAWN` naming a file, the next spawn after the file is
+/// created panics (once: the file is removed).
+#[cfg(debug_assertions)]
+fn test_panic_spawn(effect: &Effect) {
+    if let Effect::Spawn { unit } = effect {
+        if let Some(marker) = std::env::var_os("COLONY_TEST_PANIC_SPAWN") {
+            if std::fs::remove_file(marker).is_ok() {
+                panic!("a panic of the spawn of {unit} was asked for");
+            }
         }
     }
 }

@@ -3,6 +3,13 @@
 
 use super::*;
 
+use std::os::fd::AsRawFd;
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode as FileMode;
+
+use crate::kernel::safe_path::{self, Allow, Dir as SafeDir, PathError};
+
 impl Engine {
     // ---- processes -------------------------------------------------------------------
 
@@ -118,6 +125,9 @@ impl Engine {
         for (k, v) in &def.environment {
             env.insert(k.clone(), v.clone());
         }
+        // Never the unit's own to set: it names the unit's processes that escape its
+        // process group, to find them at its stop.
+        env.insert("COLONY_UNIT".into(), name.to_string());
         let envp = env
             .iter()
             .map(|(k, v)| cstr(format!("{k}={v}").as_bytes()))
@@ -127,6 +137,10 @@ impl Engine {
             None => None,
         };
         let creds = creds::Creds::for_unit(&def).map_err(|e| e.to_string())?;
+        // [sandbox]: the mount plan against today's mount table, the unit's seccomp programs.
+        let sandbox =
+            crate::kernel::sandbox::prepare(&mut self.sandboxes, &def, &creds, &self.opts.run_dir)
+                .map_err(|e| e.to_string())?;
 
         // The unit's cgroup: kept after a clean exit with the same limits, else made afresh.
         let rt = self.units.entry(name.to_string()).or_default();
@@ -152,15 +166,12 @@ impl Engine {
                     rt.oom_seen = cg.oom_kills();
                     // The v2 directory may be new (see Cgroups::unit): watch it afresh.
                     if let Some(wd) = rt.cgroup_watch.take() {
-                        let _ = self.inotify.rm_watch(wd);
-                        self.watches.remove(&wd);
+                        self.watches.unwatch_cgroup_events(wd);
                     }
                     {
                         if let Some(ev) = cg.events_file() {
-                            match self.inotify.add_watch(&ev, AddWatchFlags::IN_MODIFY) {
+                            match self.watches.watch_cgroup_events(&ev, name) {
                                 Ok(wd) => {
-                                    self.watches
-                                        .insert(wd, Watch::CgroupEvents(name.to_string()));
                                     rt.cgroup_watch = Some(wd);
                                 }
                                 Err(e) => {
@@ -170,6 +181,12 @@ impl Engine {
                         }
                     }
                     rt.cgroup = Some(cg);
+                }
+                // Out of fds: the start fails (and is retried) rather than run unconfined.
+                Err(crate::kernel::cgroup::CgroupError::Io { path, source })
+                    if source.raw_os_error() == Some(libc::EMFILE) =>
+                {
+                    return Err(format!("{}: {}", path.display(), spawn::OsError(&source)));
                 }
                 Err(e) => {
                     let w = format!("no cgroup ({e}): limits not enforced, process-group cleanup");
@@ -190,6 +207,13 @@ impl Engine {
             rt.warnings = vec![w];
         } else {
             rt.warnings.clear();
+        }
+        rt.warnings.retain(|w| !w.starts_with("[sandbox]"));
+        for w in sandbox.iter().flat_map(|s| &s.warnings) {
+            if !rt.warnings.contains(w) {
+                warn!(unit = %name, "{w}");
+            }
+            rt.warnings.push(w.clone());
         }
         let out = rt.log_pipe.as_ref().map(|(_, w, _)| w.as_fd());
         let fds = match &rt.cgroup {
@@ -216,6 +240,7 @@ impl Engine {
             stderr: out,
             placement,
             new_process_group: true,
+            sandbox: sandbox.as_ref(),
         };
         // A watchdog unit learns its own pid as WATCHDOG_PID (sd_watchdog_enabled checks it).
         let pid_var = (def.ready.kind == units::model::ReadyType::Notify
@@ -261,19 +286,36 @@ impl Engine {
             .unwrap_or_else(|| self.opts.log_dir.join(format!("{name}.log")));
         let rt = self.units.entry(name.to_string()).or_default();
         if rt.log.is_none() || rt.log_path.as_ref() != Some(&path) {
-            match LogFile::open(&path, def.log.max_size, def.log.keep) {
+            match LogFile::open(&path, def.log.max_size, def.log.keep, self.log_group) {
                 Ok(l) => {
                     rt.log = Some(l);
                     rt.log_path = Some(path);
+                }
+                // A link or a foreign directory on the way (the unit's user may have put
+                // it there): no start, and `status` says why.
+                Err(e) if e.is_refusal() => {
+                    return Err(format!("log file {}: {e}", path.display()));
+                }
+                // Out of fds: the start fails (and is retried) rather than lose the output.
+                Err(e) if e.errno() == Some(nix::errno::Errno::EMFILE) => {
+                    let e = std::io::Error::from(e);
+                    return Err(format!(
+                        "opening the log file {}: {}",
+                        path.display(),
+                        spawn::OsError(&e)
+                    ));
                 }
                 Err(e) => {
                     warn!(unit = %name, path = %path.display(), error = %e, "cannot open the log file; output is dropped")
                 }
             }
+        } else if let Some(log) = rt.log.as_mut() {
+            // The same file, kept open across restarts: the unit file may have new limits.
+            log.set_limits(def.log.max_size, def.log.keep);
         }
         if rt.log_pipe.is_none() {
-            let (r, w) =
-                crate::logs::log_pipe().map_err(|e| format!("creating the output pipe: {e}"))?;
+            let (r, w) = crate::logs::log_pipe()
+                .map_err(|e| format!("creating the output pipe: {}", spawn::OsError(&e)))?;
             self.next_token += 1;
             let token = T_LOG | (self.next_token & 0xffff_ffff);
             self.epoll
@@ -285,65 +327,74 @@ impl Engine {
         Ok(())
     }
 
-    /// Create the heartbeat file (owned by the unit's user) and watch its directory.
+    /// Create the heartbeat file (owned by the unit's user) and watch its directory. The
+    /// unit's user may write that directory: nothing is done through a link (see
+    /// [`crate::kernel::safe_path`]), and the file is chowned by its fd.
     pub(super) fn ensure_heartbeat(
         &mut self,
         name: &str,
         def: &Unit,
     ) -> Result<Option<PathBuf>, String> {
         let Some(hb) = &def.heartbeat else {
+            // It had one before this definition: that watch is not needed any more.
+            let old = self.units.get_mut(name).and_then(|rt| {
+                rt.heartbeat = None;
+                rt.heartbeat_watch.take()
+            });
+            if let Some(hw) = old {
+                self.watches.unwatch_heartbeat(&hw, name);
+            }
             return Ok(None);
         };
         let file = hb
             .file
             .clone()
             .unwrap_or_else(|| self.opts.run_dir.join("heartbeat").join(name));
-        let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("heartbeat directory {}: {e}", dir.display()))?;
-        if !file.exists() {
-            std::fs::write(&file, b"")
-                .map_err(|e| format!("heartbeat file {}: {e}", file.display()))?;
-        }
+        let refused = |e: PathError| format!("heartbeat file {}: {e}", file.display());
+        let (dir_path, fname) = safe_path::split(&file).map_err(refused)?;
+        let dir =
+            SafeDir::open(dir_path, Some(FileMode::from_bits_truncate(0o755))).map_err(refused)?;
+        let (beat, _) = dir
+            .open_file(
+                fname,
+                OFlag::O_RDONLY,
+                Some(FileMode::from_bits_truncate(0o644)),
+                Allow::Regular,
+            )
+            .map_err(refused)?;
         if let Some(u) = &def.identity.user {
-            let _ = nix::unistd::chown(
-                &file,
-                Some(nix::unistd::Uid::from_raw(u.uid)),
-                def.identity.gid.map(nix::unistd::Gid::from_raw),
-            );
+            let owner = Some(nix::unistd::Uid::from_raw(u.uid));
+            let group = def.identity.gid.map(nix::unistd::Gid::from_raw);
+            if let Err(e) = nix::unistd::fchown(&beat, owner, group) {
+                warn!(unit = %name, file = %file.display(), error = %e, "cannot give the heartbeat file to the unit's user");
+            }
         }
-        // A beat is a `touch` (ATTRIB), a write (MODIFY) or an atomic replace (MOVED_TO).
-        // Not CLOSE_WRITE or CREATE: a touch would then cost two wakeups instead of one.
-        let mask = AddWatchFlags::IN_ATTRIB | AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_MOVED_TO;
-        let wd = self
-            .inotify
-            .add_watch(&dir, mask)
-            .map_err(|e| format!("watching {}: {e}", dir.display()))?;
-        let fname = file
-            .file_name()
-            .map(|f| f.to_os_string())
-            .unwrap_or_default();
-        match self
+        drop(beat);
+        // The directory just checked, through its fd; by path (no link followed at its end)
+        // where there is no /proc.
+        let by_fd = format!("/proc/self/fd/{}", dir.fd().as_raw_fd());
+        let hw = self
             .watches
-            .entry(wd)
-            .or_insert_with(|| Watch::HeartbeatDir(HashMap::new()))
-        {
-            Watch::HeartbeatDir(m) => {
-                m.insert(fname, name.to_string());
-            }
-            other => {
-                // The same directory as the units dir or a cgroup: keep it simple, refuse.
-                debug!(?other, "heartbeat directory shares a watch");
-            }
-        }
-        if let Some(rt) = self.units.get_mut(name) {
-            rt.heartbeat = Some(file.clone());
+            .watch_heartbeat(&by_fd, dir.path(), fname.as_ref(), name)
+            .map_err(|e| format!("watching {}: {e}", dir.path().display()))?;
+        let Some(rt) = self.units.get_mut(name) else {
+            // Nothing holds it.
+            self.watches.unwatch_heartbeat(&hw, name);
+            return Ok(Some(file));
+        };
+        rt.heartbeat = Some(file.clone());
+        // A changed path: the old directory's watch goes if nothing else needs it.
+        if let Some(old) = rt.heartbeat_watch.replace(hw.clone()).filter(|o| *o != hw) {
+            self.watches.unwatch_heartbeat(&old, name);
         }
         Ok(Some(file))
     }
 
-    pub(super) fn kill_all(&mut self, name: &str) -> Option<Input> {
-        let rt = self.units.get_mut(name)?;
+    /// SIGKILL everything of the unit; the inputs that answer at once (`Strays`, `Empty`).
+    pub(super) fn kill_all(&mut self, name: &str) -> Vec<Input> {
+        let Some(rt) = self.units.get_mut(name) else {
+            return Vec::new();
+        };
         if let Some(cg) = &rt.cgroup {
             if let Err(e) = cg.kill() {
                 warn!(unit = %name, error = %e, "killing the cgroup failed");
@@ -353,31 +404,150 @@ impl Engine {
             }
             if cg.is_empty() {
                 rt.awaiting_empty = false;
-                return Some(Input::Empty {
+                return vec![Input::Empty {
                     unit: name.to_string(),
-                });
+                }];
             }
-        } else {
-            if let Some(p) = &rt.main {
-                let _ = spawn::send_signal(p.pidfd.as_fd(), libc::SIGKILL);
-            }
-            if let Some(pgid) = rt.pgid {
-                // SAFETY: a plain kill of the process group we created for this unit.
-                unsafe { libc::kill(-pgid, libc::SIGKILL) };
-                if rt.main.is_none() && !reaper::group_alive(pgid) {
-                    rt.awaiting_empty = false;
-                    return Some(Input::Empty {
-                        unit: name.to_string(),
+            rt.awaiting_empty = true;
+            return Vec::new();
+        }
+        if let Some(p) = &rt.main {
+            let _ = spawn::send_signal(p.pidfd.as_fd(), libc::SIGKILL);
+        }
+        if let Some(pgid) = rt.pgid {
+            // SAFETY: a plain kill of the process group we created for this unit.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+        // What escaped the group is looked for at the end of this loop turn (after the
+        // group's kill, so none of it can start a new stray meanwhile), with every other
+        // unit stopped in the same turn; `Strays` and then `Empty` are sent from there.
+        rt.awaiting_empty = true;
+        self.hunts.insert(name.to_string());
+        Vec::new()
+    }
+
+    /// The hunts asked for in this loop turn: one look at colony-init's descendants (see
+    /// [`crate::kernel::strays`]) for all of them; what is found is SIGKILLed through its pidfd and
+    /// watched for its exit. Then each unit hears of its strays, and of its empty process
+    /// group if it is.
+    pub(super) fn run_hunts(&mut self) {
+        // Feeding the results can stop more units (each round kills what it finds).
+        while !self.hunts.is_empty() {
+            let names = std::mem::take(&mut self.hunts);
+            // Whose process group is over before the look: what it left is re-parented to
+            // colony-init by then and cannot move during the scan, so only a look that
+            // began after the group's end can say that nothing is left.
+            let ended: Vec<(String, bool)> = names
+                .iter()
+                .map(|n| {
+                    let ended = self.units.get(n).is_some_and(|rt| {
+                        rt.cgroup.is_none()
+                            && rt.main.is_none()
+                            && rt.pgid.is_none_or(|g| !reaper::group_alive(g))
                     });
+                    (n.clone(), ended)
+                })
+                .collect();
+            let settled: HashSet<i32> = self
+                .units
+                .iter()
+                .filter(|(n, rt)| {
+                    !names.contains(*n) && (rt.main.is_some() || rt.pending.is_some())
+                })
+                .filter_map(|(_, rt)| rt.pgid)
+                .collect();
+            let snap = crate::kernel::strays::Snapshot::take(std::process::id() as i32, &settled);
+            for (name, ended) in ended {
+                if !self.units.contains_key(&name) {
+                    continue; // forgotten meanwhile
                 }
-            } else if rt.main.is_none() {
-                return Some(Input::Empty {
-                    unit: name.to_string(),
+                self.take_strays(&name, &snap);
+                let input = self.strays_input(&name);
+                self.feed(input);
+                let empty = self.units.get_mut(&name).is_some_and(|rt| {
+                    let empty = ended && rt.awaiting_empty;
+                    if empty {
+                        rt.awaiting_empty = false;
+                    }
+                    empty
                 });
+                if empty {
+                    self.feed(Input::Empty { unit: name });
+                }
             }
         }
-        rt.awaiting_empty = true;
-        None
+    }
+
+    /// SIGKILL the unit's strays in `snap` that are not held yet, and watch for their exit.
+    fn take_strays(&mut self, name: &str, snap: &crate::kernel::strays::Snapshot) {
+        let Some(rt) = self.units.get_mut(name) else {
+            return;
+        };
+        let held: Vec<i32> = rt.strays.iter().map(|(s, _)| s.pid).collect();
+        let owner = crate::kernel::strays::Owner {
+            name,
+            pgid: rt.pgid,
+        };
+        for stray in snap.strays(owner, &held) {
+            if let Err(e) = spawn::send_signal(stray.pidfd.as_fd(), libc::SIGKILL) {
+                debug!(unit = %name, pid = stray.pid, error = %e, "stray not signalled");
+                continue; // ESRCH: it has just exited
+            }
+            self.next_token += 1;
+            let token = T_STRAY | (self.next_token & 0xffff_ffff);
+            if let Err(e) = self.epoll.add(
+                stray.pidfd.as_fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, token),
+            ) {
+                // Not counted: the unit could never be seen stopped. It was SIGKILLed.
+                warn!(unit = %name, pid = stray.pid, error = %e, "epoll: a killed stray is not watched");
+                continue;
+            }
+            info!(unit = %name, pid = stray.pid, "killed a process that escaped the unit's process group");
+            self.stray_tokens.insert(token, name.to_string());
+            rt.strays.push((stray, token));
+        }
+    }
+
+    fn strays_input(&self, name: &str) -> Input {
+        Input::Strays {
+            unit: name.to_string(),
+            pids: self
+                .units
+                .get(name)
+                .map(|rt| rt.strays.iter().map(|(s, _)| s.pid).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// A stray's pidfd is readable: it exited (it is reaped as any orphan). When the last
+    /// one is gone, look again (at the end of the turn) for what it may have started
+    /// before it was killed; the unit hears of it from there.
+    pub(super) fn on_stray_exit(&mut self, token: u64) {
+        let Some(name) = self.stray_tokens.remove(&token) else {
+            return;
+        };
+        let Some(rt) = self.units.get_mut(&name) else {
+            return;
+        };
+        if let Some(i) = rt.strays.iter().position(|(_, t)| *t == token) {
+            let (stray, _) = rt.strays.swap_remove(i);
+            let _ = self.epoll.delete(stray.pidfd.as_fd());
+        }
+        if rt.strays.is_empty() {
+            self.hunts.insert(name);
+        } else {
+            let input = self.strays_input(&name);
+            self.feed(input);
+        }
+    }
+
+    /// Stop watching the unit's strays (it is forgotten).
+    fn drop_strays(&mut self, rt: &mut UnitRt) {
+        for (stray, token) in rt.strays.drain(..) {
+            let _ = self.epoll.delete(stray.pidfd.as_fd());
+            self.stray_tokens.remove(&token);
+        }
     }
 
     pub(super) fn forget(&mut self, name: &str) {
@@ -386,9 +556,13 @@ impl Engine {
             p.forget(name);
         }
         if let Some(mut rt) = self.units.remove(name) {
+            self.drop_strays(&mut rt);
+            self.hunts.remove(name);
             if let Some(wd) = rt.cgroup_watch.take() {
-                let _ = self.inotify.rm_watch(wd);
-                self.watches.remove(&wd);
+                self.watches.unwatch_cgroup_events(wd);
+            }
+            if let Some(hw) = rt.heartbeat_watch.take() {
+                self.watches.unwatch_heartbeat(&hw, name);
             }
             if let Some(cg) = rt.cgroup.take() {
                 if let Err(e) = cg.remove() {
@@ -402,11 +576,6 @@ impl Engine {
             if let Some((_, report, token)) = rt.pending.take() {
                 let _ = self.epoll.delete(report.as_fd());
                 self.exec_tokens.remove(&token);
-            }
-        }
-        for w in self.watches.values_mut() {
-            if let Watch::HeartbeatDir(m) = w {
-                m.retain(|_, u| u != name);
             }
         }
         self.deadlines

@@ -1,23 +1,24 @@
 //! Readiness, sd_notify and health checks as the loop drives them (their logic is in
-//! `notify.rs` and `probe.rs`).
+//! `kernel/notify.rs` and `probe/`).
 
 use super::*;
 
 impl Engine {
-    // ---- readiness, notify, health (logic in notify.rs and probe.rs) --------------------
+    // ---- readiness, notify, health (logic in kernel/notify.rs and probe/) --------------------
 
     pub(super) fn on_notify(&mut self) {
         let mut got = Vec::new();
         let members = &self.members;
         if let Some(sock) = self.notify.as_mut() {
-            sock.drain(NOTIFY_BUDGET, |dg, drops| {
+            sock.drain(NOTIFY_BUDGET, &mut self.limits, |dg, limits| {
                 let t = Instant::now();
                 let Some(unit) = members.sender_unit(&dg) else {
-                    notify::log_drop(drops, t, dg.pid, "sender is in no unit");
+                    notify::log_drop(limits, t, None, dg.pid, notify::DropReason::NoUnit);
                     return;
                 };
                 let Some(msgs) = notify::parse(&dg.payload) else {
-                    notify::log_drop(drops, t, dg.pid, "malformed datagram");
+                    let why = notify::DropReason::Malformed;
+                    notify::log_drop(limits, t, Some(unit), dg.pid, why);
                     return;
                 };
                 got.push((unit.to_string(), msgs));
@@ -36,7 +37,15 @@ impl Engine {
                 .get(&unit)
                 .and_then(|r| r.def.as_ref())
                 .is_some_and(|d| d.ready.kind == units::model::ReadyType::Notify);
-            for order in notify::interpret(&unit, notify_type, &msgs, &self.members) {
+            let orders = notify::interpret(
+                &unit,
+                notify_type,
+                &msgs,
+                &self.members,
+                &mut self.limits,
+                Instant::now(),
+            );
+            for order in orders {
                 match order {
                     notify::Order::Feed(input) => self.feed(input),
                     notify::Order::Status(t) => {
@@ -44,14 +53,10 @@ impl Engine {
                             rt.status_text = Some(t);
                         }
                     }
-                    notify::Order::Extend(d) => {
-                        for kind in [DeadlineKind::ReadyTimeout, DeadlineKind::StopTimeout] {
-                            let key = Key::Unit(unit.clone(), kind);
-                            if self.deadlines.is_armed(&key) {
-                                self.deadlines.arm(key, probe::after(Instant::now(), d));
-                            }
-                        }
-                    }
+                    notify::Order::Extend(by) => self.feed(Input::ExtendTimeout {
+                        unit: unit.clone(),
+                        by,
+                    }),
                     notify::Order::Reloading(reloading) => {
                         let relevant =
                             reloading || self.core.get(&unit).is_some_and(|r| r.reloading);
@@ -72,12 +77,12 @@ impl Engine {
         let Some(p) = self.probes.as_mut() else {
             return Vec::new();
         };
-        let (state, up, def) = match self.core.get(unit) {
-            Some(r) => (r.state, r.is_up(), r.def.clone()),
-            None => (State::Stopped, false, None),
+        let (awaits_ready, up, def) = match self.core.get(unit) {
+            Some(r) => (r.awaits_ready(), r.is_up(), r.def.clone()),
+            None => (false, false, None),
         };
         let actions = match def {
-            Some(def) => p.sync(unit, state == State::Starting, up, &def),
+            Some(def) => p.sync(unit, awaits_ready, up, &def),
             None => {
                 p.stop(unit);
                 Vec::new()
@@ -95,7 +100,7 @@ impl Engine {
                 probe::Action::Ready(unit) => inputs.push(Input::Ready { unit }),
                 probe::Action::Fault(unit) => inputs.push(Input::Fault {
                     unit,
-                    reason: "health",
+                    reason: crate::core::Fault::Health,
                 }),
                 probe::Action::Exec { unit, argv } => {
                     let r = self.spawn_check(&unit, &argv);

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use colony_init::core::ExitStatus;
-use colony_init::creds::Creds;
-use colony_init::spawn::{self, Placement, SpawnRequest, Spawned};
+use colony_init::kernel::creds::Creds;
+use colony_init::kernel::spawn::{self, Placement, SpawnRequest, Spawned};
 use units::model::{Identity, Log, Ready, Resources, Restart, Stop, Unit};
 
 pub fn unit(name: &str, exec: &[&str]) -> Unit {
@@ -38,6 +38,7 @@ pub fn unit(name: &str, exec: &[&str]) -> Unit {
         resources: Resources::default(),
         heartbeat: None,
         timer: None,
+        sandbox: None,
         log: Log::default(),
     }
 }
@@ -73,6 +74,7 @@ pub fn spawn_captured(
         stderr: Some(w.as_fd()),
         placement,
         new_process_group: new_pg,
+        sandbox: None,
     };
     let s = spawn::spawn(&req)?;
     drop(w);

@@ -221,15 +221,3 @@ fn a_dependency_cycle_does_not_deadlock() {
     let fx = f.send(Input::Shutdown);
     assert!(has(&fx, &Effect::Exit { code: 0 }));
 }
-
-#[test]
-fn requiring_a_missing_unit_fails() {
-    let mut f = Fake::new();
-    f.load(vec![unit("app").requires(&["nope"])]);
-    assert_eq!(f.state("app"), State::Failed);
-    assert!(f
-        .rec("app")
-        .note
-        .as_deref()
-        .is_some_and(|n| n.contains("nope")));
-}

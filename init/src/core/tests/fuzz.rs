@@ -52,6 +52,12 @@ fn random_unit(r: &mut Rng, i: usize) -> Unit {
         u.ready.kind = units::model::ReadyType::Notify;
         u.ready.timeout = Some(secs(3));
     }
+    if r.chance(20) {
+        u.ready.settle = ms(r.below(3) as u64 * 700);
+    }
+    if r.chance(20) {
+        u.restart.max_failures = Some(1 + r.below(3) as u32);
+    }
     if r.chance(30) {
         u.heartbeat = Some(units::model::Heartbeat {
             file: None,
@@ -106,10 +112,29 @@ fn check(f: &Fake, seed: u64, step: usize) {
         }
         if u.want_up && u.job.is_none() && u.def.is_some() && !f.sup.is_shutting_down() {
             assert!(
-                u.state != State::Stopped,
+                u.state != State::Stopped || u.held.is_some(),
                 "{step}: {} wanted up, stopped, and nothing will start it",
                 u.name
             );
+        }
+        // Held only while its cause lasts: the load that ends it starts the unit.
+        match &u.held {
+            Some(Held::MissingRequired(r)) => {
+                assert!(
+                    f.sup.get(r).is_none_or(|r| r.removed),
+                    "{step}: {} held by {r}, which is there",
+                    u.name
+                )
+            }
+            Some(Held::RequiredHeld(r)) => assert!(
+                f.sup.get(r).is_some_and(|r| r.held.is_some() && r.want_up),
+                "{step}: {} held by {r}, which is not held: {:?}",
+                u.name,
+                f.sup
+                    .get(r)
+                    .map(|r| (r.state, r.held.clone(), r.want_up, r.job))
+            ),
+            None => {}
         }
         // No state that waits for something that cannot come.
         match u.state {
@@ -161,12 +186,18 @@ fn run(seed: u64, steps: usize) {
         f.auto_empty = r.chance(70);
         if r.chance(5) {
             if r.chance(50) {
-                f.broken.insert(pick(&mut r));
+                // A spawn that fails, or one that panics in the loop.
+                if r.chance(50) {
+                    f.broken.insert(pick(&mut r));
+                } else {
+                    f.panicky.insert(pick(&mut r));
+                }
             } else {
                 f.broken.clear();
+                f.panicky.clear();
             }
         }
-        let input = match r.below(13) {
+        let input = match r.below(14) {
             0 => Input::Load(random_set(&mut r)),
             1 => Input::Command(Command::Start(pick(&mut r))),
             2 => Input::Command(Command::Stop(pick(&mut r))),
@@ -200,7 +231,7 @@ fn run(seed: u64, steps: usize) {
             7 => Input::Beat { unit: pick(&mut r) },
             8 if r.chance(30) => Input::Fault {
                 unit: pick(&mut r),
-                reason: "health",
+                reason: Fault::Health,
             },
             9 if r.chance(10) => Input::RestoreTimer {
                 unit: pick(&mut r),
@@ -212,6 +243,18 @@ fn run(seed: u64, steps: usize) {
                 reloading: r.chance(50),
             },
             11 => Input::Stopping { unit: pick(&mut r) },
+            12 if r.chance(50) => {
+                // Strays of a unit without a cgroup: found while something of it may be
+                // left (the loop looks at a KillAll), and gone at any time.
+                let name = pick(&mut r);
+                let pids = if f.group.contains(&name) && r.chance(50) {
+                    vec![100_000 + step as i32]
+                } else {
+                    Vec::new()
+                };
+                f.strays.insert(name.clone(), pids.clone());
+                Input::Strays { unit: name, pids }
+            }
             _ => {
                 let d = ms(r.below(3000) as u64);
                 let fx = f.advance(d);
@@ -245,6 +288,14 @@ fn run(seed: u64, steps: usize) {
         for name in left {
             f.group.remove(&name);
             fx.extend(f.send(Input::Empty { unit: name }));
+        }
+        let strayed: Vec<String> = f.strays.keys().cloned().collect();
+        for name in strayed {
+            f.strays.remove(&name);
+            fx.extend(f.send(Input::Strays {
+                unit: name,
+                pids: Vec::new(),
+            }));
         }
         f.auto_empty = true;
         fx.extend(f.advance(secs(60)));

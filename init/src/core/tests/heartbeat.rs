@@ -47,7 +47,7 @@ fn a_missed_beat_restarts_the_unit_with_reason_heartbeat() {
     let a = f.rec("a");
     assert_eq!(
         a.last_exit.as_ref().and_then(|e| e.reason),
-        Some("heartbeat")
+        Some(ExitReason::Heartbeat)
     );
     assert_eq!(a.restarts, 1);
     assert_eq!(a.state, State::Running);
@@ -83,7 +83,7 @@ fn a_hung_unit_that_ignores_the_stop_signal_is_killed() {
     assert!(has(&fx, &killall("a")));
     assert_eq!(
         f.rec("a").last_exit.as_ref().and_then(|e| e.reason),
-        Some("heartbeat")
+        Some(ExitReason::Heartbeat)
     );
     assert_eq!(f.state("a"), State::Backoff);
 }
@@ -115,7 +115,7 @@ fn watchdog_pings_keep_it_and_a_miss_restarts_with_reason_watchdog() {
     assert_eq!(Fake::spawns(&fx), vec!["a"]);
     assert_eq!(
         f.rec("a").last_exit.as_ref().and_then(|e| e.reason),
-        Some("watchdog")
+        Some(ExitReason::Watchdog)
     );
 }
 
@@ -126,11 +126,11 @@ fn a_fault_verdict_restarts_with_its_reason() {
     f.advance(secs(5));
     let fx = f.send(Input::Fault {
         unit: "a".into(),
-        reason: "health",
+        reason: Fault::Health,
     });
     assert_eq!(Fake::spawns(&fx), vec!["a"]);
     assert_eq!(
         f.rec("a").last_exit.as_ref().and_then(|e| e.reason),
-        Some("health")
+        Some(ExitReason::Health)
     );
 }

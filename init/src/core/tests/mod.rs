@@ -5,12 +5,15 @@
 //! main process's death (if it still lived) and then `Empty`. Time only moves when a test
 //! says so, and deadlines fire in order as it moves.
 
+mod boot_task;
+mod changes;
 mod deps;
 mod fuzz;
 mod heartbeat;
 mod load;
 mod notify;
 mod restart;
+mod start;
 mod stop;
 mod timer;
 
@@ -57,6 +60,7 @@ pub(crate) fn unit(name: &str) -> Unit {
         resources: Default::default(),
         heartbeat: None,
         timer: None,
+        sandbox: None,
         log: Default::default(),
     }
 }
@@ -88,8 +92,15 @@ pub(crate) trait UnitExt: Sized {
                 kind: ReadyType::Notify,
                 timeout,
                 watchdog: None,
+                ..Default::default()
             }
         })
+    }
+    fn settle(self, d: Duration) -> Unit {
+        self.with(|u| u.ready.settle = d)
+    }
+    fn max_failures(self, n: u32) -> Unit {
+        self.with(|u| u.restart.max_failures = Some(n))
     }
     fn heartbeat(self, period: Duration, grace: Duration) -> Unit {
         self.with(|u| {
@@ -138,6 +149,8 @@ pub(crate) struct Fake {
     next_pid: i32,
     /// Units whose spawn fails.
     pub broken: HashSet<String>,
+    /// Units whose spawn panics in the loop (answered with `EffectFailed`).
+    pub panicky: HashSet<String>,
     /// Units that die of a stop signal at once.
     pub obey: bool,
     /// Answer KillAll with Empty (else the test sends Empty).
@@ -146,8 +159,12 @@ pub(crate) struct Fake {
     pub log: Vec<Effect>,
     /// Units that may have processes (from Spawn until Empty).
     pub group: HashSet<String>,
+    /// What escaped a unit's process group, as last sent in `Strays`.
+    pub strays: HashMap<String, Vec<i32>>,
     /// Broken rules seen (a spawn over a live process...).
     pub violations: Vec<String>,
+    /// Every state change the core reported, in order.
+    pub changes: Vec<Change>,
 }
 
 impl Fake {
@@ -170,11 +187,14 @@ impl Fake {
             alive: HashMap::new(),
             next_pid: 100,
             broken: HashSet::new(),
+            panicky: HashSet::new(),
             obey: true,
             auto_empty: true,
             log: Vec::new(),
             group: HashSet::new(),
+            strays: HashMap::new(),
             violations: Vec::new(),
+            changes: Vec::new(),
         }
     }
 
@@ -210,16 +230,25 @@ impl Fake {
         while let Some(input) = queue.pop_front() {
             let now = self.now();
             let fx = self.sup.handle(input, now);
+            self.changes.extend_from_slice(self.sup.changes());
             for e in fx {
                 self.log.push(e.clone());
                 out.push(e.clone());
                 match e {
                     Effect::Spawn { unit } => {
-                        if self.alive.contains_key(&unit) || self.group.contains(&unit) {
+                        if self.alive.contains_key(&unit)
+                            || self.group.contains(&unit)
+                            || self.strays.get(&unit).is_some_and(|s| !s.is_empty())
+                        {
                             self.violations
                                 .push(format!("spawn of {unit} over what is left of it"));
                         }
-                        if self.broken.contains(&unit) {
+                        if self.panicky.contains(&unit) {
+                            queue.push_back(Input::EffectFailed {
+                                unit,
+                                effect: EffectKind::Spawn,
+                            });
+                        } else if self.broken.contains(&unit) {
                             queue.push_back(Input::SpawnFailed {
                                 unit,
                                 error: "No such file or directory".into(),
@@ -495,7 +524,7 @@ fn ready_timeout_stops_the_unit_and_counts_as_a_failed_start() {
     ));
     assert_eq!(f.state("a"), State::Failed);
     let e = f.rec("a").last_exit.clone();
-    assert_eq!(e.and_then(|e| e.reason), Some("ready_timeout"));
+    assert_eq!(e.and_then(|e| e.reason), Some(ExitReason::ReadyTimeout));
     assert!(matches!(f.sup.wait_result("a", Want::Up), Some(Err(_))));
 }
 

@@ -149,7 +149,7 @@ fn stopping_is_an_expected_exit_then_the_policy_applies() {
     f.exit("db", 0);
     let db = f.rec("db");
     let e = db.last_exit.clone();
-    assert_eq!(e.as_ref().and_then(|e| e.reason), Some("stopped"));
+    assert_eq!(e.as_ref().and_then(|e| e.reason), Some(ExitReason::Stopped));
     assert_eq!(e.and_then(|e| e.status), Some(ExitStatus::Code(0)));
     // A 6s life: the normal delay, not an instant death's.
     assert_eq!(db.state, State::Backoff);
@@ -194,7 +194,7 @@ fn a_unit_that_says_stopping_and_hangs_is_killed_at_the_stop_timeout() {
     assert_eq!(f.state("db"), State::Failed);
     assert_eq!(
         f.rec("db").last_exit.as_ref().and_then(|e| e.reason),
-        Some("stopped")
+        Some(ExitReason::Stopped)
     );
 }
 
@@ -251,4 +251,61 @@ fn stopping_is_ignored_once_colony_stops_the_unit_or_it_is_gone() {
     assert_eq!(f.state("a"), State::Stopped);
     assert!(f.send(Input::Stopping { unit: "a".into() }).is_empty());
     assert_eq!(f.state("a"), State::Stopped);
+}
+
+fn extend(f: &mut Fake, name: &str, by: Duration) -> Vec<Effect> {
+    f.send(Input::ExtendTimeout {
+        unit: name.into(),
+        by,
+    })
+}
+
+#[test]
+fn extend_timeout_moves_the_ready_timeout_from_now() {
+    let mut f = Fake::new();
+    f.load(vec![unit("a").notify(Some(secs(10)))]);
+    f.advance(secs(8));
+    let fx = extend(&mut f, "a", secs(5));
+    assert_eq!(
+        fx,
+        vec![Effect::Arm {
+            unit: "a".into(),
+            kind: DeadlineKind::ReadyTimeout,
+            at: f.mono(secs(13)),
+        }]
+    );
+    f.advance(secs(4)); // past the first timeout (10s), before the new one
+    assert_eq!(f.state("a"), State::Starting);
+    f.advance(secs(1));
+    let e = f.rec("a").last_exit.clone();
+    assert_eq!(e.and_then(|e| e.reason), Some(ExitReason::ReadyTimeout));
+}
+
+#[test]
+fn extend_timeout_moves_the_stop_timeout_and_arms_nothing_else() {
+    let mut f = Fake::new();
+    f.load(vec![unit("a").notify(Some(secs(10)))]);
+    f.send(Input::Ready { unit: "a".into() });
+    assert!(f.rec("a").is_up());
+    // Nothing armed that it extends: no effect, no new deadline.
+    assert_eq!(extend(&mut f, "a", secs(30)), vec![]);
+    assert_eq!(f.deadline("a", DeadlineKind::ReadyTimeout), None);
+    f.obey = false;
+    f.cmd(Command::Stop("a".into()));
+    assert_eq!(
+        f.deadline("a", DeadlineKind::StopTimeout),
+        Some(f.mono(secs(5)))
+    );
+    f.advance(secs(2));
+    extend(&mut f, "a", secs(30));
+    assert_eq!(
+        f.deadline("a", DeadlineKind::StopTimeout),
+        Some(f.mono(secs(32)))
+    );
+    f.advance(secs(29));
+    assert_eq!(f.state("a"), State::Stopping);
+    f.advance(secs(1));
+    assert_eq!(f.state("a"), State::Stopped);
+    // Unknown units are ignored.
+    assert_eq!(extend(&mut f, "nope", secs(1)), vec![]);
 }

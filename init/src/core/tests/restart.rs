@@ -126,6 +126,97 @@ fn zero_delay_min_never_spins_on_repeated_instant_deaths() {
 }
 
 #[test]
+fn zero_threshold_still_spaces_a_crash_loop() {
+    // threshold = "0s" counts no death as instant; a program that dies at once must still
+    // not restart in a loop (it did, some 800 times a second).
+    let mut f = Fake::new();
+    f.load(vec![unit("a")
+        .delays(Duration::ZERO, Duration::ZERO)
+        .with(|u| u.restart.threshold = Some(Duration::ZERO))]);
+    let mut delays = Vec::new();
+    for _ in 0..5 {
+        let fx = f.exit("a", 1);
+        if has(&fx, &spawn("a")) {
+            delays.push(Duration::ZERO);
+        } else {
+            let d = restart_at(&f, "a")
+                .map(|d| d - f.t)
+                .expect("a restart armed");
+            delays.push(d);
+            assert_eq!(Fake::spawns(&f.advance(d)), vec!["a"]);
+        }
+        assert_eq!(f.state("a"), State::Running);
+    }
+    assert_eq!(
+        delays,
+        [0, 100, 100, 100, 100].map(ms),
+        "the first restart at once, then at least 100ms"
+    );
+}
+
+#[test]
+fn zero_option_defaults_still_space_a_crash_loop() {
+    // colony-init --threshold 0s --min-restart-delay 0s --max-restart-delay 0s
+    let mut f = Fake::with(Supervisor::new(Defaults {
+        threshold: Duration::ZERO,
+        kill_timeout: secs(5),
+        min_restart_delay: Duration::ZERO,
+        max_restart_delay: Duration::ZERO,
+    }));
+    f.load(vec![unit("a")]);
+    assert!(has(&f.exit("a", 1), &spawn("a")));
+    f.exit("a", 1);
+    assert_eq!(f.state("a"), State::Backoff);
+    assert_eq!(restart_at(&f, "a").map(|d| d - f.t), Some(ms(100)));
+}
+
+#[test]
+fn zero_threshold_restarts_a_life_past_100ms_at_once() {
+    let mut f = Fake::new();
+    f.load(vec![unit("a")
+        .delays(Duration::ZERO, secs(60))
+        .with(|u| u.restart.threshold = Some(Duration::ZERO))]);
+    for _ in 0..3 {
+        f.advance(ms(150));
+        let fx = f.exit("a", 1);
+        assert!(has(&fx, &spawn("a")), "a life of 150ms is not instant");
+    }
+    assert_eq!(f.rec("a").restarts, 3);
+}
+
+#[test]
+fn no_restart_settings_make_more_than_20_restarts_a_second() {
+    // Mostly deaths at once, some lives around the 100ms line, with the settings that
+    // restart soonest.
+    let lives = [0, 0, 0, 1, 0, 99, 0, 0, 100, 0, 0, 0, 150, 0, 101, 0, 2, 0].map(ms);
+    for threshold in [Duration::ZERO, Duration::from_nanos(1), ms(50), secs(1)] {
+        for delay_max in [Duration::ZERO, ms(50), secs(3600)] {
+            let mut f = Fake::new();
+            f.load(vec![unit("a")
+                .delays(Duration::ZERO, delay_max)
+                .with(|u| u.restart.threshold = Some(threshold))]);
+            let mut i = 0;
+            while f.t < secs(10) && i < 100_000 {
+                f.advance(lives[i % lives.len()]);
+                i += 1;
+                f.exit("a", 1);
+                if let Some(d) = restart_at(&f, "a").filter(|_| f.state("a") == State::Backoff) {
+                    f.advance(d - f.t);
+                }
+                assert_eq!(f.state("a"), State::Running);
+            }
+            let restarts = f.rec("a").restarts;
+            let bound = 1 + 20 * f.t.as_millis() as u64 / 1000;
+            assert!(
+                restarts <= bound,
+                "threshold {threshold:?}, delay_max {delay_max:?}: {restarts} restarts in {:?}",
+                f.t
+            );
+        }
+    }
+}
+
+#[test]
 fn leftovers_are_killed_and_gone_before_a_restart() {
     let mut f = Fake::new();
     f.auto_empty = false;
@@ -221,7 +312,7 @@ fn exec_failure_backs_off_with_reason_exec() {
         e,
         Some(LastExit {
             status: None,
-            reason: Some("exec"),
+            reason: Some(ExitReason::Exec),
             detail: Some("No such file or directory".into())
         })
     );
@@ -232,6 +323,48 @@ fn exec_failure_backs_off_with_reason_exec() {
     assert_eq!(restart_at(&f, "a").map(|d| d - f.t), Some(secs(4)));
     assert_eq!(f.rec("a").restarts, 2);
     assert!(matches!(f.sup.wait_result("a", Want::Up), Some(Err(e)) if e.contains("No such file")));
+}
+
+#[test]
+fn a_spawn_that_panicked_in_the_loop_fails_the_start_and_is_retried() {
+    let mut f = Fake::new();
+    f.panicky.insert("a".into());
+    f.load(vec![unit("a").delays(secs(1), secs(60))]);
+    // Not `starting` for good: a failed start, in backoff.
+    assert_eq!(f.state("a"), State::Backoff);
+    let e = f
+        .rec("a")
+        .last_exit
+        .clone()
+        .unwrap_or_else(|| panic!("no last exit"));
+    assert_eq!((e.status, e.reason), (None, Some(ExitReason::Exec)));
+    assert!(e.detail.is_some_and(|d| d.contains("internal error")));
+    assert!(matches!(f.sup.wait_result("a", Want::Up), Some(Err(_))));
+    f.panicky.clear();
+    let fx = f.advance(secs(1));
+    assert_eq!(Fake::spawns(&fx), vec!["a".to_string()]);
+    assert_eq!(f.state("a"), State::Running);
+}
+
+#[test]
+fn a_failed_effect_other_than_spawn_changes_nothing() {
+    let mut f = Fake::new();
+    f.load(vec![unit("a")]);
+    let pid = f.rec("a").pid;
+    for effect in [EffectKind::Signal, EffectKind::KillAll, EffectKind::Arm] {
+        let fx = f.send(Input::EffectFailed {
+            unit: "a".into(),
+            effect,
+        });
+        assert_eq!(fx, vec![]);
+    }
+    assert_eq!((f.state("a"), f.rec("a").pid), (State::Running, pid));
+    // A stale report of a failed spawn (the unit runs) is ignored too.
+    f.send(Input::EffectFailed {
+        unit: "a".into(),
+        effect: EffectKind::Spawn,
+    });
+    assert_eq!((f.state("a"), f.rec("a").pid), (State::Running, pid));
 }
 
 #[test]
@@ -254,7 +387,7 @@ fn oom_is_the_reason() {
     });
     assert_eq!(
         f.rec("a").last_exit.as_ref().and_then(|e| e.reason),
-        Some("oom")
+        Some(ExitReason::Oom)
     );
 }
 

@@ -26,7 +26,7 @@ fn stop_signals_then_kills_the_rest_when_main_exits() {
     assert_eq!(f.sup.wait_result("a", Want::Down), Some(Ok(())));
     assert_eq!(
         f.rec("a").last_exit.as_ref().and_then(|e| e.reason),
-        Some("stopped")
+        Some(ExitReason::Stopped)
     );
     assert!(f.deadlines.is_empty());
 }
@@ -275,7 +275,7 @@ fn a_fault_for_a_unit_not_running_is_ignored() {
     f.load(vec![unit("a").disabled()]);
     let fx = f.send(Input::Fault {
         unit: "a".into(),
-        reason: "health",
+        reason: Fault::Health,
     });
     assert!(fx.is_empty());
     assert_eq!(f.state("a"), State::Stopped);
@@ -317,4 +317,115 @@ fn an_empty_seen_before_the_exit_is_asked_for_again() {
     );
     f.sup.handle(Input::Empty { unit: "a".into() }, now);
     assert_eq!(f.state("a"), State::Stopped);
+}
+
+fn strays(name: &str, pids: &[i32]) -> Input {
+    Input::Strays {
+        unit: name.into(),
+        pids: pids.to_vec(),
+    }
+}
+
+#[test]
+fn a_unit_without_a_cgroup_is_stopped_only_when_its_strays_are_gone() {
+    // The loop answers the KillAll with the processes that escaped the process group
+    // (`setsid daemon &`), then Empty for the group: the unit stays stopping, with them
+    // shown, until the last is gone.
+    let mut f = Fake::new();
+    f.auto_empty = false;
+    f.load(vec![unit("a")]);
+    let fx = f.cmd(Command::Stop("a".into()));
+    assert!(has(&fx, &killall("a")));
+    f.send(strays("a", &[100, 101]));
+    f.send(Input::Empty { unit: "a".into() });
+    assert_eq!(f.state("a"), State::Stopping, "two strays are left");
+    assert_eq!(f.rec("a").to_status(f.now().wall).leftover_pids, [100, 101]);
+    assert_eq!(f.sup.wait_result("a", Want::Down), None);
+    f.send(strays("a", &[101]));
+    assert_eq!(f.state("a"), State::Stopping);
+    f.send(strays("a", &[]));
+    assert_eq!(f.state("a"), State::Stopped);
+    assert!(f.rec("a").to_status(f.now().wall).leftover_pids.is_empty());
+    assert_eq!(f.sup.wait_result("a", Want::Down), Some(Ok(())));
+}
+
+#[test]
+fn strays_gone_before_the_group_leave_the_decision_to_empty() {
+    let mut f = Fake::new();
+    f.auto_empty = false;
+    f.load(vec![unit("a")]);
+    f.cmd(Command::Stop("a".into()));
+    f.send(strays("a", &[100]));
+    f.send(strays("a", &[]));
+    assert_eq!(
+        f.state("a"),
+        State::Stopping,
+        "the process group is not empty yet"
+    );
+    f.send(Input::Empty { unit: "a".into() });
+    assert_eq!(f.state("a"), State::Stopped);
+}
+
+#[test]
+fn a_restart_waits_for_the_strays_of_the_last_run() {
+    let mut f = Fake::new();
+    f.auto_empty = false;
+    f.load(vec![unit("a")]);
+    f.cmd(Command::Restart("a".into()));
+    f.send(strays("a", &[100]));
+    let fx = f.send(Input::Empty { unit: "a".into() });
+    assert!(
+        Fake::spawns(&fx).is_empty(),
+        "a stray of the last run lives"
+    );
+    let fx = f.send(strays("a", &[]));
+    assert_eq!(Fake::spawns(&fx), vec!["a"]);
+    assert_eq!(f.state("a"), State::Running);
+}
+
+#[test]
+fn an_automatic_restart_waits_for_the_strays_too() {
+    let mut f = Fake::new();
+    f.auto_empty = false;
+    f.load(vec![unit("a").delays(secs(1), secs(60))]);
+    let fx = f.exit("a", 1);
+    assert!(has(&fx, &killall("a")));
+    f.send(strays("a", &[100]));
+    f.send(Input::Empty { unit: "a".into() });
+    let fx = f.advance(secs(1));
+    assert!(Fake::spawns(&fx).is_empty(), "backoff over, a stray lives");
+    assert_eq!(f.state("a"), State::Backoff);
+    let fx = f.send(strays("a", &[]));
+    assert_eq!(Fake::spawns(&fx), vec!["a"]);
+}
+
+#[test]
+fn the_stop_timeout_kills_strays_left_after_the_group() {
+    // Strays found at a KillAll while the main process still ran (it ignored the stop
+    // signal): the timeout's KillAll is asked while any is left.
+    let mut f = Fake::new();
+    f.obey = false;
+    f.auto_empty = false;
+    f.load(vec![unit("a").with(|u| u.stop.timeout = Some(secs(3)))]);
+    f.cmd(Command::Stop("a".into()));
+    f.send(strays("a", &[100]));
+    let fx = f.advance(secs(3));
+    assert!(has(&fx, &killall("a")));
+    f.send(Input::Empty { unit: "a".into() });
+    assert_eq!(f.state("a"), State::Stopping);
+    f.send(strays("a", &[]));
+    assert_eq!(f.state("a"), State::Stopped);
+}
+
+#[test]
+fn shutdown_waits_for_strays() {
+    let mut f = Fake::new();
+    f.auto_empty = false;
+    f.load(vec![unit("a")]);
+    f.send(Input::Shutdown);
+    f.send(strays("a", &[100]));
+    let fx = f.send(Input::Empty { unit: "a".into() });
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Exit { .. })));
+    let fx = f.send(strays("a", &[]));
+    assert!(has(&fx, &Effect::Exit { code: 0 }));
 }

@@ -296,7 +296,7 @@ fn timer_timeout_stops_a_run_that_goes_on_too_long() {
         r,
         Some(RunResult {
             status: Some(ExitStatus::Signal(9)),
-            reason: Some("timeout"),
+            reason: Some(ExitReason::Timeout),
             duration: secs(65)
         })
     );
@@ -687,7 +687,10 @@ fn a_timer_run_that_cannot_start_is_recorded_and_waits() {
     f.advance(secs(60));
     assert_eq!(f.state("job"), State::Waiting);
     let t = f.rec("job").timer.clone().unwrap_or_default();
-    assert_eq!(t.last_result.map(|r| r.reason), Some(Some("exec")));
+    assert_eq!(
+        t.last_result.map(|r| r.reason),
+        Some(Some(ExitReason::Exec))
+    );
     assert_eq!(t.next, Some(f.wall(secs(120))));
 }
 

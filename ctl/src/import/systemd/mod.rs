@@ -1,0 +1,314 @@
+//! systemd `.service` and `.timer` files (with their drop-ins) to units.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::draft::{unit_name, Draft, Entry, Fate, V};
+use super::words::systemd_bool;
+use install::enabled;
+use keys::{capabilities, dependencies, logging, resources};
+use reasons::{default_reason, drop_reason, same_reason};
+use source::{load, split_name, Item, Sd};
+
+mod exec;
+mod identity;
+mod install;
+mod keys;
+mod lifecycle;
+mod reasons;
+mod sandbox;
+mod source;
+mod start_limit;
+mod timer;
+
+/// Import a set of systemd files: each `.timer` is merged with the service it activates
+/// (which is then not imported on its own); every other `.service` becomes a unit.
+pub fn import(paths: &[PathBuf]) -> Result<(Vec<Draft>, Vec<Entry>), String> {
+    let mut out = Vec::new();
+    let mut general = Vec::new();
+    // A masked unit (a link to /dev/null) has nothing to import.
+    let masked = |p: &Path| std::fs::canonicalize(p).is_ok_and(|c| c == Path::new("/dev/null"));
+    let paths: Vec<PathBuf> = paths
+        .iter()
+        .filter(|p| {
+            if masked(p) {
+                general.push(Entry {
+                    origin: p.display().to_string(),
+                    source: "(link to /dev/null)".into(),
+                    to: None,
+                    fate: Fate::Same("a masked unit: nothing to import".into()),
+                });
+                false
+            } else {
+                true
+            }
+        })
+        .cloned()
+        .collect();
+    // A template has no instance to fill %i with: colony's units have no templates.
+    let paths: Vec<PathBuf> = paths
+        .into_iter()
+        .filter(|p| match template_refusal(p) {
+            Some(e) => {
+                general.push(e);
+                false
+            }
+            None => true,
+        })
+        .collect();
+    let paths = &paths[..];
+    let mut consumed: BTreeSet<PathBuf> = BTreeSet::new();
+    for p in paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "timer"))
+    {
+        match import_timer(p) {
+            Ok((d, service)) => {
+                consumed.insert(service);
+                out.push(d);
+            }
+            Err(e) => general.push(unimportable(p, e)),
+        }
+    }
+    for p in paths
+        .iter()
+        .filter(|p| p.extension().is_none_or(|e| e != "timer"))
+    {
+        let canon = std::fs::canonicalize(p).unwrap_or(p.clone());
+        if consumed.contains(&canon) || consumed.contains(p) {
+            continue;
+        }
+        let full = p
+            .file_name()
+            .and_then(|f| f.to_str())
+            .ok_or_else(|| format!("{}: not a file name", p.display()))?
+            .to_string();
+        if !full.ends_with(".service") {
+            return Err(format!(
+                "{}: only .service and .timer files can be imported from systemd",
+                p.display()
+            ));
+        }
+        match load(p, &full).and_then(|(items, used)| service(items, used, &full, None)) {
+            Ok(d) => out.push(d),
+            Err(e) => general.push(unimportable(p, e)),
+        }
+    }
+    Ok((out, general))
+}
+
+/// The report line of a template (`NAME@.service`, `NAME@.timer`), which is not imported:
+/// colony has no templates, and an instance (`NAME@INSTANCE.service`, read from the
+/// template's file) is.
+fn template_refusal(p: &Path) -> Option<Entry> {
+    let full = p.file_name()?.to_str()?;
+    let (prefix, inst, suffix) = split_name(full);
+    if inst.as_deref() != Some("") {
+        return None;
+    }
+    let dir = p.parent().unwrap_or(Path::new("."));
+    Some(unimportable(
+        p,
+        format!(
+            "a template (its %i is the instance name): colony has no templates; import an instance instead, e.g. `colonyctl import {}` (read from this file, named {}-INSTANCE)",
+            dir.join(format!("{prefix}@INSTANCE.{suffix}")).display(),
+            unit_name(&prefix)
+        ),
+    ))
+}
+
+/// A file that makes no unit: reported, not fatal, so one odd file does not stop the import
+/// of a whole directory.
+fn unimportable(p: &Path, why: String) -> Entry {
+    Entry {
+        origin: p.display().to_string(),
+        source: "(the whole file)".into(),
+        to: None,
+        fate: Fate::Dropped(why),
+    }
+}
+
+fn import_timer(path: &Path) -> Result<(Draft, PathBuf), String> {
+    let full = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .ok_or_else(|| format!("{}: not a file name", path.display()))?
+        .to_string();
+    let (titems, tused) = load(path, &full)?;
+    // The service: Unit= of the timer, else the timer's own name.
+    let svc_name = titems
+        .iter()
+        .rev()
+        .find(|i| i.section == "Timer" && i.key == "Unit" && !i.value.is_empty())
+        .map(|i| i.value.clone())
+        .unwrap_or_else(|| format!("{}.service", full.trim_end_matches(".timer")));
+    let svc_path = path.with_file_name(&svc_name);
+    let (sitems, sused) = load(&svc_path, &svc_name).map_err(|e| {
+        format!(
+            "{}: its service {svc_name} cannot be read ({e}); a timer is imported together with its service",
+            path.display()
+        )
+    })?;
+    let canon = std::fs::canonicalize(&svc_path).unwrap_or(svc_path.clone());
+    let d = service(sitems, sused, &svc_name, Some((titems, tused, full)))?;
+    Ok((d, canon))
+}
+
+type TimerSrc = (Vec<Item>, Vec<PathBuf>, String);
+
+fn service(
+    items: Vec<Item>,
+    used: Vec<PathBuf>,
+    full: &str,
+    timer: Option<TimerSrc>,
+) -> Result<Draft, String> {
+    let n = items.len();
+    let timer_name = timer.as_ref().map(|t| t.2.clone());
+    let base = timer_name.as_deref().unwrap_or(full);
+    let stem = base.rsplit_once('.').map(|x| x.0).unwrap_or(base);
+    if split_name(full).1.as_deref() == Some("") {
+        return Err(format!(
+            "{full} is a template (%i is empty): colony has no templates; import an instance"
+        ));
+    }
+    let name = unit_name(stem);
+    let mut d = Draft::new(&name, used[0].clone());
+    d.sources = used.clone();
+    d.header.push(format!(
+        "Imported from {} by colonyctl import.",
+        used.iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if name != stem {
+        d.warnings.push(format!(
+            "named `{name}`: `{stem}` is not a valid unit name (A-Z a-z 0-9 _ . - only)"
+        ));
+    }
+    let mut sd = Sd {
+        items,
+        done: vec![false; n],
+        d,
+        full: full.to_string(),
+        user: None,
+        env: Vec::new(),
+        is_timer_job: timer.is_some(),
+    };
+    if let Some((titems, tused, _)) = timer {
+        let base = sd.items.len();
+        sd.items.extend(titems);
+        sd.done.resize(sd.items.len(), false);
+        sd.d.sources.extend(tused.iter().cloned());
+        sd.d.header[0] = format!(
+            "Imported from {} by colonyctl import.",
+            sd.d.sources
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        // Timer items live in their own section so service keys never mix with them.
+        for it in &mut sd.items[base..] {
+            if it.section != "Timer" {
+                it.section = format!("timer:{}", it.section);
+            }
+        }
+    }
+    translate(&mut sd)?;
+    enabled(&mut sd, timer_name.as_deref().unwrap_or(full));
+    // Nothing dropped silently: every assignment not handled above gets its fate here.
+    for i in 0..sd.items.len() {
+        if sd.done[i] {
+            continue;
+        }
+        let (sec, key) = (sd.items[i].section.clone(), sd.items[i].key.clone());
+        let real = sec.strip_prefix("timer:").unwrap_or(&sec).to_string();
+        let value = sd.items[i].value.clone();
+        match same_reason(&real, &key).or_else(|| default_reason(&real, &key, &value)) {
+            Some(why) => sd.same(i, why),
+            None => {
+                let why = drop_reason(&real, &key);
+                sd.drop_it(i, why)
+            }
+        }
+    }
+    Ok(sd.d)
+}
+
+fn translate(sd: &mut Sd) -> Result<(), String> {
+    // [Unit]
+    if let Some(i) = sd.last("Unit", "Description") {
+        let v = sd.expand(i);
+        sd.carry(i, "description", V::s(v));
+    }
+    if let Some(i) = sd.last("timer:Unit", "Description") {
+        if sd.d.has("description") {
+            sd.same(i, "the service's description is used");
+        } else {
+            let v = sd.expand(i);
+            sd.carry(i, "description", V::s(v));
+        }
+    }
+    for i in sd.list("Unit", "Documentation") {
+        let v = sd.expand(i);
+        sd.d.header.push(format!("Documentation: {v}"));
+        sd.same(
+            i,
+            "documentation only: kept as a comment at the top of the unit",
+        );
+    }
+    identity::identity(sd);
+    identity::environment(sd);
+    lifecycle::lifecycle(sd)?;
+    start_limit::start_limit(sd);
+    resources(sd);
+    capabilities(sd);
+    sandbox::sandbox(sd);
+    if let Some(i) = sd.last("Service", "NoNewPrivileges") {
+        match systemd_bool(&sd.items[i].value) {
+            Some(b) => sd.carry(i, "no_new_privileges", V::Bool(b)),
+            None => sd.drop_it(i, "not a boolean"),
+        }
+    }
+    dependencies(sd);
+    logging(sd);
+    if sd.is_timer_job {
+        timer::timer(sd)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exec::expand_vars;
+    use super::reasons::dep_name;
+    use super::source::{split_name, unescape};
+
+    #[test]
+    fn variables() {
+        let env = vec![
+            ("OPTS".to_string(), "-a -b".to_string()),
+            ("P".into(), "6379".into()),
+        ];
+        let argv: Vec<String> = ["/x", "$OPTS", "--port=${P}", "$$HOME", "$NOPE"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let (out, missing) = expand_vars(&argv, &env);
+        assert_eq!(out, vec!["/x", "-a", "-b", "--port=6379", "$HOME"]);
+        assert_eq!(missing, vec!["NOPE"]);
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            split_name("getty@tty1.service"),
+            ("getty".into(), Some("tty1".into()), "service".into())
+        );
+        assert_eq!(unescape("dev-sda1"), "dev/sda1");
+        assert_eq!(dep_name("db.service"), Ok("db".into()));
+        assert!(matches!(dep_name("network.target"), Err((false, _))));
+        assert!(matches!(dep_name("local-fs.target"), Err((true, _))));
+    }
+}

@@ -1,0 +1,230 @@
+//! Why a systemd key has nothing to carry, or cannot be carried; dependency names.
+
+use super::super::draft::unit_name;
+use super::super::words::{systemd_bool, systemd_timespan};
+
+/// Targets that colony-init has reached before it starts any unit (file systems mounted,
+/// early boot done), so ordering after them is already true.
+pub(super) const REACHED_TARGETS: &[&str] = &[
+    "sysinit.target",
+    "basic.target",
+    "local-fs.target",
+    "local-fs-pre.target",
+    "paths.target",
+    "sockets.target",
+    "timers.target",
+    "slices.target",
+    "swap.target",
+    "systemd-journald.socket",
+    "systemd-tmpfiles-setup.service",
+    "systemd-remount-fs.service",
+];
+
+/// Keys that have nothing to carry because colony already does it, with why.
+pub(super) fn same_reason(section: &str, key: &str) -> Option<&'static str> {
+    Some(match (section, key) {
+        ("Unit", "DefaultDependencies") => "colony adds no implicit dependencies",
+        ("Unit", "Documentation") => "documentation only: kept as a comment at the top of the unit",
+        ("Service", "GuessMainPID" | "PIDFile") => "colony tracks the process it started itself",
+        ("Service", "NotifyAccess") => {
+            "colony accepts notifications from any process of the unit (checked by its credentials)"
+        }
+        ("Service", "RemainAfterExit") => {
+            "colony shows a unit whose program ended as it should as `exited`"
+        }
+        ("Service", "BusName") => {
+            "D-Bus names are not watched; the unit is up when its program starts"
+        }
+        (
+            "Service",
+            "SyslogIdentifier" | "SyslogFacility" | "SyslogLevel" | "SyslogLevelPrefix"
+            | "LogLevelMax",
+        ) => "colony writes the unit's stdout and stderr, time-stamped, to its own log file",
+        ("Install", "WantedBy" | "RequiredBy" | "UpheldBy") => {
+            "colony starts every enabled unit when it starts (enabled = true is the default)"
+        }
+        ("Timer", "AccuracySec") => "colony runs timers on time (no coalescing)",
+        ("Timer", "RemainAfterElapse") => "colony keeps a timer unit loaded between runs",
+        _ => return None,
+    })
+}
+
+/// Switches whose "off" is both systemd's default and what colony does (colony has no
+/// sandboxing, no TTY handling, no isolate, ...): writing them off carries them trivially.
+const OFF_BY_DEFAULT: &[(&str, &str)] = &[
+    ("Service", "PrivateTmp"),
+    ("Service", "PrivateDevices"),
+    ("Service", "PrivateNetwork"),
+    ("Service", "PrivateUsers"),
+    ("Service", "PrivateIPC"),
+    ("Service", "PrivateMounts"),
+    ("Service", "ProtectHostname"),
+    ("Service", "ProtectClock"),
+    ("Service", "ProtectKernelTunables"),
+    ("Service", "ProtectKernelModules"),
+    ("Service", "ProtectKernelLogs"),
+    ("Service", "ProtectControlGroups"),
+    ("Service", "ProtectSystem"),
+    ("Service", "ProtectHome"),
+    ("Service", "RestrictRealtime"),
+    ("Service", "RestrictSUIDSGID"),
+    ("Service", "RestrictNamespaces"),
+    ("Service", "LockPersonality"),
+    ("Service", "MemoryDenyWriteExecute"),
+    ("Service", "RemoveIPC"),
+    ("Service", "MountAPIVFS"),
+    ("Service", "Delegate"),
+    ("Service", "TTYReset"),
+    ("Service", "TTYVHangup"),
+    ("Service", "TTYVTDisallocate"),
+    ("Service", "SendSIGHUP"),
+    ("Service", "PermissionsStartOnly"),
+    ("Unit", "IgnoreOnIsolate"),
+    ("Unit", "RefuseManualStart"),
+    ("Unit", "RefuseManualStop"),
+    ("Unit", "StopWhenUnneeded"),
+    ("Unit", "AllowIsolate"),
+    ("Timer", "WakeSystem"),
+    ("Timer", "FixedRandomDelay"),
+];
+
+/// A value that says what colony does anyway: systemd's default where colony behaves the
+/// same (`PrivateDevices=no`, `StandardInput=null`, `SendSIGKILL=yes`), or a value whose
+/// meaning is colony's behaviour (`IgnoreSIGPIPE=no`: colony leaves SIGPIPE at its default).
+/// Such keys are carried trivially: `Some(why)`.
+pub(super) fn default_reason(section: &str, key: &str, value: &str) -> Option<&'static str> {
+    let v = value.trim();
+    let off = || systemd_bool(v) == Some(false);
+    if OFF_BY_DEFAULT.contains(&(section, key)) && off() {
+        return Some("off: systemd's default, and colony's behaviour");
+    }
+    let zero = || matches!(systemd_timespan(v), Ok(Some(t)) if t.is_zero());
+    Some(match (section, key) {
+        ("Service", "StandardInput") if v == "null" => {
+            "colony starts every program with stdin on /dev/null"
+        }
+        ("Service", "SendSIGKILL") if systemd_bool(v) == Some(true) => {
+            "colony ends a stop with SIGKILL to everything left after stop.timeout"
+        }
+        ("Service", "ProtectProc") if v == "default" => "systemd's default: /proc as it is",
+        ("Service", "ProcSubset") if v == "all" => "systemd's default: all of /proc",
+        ("Service", "IgnoreSIGPIPE") if systemd_bool(v) == Some(false) => {
+            "colony starts programs with SIGPIPE at its default disposition"
+        }
+        ("Unit", "IgnoreOnIsolate") if systemd_bool(v) == Some(true) => {
+            "colony has no isolate: no unit is ever stopped by one"
+        }
+        ("Timer", "RandomizedDelaySec") if zero() => "no random delay, as colony's timers",
+        _ => return None,
+    })
+}
+
+/// Keys colony cannot carry, with why and what to do instead.
+pub(super) fn drop_reason(section: &str, key: &str) -> String {
+    let k = key;
+    if k.starts_with("Limit") {
+        return "colony sets only the open-files limit (nofile): wrap the program in `prlimit` for others".into();
+    }
+    if k.starts_with("Condition") || k.starts_with("Assert") {
+        return "colony starts a unit unconditionally: check the condition in the program or a wrapper script".into();
+    }
+    if k.starts_with("Protect")
+        || k.starts_with("Private")
+        || k.starts_with("Restrict")
+        || k.ends_with("Paths")
+        || k.ends_with("Directories")
+        || k.starts_with("SystemCall")
+        || k.starts_with("Lock")
+        || k.starts_with("Memory") && k.contains("Deny")
+        || matches!(
+            k,
+            "DynamicUser"
+                | "RootDirectory"
+                | "RootImage"
+                | "MountAPIVFS"
+                | "KeyringMode"
+                | "DevicePolicy"
+                | "DeviceAllow"
+                | "IPAddressDeny"
+                | "IPAddressAllow"
+                | "SecureBits"
+                | "RemoveIPC"
+                | "Delegate"
+                | "TemporaryFileSystem"
+                | "BindPaths"
+                | "BindReadOnlyPaths"
+        )
+    {
+        return "colony's [sandbox] has no such key (see colony.unit(5) for the ones it has)"
+            .into();
+    }
+    if k.ends_with("Directory") && k != "WorkingDirectory"
+        || k.ends_with("DirectoryMode")
+        || k == "RuntimeDirectoryPreserve"
+    {
+        return "colony creates no directories for a unit: create it (owned by the unit's user) before the unit starts".into();
+    }
+    match (section, k) {
+        ("Service", "ExecStartPre" | "ExecStartPost" | "ExecStop" | "ExecStopPost" | "ExecCondition") => {
+            "colony runs one program per unit: fold this command into a wrapper script that ends with `exec` of the program".into()
+        }
+        ("Service", "ExecReload") => {
+            "colony has no reload command: use `colonyctl signal SIGHUP NAME` (or `colonyctl restart NAME`)".into()
+        }
+        ("Unit", "Before") => "colony orders from the later unit: add this unit to the other's `after`".into(),
+        ("Unit", "Conflicts" | "PartOf" | "OnFailure" | "OnSuccess" | "PropagatesReloadTo" | "ReloadPropagatedFrom" | "JoinsNamespaceOf" | "Upholds" | "StopWhenUnneeded" | "RefuseManualStart" | "RefuseManualStop" | "AllowIsolate" | "JobTimeoutSec" | "FailureAction" | "SuccessAction") => {
+            "colony has no such relation between units".into()
+        }
+        ("Service", "Nice" | "OOMScoreAdjust" | "IOSchedulingClass" | "IOSchedulingPriority" | "CPUSchedulingPolicy" | "CPUSchedulingPriority" | "CPUAffinity" | "NUMAPolicy" | "TimerSlackNSec") => {
+            "colony sets no scheduling priority: wrap the program in `nice`/`ionice`/`taskset` if it needs one".into()
+        }
+        ("Service", "PassEnvironment" | "UnsetEnvironment") => {
+            "colony gives a unit exactly its `environment` (plus COLONY_*): set the values there".into()
+        }
+        ("Service", "RestartPreventExitStatus" | "RestartForceExitStatus") => {
+            "colony decides restarts by restart.policy and success_codes only".into()
+        }
+        ("Service", "SendSIGKILL" | "SendSIGHUP" | "FinalKillSignal" | "KillMode" | "RestartKillSignal" | "TimeoutAbortSec") => {
+            "colony always stops the whole unit: the stop signal, then SIGKILL to everything left after stop.timeout".into()
+        }
+        ("Service", "StandardInput" | "TTYPath" | "TTYReset" | "TTYVHangup") => {
+            "colony starts every program with stdin on /dev/null".into()
+        }
+        ("Service", "Slice") => "each colony unit has its own cgroup below colony's".into(),
+        ("Install", "Alias" | "Also" | "DefaultInstance") => "colony has no aliases or install-time links".into(),
+        ("Timer", "RandomizedDelaySec" | "FixedRandomDelay") => "colony timers run at the scheduled time, with no random delay".into(),
+        ("Timer", "WakeSystem") => "colony does not wake a suspended machine".into(),
+        ("Service", "RuntimeMaxSec") => "colony bounds the run time of timer units only ([timer] timeout)".into(),
+        ("Service", "IgnoreSIGPIPE") => "colony starts programs with default signal dispositions (SIGPIPE not ignored)".into(),
+        _ if k.starts_with("Memory") || k.starts_with("IO") || k.starts_with("CPU") || k.starts_with("Startup") || k.starts_with("Managed") || k.starts_with("IP") => {
+            "colony has no such resource control (memory_max, memory_high, cpu_max, cpu_weight, tasks_max only)".into()
+        }
+        _ => format!("colony has no equivalent of [{section}] {k}"),
+    }
+}
+
+/// A dependency name to a unit name, or why it cannot be one.
+pub(super) fn dep_name(n: &str) -> Result<String, (bool, String)> {
+    if let Some(stem) = n.strip_suffix(".service") {
+        return Ok(unit_name(stem));
+    }
+    if REACHED_TARGETS.contains(&n) {
+        return Err((
+            true,
+            format!("{n} is reached before colony-init starts any unit (file systems are mounted first)"),
+        ));
+    }
+    if n.ends_with(".socket") {
+        return Err((
+            false,
+            format!("{n}: colony has no socket activation: the program must open its own socket (check its options, e.g. a --listen or a port setting)"),
+        ));
+    }
+    let kind = n.rsplit_once('.').map(|x| x.1).unwrap_or("unit");
+    Err((
+        false,
+        format!(
+            "{n}: colony has no {kind} units; if a colony unit provides it (e.g. brings the network up), name that unit instead"
+        ),
+    ))
+}

@@ -1,0 +1,442 @@
+//! `colonyctl reexec`: handing the whole engine to a new image of colony-init through exec
+//! (the old image's side), and taking it over (the new image's side). The state's format is
+//! in [`crate::handover`]; the core's part in [`crate::core::CoreSnap`].
+//!
+//! Before it execs, the running image settles what it cannot hand over mid-way (every child
+//! whose exec report is pending is confirmed, every log pipe is drained), writes the state
+//! and asks the new binary to read it (`--check-handover FD`, bounded in time). A binary
+//! that is missing, not executable or fails the check is refused and nothing changes.
+//! Signals stay blocked across exec, so none is lost or acted on by default meanwhile;
+//! whatever happened during the exec (a child's exit, a cgroup that became empty, a
+//! request in the FIFO, a notify datagram, unit output) is waiting for the new image.
+
+use super::*;
+
+use std::os::fd::AsRawFd;
+
+use crate::handover::{self, DeadlineAt, KeptFd, Role, State, UnitHandles, WaiterSnap};
+
+/// When colony-init started and was last re-executed (`colonyctl version`).
+#[derive(Debug, Clone)]
+pub struct Lineage {
+    pub started: SystemTime,
+    pub reexecuted: Option<SystemTime>,
+    pub reexecs: u64,
+}
+
+/// Kernel objects a new image takes over instead of making them.
+#[derive(Default)]
+pub struct Kept {
+    pub control: Option<OwnedFd>,
+    pub notify: Option<OwnedFd>,
+}
+
+impl Kept {
+    /// The control FIFO and notify socket of a handover state.
+    pub fn from_state(st: &State) -> Kept {
+        let mut k = Kept::default();
+        for f in &st.fds {
+            match f.role {
+                // SAFETY: listed in the state as kept for this role; nothing else owns it.
+                Role::Control => k.control = Some(unsafe { handover::adopt(f.fd) }),
+                // SAFETY: as above.
+                Role::Notify => k.notify = Some(unsafe { handover::adopt(f.fd) }),
+                _ => {}
+            }
+        }
+        k
+    }
+}
+
+impl Engine {
+    /// `reexec [--binary PATH]`: `None` once exec'd (never returns then); a refusal is the
+    /// reply, with everything as it was.
+    pub(super) fn reexec(&mut self, req: &Request, args: &[&str]) -> Option<Reply> {
+        let refuse = |e: String| {
+            warn!(error = %e, "reexec refused");
+            Some(Reply::error(
+                proto::exit::FAILED,
+                format!("reexec refused: {e}"),
+            ))
+        };
+        let binary = match handover::target(args) {
+            Ok(b) => b,
+            Err(e) => return Some(Reply::error(proto::exit::USAGE, e)),
+        };
+        if let Err(e) = handover::executable(&binary) {
+            return refuse(e);
+        }
+        if self.shutting_down || self.core.is_shutting_down() {
+            return refuse("colony-init is shutting down".into());
+        }
+        self.settle_for_handover();
+        let set = match dirsync::read(&self.opts.units_dir) {
+            Ok(Input::Load(set)) => set,
+            Ok(_) => Vec::new(),
+            Err(e) => return refuse(format!("cannot read the units directory: {e}")),
+        };
+        let blockers = self.core.handover_blockers(&set);
+        if !blockers.is_empty() {
+            return refuse(blockers.join("; "));
+        }
+        let state = self.handover_state(req.reply.clone());
+        let keep = |on: bool| {
+            for k in &state.fds {
+                // SAFETY: each listed fd is one the engine holds open for the whole call.
+                let fd = unsafe { BorrowedFd::borrow_raw(k.fd) };
+                let _ = handover::set_keep(fd, on);
+            }
+        };
+        let memfd = match handover::to_memfd(&state) {
+            Ok(fd) => fd,
+            Err(e) => return refuse(format!("cannot write the handover state: {e}")),
+        };
+        keep(true);
+        if let Err(e) = handover::run_check(&binary, memfd.as_raw_fd()) {
+            keep(false);
+            return refuse(e);
+        }
+        info!(binary = %binary.display(), units = state.core.units.len(), "re-executing");
+        let err = handover::exec_with_state(&binary, memfd.as_raw_fd());
+        keep(false);
+        refuse(format!("exec {}: {err}", binary.display()))
+    }
+
+    /// What cannot be handed over mid-way: pending exec reports are read, log pipes are
+    /// drained into their files.
+    fn settle_for_handover(&mut self) {
+        let pending: Vec<String> = self
+            .units
+            .iter()
+            .filter(|(_, rt)| rt.pending.is_some())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in pending {
+            if let Some(input) = self.confirm_exec(&name) {
+                self.feed(input);
+            }
+        }
+        let tokens: Vec<u64> = self.log_tokens.keys().copied().collect();
+        for t in tokens {
+            // Bounded: a writer faster than the file is cut at 64 rounds; the rest stays in
+            // the pipe for the new image.
+            for _ in 0..64 {
+                let more = self
+                    .units
+                    .get(self.log_tokens.get(&t).map_or("", |s| s))
+                    .is_some_and(|rt| {
+                        rt.log_pipe.as_ref().is_some_and(|(r, _, _)| {
+                            let mut pfd = [nix::poll::PollFd::new(
+                                r.as_fd(),
+                                nix::poll::PollFlags::POLLIN,
+                            )];
+                            nix::poll::poll(&mut pfd, 0u16).unwrap_or(0) > 0
+                        })
+                    });
+                if !more {
+                    break;
+                }
+                self.on_log(t);
+            }
+        }
+    }
+
+    fn handover_state(&self, reply: Option<String>) -> State {
+        let clock = handover::mono_clock();
+        let mut fds = vec![KeptFd {
+            fd: self.control.fd().as_raw_fd(),
+            role: Role::Control,
+        }];
+        if let Some(n) = &self.notify {
+            fds.push(KeptFd {
+                fd: n.fd().as_raw_fd(),
+                role: Role::Notify,
+            });
+        }
+        for (name, w) in self.replies.iter() {
+            fds.push(KeptFd {
+                fd: w.fd().as_raw_fd(),
+                role: Role::Reply(name.to_string()),
+            });
+        }
+        let mut units = Vec::new();
+        for (name, rt) in &self.units {
+            let pidfd = rt.main.as_ref().map(|p| p.pidfd.as_raw_fd());
+            let (log_read, log_write) = match &rt.log_pipe {
+                Some((r, w, _)) => (Some(r.as_raw_fd()), Some(w.as_raw_fd())),
+                None => (None, None),
+            };
+            for (fd, role) in [
+                (pidfd, Role::Pidfd(name.clone())),
+                (log_read, Role::LogRead(name.clone())),
+                (log_write, Role::LogWrite(name.clone())),
+            ] {
+                if let Some(fd) = fd {
+                    fds.push(KeptFd { fd, role });
+                }
+            }
+            let main_pid = self
+                .pid_to_unit
+                .iter()
+                .find(|(_, u)| *u == name)
+                .map(|(p, _)| *p);
+            units.push(UnitHandles {
+                name: name.clone(),
+                main_pid: main_pid.filter(|_| pidfd.is_some()),
+                pidfd,
+                pgid: rt.pgid,
+                log_read,
+                log_write,
+                cgroup: rt.cgroup.is_some(),
+                cgroup_killed: rt.cgroup.as_ref().is_some_and(|c| c.was_killed()),
+                warnings: rt.warnings.clone(),
+                oom_seen: rt.oom_seen,
+                status_text: rt.status_text.clone(),
+                strays: rt.strays.iter().map(|(s, _)| s.pid).collect(),
+                awaiting_empty: rt.awaiting_empty,
+            });
+        }
+        let deadlines = self
+            .deadlines
+            .iter()
+            .filter_map(|(k, at)| match k {
+                Key::Unit(unit, kind) => Some(DeadlineAt {
+                    unit: unit.clone(),
+                    kind: *kind,
+                    at_ns: clock.to_ns(at),
+                }),
+                _ => None,
+            })
+            .collect();
+        State {
+            version: handover::VERSION,
+            writer: env!("CARGO_PKG_VERSION").to_string(),
+            started: Some(self.lineage.started),
+            reexecuted: Some(SystemTime::now()),
+            reexecs: self.lineage.reexecs + 1,
+            fds,
+            core: self.core.snapshot(&clock),
+            units,
+            deadlines,
+            waiters: self
+                .waiters
+                .iter()
+                .map(|w| WaiterSnap {
+                    reply: w.reply.clone(),
+                    names: w.names.clone(),
+                    want: w.want,
+                })
+                .collect(),
+            reply,
+            control_partial: self.control.partial().to_vec(),
+            replies: self
+                .replies
+                .iter()
+                .map(|(name, w)| handover::ReplySnap {
+                    name: name.to_string(),
+                    fd: w.fd().as_raw_fd(),
+                    rest: w.unwritten().to_vec(),
+                })
+                .collect(),
+            entrypoint: None,
+        }
+    }
+
+    /// The new image: take over the units of a handover state, then read the directory as
+    /// at any start (new files are started; unchanged ones are left as they run).
+    pub(super) fn take_over(&mut self, st: State) {
+        let clock = handover::mono_clock();
+        self.lineage = Lineage {
+            started: st.started.unwrap_or_else(SystemTime::now),
+            reexecuted: st.reexecuted,
+            reexecs: st.reexecs,
+        };
+        let set = match dirsync::read(&self.opts.units_dir) {
+            Ok(Input::Load(set)) => set,
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                warn!(error = %e, "cannot read the units directory after a reexec");
+                Vec::new()
+            }
+        };
+        crate::kernel::cgroup::plan_fd_budget(set.len());
+        self.control.set_partial(&st.control_partial);
+        self.core = Supervisor::restore(self.opts.defaults, st.core, &set, &clock);
+        for h in st.units {
+            self.adopt_unit(h);
+        }
+        for d in st.deadlines {
+            self.deadlines
+                .arm(Key::Unit(d.unit, d.kind), clock.to_instant(d.at_ns));
+        }
+        self.waiters = st
+            .waiters
+            .into_iter()
+            .map(|w| Waiter {
+                reply: w.reply,
+                names: w.names,
+                want: w.want,
+            })
+            .collect();
+        // A beat during the exec (before the new watch): the file's time says so.
+        let beaten: Vec<String> = self
+            .units
+            .iter()
+            .filter(|(n, rt)| {
+                let last = self.core.get(n).and_then(|u| u.last_beat);
+                let touched = rt
+                    .heartbeat
+                    .as_ref()
+                    .and_then(|p| std::fs::metadata(p).ok())
+                    .and_then(|m| m.modified().ok());
+                matches!((touched, last), (Some(t), Some(l)) if t > l)
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for unit in beaten {
+            self.feed(Input::Beat { unit });
+        }
+        for r in st.replies {
+            // SAFETY: listed in the state as this reply's FIFO; nothing else owns it.
+            let fd = unsafe { handover::adopt(r.fd) };
+            self.wait_reply(&r.name, crate::control::ReplyWriter::new(fd, r.rest));
+        }
+        info!(
+            from = %st.writer,
+            units = self.units.len(),
+            reexecs = self.lineage.reexecs,
+            "took over from the previous image"
+        );
+        // What happened during the exec: exits (SIGCHLD is still pending, but a look costs
+        // nothing), cgroups that emptied before their new watch.
+        self.reap();
+        let emptied: Vec<String> = self
+            .units
+            .iter()
+            .filter(|(_, rt)| rt.awaiting_empty && rt.cgroup.as_ref().is_some_and(|c| c.is_empty()))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for unit in emptied {
+            if let Some(rt) = self.units.get_mut(&unit) {
+                rt.awaiting_empty = false;
+            }
+            self.feed(Input::Empty { unit });
+        }
+        let names: Vec<String> = self.core.units().map(|u| u.name.clone()).collect();
+        for n in names {
+            let inputs = self.sync_probes(&n);
+            for i in inputs {
+                self.feed(i);
+            }
+        }
+        self.feed(Input::Load(set));
+        if let Some(reply) = st.reply {
+            let data = self.version_info();
+            self.send_reply(&reply, &Reply::ok(data));
+        }
+    }
+
+    fn adopt_unit(&mut self, h: UnitHandles) {
+        let name = h.name.clone();
+        let def = self.core.get(&name).and_then(|r| r.def.clone());
+        let mut rt = UnitRt {
+            pgid: h.pgid,
+            warnings: h.warnings,
+            oom_seen: h.oom_seen,
+            status_text: h.status_text,
+            awaiting_empty: h.awaiting_empty,
+            ..UnitRt::default()
+        };
+        if let Some(fd) = h.pidfd {
+            // SAFETY: listed in the state as this unit's pidfd; nothing else owns it.
+            rt.main = Some(Proc {
+                pidfd: unsafe { handover::adopt(fd) },
+            });
+            if let Some(pid) = h.main_pid {
+                self.pid_to_unit.insert(pid, name.clone());
+            }
+        }
+        if let (Some(r), Some(w)) = (h.log_read, h.log_write) {
+            // SAFETY: listed in the state as this unit's pipe ends; nothing else owns them.
+            let (r, w) = unsafe { (handover::adopt(r), handover::adopt(w)) };
+            self.next_token += 1;
+            let token = T_LOG | (self.next_token & 0xffff_ffff);
+            match self
+                .epoll
+                .add(r.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, token))
+            {
+                Ok(()) => {
+                    self.log_tokens.insert(token, name.clone());
+                    rt.log_pipe = Some((r, w, token));
+                }
+                Err(e) => warn!(unit = %name, error = %e, "epoll: the unit's output is lost"),
+            }
+        }
+        if let (true, Some(cgs), Some(d)) = (h.cgroup, &self.cgroups, &def) {
+            // The same directories, as they are.
+            match cgs
+                .reopen(&name, &d.resources, h.cgroup_killed)
+                .ok_or("its directories are gone")
+            {
+                Ok(cg) => {
+                    if let Some(ev) = cg.events_file() {
+                        match self.watches.watch_cgroup_events(&ev, &name) {
+                            Ok(wd) => rt.cgroup_watch = Some(wd),
+                            Err(e) => warn!(unit = %name, error = %e, "cannot watch cgroup.events"),
+                        }
+                    }
+                    rt.cgroup = Some(cg);
+                }
+                Err(e) => warn!(unit = %name, error = %e, "cannot open the unit's cgroup again"),
+            }
+        }
+        if let Some(pgid) = h.pgid {
+            self.members.set(
+                &name,
+                rt.cgroup.as_ref().and_then(|c| c.dir("")),
+                rt.cgroup.as_ref().map(|c| c.path()),
+                pgid,
+            );
+        }
+        for pid in h.strays {
+            let Ok(pidfd) = spawn::pidfd_open(pid) else {
+                continue; // gone meanwhile
+            };
+            self.next_token += 1;
+            let token = T_STRAY | (self.next_token & 0xffff_ffff);
+            if self
+                .epoll
+                .add(pidfd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, token))
+                .is_ok()
+            {
+                self.stray_tokens.insert(token, name.clone());
+                rt.strays
+                    .push((crate::kernel::strays::Stray { pid, pidfd }, token));
+            }
+        }
+        self.units.insert(name.clone(), rt);
+        if let Some(d) = def {
+            if let Err(e) = self.ensure_log(&name, &d) {
+                warn!(unit = %name, error = %e, "log file after a reexec");
+            }
+            if d.heartbeat.is_some() {
+                if let Err(e) = self.ensure_heartbeat(&name, &d) {
+                    warn!(unit = %name, error = %e, "heartbeat file after a reexec");
+                }
+            }
+        }
+    }
+
+    /// `version`'s data: this image's version, when colony-init started and was last
+    /// re-executed.
+    pub(super) fn version_info(&self) -> serde_json::Value {
+        let t = |s: SystemTime| crate::core::rfc3339(s);
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "started": t(self.lineage.started),
+            "reexecuted": self.lineage.reexecuted.map(t),
+            "reexecs": self.lineage.reexecs,
+            "pid": std::process::id(),
+        })
+    }
+}

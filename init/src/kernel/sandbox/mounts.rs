@@ -1,0 +1,734 @@
+//! A unit's mount namespace: planned in the parent from `[sandbox]` and the current mount
+//! table, carried out in the child with raw syscalls on prepared C strings.
+//!
+//! In the child: unshare(CLONE_NEWNS) and make every mount a slave (nothing done below
+//! reaches the host), bind the paths that need a mount of their own onto themselves, make
+//! read-only every mount whose nearest rule says so (mount_setattr, or a bind remount on old
+//! kernels; a mount already read-only stays so, a writable rule never loosens one), hide the
+//! inaccessible paths, then put the fresh tmpfs on /tmp, /var/tmp and /dev.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use units::sandbox::{ProtectHome, ProtectSystem, Sandbox, SandboxPath};
+
+use super::Failed;
+
+/// One step of the child's plan.
+enum Op {
+    /// mount(src, dst, MS_BIND|MS_REC).
+    Bind {
+        src: CString,
+        dst: CString,
+    },
+    /// Make this one mount read-only; `flags`: its MS_NOSUID etc., for the remount fallback.
+    ReadOnly {
+        path: CString,
+        flags: libc::c_ulong,
+    },
+    Tmpfs {
+        dst: CString,
+        opts: CString,
+        flags: libc::c_ulong,
+    },
+    Mknod {
+        path: CString,
+        mode: libc::mode_t,
+        dev: libc::dev_t,
+    },
+    Mkdir {
+        path: CString,
+        mode: libc::mode_t,
+    },
+    Symlink {
+        target: CString,
+        path: CString,
+    },
+}
+
+/// What the child does before its credentials change.
+pub struct MountPlan {
+    mounts: bool,
+    network: bool,
+    ops: Vec<Op>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("[sandbox] {key}: {path} does not exist (a leading - makes it optional)")]
+    Missing { key: &'static str, path: String },
+    #[error("[sandbox] {key}: {path}: {source}")]
+    Path {
+        key: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("reading the mount table: {0}")]
+    MountInfo(std::io::Error),
+    #[error("[sandbox]: a path holds a NUL byte")]
+    Nul,
+    #[error("[sandbox] {key}: {path}: {why}; a mount there could be redirected by that user")]
+    Unsafe {
+        key: &'static str,
+        path: String,
+        why: String,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Rule {
+    ReadOnly,
+    Writable,
+}
+
+/// A mount of the current table: where, and its per-mount flags.
+struct Mount {
+    at: PathBuf,
+    read_only: bool,
+    flags: libc::c_ulong,
+}
+
+fn unescape(s: &str) -> String {
+    // mountinfo writes space, tab, newline and backslash as \ooo.
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn mount_table() -> Result<Vec<Mount>, PlanError> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(PlanError::MountInfo)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let at = f.nth(4)?;
+            let opts = f.next()?;
+            let mut flags = 0;
+            let mut read_only = false;
+            for o in opts.split(',') {
+                match o {
+                    "ro" => read_only = true,
+                    "nosuid" => flags |= libc::MS_NOSUID,
+                    "nodev" => flags |= libc::MS_NODEV,
+                    "noexec" => flags |= libc::MS_NOEXEC,
+                    "noatime" => flags |= libc::MS_NOATIME,
+                    "nodiratime" => flags |= libc::MS_NODIRATIME,
+                    "relatime" => flags |= libc::MS_RELATIME,
+                    _ => {}
+                }
+            }
+            Some(Mount {
+                at: PathBuf::from(unescape(at)),
+                read_only,
+                flags,
+            })
+        })
+        .collect())
+}
+
+fn cs(p: &Path) -> Result<CString, PlanError> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| PlanError::Nul)
+}
+
+/// `rule` is `path` or one of its parents.
+fn covers(rule: &Path, path: &Path) -> bool {
+    path.starts_with(rule)
+}
+
+/// The path as the mount table names it (links resolved), or None when it is missing.
+fn resolve(
+    key: &'static str,
+    p: &Path,
+    optional: bool,
+    builtin: bool,
+) -> Result<Option<PathBuf>, PlanError> {
+    match std::fs::canonicalize(p) {
+        Ok(c) => Ok(Some(c)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if optional || builtin {
+                Ok(None)
+            } else {
+                Err(PlanError::Missing {
+                    key,
+                    path: p.display().to_string(),
+                })
+            }
+        }
+        Err(source) => Err(PlanError::Path {
+            key,
+            path: p.display().to_string(),
+            source,
+        }),
+    }
+}
+
+const KERNEL_TUNABLES: &[&str] = &[
+    "/proc/sys",
+    "/sys",
+    "/proc/sysrq-trigger",
+    "/proc/latency_stats",
+    "/proc/acpi",
+    "/proc/apm",
+    "/proc/asound",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/timer_list",
+];
+
+/// A path that gets other content mounted on it (a bind from elsewhere, a tmpfs) must not be
+/// redirectable by a non-root user between the plan and the child's mount: every directory
+/// above it is root's and writable by no one else (a sticky one only where the entry below
+/// is root's too).
+fn check_target(key: &'static str, p: &Path) -> Result<(), PlanError> {
+    let unsafe_at = |why: String| PlanError::Unsafe {
+        key,
+        path: p.display().to_string(),
+        why,
+    };
+    let mut child_uid = std::fs::symlink_metadata(p)
+        .map_err(|source| PlanError::Path {
+            key,
+            path: p.display().to_string(),
+            source,
+        })?
+        .uid();
+    for dir in p.ancestors().skip(1) {
+        let m = std::fs::symlink_metadata(dir).map_err(|source| PlanError::Path {
+            key,
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let mode = m.mode();
+        if m.uid() != 0 {
+            return Err(unsafe_at(format!(
+                "{} belongs to uid {}",
+                dir.display(),
+                m.uid()
+            )));
+        }
+        let sticky_ok = mode & libc::S_ISVTX != 0 && child_uid == 0;
+        if mode & 0o022 != 0 && !sticky_ok {
+            return Err(unsafe_at(format!(
+                "{} is writable by others ({:o})",
+                dir.display(),
+                mode & 0o7777
+            )));
+        }
+        child_uid = m.uid();
+    }
+    Ok(())
+}
+
+/// The empty mode-000 file bind-mounted over an inaccessible file: made once in `run_dir`.
+fn inaccessible_file(run_dir: &Path) -> Result<CString, PlanError> {
+    let p = run_dir.join("inaccessible");
+    let ok = |m: &std::fs::Metadata| {
+        m.file_type().is_file() && m.len() == 0 && m.mode() & 0o7777 == 0 && m.uid() == 0
+    };
+    match std::fs::symlink_metadata(&p) {
+        Ok(m) if ok(&m) => {}
+        _ => {
+            let _ = std::fs::remove_file(&p);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o000)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&p)
+                .map_err(|source| PlanError::Path {
+                    key: "inaccessible_paths",
+                    path: p.display().to_string(),
+                    source,
+                })?;
+        }
+    }
+    cs(&p)
+}
+
+/// The plan for `sb`, against the mount table as it is now. `run_dir`: colony-init's own
+/// directory, for the file that hides inaccessible files.
+pub fn plan(sb: &Sandbox, run_dir: &Path) -> Result<MountPlan, PlanError> {
+    let mut out = MountPlan {
+        mounts: sb.wants_mounts(),
+        network: sb.private_network,
+        ops: Vec::new(),
+    };
+    if !out.mounts {
+        return Ok(out);
+    }
+    let table = mount_table()?;
+
+    // Rules: the nearest one above a mount decides.
+    let mut rules: Vec<(PathBuf, Rule)> = Vec::new();
+    let add = |key: &'static str,
+               p: &SandboxPath,
+               builtin: bool,
+               rule: Rule,
+               rules: &mut Vec<(PathBuf, Rule)>|
+     -> Result<(), PlanError> {
+        if let Some(c) = resolve(key, &p.path, p.optional, builtin)? {
+            rules.retain(|(q, _)| q != &c);
+            rules.push((c, rule));
+        }
+        Ok(())
+    };
+    let builtin = |s: &str| SandboxPath {
+        path: PathBuf::from(s),
+        optional: true,
+    };
+    let ro = Rule::ReadOnly;
+    let rw = Rule::Writable;
+    let system: &[&str] = match sb.protect_system {
+        ProtectSystem::No => &[],
+        ProtectSystem::Yes => &["/usr", "/boot", "/efi"],
+        ProtectSystem::Full => &["/usr", "/boot", "/efi", "/etc"],
+        ProtectSystem::Strict => &["/"],
+    };
+    for s in system {
+        add("protect_system", &builtin(s), true, ro, &mut rules)?;
+    }
+    if sb.protect_system == ProtectSystem::Strict {
+        for s in ["/dev", "/proc", "/sys"] {
+            add("protect_system", &builtin(s), true, rw, &mut rules)?;
+        }
+    }
+    if sb.protect_home == ProtectHome::ReadOnly {
+        for s in ["/home", "/root", "/run/user"] {
+            add("protect_home", &builtin(s), true, ro, &mut rules)?;
+        }
+    }
+    if sb.protect_kernel_tunables {
+        for s in KERNEL_TUNABLES {
+            add("protect_kernel_tunables", &builtin(s), true, ro, &mut rules)?;
+        }
+    }
+    if sb.protect_control_groups {
+        add(
+            "protect_control_groups",
+            &builtin("/sys/fs/cgroup"),
+            true,
+            ro,
+            &mut rules,
+        )?;
+    }
+    for p in &sb.read_only_paths {
+        add("read_only_paths", p, false, ro, &mut rules)?;
+    }
+    for p in &sb.read_write_paths {
+        add("read_write_paths", p, false, rw, &mut rules)?;
+    }
+
+    // Binds: every rule path that is not a mount yet, and bind_paths; parents first.
+    let mut binds: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for (p, _) in &rules {
+        if !table.iter().any(|m| &m.at == p) {
+            binds.push((p.clone(), p.clone()));
+        }
+    }
+    for b in &sb.bind_paths {
+        let Some(src) = resolve("bind_paths", &b.source, b.optional, false)? else {
+            continue;
+        };
+        let Some(dst) = resolve("bind_paths", &b.target, b.optional, false)? else {
+            continue;
+        };
+        if src != dst {
+            check_target("bind_paths", &dst)?;
+        }
+        rules.retain(|(q, _)| q != &dst);
+        rules.push((dst.clone(), rw));
+        binds.push((src, dst));
+    }
+    binds.sort_by_key(|(_, dst)| dst.components().count());
+    for (src, dst) in &binds {
+        out.ops.push(Op::Bind {
+            src: cs(src)?,
+            dst: cs(dst)?,
+        });
+    }
+
+    // Read-only: every mount (of the table, or bound above) whose nearest rule says so.
+    let nearest = |at: &Path| {
+        rules
+            .iter()
+            .filter(|(r, _)| covers(r, at))
+            .max_by_key(|(r, _)| r.components().count())
+            .map(|(_, rule)| *rule)
+    };
+    let mut done: Vec<&Path> = Vec::new();
+    for m in &table {
+        if m.read_only || done.contains(&m.at.as_path()) {
+            continue;
+        }
+        if nearest(&m.at) == Some(Rule::ReadOnly) {
+            done.push(&m.at);
+            out.ops.push(Op::ReadOnly {
+                path: cs(&m.at)?,
+                flags: m.flags,
+            });
+        }
+    }
+    for (_, dst) in &binds {
+        if !done.contains(&dst.as_path()) && nearest(dst) == Some(Rule::ReadOnly) {
+            done.push(dst);
+            out.ops.push(Op::ReadOnly {
+                path: cs(dst)?,
+                flags: 0,
+            });
+        }
+    }
+
+    // Hidden paths.
+    let mut hidden: Vec<SandboxPath> = sb.inaccessible_paths.clone();
+    let mut hidden_builtin = Vec::new();
+    if sb.protect_home == ProtectHome::Yes {
+        hidden_builtin.extend(["/home", "/root", "/run/user"]);
+    }
+    if sb.protect_kernel_modules {
+        hidden_builtin.extend(["/lib/modules", "/usr/lib/modules"]);
+    }
+    if sb.protect_kernel_logs {
+        hidden_builtin.push("/proc/kmsg");
+        if !sb.private_devices {
+            hidden_builtin.push("/dev/kmsg");
+        }
+    }
+    if sb.protect_kernel_tunables {
+        hidden_builtin.extend(["/proc/kallsyms", "/proc/kcore"]);
+    }
+    let user_hidden = hidden.len();
+    hidden.extend(hidden_builtin.iter().map(|s| builtin(s)));
+    let mut file_src = None;
+    let mut seen = Vec::new();
+    for (i, h) in hidden.iter().enumerate() {
+        let Some(c) = resolve("inaccessible_paths", &h.path, h.optional, i >= user_hidden)? else {
+            continue;
+        };
+        if seen.contains(&c) {
+            continue;
+        }
+        seen.push(c.clone());
+        check_target("inaccessible_paths", &c)?;
+        let dir = std::fs::metadata(&c).map(|m| m.is_dir()).unwrap_or(false);
+        if dir {
+            out.ops.push(Op::Tmpfs {
+                dst: cs(&c)?,
+                opts: c"mode=000".to_owned(),
+                flags: libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            });
+        } else {
+            if file_src.is_none() {
+                file_src = Some(inaccessible_file(run_dir)?);
+            }
+            let dst = cs(&c)?;
+            out.ops.push(Op::Bind {
+                src: file_src.clone().unwrap_or_default(),
+                dst: dst.clone(),
+            });
+            out.ops.push(Op::ReadOnly {
+                path: dst,
+                flags: libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            });
+        }
+    }
+    if sb.protect_home == ProtectHome::Tmpfs {
+        for s in ["/home", "/root", "/run/user"] {
+            if Path::new(s).is_dir() {
+                out.ops.push(Op::Tmpfs {
+                    dst: cs(Path::new(s))?,
+                    opts: c"mode=0755".to_owned(),
+                    flags: libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                });
+            }
+        }
+    }
+
+    if sb.private_tmp {
+        for s in ["/tmp", "/var/tmp"] {
+            if Path::new(s).is_dir() {
+                out.ops.push(Op::Tmpfs {
+                    dst: cs(Path::new(s))?,
+                    opts: c"mode=1777".to_owned(),
+                    flags: libc::MS_NOSUID | libc::MS_NODEV,
+                });
+            }
+        }
+    }
+    if sb.private_devices {
+        private_dev(&mut out.ops)?;
+    }
+    Ok(out)
+}
+
+/// A tmpfs on /dev with the harmless devices, /dev/shm and the standard links.
+fn private_dev(ops: &mut Vec<Op>) -> Result<(), PlanError> {
+    let p = |s: &str| cs(Path::new(s));
+    ops.push(Op::Tmpfs {
+        dst: p("/dev")?,
+        opts: c"mode=0755".to_owned(),
+        flags: libc::MS_NOSUID | libc::MS_NOEXEC,
+    });
+    for (name, major, minor) in [
+        ("/dev/null", 1, 3),
+        ("/dev/zero", 1, 5),
+        ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8),
+        ("/dev/urandom", 1, 9),
+        ("/dev/tty", 5, 0),
+    ] {
+        ops.push(Op::Mknod {
+            path: p(name)?,
+            mode: libc::S_IFCHR | 0o666,
+            dev: libc::makedev(major, minor),
+        });
+    }
+    ops.push(Op::Mkdir {
+        path: p("/dev/shm")?,
+        mode: 0o1777,
+    });
+    for (target, link) in [
+        ("/proc/self/fd", "/dev/fd"),
+        ("/proc/self/fd/0", "/dev/stdin"),
+        ("/proc/self/fd/1", "/dev/stdout"),
+        ("/proc/self/fd/2", "/dev/stderr"),
+    ] {
+        ops.push(Op::Symlink {
+            target: p(target)?,
+            path: p(link)?,
+        });
+    }
+    // /dev/log, where the host has it (a socket or a link to one), stays reachable.
+    if let Ok(m) = std::fs::symlink_metadata("/dev/log") {
+        if m.file_type().is_symlink() {
+            if let Ok(t) = std::fs::read_link("/dev/log") {
+                ops.push(Op::Symlink {
+                    target: cs(&t)?,
+                    path: p("/dev/log")?,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+const MOUNT_ATTR_RDONLY: u64 = 1;
+const AT_NO_AUTOMOUNT: libc::c_int = 0x800;
+
+/// The loopback interface up, in a new network namespace.
+///
+/// # Safety
+/// Async-signal-safe: for the child between clone and exec.
+unsafe fn loopback_up() -> Result<(), Failed> {
+    let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+    if fd < 0 {
+        return Err(Failed);
+    }
+    let mut ifr: libc::ifreq = std::mem::zeroed();
+    ifr.ifr_name[0] = b'l' as libc::c_char;
+    ifr.ifr_name[1] = b'o' as libc::c_char;
+    ifr.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    // The request's type differs between glibc (c_ulong) and musl (c_int).
+    let r = libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &ifr as *const libc::ifreq);
+    libc::close(fd);
+    if r < 0 {
+        return Err(Failed);
+    }
+    Ok(())
+}
+
+impl MountPlan {
+    pub fn is_empty(&self) -> bool {
+        !self.mounts && !self.network
+    }
+
+    /// Carries the plan out. Only raw syscalls on the prepared strings; `Err` with errno set.
+    ///
+    /// # Safety
+    /// Async-signal-safe: for the child between clone and exec, before its credentials change.
+    pub unsafe fn apply(&self) -> Result<(), Failed> {
+        let mut flags = 0;
+        if self.mounts {
+            flags |= libc::CLONE_NEWNS;
+        }
+        if self.network {
+            flags |= libc::CLONE_NEWNET;
+        }
+        if flags == 0 {
+            return Ok(());
+        }
+        if libc::unshare(flags) < 0 {
+            return Err(Failed);
+        }
+        if self.network {
+            loopback_up()?;
+        }
+        if !self.mounts {
+            return Ok(());
+        }
+        let null = std::ptr::null::<libc::c_char>();
+        // First of all: nothing below may propagate to the host's mounts.
+        if libc::mount(
+            null,
+            c"/".as_ptr(),
+            null,
+            libc::MS_REC | libc::MS_SLAVE,
+            std::ptr::null(),
+        ) < 0
+        {
+            return Err(Failed);
+        }
+        let old = libc::umask(0);
+        let r = self.run_ops();
+        libc::umask(old);
+        r
+    }
+
+    /// # Safety
+    /// As [`MountPlan::apply`].
+    unsafe fn run_ops(&self) -> Result<(), Failed> {
+        let null = std::ptr::null::<libc::c_char>();
+        let ok = |r: libc::c_int| if r < 0 { Err(Failed) } else { Ok(()) };
+        for op in &self.ops {
+            match op {
+                Op::Bind { src, dst } => ok(libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    null,
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ))?,
+                Op::ReadOnly { path, flags } => {
+                    let attr = MountAttr {
+                        attr_set: MOUNT_ATTR_RDONLY,
+                        attr_clr: 0,
+                        propagation: 0,
+                        userns_fd: 0,
+                    };
+                    let r = libc::syscall(
+                        libc::SYS_mount_setattr,
+                        libc::AT_FDCWD,
+                        path.as_ptr(),
+                        (libc::AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) as libc::c_uint,
+                        &attr as *const MountAttr,
+                        std::mem::size_of::<MountAttr>(),
+                    );
+                    if r < 0 {
+                        match *libc::__errno_location() {
+                            // Gone since the table was read (the path, or the mount there:
+                            // EINVAL; what covers it now had its own rule): nothing to do.
+                            libc::ENOENT | libc::EINVAL => {}
+                            // Before Linux 5.12: the classic bind remount, keeping its flags.
+                            libc::ENOSYS => ok(libc::mount(
+                                null,
+                                path.as_ptr(),
+                                null,
+                                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | flags,
+                                std::ptr::null(),
+                            ))?,
+                            _ => return Err(Failed),
+                        }
+                    }
+                }
+                Op::Tmpfs { dst, opts, flags } => ok(libc::mount(
+                    c"tmpfs".as_ptr(),
+                    dst.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    *flags,
+                    opts.as_ptr().cast(),
+                ))?,
+                Op::Mknod { path, mode, dev } => ok(libc::mknod(path.as_ptr(), *mode, *dev))?,
+                Op::Mkdir { path, mode } => ok(libc::mkdir(path.as_ptr(), *mode))?,
+                Op::Symlink { target, path } => ok(libc::symlink(target.as_ptr(), path.as_ptr()))?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescapes_mountinfo() {
+        assert_eq!(unescape("/mnt/a\\040b"), "/mnt/a b");
+        assert_eq!(unescape("/plain"), "/plain");
+    }
+
+    #[test]
+    fn strict_plans_root_read_only_and_keeps_api_fs() {
+        let sb = Sandbox {
+            protect_system: ProtectSystem::Strict,
+            read_write_paths: vec![SandboxPath {
+                path: PathBuf::from("/var/tmp"),
+                optional: false,
+            }],
+            ..Sandbox::default()
+        };
+        let p = plan(&sb, Path::new("/nonexistent")).unwrap();
+        let ro: Vec<String> = p
+            .ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::ReadOnly { path, .. } => Some(path.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .collect();
+        assert!(ro.contains(&"/".to_string()), "{ro:?}");
+        assert!(
+            !ro.iter().any(|p| p == "/proc" || p == "/var/tmp"),
+            "{ro:?}"
+        );
+    }
+
+    #[test]
+    fn a_target_below_a_users_directory_is_refused() {
+        let dir = tempfile::tempdir_in("/tmp").unwrap();
+        let inner = dir.path().join("x");
+        std::fs::create_dir(&inner).unwrap();
+        // A directory writable by others above the target.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(
+            check_target("inaccessible_paths", &inner),
+            Err(PlanError::Unsafe { .. })
+        ));
+        assert!(check_target("inaccessible_paths", Path::new("/usr/lib")).is_ok());
+    }
+
+    #[test]
+    fn a_missing_path_is_an_error_unless_optional() {
+        let mut sb = Sandbox {
+            read_only_paths: vec![SandboxPath {
+                path: PathBuf::from("/no/such/path"),
+                optional: false,
+            }],
+            ..Sandbox::default()
+        };
+        assert!(plan(&sb, Path::new("/nonexistent")).is_err());
+        sb.read_only_paths[0].optional = true;
+        assert!(plan(&sb, Path::new("/nonexistent")).is_ok());
+    }
+}

@@ -1,0 +1,364 @@
+//! The seccomp filters of a unit's `[sandbox]`, compiled to BPF in the parent (seccompiler)
+//! and installed in the child with one raw seccomp(2) each, just before exec.
+//!
+//! One filter per kind of answer: the kernel runs every installed filter and takes the
+//! strictest result, so the unit's own list, the fixed EPERM denials, the argument checks,
+//! EAFNOSUPPORT for socket families and ENOSYS for the calls whose arguments a filter
+//! cannot read (clone3, openat2) stay separate programs, and one more refuses every x32 call.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
+};
+use units::sandbox::{ListMode, Sandbox, SyscallAction};
+
+use super::{syscalls, Failed};
+
+/// The compiled programs and the `sock_fprog`s that point into them (for the child).
+pub struct Filters {
+    progs: Vec<BpfProgram>,
+    fprogs: Vec<libc::sock_fprog>,
+}
+
+impl Filters {
+    pub fn is_empty(&self) -> bool {
+        self.progs.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.progs.len()
+    }
+
+    /// Installs every filter. Only raw syscalls; `Err` with errno set.
+    ///
+    /// # Safety
+    /// Async-signal-safe: for the child between clone and exec.
+    pub unsafe fn install(&self) -> Result<(), Failed> {
+        for f in &self.fprogs {
+            let r = libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                f as *const libc::sock_fprog,
+            );
+            if r < 0 {
+                return Err(Failed);
+            }
+        }
+        Ok(())
+    }
+}
+
+// SAFETY: the raw pointers in `fprogs` point into `progs`, owned by the same value and never
+// changed after `build`; sharing them read-only across threads is sound.
+unsafe impl Send for Filters {}
+// SAFETY: as above.
+unsafe impl Sync for Filters {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error("seccomp filters are not available on this architecture")]
+    Arch,
+    #[error("building the seccomp filter: {0}")]
+    Build(String),
+}
+
+/// `__X32_SYSCALL_BIT`, and the highest x32 call number (the compat range ends at 547).
+const X32_BIT: i64 = 0x4000_0000;
+const X32_LAST: i64 = 547;
+
+fn target() -> Option<TargetArch> {
+    if cfg!(target_arch = "x86_64") {
+        Some(TargetArch::x86_64)
+    } else {
+        None
+    }
+}
+
+fn nr(name: &str) -> Option<i64> {
+    syscalls::X86_64
+        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .ok()
+        .map(|i| syscalls::X86_64[i].1)
+}
+
+fn cond(arg: u8, len: Len, op: Op, v: u64) -> Result<SeccompCondition, SeccompError> {
+    SeccompCondition::new(arg, len, op, v).map_err(|e| SeccompError::Build(e.to_string()))
+}
+
+fn rule(c: Vec<SeccompCondition>) -> Result<SeccompRule, SeccompError> {
+    SeccompRule::new(c).map_err(|e| SeccompError::Build(e.to_string()))
+}
+
+/// `arg & bit == bit` for this argument.
+fn has_bit(arg: u8, bit: u64) -> Result<SeccompRule, SeccompError> {
+    rule(vec![cond(arg, Len::Qword, Op::MaskedEq(bit), bit)?])
+}
+
+fn compile(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    mismatch: SeccompAction,
+    matched: SeccompAction,
+    arch: TargetArch,
+) -> Result<BpfProgram, SeccompError> {
+    let f = SeccompFilter::new(rules, mismatch, matched, arch)
+        .map_err(|e| SeccompError::Build(e.to_string()))?;
+    BpfProgram::try_from(f).map_err(|e| SeccompError::Build(e.to_string()))
+}
+
+fn unconditional(names: &BTreeSet<String>) -> BTreeMap<i64, Vec<SeccompRule>> {
+    names
+        .iter()
+        .filter_map(|n| nr(n))
+        .map(|n| (n, Vec::new()))
+        .collect()
+}
+
+/// Every program `sb` asks for (none: an empty set).
+pub fn build(sb: &Sandbox) -> Result<Filters, SeccompError> {
+    if !sb.wants_seccomp() {
+        return Ok(Filters {
+            progs: Vec::new(),
+            fprogs: Vec::new(),
+        });
+    }
+    let arch = target().ok_or(SeccompError::Arch)?;
+    let mut progs = Vec::new();
+    let eperm = SeccompAction::Errno(libc::EPERM as u32);
+
+    // Calls denied outright by the protections.
+    let mut denied = BTreeSet::new();
+    if sb.protect_kernel_modules {
+        units::sandbox::expand_group("@module", &mut denied);
+    }
+    if sb.private_devices {
+        units::sandbox::expand_group("@raw-io", &mut denied);
+    }
+    if sb.protect_kernel_logs {
+        denied.insert("syslog".to_string());
+    }
+    if sb.restrict_namespaces {
+        denied.insert("setns".to_string());
+    }
+    if sb.restrict_realtime {
+        // Its attributes are in memory a filter cannot read.
+        denied.insert("sched_setattr".to_string());
+    }
+    let denied = unconditional(&denied);
+    if !denied.is_empty() {
+        progs.push(compile(denied, SeccompAction::Allow, eperm.clone(), arch)?);
+    }
+
+    // Calls denied for some arguments.
+    let mut checked: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    let mut add = |name: &str, r: SeccompRule| {
+        if let Some(n) = nr(name) {
+            checked.entry(n).or_default().push(r);
+        }
+    };
+    if sb.memory_deny_write_execute {
+        let wx = (libc::PROT_WRITE | libc::PROT_EXEC) as u64;
+        add("mmap", has_bit(2, wx)?);
+        add("mprotect", has_bit(2, libc::PROT_EXEC as u64)?);
+        add("pkey_mprotect", has_bit(2, libc::PROT_EXEC as u64)?);
+        add("shmat", has_bit(2, libc::SHM_EXEC as u64)?);
+    }
+    if sb.restrict_namespaces {
+        for flag in [
+            libc::CLONE_NEWNS,
+            libc::CLONE_NEWCGROUP,
+            libc::CLONE_NEWUTS,
+            libc::CLONE_NEWIPC,
+            libc::CLONE_NEWUSER,
+            libc::CLONE_NEWPID,
+            libc::CLONE_NEWNET,
+            0x80, // CLONE_NEWTIME
+        ] {
+            add("unshare", has_bit(0, flag as u64)?);
+            add("clone", has_bit(0, flag as u64)?);
+        }
+    }
+    if sb.restrict_realtime {
+        const RESET_ON_FORK: u64 = 0x4000_0000;
+        for policy in [
+            libc::SCHED_FIFO,
+            libc::SCHED_RR,
+            6, /* SCHED_DEADLINE */
+        ] {
+            for p in [policy as u64, policy as u64 | RESET_ON_FORK] {
+                add(
+                    "sched_setscheduler",
+                    rule(vec![cond(1, Len::Dword, Op::Eq, p)?])?,
+                );
+            }
+        }
+    }
+    if sb.restrict_suid_sgid {
+        for bit in [libc::S_ISUID as u64, libc::S_ISGID as u64] {
+            add("chmod", has_bit(1, bit)?);
+            add("fchmod", has_bit(1, bit)?);
+            add("fchmodat", has_bit(2, bit)?);
+            add("fchmodat2", has_bit(2, bit)?);
+            add("creat", has_bit(1, bit)?);
+            let creat = libc::O_CREAT as u64;
+            add(
+                "open",
+                rule(vec![
+                    cond(1, Len::Qword, Op::MaskedEq(creat), creat)?,
+                    cond(2, Len::Qword, Op::MaskedEq(bit), bit)?,
+                ])?,
+            );
+            add(
+                "openat",
+                rule(vec![
+                    cond(2, Len::Qword, Op::MaskedEq(creat), creat)?,
+                    cond(3, Len::Qword, Op::MaskedEq(bit), bit)?,
+                ])?,
+            );
+        }
+    }
+    if sb.lock_personality {
+        add(
+            "personality",
+            rule(vec![
+                cond(0, Len::Dword, Op::Ne, 0)?,
+                cond(0, Len::Dword, Op::Ne, 0xffff_ffff)?,
+            ])?,
+        );
+    }
+    if !checked.is_empty() {
+        progs.push(compile(checked, SeccompAction::Allow, eperm, arch)?);
+    }
+
+    if let Some(af) = &sb.restrict_address_families {
+        let mut socket = Vec::new();
+        match af.mode {
+            ListMode::Allow => {
+                let mut conds = Vec::new();
+                for f in &af.families {
+                    conds.push(cond(0, Len::Dword, Op::Ne, *f as u64)?);
+                }
+                if conds.is_empty() {
+                    // ["none"]: every family; a rule needs one condition.
+                    conds.push(cond(0, Len::Dword, Op::Ge, 0)?);
+                }
+                socket.push(rule(conds)?);
+            }
+            ListMode::Deny => {
+                for f in &af.families {
+                    socket.push(rule(vec![cond(0, Len::Dword, Op::Eq, *f as u64)?])?);
+                }
+            }
+        }
+        if let (Some(n), false) = (nr("socket"), socket.is_empty()) {
+            let rules = BTreeMap::from([(n, socket)]);
+            let nosupport = SeccompAction::Errno(libc::EAFNOSUPPORT as u32);
+            progs.push(compile(rules, SeccompAction::Allow, nosupport, arch)?);
+        }
+    }
+
+    // Calls whose flags are in memory: ENOSYS, so the C library falls back to the old call,
+    // which the filters above can read.
+    let mut nosys = BTreeSet::new();
+    if sb.restrict_namespaces {
+        nosys.insert("clone3".to_string());
+    }
+    if sb.restrict_suid_sgid {
+        nosys.insert("openat2".to_string());
+    }
+    let nosys = unconditional(&nosys);
+    if !nosys.is_empty() {
+        let enosys = SeccompAction::Errno(libc::ENOSYS as u32);
+        progs.push(compile(nosys, SeccompAction::Allow, enosys, arch)?);
+    }
+
+    // x32 calls share x86_64's architecture word with bit 30 set in the number: where the
+    // kernel takes them, they would walk past every list here. ENOSYS for all of them.
+    if !progs.is_empty() || sb.system_call_filter.is_some() {
+        let x32: BTreeMap<i64, Vec<SeccompRule>> =
+            (0..=X32_LAST).map(|n| (X32_BIT | n, Vec::new())).collect();
+        let enosys = SeccompAction::Errno(libc::ENOSYS as u32);
+        progs.push(compile(x32, SeccompAction::Allow, enosys, arch)?);
+    }
+
+    // The unit's own list, last: it may deny seccomp(2) itself, which installs the others.
+    if let Some(f) = &sb.system_call_filter {
+        let action = match sb.system_call_error_number {
+            SyscallAction::Kill => SeccompAction::KillProcess,
+            SyscallAction::Errno(n) => SeccompAction::Errno(n as u32),
+        };
+        let rules = unconditional(&f.names);
+        let (mismatch, matched) = match f.mode {
+            ListMode::Allow => (action, SeccompAction::Allow),
+            ListMode::Deny => (SeccompAction::Allow, action),
+        };
+        if !(rules.is_empty() && f.mode == ListMode::Deny) {
+            progs.push(compile(rules, mismatch, matched, arch)?);
+        }
+    }
+
+    let fprogs = progs
+        .iter()
+        .map(|p| libc::sock_fprog {
+            len: p.len() as libc::c_ushort,
+            filter: p.as_ptr() as *mut libc::sock_filter,
+        })
+        .collect();
+    Ok(Filters { progs, fprogs })
+}
+
+/// The kernel takes seccomp filters (checked once: a filter mode with a null program
+/// answers EFAULT where it exists).
+pub fn available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        // SAFETY: a null program is never read: the kernel fails with EFAULT first.
+        let r = unsafe {
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                std::ptr::null::<libc::sock_fprog>(),
+                0,
+                0,
+            )
+        };
+        r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_knows_the_basics() {
+        assert!(syscalls::X86_64.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(nr("read"), Some(0));
+        assert_eq!(nr("execve"), Some(59));
+        assert_eq!(nr("no_such_call"), None);
+    }
+
+    #[test]
+    fn builds_every_kind() {
+        let sb = Sandbox {
+            system_call_filter: units::sandbox::parse_syscall_filter([
+                "@system-service",
+                "~@privileged",
+            ])
+            .ok(),
+            restrict_address_families: units::sandbox::parse_families(["AF_UNIX"]).ok(),
+            memory_deny_write_execute: true,
+            restrict_namespaces: true,
+            restrict_realtime: true,
+            restrict_suid_sgid: true,
+            lock_personality: true,
+            protect_kernel_modules: true,
+            ..Sandbox::default()
+        };
+        let f = build(&sb).unwrap();
+        assert_eq!(f.len(), 6);
+        assert!(f.progs.iter().all(|p| p.len() < 4096));
+    }
+}

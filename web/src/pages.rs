@@ -1,0 +1,330 @@
+//! The HTML pages: plain tables and forms that work without JavaScript, and one small
+//! inline script that keeps them live from the event stream. Everything is in the binary.
+
+use std::fmt::Write;
+use std::time::SystemTime;
+
+use units::proto::{TimerStatus, UnitStatus};
+
+use crate::state::{cpu_between, Sample};
+
+/// HTML-escape.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
+const STYLE: &str = r#"
+body{font:14px system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
+header{background:#263238;color:#fff;padding:8px 16px;display:flex;gap:16px;align-items:center}
+header a{color:#cfd8dc;text-decoration:none}header b{margin-right:auto}
+main{padding:16px}table{border-collapse:collapse;width:100%;background:#fff}
+th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left;white-space:nowrap}
+th{background:#eceff1}.st{font-weight:bold;border-radius:3px;padding:1px 6px}
+.running{background:#c8e6c9}.starting,.stopping{background:#fff9c4}.backoff{background:#ffe0b2}
+.failed,.invalid{background:#ffcdd2}.stopped,.exited{background:#e0e0e0}.waiting{background:#bbdefb}
+form.inline{display:inline}button{font-size:12px}pre{background:#111;color:#ddd;padding:8px;overflow:auto;max-height:24em}
+.flash{animation:fl 1s}@keyframes fl{from{background:#fff59d}to{background:inherit}}
+dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:bold}
+svg{background:#fff;border:1px solid #ccc}.err{color:#b71c1c}
+"#;
+
+/// The live script: the event stream updates the rows (state, pid, restarts) in place.
+const SCRIPT: &str = r#"
+(function(){
+ if(!window.EventSource)return;
+ var es=new EventSource('/api/v1/events');
+ es.onmessage=function(m){
+  var e;try{e=JSON.parse(m.data)}catch(x){return}
+  if(e.resync)return;
+  var row=document.querySelector('tr[data-unit="'+e.unit+'"]');
+  if(!row){if(document.body.dataset.page==='overview'&&e.to)location.reload();return}
+  if(!e.to){row.remove();return}
+  var st=row.querySelector('.st');st.textContent=e.to;st.className='st '+e.to;
+  var set=function(k,v){var c=row.querySelector('[data-k="'+k+'"]');if(c)c.textContent=v};
+  set('pid',e.pid==null?'':e.pid);set('restarts',e.restarts);
+  if(e.reason)set('reason',e.reason);
+  set('uptime','0s');
+  row.classList.remove('flash');void row.offsetWidth;row.classList.add('flash');
+  window.colonyLastEvent=e;
+ };
+ var log=document.getElementById('log');
+ if(log&&log.dataset.unit){
+  var ls=new EventSource('/api/v1/units/'+log.dataset.unit+'/log/stream');
+  ls.onmessage=function(m){log.textContent+=m.data+'\n';log.scrollTop=log.scrollHeight};
+ }
+})();
+"#;
+
+pub fn layout(title: &str, page: &str, user: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+<title>{t} - colony</title><style>{STYLE}</style></head><body data-page=\"{page}\">\
+<header><b>colony</b><a href=\"/\">Units</a><a href=\"/timers\">Timers</a><a href=\"/metrics\">Metrics</a>\
+<span>{u}</span><form class=inline method=post action=\"/logout\"><button>Log out</button></form></header>\
+<main>{body}</main><script>{SCRIPT}</script></body></html>",
+        t = esc(title),
+        u = esc(user)
+    )
+}
+
+pub fn login(error: Option<&str>) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=utf-8><title>Log in - colony</title><style>{STYLE}</style></head>\
+<body><header><b>colony</b></header><main><h1>Log in</h1>{e}<form method=post action=\"/login\">\
+<p><label>User <input name=user autocomplete=username required></label></p>\
+<p><label>Password <input name=password type=password autocomplete=current-password required></label></p>\
+<p><button>Log in</button></p></form></main></body></html>",
+        e = error
+            .map(|e| format!("<p class=err>{}</p>", esc(e)))
+            .unwrap_or_default()
+    )
+}
+
+fn bytes(n: u64) -> String {
+    let mut v = n as f64;
+    for unit in ["B", "KiB", "MiB", "GiB"] {
+        if v < 1024.0 {
+            return format!("{v:.1} {unit}");
+        }
+        v /= 1024.0;
+    }
+    format!("{v:.1} TiB")
+}
+
+fn uptime(since: &str, now: SystemTime) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(since) else {
+        return String::new();
+    };
+    let now: chrono::DateTime<chrono::Utc> = now.into();
+    let secs = (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0) as u64;
+    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
+}
+
+fn last_exit(u: &UnitStatus) -> String {
+    let Some(e) = &u.last_exit else {
+        return String::new();
+    };
+    let mut s = match (&e.code, &e.signal) {
+        (Some(c), _) => format!("exit {c}"),
+        (None, Some(sig)) => sig.clone(),
+        _ => "did not start".into(),
+    };
+    if let Some(r) = &e.reason {
+        s.push_str(&format!(" ({r})"));
+    }
+    s
+}
+
+fn action_form(target: &str, action: &str, csrf: &str, back: &str) -> String {
+    format!(
+        "<form class=inline method=post action=\"/action\"><input type=hidden name=csrf value=\"{c}\">\
+<input type=hidden name=target value=\"{t}\"><input type=hidden name=action value=\"{a}\">\
+<input type=hidden name=back value=\"{b}\"><button>{a}</button></form>",
+        c = esc(csrf),
+        t = esc(target),
+        a = action,
+        b = esc(back)
+    )
+}
+
+pub struct Filter {
+    pub q: String,
+    pub state: String,
+}
+
+pub fn overview(
+    units: &[UnitStatus],
+    cpu: &dyn Fn(&str) -> Option<f64>,
+    f: &Filter,
+    csrf: Option<&str>,
+    now: SystemTime,
+) -> String {
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<h1>Units</h1><form method=get action=\"/\">Filter: <input name=q value=\"{}\" placeholder=\"name or @tag\"> \
+<select name=state><option value=\"\">any state</option>",
+        esc(&f.q)
+    );
+    for s in [
+        "running", "starting", "stopping", "backoff", "failed", "stopped", "exited", "waiting",
+        "invalid",
+    ] {
+        let sel = if f.state == s { " selected" } else { "" };
+        let _ = write!(b, "<option{sel}>{s}</option>");
+    }
+    b.push_str("</select> <button>Filter</button></form>");
+    if let (Some(c), Some(tag)) = (csrf, f.q.strip_prefix('@')) {
+        let _ = write!(b, "<p>Tag @{}: ", esc(tag));
+        for a in ["start", "stop", "restart"] {
+            b.push_str(&action_form(&f.q, a, c, "/"));
+        }
+        b.push_str("</p>");
+    }
+    b.push_str("<table id=units><thead><tr><th>Unit</th><th>State</th><th>PID</th><th>Uptime</th><th>Restarts</th>\
+<th>Memory</th><th>CPU</th><th>Health</th><th>Last exit</th><th>Why</th><th>Tags</th><th>Actions</th></tr></thead><tbody>");
+    let q = f.q.trim();
+    for u in units {
+        let matches = if let Some(tag) = q.strip_prefix('@') {
+            u.tags.iter().any(|t| t == tag)
+        } else {
+            u.name.contains(q)
+        };
+        if !matches || (!f.state.is_empty() && u.state != f.state) {
+            continue;
+        }
+        let _ = write!(
+            b,
+            "<tr data-unit=\"{n}\"><td><a href=\"/unit/{n}\">{n}</a></td><td><span class=\"st {s}\">{s}</span></td>\
+<td data-k=pid>{pid}</td><td data-k=uptime>{up}</td><td data-k=restarts>{r}</td><td>{m}</td><td>{c}</td><td>{h}</td>\
+<td>{le}</td><td data-k=reason>{why}</td><td>{tags}</td><td>",
+            n = esc(&u.name),
+            s = esc(&u.state),
+            pid = u.pid.map(|p| p.to_string()).unwrap_or_default(),
+            up = uptime(&u.since, now),
+            r = u.restarts,
+            m = u.memory_bytes.map(bytes).unwrap_or_default(),
+            c = cpu(&u.name).map(|c| format!("{c:.1}%")).unwrap_or_default(),
+            h = esc(u.health.as_deref().unwrap_or("")),
+            le = esc(&last_exit(u)),
+            why = esc(u.error.as_deref().unwrap_or("")),
+            tags = u.tags.iter().map(|t| format!("<a href=\"/?q=%40{0}\">@{0}</a>", esc(t))).collect::<Vec<_>>().join(" "),
+        );
+        if let Some(c) = csrf {
+            for a in ["start", "stop", "restart"] {
+                b.push_str(&action_form(&u.name, a, c, "/"));
+            }
+        }
+        b.push_str("</td></tr>");
+    }
+    b.push_str("</tbody></table>");
+    b
+}
+
+/// A line graph of `points` (x: seconds ago, y: value) as SVG.
+pub fn graph(title: &str, points: &[(f64, f64)], fmt: &dyn Fn(f64) -> String) -> String {
+    let (w, h) = (600.0, 150.0);
+    if points.len() < 2 {
+        return format!("<h3>{}</h3><p>Not enough samples yet.</p>", esc(title));
+    }
+    let x0 = points.iter().map(|p| p.0).fold(f64::MAX, f64::min);
+    let x1 = points.iter().map(|p| p.0).fold(f64::MIN, f64::max);
+    let ymax = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9);
+    let dx = (x1 - x0).max(1e-9);
+    let path: Vec<String> = points
+        .iter()
+        .map(|(x, y)| format!("{:.1},{:.1}", (x - x0) / dx * w, h - y / ymax * (h - 10.0)))
+        .collect();
+    format!(
+        "<h3>{t}</h3><svg class=graph width={w} height={h} viewBox=\"0 0 {w} {h}\" role=img aria-label=\"{t}\">\
+<polyline fill=none stroke=\"#1565c0\" stroke-width=2 points=\"{p}\"/>\
+<text x=4 y=12 font-size=11>max {m}</text></svg>",
+        t = esc(title),
+        p = path.join(" "),
+        m = esc(&fmt(ymax)),
+    )
+}
+
+pub fn unit(
+    u: &UnitStatus,
+    definition: &str,
+    log: &str,
+    samples: &[Sample],
+    csrf: Option<&str>,
+    now: SystemTime,
+) -> String {
+    let mut b = String::new();
+    let n = esc(&u.name);
+    let _ = write!(b, "<h1>{n}</h1><table><tbody><tr data-unit=\"{n}\"><td>State <span class=\"st {s}\">{s}</span></td>\
+<td>PID <span data-k=pid>{pid}</span></td><td>Restarts <span data-k=restarts>{r}</span></td><td>Up <span data-k=uptime>{up}</span></td>\
+<td data-k=reason>{why}</td></tr></tbody></table>",
+        s = esc(&u.state),
+        pid = u.pid.map(|p| p.to_string()).unwrap_or_default(),
+        r = u.restarts,
+        up = uptime(&u.since, now),
+        why = esc(u.error.as_deref().unwrap_or("")),
+    );
+    if let Some(c) = csrf {
+        b.push_str("<p>");
+        for a in ["start", "stop", "restart"] {
+            b.push_str(&action_form(&u.name, a, c, &format!("/unit/{}", u.name)));
+        }
+        let _ = write!(
+            b,
+            "<form class=inline method=post action=\"/action\"><input type=hidden name=csrf value=\"{c}\">\
+<input type=hidden name=target value=\"{n}\"><input type=hidden name=action value=signal>\
+<input type=hidden name=back value=\"/unit/{n}\"><select name=signal><option>HUP</option><option>TERM</option>\
+<option>KILL</option><option>USR1</option><option>USR2</option><option>INT</option></select><button>signal</button></form></p>",
+            c = esc(c)
+        );
+    }
+    b.push_str("<h2>Status</h2><dl>");
+    if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(u) {
+        for (k, v) in m {
+            if v.is_null() {
+                continue;
+            }
+            let v = match v {
+                serde_json::Value::String(s) => s,
+                v => v.to_string(),
+            };
+            let _ = write!(b, "<dt>{}</dt><dd>{}</dd>", esc(&k), esc(&v));
+        }
+    }
+    b.push_str("</dl>");
+    for w in &u.warnings {
+        let _ = write!(b, "<p class=err>warning: {}</p>", esc(w));
+    }
+    let now_s = now;
+    let ago = |s: &Sample| -(now_s.duration_since(s.at).unwrap_or_default().as_secs_f64());
+    let mem: Vec<(f64, f64)> = samples
+        .iter()
+        .filter_map(|s| Some((ago(s), s.memory? as f64)))
+        .collect();
+    let cpu: Vec<(f64, f64)> = samples
+        .windows(2)
+        .filter_map(|w| Some((ago(&w[1]), cpu_between(&w[0], &w[1])?)))
+        .collect();
+    b.push_str(&graph("Memory", &mem, &|v| bytes(v as u64)));
+    b.push_str(&graph("CPU %", &cpu, &|v| format!("{v:.1}%")));
+    let _ = write!(
+        b,
+        "<h2>Log</h2><pre id=log data-unit=\"{n}\">{}</pre><h2>Definition</h2><pre>{}</pre>",
+        esc(log),
+        esc(definition)
+    );
+    b
+}
+
+pub fn timers(t: &[TimerStatus]) -> String {
+    let mut b = String::from(
+        "<h1>Timers</h1><table><thead><tr><th>Unit</th><th>Schedule</th><th>Next</th><th>Last</th>\
+<th>Result</th><th>Skipped</th><th>Running</th></tr></thead><tbody>",
+    );
+    for x in t {
+        let _ = write!(
+            b,
+            "<tr><td><a href=\"/unit/{n}\">{n}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&x.schedule),
+            esc(x.next.as_deref().unwrap_or("")),
+            esc(x.last.as_deref().unwrap_or("")),
+            esc(x.last_result.as_deref().unwrap_or("")),
+            x.skipped,
+            x.running,
+            n = esc(&x.name)
+        );
+    }
+    b.push_str("</tbody></table>");
+    b
+}
