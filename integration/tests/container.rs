@@ -782,12 +782,20 @@ fn console_logs_flag_copies_unit_output_in_plain_mode_too() {
 #[test]
 fn a_full_standard_output_never_blocks_colony_init() {
     use colony_integration::Colony;
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::io::BufRead;
     let mut c = Colony::new();
     c.extra_args.push("--console-logs".into());
+    let go = c.dir.path().join("go");
+    nix::unistd::mkfifo(&go, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    // 20,000 lines, far more than a pipe holds; then, once the test says so, one more.
     c.write_unit(
         "flood",
-        "exec = [\"sh\", \"-c\", \"i=0; while [ $i -lt 20000 ]; do echo flood-line-$i; i=$((i+1)); done; \
-         echo flood-done; exec sleep 1000\"]\n",
+        &format!(
+            "exec = [\"sh\", \"-c\", \"i=0; while [ $i -lt 20000 ]; do echo flood-line-$i; i=$((i+1)); done; \
+             echo flood-done; read x < {}; echo after; exec sleep 1000\"]\n",
+            go.display()
+        ),
     );
     let (r, w) = std::io::pipe().expect("pipe");
     let err = std::fs::File::create(c.dir.path().join("colony-init.log")).expect("log");
@@ -797,33 +805,61 @@ fn a_full_standard_output_never_blocks_colony_init() {
         let t = std::fs::read_to_string(&path).unwrap_or_default();
         t.contains("flood-done").then_some(())
     });
-    // 20,000 lines are far more than a pipe holds: most were dropped, none waited for.
+    // Nobody read the pipe, and colony-init still answers: lines were dropped, not waited for.
     let o = c.ctl(&["status"]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
-    let mut r = std::io::BufReader::new(r);
-    let mut copied = 0;
-    let mut line = String::new();
-    // Make more lines come, read what the pipe held: the drop count comes before them.
-    let o = c.ctl(&["restart", "flood"]);
-    assert_eq!(o.status.code(), Some(0), "{o:?}");
-    use std::io::BufRead;
-    loop {
-        line.clear();
-        assert!(r.read_line(&mut line).expect("read") > 0, "EOF");
-        if line.starts_with("flood| ") {
+    let (mut copied, mut counted) = (0u64, 0u64);
+    let mut tally = |line: &str| {
+        if line.starts_with("flood| flood-") {
             copied += 1;
         } else if let Some(note) = line.strip_prefix("colony-init| ") {
-            let n: u64 = note
+            counted += note
                 .split_whitespace()
                 .next()
-                .and_then(|n| n.parse().ok())
+                .and_then(|n| n.parse::<u64>().ok())
                 .unwrap_or_else(|| panic!("a count: {line}"));
-            // The restarted run's lines may have found the pipe full too: counted as well.
-            assert!(
-                copied > 0 && copied + n >= 20_001,
-                "{copied} copied, then: {line}"
-            );
+        }
+        line == "flood| after\n"
+    };
+    // Empty the pipe (what it held), so that the drop count and the last line find room.
+    let flags = fcntl(&r, FcntlArg::F_GETFL).expect("getfl");
+    let nonblocking = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+    fcntl(&r, FcntlArg::F_SETFL(nonblocking)).expect("setfl");
+    let mut r = std::io::BufReader::new(r);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match r.read_line(&mut line) {
+            Ok(0) => panic!("EOF"),
+            Ok(_) if line.ends_with('\n') => assert!(!tally(&line), "{line}"),
+            Ok(_) => break, // a line cut by the end of what the pipe held: read on below
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    fcntl(
+        r.get_ref(),
+        FcntlArg::F_SETFL(nonblocking - OFlag::O_NONBLOCK),
+    )
+    .expect("setfl");
+    std::fs::write(&go, "go\n").expect("write go");
+    loop {
+        let n = r.read_line(&mut line).expect("read");
+        assert!(n > 0, "EOF");
+        let done = tally(&line);
+        line.clear();
+        if done {
             break;
         }
     }
+    // Every line was written whole or counted as dropped, and some were dropped.
+    assert!(
+        counted > 0 && copied > 0,
+        "{copied} copied, {counted} dropped"
+    );
+    assert_eq!(
+        copied + counted,
+        20_001,
+        "{copied} copied, {counted} dropped"
+    );
 }
