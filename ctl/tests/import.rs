@@ -191,6 +191,7 @@ fn systemd_template_instance_with_dropins_specifiers_and_environment_file() {
     assert!(line(rep, "Alias=redis.service").contains("NOT CARRIED"));
     assert!(line(rep, "RuntimeDirectory=redis-%i").contains("NOT CARRIED"));
     assert!(line(rep, "After=network.target").contains("NOT CARRIED"));
+    assert!(line(rep, "After=network.target").contains("`network` is neither imported"));
     assert!(line(rep, "After=local-fs.target").contains("same"));
     assert!(line(rep, "TimeoutStopSec=0").contains("approx"));
     assert!(line(rep, "TimeoutStopSec=0").contains("stop.timeout = \"3650d\""));

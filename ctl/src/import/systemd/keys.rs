@@ -6,6 +6,7 @@ use super::super::draft::{Fate, V};
 use super::super::words::{fmt_size, size};
 use super::reasons::dep_name;
 use super::source::Sd;
+use super::targets::{self, Meaning};
 
 pub(super) const ALL_CAPS: &[&str] = &[
     "CAP_CHOWN",
@@ -215,25 +216,28 @@ pub(super) fn capabilities(sd: &mut Sd) {
 
 pub(super) fn dependencies(sd: &mut Sd) {
     for (key, to, note) in [
-        ("After", "after", None),
-        ("Requires", "requires", None),
+        ("After", Some("after"), None),
+        ("Requires", Some("requires"), None),
         (
             "BindsTo",
-            "requires",
+            Some("requires"),
             Some("colony stops this unit when the other stops, but does not follow its restarts"),
         ),
         (
             "Requisite",
-            "requires",
+            Some("requires"),
             Some("colony starts the other unit too instead of failing when it is down"),
         ),
         (
             "Wants",
-            "after",
+            Some("after"),
             Some(
                 "colony's `after` only orders: the other unit starts only if it is enabled itself",
             ),
         ),
+        // Only their targets have a meaning in colony (below).
+        ("Before", None, None),
+        ("Conflicts", None, None),
     ] {
         for i in sd.list("Unit", key) {
             let v = sd.expand(i);
@@ -244,6 +248,30 @@ pub(super) fn dependencies(sd: &mut Sd) {
             // exactly which were carried.
             for n in v.split_whitespace() {
                 let src = format!("{key}={n}");
+                if n.ends_with(".target") {
+                    match targets::meaning(key, n) {
+                        Meaning::Same(why) => sd.d.same(&origin, &src, why),
+                        Meaning::Dropped(why) => sd.d.drop_key(&origin, &src, why),
+                        Meaning::After { unit, .. } if unit == own => {
+                            sd.d.same(&origin, &src, "names this unit itself")
+                        }
+                        Meaning::After { unit, note } => {
+                            let u = [unit.to_string()];
+                            sd.d.push_strs("after", &u);
+                            let t = Some(format!("after += {}", V::strs(&u)));
+                            sd.d.note(&origin, &src, t, Fate::Approx(note));
+                        }
+                    }
+                    continue;
+                }
+                let Some(to) = to else {
+                    sd.d.drop_key(
+                        &origin,
+                        &src,
+                        format!("colony has no `{}` between units", key.to_lowercase()),
+                    );
+                    continue;
+                };
                 match dep_name(n) {
                     Ok(u) if u == own => sd.d.same(&origin, &src, "names this unit itself"),
                     Ok(u) => {

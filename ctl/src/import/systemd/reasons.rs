@@ -3,18 +3,8 @@
 use super::super::draft::unit_name;
 use super::super::words::{systemd_bool, systemd_timespan};
 
-/// Targets that colony-init has reached before it starts any unit (file systems mounted,
-/// early boot done), so ordering after them is already true.
-pub(super) const REACHED_TARGETS: &[&str] = &[
-    "sysinit.target",
-    "basic.target",
-    "local-fs.target",
-    "local-fs-pre.target",
-    "paths.target",
-    "sockets.target",
-    "timers.target",
-    "slices.target",
-    "swap.target",
+/// Units (not targets: see `targets`) whose job is done before colony-init starts any unit.
+const REACHED_UNITS: &[&str] = &[
     "systemd-journald.socket",
     "systemd-tmpfiles-setup.service",
     "systemd-remount-fs.service",
@@ -205,14 +195,14 @@ pub(super) fn drop_reason(section: &str, key: &str) -> String {
 
 /// A dependency name to a unit name, or why it cannot be one.
 pub(super) fn dep_name(n: &str) -> Result<String, (bool, String)> {
-    if let Some(stem) = n.strip_suffix(".service") {
-        return Ok(unit_name(stem));
-    }
-    if REACHED_TARGETS.contains(&n) {
+    if REACHED_UNITS.contains(&n) {
         return Err((
             true,
             format!("{n} is reached before colony-init starts any unit (file systems are mounted first)"),
         ));
+    }
+    if let Some(stem) = n.strip_suffix(".service") {
+        return Ok(unit_name(stem));
     }
     if n.ends_with(".socket") {
         return Err((
