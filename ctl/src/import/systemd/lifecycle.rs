@@ -188,9 +188,16 @@ pub(super) fn lifecycle(sd: &mut Sd) -> Result<(), String> {
             Err(e) => sd.drop_it(i, e),
         }
     }
+    // colony's stop: the stop signal to the main process, then SIGKILL to whatever is left
+    // in the unit once the main process has exited (or at stop.timeout).
     if let Some(i) = sd.last("Service", "KillMode") {
-        if sd.items[i].value == "control-group" {
-            sd.same(i, "colony stops the whole unit (its cgroup)");
+        match sd.items[i].value.as_str() {
+            "control-group" => sd.same(i, "colony stops the whole unit (its cgroup)"),
+            "mixed" => sd.same(
+                i,
+                "colony sends the stop signal to the main process and SIGKILL to the rest of the unit, as mixed does",
+            ),
+            _ => {}
         }
     }
     let stop_i = sd.last("Service", "TimeoutStopSec");
