@@ -7,7 +7,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use colony_integration::bin;
-use colony_integration::ns::{in_pid_ns, pid_exists, pid_ns_available, wait_for};
+use colony_integration::ns::{
+    children_of, comm, in_pid_ns, pid_exists, pid_ns_available, wait_for,
+};
 
 use colony_integration::skip_or_fail;
 
@@ -335,33 +337,6 @@ fn orphans_are_reaped_as_subreaper_too() {
         text.lines().last().unwrap_or("").starts_with("left 0 "),
         "{text}"
     );
-}
-
-fn children_of(pid: u32) -> Vec<i32> {
-    let mut out = Vec::new();
-    for ent in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(p) = ent.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().nth(1))
-            .and_then(|s| s.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            out.push(p);
-        }
-    }
-    out
-}
-
-fn comm(pid: i32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
 }
 
 /// CMD leaves a background process behind and exits 5.

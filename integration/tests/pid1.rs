@@ -6,29 +6,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use colony_integration::bin;
-use colony_integration::ns::{pid_exists, pid_ns_available, wait_for};
+use colony_integration::ns::{child_named, pid_exists, pid_ns_available, wait_for};
 
 use colony_integration::skip_or_fail;
-
-fn child_named(parent: u32, name: &str) -> Option<i32> {
-    for ent in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(p) = ent.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().nth(1))
-            .and_then(|s| s.parse::<u32>().ok());
-        let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
-        if ppid == Some(parent) && comm.trim() == name {
-            return Some(p);
-        }
-    }
-    None
-}
 
 /// Mount points (and types) as the process `pid` sees them.
 fn mounts_of(pid: i32) -> Vec<(String, String)> {
