@@ -88,6 +88,39 @@ fn random_suffix() -> u64 {
 const REPLY_PIPE_SIZE: i32 = 1 << 20;
 
 impl Client {
+    /// The control FIFO's path, and a reply FIFO (`name`, else a new one) made and opened
+    /// for reading, removed when the guard drops.
+    fn open_reply(&self, name: Option<&str>) -> Result<(PathBuf, String, Fifo, OwnedFd), CliError> {
+        let reply_dir = self.run_dir.join(REPLY_DIR);
+        let control = self.run_dir.join(CONTROL_FIFO);
+        if !control.exists() || !reply_dir.is_dir() {
+            return Err(not_running(&self.run_dir));
+        }
+        install_handlers();
+        let (name, fifo) = match name {
+            Some(n) => {
+                let path = reply_dir.join(n);
+                nix::unistd::mkfifo(&path, Mode::S_IRUSR | Mode::S_IWUSR).map_err(|e| {
+                    CliError::failed(format!("cannot create {}: {e}", path.display()))
+                })?;
+                (n.to_string(), path)
+            }
+            None => make_fifo(&reply_dir)?,
+        };
+        let guard = Fifo(fifo.clone());
+        // Our reading end first: colony-init's non-blocking open for writing needs a reader.
+        let reader = open(
+            &fifo,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| CliError::failed(format!("cannot open {}: {e}", fifo.display())))?;
+        // Room for a whole status of many units, so colony-init writes it in one go instead
+        // of a pipe's worth per wakeup (the default is 64 KiB; refused is fine).
+        let _ = nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETPIPE_SZ(REPLY_PIPE_SIZE));
+        Ok((control, name, guard, reader))
+    }
+
     /// Send `VERB ARGS...` and wait for the reply.
     pub fn request(&self, verb: Verb, args: &[String]) -> Result<Reply, CliError> {
         self.request_as(verb, args)
@@ -100,24 +133,7 @@ impl Client {
         verb: Verb,
         args: &[String],
     ) -> Result<T, CliError> {
-        let reply_dir = self.run_dir.join(REPLY_DIR);
-        let control = self.run_dir.join(CONTROL_FIFO);
-        if !control.exists() || !reply_dir.is_dir() {
-            return Err(not_running(&self.run_dir));
-        }
-        install_handlers();
-        let (name, fifo) = make_fifo(&reply_dir)?;
-        let _guard = Fifo(fifo.clone());
-        // Our reading end first: colony-init's non-blocking open for writing needs a reader.
-        let reader = open(
-            &fifo,
-            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| CliError::failed(format!("cannot open {}: {e}", fifo.display())))?;
-        // Room for a whole status of many units, so colony-init writes it in one go instead
-        // of a pipe's worth per wakeup (the default is 64 KiB; refused is fine).
-        let _ = nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETPIPE_SZ(REPLY_PIPE_SIZE));
+        let (control, name, _guard, reader) = self.open_reply(None)?;
         let line = Request {
             reply: Some(name),
             verb,
@@ -156,30 +172,7 @@ impl Client {
         name: Option<&str>,
         mut on_line: impl FnMut(&[u8]) -> bool,
     ) -> Result<String, CliError> {
-        let reply_dir = self.run_dir.join(REPLY_DIR);
-        let control = self.run_dir.join(CONTROL_FIFO);
-        if !control.exists() || !reply_dir.is_dir() {
-            return Err(not_running(&self.run_dir));
-        }
-        install_handlers();
-        let (name, fifo) = match name {
-            Some(n) => {
-                let path = reply_dir.join(n);
-                nix::unistd::mkfifo(&path, Mode::S_IRUSR | Mode::S_IWUSR).map_err(|e| {
-                    CliError::failed(format!("cannot create {}: {e}", path.display()))
-                })?;
-                (n.to_string(), path)
-            }
-            None => make_fifo(&reply_dir)?,
-        };
-        let _guard = Fifo(fifo.clone());
-        let reader = open(
-            &fifo,
-            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| CliError::failed(format!("cannot open {}: {e}", fifo.display())))?;
-        let _ = nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETPIPE_SZ(REPLY_PIPE_SIZE));
+        let (control, name, _guard, reader) = self.open_reply(name)?;
         let line = Request {
             reply: Some(name.clone()),
             verb: Verb::Subscribe,
