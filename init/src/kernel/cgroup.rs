@@ -23,6 +23,16 @@ use units::model::Resources;
 
 use crate::kernel::spawn::Placement;
 
+mod detect;
+mod limits;
+mod stats;
+mod v1_kill;
+
+pub use detect::{detect, Detected, Hier, Hierarchies, Layout};
+pub use stats::{plan_fd_budget, CgroupStats};
+use stats::{StatFds, StatKind};
+use v1_kill::{kill_loop, procs_empty};
+
 /// Controllers whose limits colony applies.
 const LIMIT_CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
 /// v1 hierarchies colony uses: limits, cpu accounting, and the freezer for v1 kills.
@@ -47,173 +57,6 @@ fn io_err(path: &Path, source: io::Error) -> CgroupError {
         path: path.to_owned(),
         source,
     }
-}
-
-/// Which hierarchies [`Cgroups::setup_with`] may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Hierarchies {
-    /// Everything usable: v2 for tracking (and limits when it has the controllers), v1 for
-    /// the controllers bound there.
-    #[default]
-    Auto,
-    V1Only,
-    V2Only,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    V2,
-    Hybrid,
-    V1,
-}
-
-impl Layout {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Layout::V2 => "v2",
-            Layout::Hybrid => "hybrid",
-            Layout::V1 => "v1",
-        }
-    }
-}
-
-/// What /proc/self/mountinfo and /proc/self/cgroup say about our place in each hierarchy.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Detected {
-    /// The v2 hierarchy: our own cgroup's directory, and its path as /proc/self/cgroup says.
-    pub v2: Option<Hier>,
-    /// v1 controller -> our own cgroup's directory in its hierarchy.
-    pub v1: BTreeMap<&'static str, Hier>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hier {
-    /// Directory of our own cgroup (mount point + own path below the mount's root).
-    pub dir: PathBuf,
-    /// Our own cgroup path as /proc/self/cgroup shows it.
-    pub rel: String,
-    /// The mount is read-only.
-    pub read_only: bool,
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b.get(i + 1..i + 4);
-        if b[i] == b'\\' && oct.is_some_and(|o| o.iter().all(|c| (b'0'..=b'7').contains(c))) {
-            let v = oct
-                .unwrap_or_default()
-                .iter()
-                .fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
-            out.push(v as u8);
-            i += 4;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Our cgroup directory in a hierarchy mounted at `mount` whose root is `root`.
-fn own_dir(mount: &str, root: &str, own: &str) -> PathBuf {
-    let below = if root == "/" {
-        own
-    } else if let Some(rest) = own.strip_prefix(root) {
-        if rest.is_empty() || rest.starts_with('/') {
-            rest
-        } else {
-            own
-        }
-    } else {
-        // A cgroup namespace shows paths relative to its root already.
-        own
-    };
-    let mut p = PathBuf::from(mount);
-    for part in below.split('/').filter(|s| !s.is_empty()) {
-        p.push(part);
-    }
-    p
-}
-
-/// Parses the two /proc files. Pure, so every layout can be unit-tested.
-pub fn detect(mountinfo: &str, proc_cgroup: &str) -> Detected {
-    // Our path per hierarchy: "" for v2, else each controller name.
-    let mut own_v2: Option<&str> = None;
-    let mut own_v1: BTreeMap<&str, &str> = BTreeMap::new();
-    for line in proc_cgroup.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        if id == "0" && ctrls.is_empty() {
-            own_v2 = Some(path);
-        } else {
-            for c in ctrls.split(',') {
-                own_v1.insert(c, path);
-            }
-        }
-    }
-
-    let mut det = Detected::default();
-    // Mount point of the cgroup2 mount chosen so far: a later mount on the same point is on
-    // top of it (a container's fresh cgroup2 over the host's), and replaces it.
-    let mut v2_at: Option<String> = None;
-    for line in mountinfo.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = fields.iter().position(|f| *f == "-") else {
-            continue;
-        };
-        if fields.len() < sep + 4 || sep < 6 {
-            continue;
-        }
-        let root = unescape(fields[3]);
-        let mount = unescape(fields[4]);
-        let read_only = fields[5].split(',').any(|o| o == "ro");
-        let fstype = fields[sep + 1];
-        let super_opts = fields[sep + 3];
-        match fstype {
-            // A root of "/.." (or below it) is a cgroup outside our cgroup namespace: our own
-            // cgroup's place in that mount cannot be known from paths relative to our
-            // namespace (an `unshare --cgroup` that kept the host's mount), so it is unusable.
-            "cgroup2" if root == "/.." || root.starts_with("/../") => {}
-            "cgroup2" if det.v2.is_none() || v2_at.as_deref() == Some(mount.as_str()) => {
-                if let Some(own) = own_v2 {
-                    det.v2 = Some(Hier {
-                        dir: own_dir(&mount, &root, own),
-                        rel: own.to_owned(),
-                        read_only,
-                    });
-                    v2_at = Some(mount);
-                }
-            }
-            "cgroup" => {
-                for opt in super_opts.split(',') {
-                    let Some(&c) = V1_CONTROLLERS.iter().find(|c| **c == opt) else {
-                        continue;
-                    };
-                    if det.v1.contains_key(c) {
-                        continue;
-                    }
-                    if let Some(own) = own_v1.get(c) {
-                        det.v1.insert(
-                            c,
-                            Hier {
-                                dir: own_dir(&mount, &root, own),
-                                rel: own.to_string(),
-                                read_only,
-                            },
-                        );
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    det
 }
 
 /// colony-init's cgroups: one directory `name` below its own cgroup in each hierarchy used.
@@ -332,37 +175,6 @@ fn keyed(text: &str, key: &str) -> Option<u64> {
     })
 }
 
-/// How many units colony-init supervises (set by the loop at each read of the directory).
-static UNITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Plan the fd table for `units` units: see [`stat_fd_budget`].
-pub fn plan_fd_budget(units: usize) {
-    UNITS.store(units as u64, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Held stat files may take the fd numbers below this: the limit less what every unit needs
-/// for itself (a pidfd, both ends of its output pipe, its log file and the log directory's fd
-/// that rotation works in) and room for colony-init's own fds (the control path's reserve
-/// among them) and those a start holds for a moment.
-fn stat_fd_budget() -> u64 {
-    let units = UNITS.load(std::sync::atomic::Ordering::Relaxed);
-    nofile_limit().saturating_sub(5 * units + 128)
-}
-
-/// The soft RLIMIT_NOFILE (colony-init raises it at its start: `spawn::raise_fd_limit`).
-fn nofile_limit() -> u64 {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscall filling a struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
-        r.rlim_cur
-    } else {
-        1024
-    }
-}
-
 /// O_RDONLY|O_CLOEXEC.
 fn open_ro(p: &Path) -> io::Result<OwnedFd> {
     std::fs::OpenOptions::new()
@@ -370,34 +182,6 @@ fn open_ro(p: &Path) -> io::Result<OwnedFd> {
         .custom_flags(libc::O_CLOEXEC)
         .open(p)
         .map(OwnedFd::from)
-}
-
-/// One pread at offset 0: a cgroupfs file gives its current text afresh each time.
-fn pread0(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        // SAFETY: buf is valid for buf.len() bytes; fd is open.
-        let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-/// A stat file's figure: `cpu.stat`'s `usage_usec`, v1 `cpuacct.usage` in ns (to µs), or
-/// the single number of the others.
-/// `alt`: the file is the other source of the figure (see [`UnitCgroup::stat_path`]):
-/// v1 `cpuacct.usage` (nanoseconds) for CPU, v2 `cgroup.threads` (one line a task) for tasks.
-fn parse_stat(text: &str, kind: StatKind, alt: bool) -> Option<u64> {
-    match kind {
-        StatKind::Cpu if alt => text.trim().parse::<u64>().ok().map(|ns| ns / 1000),
-        StatKind::Tasks if alt => Some(text.lines().count() as u64),
-        StatKind::Cpu => keyed(text, "usage_usec"),
-        StatKind::Memory | StatKind::Tasks => text.trim().parse().ok(),
-    }
 }
 
 /// Errors meaning "no usable cgroup here": fall back to process groups.
@@ -800,14 +584,6 @@ struct V1Unit {
     rel: String,
 }
 
-/// Memory, CPU and task figures for `status` (None: not measurable here).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CgroupStats {
-    pub memory_bytes: Option<u64>,
-    pub cpu_usec: Option<u64>,
-    pub tasks: Option<u64>,
-}
-
 /// One unit's cgroup(s): its v2 directory and/or one directory per v1 hierarchy.
 #[derive(Debug)]
 pub struct UnitCgroup {
@@ -824,27 +600,6 @@ pub struct UnitCgroup {
     /// CPU time already used when the directories were reused: `status` shows this start's.
     cpu_base: u64,
 }
-
-/// Held-open stat files: `status` then costs one pread each instead of open, read and
-/// close. `None` where the file is absent or could not be opened (say, out of fds): then
-/// [`UnitCgroup::stats`] opens and reads it by path as before.
-#[derive(Debug, Default)]
-struct StatFds {
-    memory: Option<OwnedFd>,
-    cpu: Option<OwnedFd>,
-    tasks: Option<OwnedFd>,
-}
-
-/// Where a figure of [`CgroupStats`] is read, and how.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StatKind {
-    Memory,
-    Cpu,
-    Tasks,
-}
-
-/// Room for one pread of a stat file; a file that fills it is read again by path.
-const STAT_BUF: usize = 2048;
 
 /// The fds a spawn into a unit's cgroup needs, opened just before it (so a thousand idle
 /// units hold no fds). Drop it once [`crate::kernel::spawn::spawn`] returned.
@@ -892,138 +647,6 @@ impl UnitCgroup {
             Some(u) if u.controllers.contains(c) => Some((u.dir.as_path(), true)),
             _ => self.v1_dir(c).map(|d| (d, false)),
         }
-    }
-
-    fn apply_limits(&self, cgs: &Cgroups, res: &Resources, fresh: bool) -> Vec<String> {
-        let mut warnings = Vec::new();
-        let mut set = |key: &str, requested: bool, dir: &Path, file: &str, val: &str| {
-            if fresh && !requested {
-                return; // a fresh cgroup already holds the kernel's default
-            }
-            if let Err(e) = write_file(&dir.join(file), val) {
-                if requested {
-                    warnings.push(format!("{key} not enforced: cannot write {file}: {e}"));
-                } else {
-                    tracing::debug!(unit = %self.unit, file, error = %e, "cannot reset limit");
-                }
-            }
-        };
-        let absent = |key: &str, c: &str| {
-            format!(
-                "{key} not enforced: no {c} controller in colony's cgroups ({})",
-                cgs.layout.as_str()
-            )
-        };
-        let mut missing = Vec::new();
-
-        match self.limit_dir("memory") {
-            Some((d, true)) => {
-                let max = res.memory_max.map_or("max".into(), |v| v.to_string());
-                let high = res.memory_high.map_or("max".into(), |v| v.to_string());
-                set(
-                    "memory_max",
-                    res.memory_max.is_some(),
-                    d,
-                    "memory.max",
-                    &max,
-                );
-                set(
-                    "memory_high",
-                    res.memory_high.is_some(),
-                    d,
-                    "memory.high",
-                    &high,
-                );
-            }
-            Some((d, false)) => {
-                let max = res.memory_max.map_or("-1".into(), |v| v.to_string());
-                let high = res.memory_high.map_or("-1".into(), |v| v.to_string());
-                set(
-                    "memory_max",
-                    res.memory_max.is_some(),
-                    d,
-                    "memory.limit_in_bytes",
-                    &max,
-                );
-                set(
-                    "memory_high",
-                    res.memory_high.is_some(),
-                    d,
-                    "memory.soft_limit_in_bytes",
-                    &high,
-                );
-            }
-            None => {
-                if res.memory_max.is_some() {
-                    missing.push(absent("memory_max", "memory"));
-                }
-                if res.memory_high.is_some() {
-                    missing.push(absent("memory_high", "memory"));
-                }
-            }
-        }
-
-        let quota = res.cpu_max.map(|pct| u64::from(pct) * CPU_PERIOD_US / 100);
-        match self.limit_dir("cpu") {
-            Some((d, true)) => {
-                let max = match quota {
-                    Some(q) => format!("{} {CPU_PERIOD_US}", q.max(1000)),
-                    None => format!("max {CPU_PERIOD_US}"),
-                };
-                set("cpu_max", quota.is_some(), d, "cpu.max", &max);
-                let w = res.cpu_weight.unwrap_or(100).clamp(1, 10000);
-                set(
-                    "cpu_weight",
-                    res.cpu_weight.is_some(),
-                    d,
-                    "cpu.weight",
-                    &w.to_string(),
-                );
-            }
-            Some((d, false)) => {
-                set(
-                    "cpu_max",
-                    quota.is_some(),
-                    d,
-                    "cpu.cfs_period_us",
-                    &CPU_PERIOD_US.to_string(),
-                );
-                let q = quota.map_or("-1".into(), |q| q.max(1000).to_string());
-                set("cpu_max", quota.is_some(), d, "cpu.cfs_quota_us", &q);
-                let shares = res
-                    .cpu_weight
-                    .map_or(1024, |w| (u64::from(w) * 1024 / 100).max(2));
-                set(
-                    "cpu_weight",
-                    res.cpu_weight.is_some(),
-                    d,
-                    "cpu.shares",
-                    &shares.to_string(),
-                );
-            }
-            None => {
-                if res.cpu_max.is_some() {
-                    missing.push(absent("cpu_max", "cpu"));
-                }
-                if res.cpu_weight.is_some() {
-                    missing.push(absent("cpu_weight", "cpu"));
-                }
-            }
-        }
-
-        match self.limit_dir("pids") {
-            Some((d, _)) => {
-                let max = res.tasks_max.map_or("max".into(), |v| v.to_string());
-                set("tasks_max", res.tasks_max.is_some(), d, "pids.max", &max);
-            }
-            None => {
-                if res.tasks_max.is_some() {
-                    missing.push(absent("tasks_max", "pids"));
-                }
-            }
-        }
-        warnings.extend(missing);
-        warnings
     }
 
     /// Opens what spawn needs to put the child here before its first instruction:
@@ -1129,146 +752,6 @@ impl UnitCgroup {
         self.v2.as_ref().map(|u| u.dir.join("cgroup.events"))
     }
 
-    /// The file of one figure, and whether it is v1 `cpuacct.usage` (nanoseconds, not
-    /// `cpu.stat`'s keyed microseconds).
-    fn stat_path(&self, kind: StatKind) -> Option<(PathBuf, bool)> {
-        match kind {
-            StatKind::Memory => match self.limit_dir("memory") {
-                Some((d, true)) => Some((d.join("memory.current"), false)),
-                Some((d, false)) => Some((d.join("memory.usage_in_bytes"), false)),
-                None => None,
-            },
-            // v2 has cpu.stat in every cgroup, controller or not; v1 needs cpuacct.
-            StatKind::Cpu => match &self.v2 {
-                Some(u) => Some((u.dir.join("cpu.stat"), false)),
-                None => self
-                    .v1_dir("cpuacct")
-                    .map(|d| (d.join("cpuacct.usage"), true)),
-            },
-            // Without a pids directory (a hybrid host's unit without tasks_max), the v2
-            // tracking directory lists the unit's tasks.
-            StatKind::Tasks => match self.limit_dir("pids") {
-                Some((d, _)) => Some((d.join("pids.current"), false)),
-                None => self
-                    .v2
-                    .as_ref()
-                    .map(|u| (u.dir.join("cgroup.threads"), true)),
-            },
-        }
-    }
-
-    /// Whether `kind` is read from its other source (the flag of [`Self::stat_path`]).
-    fn alt_source(&self, kind: StatKind) -> bool {
-        match kind {
-            StatKind::Memory => false,
-            StatKind::Cpu => self.v2.is_none(),
-            StatKind::Tasks => self.limit_dir("pids").is_none(),
-        }
-    }
-
-    fn open_stat_fds(&self) -> StatFds {
-        // Held files must never crowd out what starts and watches units: only while they sit
-        // below the room the units need (fds are numbered lowest free first, so a number is
-        // a count). A fixed half of the table left too little: 4,000 units under a limit of
-        // 20,000 failed to start; a fixed eighth made a status of 1,000 open 1,500 files.
-        let budget = stat_fd_budget();
-        let open = |kind| {
-            let (p, _) = self.stat_path(kind)?;
-            match open_ro(&p) {
-                Ok(fd) if (fd.as_raw_fd() as u64) < budget => Some(fd),
-                Ok(_) => {
-                    tracing::debug!(unit = %self.unit, "fd budget: stat files read by path");
-                    None
-                }
-                Err(e) => {
-                    tracing::debug!(unit = %self.unit, file = %p.display(), error = %e, "stat file not held open");
-                    None
-                }
-            }
-        };
-        StatFds {
-            memory: open(StatKind::Memory),
-            cpu: open(StatKind::Cpu),
-            tasks: open(StatKind::Tasks),
-        }
-    }
-
-    /// One figure: a pread of the held file, else (or if that fails) a read by path.
-    fn stat(&self, kind: StatKind) -> Option<u64> {
-        let mut buf = [0u8; STAT_BUF];
-        let fd = match kind {
-            StatKind::Memory => self.stat_fds.memory.as_ref(),
-            StatKind::Cpu => self.stat_fds.cpu.as_ref(),
-            StatKind::Tasks => self.stat_fds.tasks.as_ref(),
-        };
-        let held = fd.and_then(|fd| match pread0(fd, &mut buf) {
-            Ok(n) if n < buf.len() => Some(n),
-            _ => None,
-        });
-        let (n, alt) = match held {
-            Some(n) => (n, self.alt_source(kind)),
-            None => {
-                let (p, alt) = self.stat_path(kind)?;
-                let f = open_ro(&p).ok()?;
-                match pread0(&f, &mut buf) {
-                    Ok(n) if n < buf.len() => (n, alt),
-                    // Bigger than the buffer (cgroup.threads of a unit of many tasks).
-                    Ok(_) => {
-                        let t = read_file(&p).ok()?;
-                        return parse_stat(&t, kind, alt);
-                    }
-                    Err(_) => return None,
-                }
-            }
-        };
-        let text = std::str::from_utf8(&buf[..n]).ok()?;
-        parse_stat(text, kind, alt)
-    }
-
-    pub fn stats(&self) -> CgroupStats {
-        let tasks = self.stat(StatKind::Tasks).or_else(|| {
-            let threads = match (&self.v2, self.v1_tracking()) {
-                (Some(u), _) => u.dir.join("cgroup.threads"),
-                (None, Some(t)) => t.dir.join("tasks"),
-                (None, None) => return None,
-            };
-            read_file(&threads).ok().map(|t| t.lines().count() as u64)
-        });
-        CgroupStats {
-            memory_bytes: self.stat(StatKind::Memory),
-            cpu_usec: self
-                .stat(StatKind::Cpu)
-                .map(|c| c.saturating_sub(self.cpu_base)),
-            tasks,
-        }
-    }
-
-    /// How many stat files are held open (for tests).
-    pub fn held_stat_files(&self) -> usize {
-        [
-            &self.stat_fds.memory,
-            &self.stat_fds.cpu,
-            &self.stat_fds.tasks,
-        ]
-        .iter()
-        .filter(|f| f.is_some())
-        .count()
-    }
-
-    /// OOM kills seen in this cgroup so far (v2 memory.events, v1 memory.oom_control).
-    pub fn oom_kills(&self) -> u64 {
-        match self.limit_dir("memory") {
-            Some((d, true)) => read_file(&d.join("memory.events"))
-                .ok()
-                .and_then(|t| keyed(&t, "oom_kill")),
-            Some((d, false)) => read_file(&d.join("memory.oom_control"))
-                .ok()
-                .and_then(|t| keyed(&t, "oom_kill")),
-            None => None,
-        }
-        .unwrap_or(0)
-    }
-
     /// The cgroup path for `status`: the v2 path as /proc/PID/cgroup shows it, else
     /// `controller:path` of the v1 tracking hierarchy.
     pub fn path(&self) -> String {
@@ -1301,82 +784,9 @@ impl UnitCgroup {
     }
 }
 
-fn read_pids(procs: &Path) -> io::Result<Vec<i32>> {
-    Ok(read_file(procs)?
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect())
-}
-
-fn procs_empty(procs: &Path) -> bool {
-    read_pids(procs).map(|p| p.is_empty()).unwrap_or(true)
-}
-
-/// SIGKILL over cgroup.procs until it is empty. With a v1 freezer, the first round runs
-/// frozen (nothing can fork in between), then thaws so the kills are delivered.
-fn kill_loop(procs: &Path, freezer: Option<&Path>) -> io::Result<()> {
-    let frozen = freezer.is_some_and(|f| write_file(f, "FROZEN").is_ok());
-    let end = Instant::now() + V1_KILL_BOUND;
-    let mut first = true;
-    loop {
-        let pids = match read_pids(procs) {
-            Ok(p) => p,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => {
-                if let (true, Some(f)) = (frozen, freezer) {
-                    let _ = write_file(f, "THAWED");
-                }
-                return Err(e);
-            }
-        };
-        for &pid in &pids {
-            // SAFETY: plain syscall; these pids are in our unit's cgroup right now.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-        if first {
-            first = false;
-            if let (true, Some(f)) = (frozen, freezer) {
-                // Frozen v1 tasks only die once thawed.
-                write_file(f, "THAWED")?;
-            }
-        }
-        if pids.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() >= end {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("{} still has {} processes", procs.display(), pids.len()),
-            ));
-        }
-        // SAFETY: plain syscall.
-        unsafe { libc::sched_yield() };
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const HYBRID_MI: &str = "\
-31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
-33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
-35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-37 31 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer
-39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
-40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-";
-    const HYBRID_PC: &str = "\
-9:name=systemd:/
-8:pids:/
-6:freezer:/
-4:memory:/process_api/abc
-2:cpuacct:/
-1:cpu:/
-0::/
-";
 
     #[test]
     fn a_new_image_in_the_leaf_of_an_earlier_one_takes_its_own_cgroup_back() {
@@ -1403,117 +813,5 @@ mod tests {
         std::fs::create_dir_all(t.path().join("colony")).expect("dir");
         reenter_own(&mut root, "colony");
         assert_eq!((root.dir.as_path(), root.rel.as_str()), (t.path(), "/"));
-    }
-
-    #[test]
-    fn detects_this_hosts_hybrid_layout() {
-        let d = detect(HYBRID_MI, HYBRID_PC);
-        let v2 = d.v2.unwrap();
-        assert_eq!(v2.dir, PathBuf::from("/sys/fs/cgroup/unified"));
-        assert_eq!(v2.rel, "/");
-        assert_eq!(
-            d.v1["memory"].dir,
-            PathBuf::from("/sys/fs/cgroup/memory/process_api/abc")
-        );
-        assert_eq!(d.v1["pids"].dir, PathBuf::from("/sys/fs/cgroup/pids"));
-        assert_eq!(d.v1.len(), 5);
-    }
-
-    #[test]
-    fn detects_pure_v2_with_a_container_root_and_escapes() {
-        let mi = "\
-25 1 0:22 /docker/abc /sys/fs/cgroup ro,nosuid - cgroup2 cgroup2 rw
-26 1 0:23 / /mnt/my\\040cg rw - cgroup2 cgroup2 rw
-";
-        let d = detect(mi, "0::/docker/abc/svc\n");
-        let v2 = d.v2.unwrap();
-        assert_eq!(v2.dir, PathBuf::from("/sys/fs/cgroup/svc"));
-        assert!(v2.read_only);
-        assert!(d.v1.is_empty());
-        assert_eq!(unescape("/mnt/my\\040cg"), "/mnt/my cg");
-        assert_eq!(unescape("a\\"), "a\\");
-    }
-
-    #[test]
-    fn detects_a_cgroup_namespace_root() {
-        // PID 1 of a container with a private cgroup namespace and its own cgroup2 mount:
-        // the delegated subtree is "/" both in the mount and in /proc/self/cgroup.
-        let mi = "\
-24 1 0:22 / / rw - overlay overlay rw
-30 24 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw,nsdelegate
-";
-        let v2 = detect(mi, "0::/\n").v2.unwrap();
-        assert_eq!(v2.dir, PathBuf::from("/sys/fs/cgroup"));
-        assert_eq!(v2.rel, "/");
-        assert!(!v2.read_only);
-        // Once colony-init moved into its leaf.
-        let v2 = detect(mi, "0::/init\n").v2.unwrap();
-        assert_eq!(v2.dir, PathBuf::from("/sys/fs/cgroup/init"));
-    }
-
-    #[test]
-    fn a_cgroup2_mounted_over_another_replaces_it() {
-        // A read-only mount over a writable one: what is seen is the one on top.
-        let mi = "\
-25 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw
-40 25 0:26 / /sys/fs/cgroup ro,nosuid - cgroup2 cgroup2 rw
-";
-        let v2 = detect(mi, "0::/\n").v2.unwrap();
-        assert_eq!(v2.dir, PathBuf::from("/sys/fs/cgroup"));
-        assert!(v2.read_only);
-        // A container's fresh cgroup2 over the host's (whose root is outside the container's
-        // cgroup namespace: "/..").
-        let mi = "\
-25 1 0:26 /.. /sys/fs/cgroup ro - cgroup2 cgroup2 rw
-40 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw
-";
-        let v2 = detect(mi, "0::/\n").v2.unwrap();
-        assert_eq!(v2.dir, PathBuf::from("/sys/fs/cgroup"));
-        assert!(!v2.read_only);
-        // A mount elsewhere does not replace the first one found.
-        let mi = "\
-25 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw
-40 1 0:26 / /mnt/cg ro - cgroup2 cgroup2 rw
-";
-        let v2 = detect(mi, "0::/a\n").v2.unwrap();
-        assert_eq!(v2.dir, PathBuf::from("/sys/fs/cgroup/a"));
-        assert!(!v2.read_only);
-    }
-
-    #[test]
-    fn a_cgroup2_mount_outside_our_namespace_is_not_used() {
-        // `unshare --cgroup` without a new cgroup2 mount: the host's mount shows "/..", and
-        // "/" of /proc/self/cgroup is not its root (that would be the host's root cgroup).
-        let mi = "25 1 0:26 /.. /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
-        assert_eq!(detect(mi, "0::/\n").v2, None);
-        let mi = "25 1 0:26 /../.. /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
-        assert_eq!(detect(mi, "0::/x\n").v2, None);
-    }
-
-    #[test]
-    fn co_mounted_v1_controllers_share_a_directory() {
-        let mi = "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n";
-        let d = detect(mi, "3:cpu,cpuacct:/a\n");
-        assert_eq!(d.v1["cpu"].dir, d.v1["cpuacct"].dir);
-        assert_eq!(
-            d.v1["cpu"].dir,
-            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/a")
-        );
-    }
-
-    #[test]
-    fn nothing_mounted_is_nothing_detected() {
-        assert_eq!(detect("", ""), Detected::default());
-        assert_eq!(detect("garbage\n1 2 3\n", "x\n0::/\n"), Detected::default());
-    }
-
-    #[test]
-    fn keyed_files() {
-        assert_eq!(keyed("populated 0\nfrozen 0\n", "populated"), Some(0));
-        assert_eq!(
-            keyed("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill"),
-            Some(3)
-        );
-        assert_eq!(keyed("usage_usec 12\n", "user_usec"), None);
     }
 }
