@@ -823,12 +823,12 @@ fn systemd_defaults_are_carried_without_a_report_of_loss() {
         &dir.path().join("sd2"),
         &[(
             "tight.service",
-            "[Service]\nExecStart=/bin/sleep 1000\nProtectClock=yes\nStandardInput=tty\n",
+            "[Service]\nExecStart=/bin/sleep 1000\nDeviceAllow=/dev/null rw\nStandardInput=tty\n",
         )],
     );
     let r = import(&files, &dir.path().join("units2"), None, false, false);
     assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
-    assert!(line(&r.out, "ProtectClock=yes").contains("NOT CARRIED"));
+    assert!(line(&r.out, "DeviceAllow=/dev/null rw").contains("NOT CARRIED"));
     assert!(line(&r.out, "StandardInput=tty").contains("NOT CARRIED"));
 }
 
@@ -1026,7 +1026,7 @@ fn systemd_sandbox_directives_become_sandbox_keys() {
         &dir.path().join("sd"),
         &[(
             "redis.service",
-            "[Service]\nExecStart=/usr/bin/redis-server\nProtectSystem=strict\nProtectHome=yes\nPrivateTmp=yes\nPrivateDevices=true\nPrivateNetwork=no\nReadWritePaths=-/var/lib/redis -/var/log/redis\nReadWritePaths=-/run/redis\nReadOnlyPaths=+/etc/redis\nInaccessiblePaths=-/opt/secret\nBindPaths=/srv/data:/data\nBindReadOnlyPaths=/srv/conf:/conf\nProtectKernelTunables=yes\nProtectKernelModules=yes\nProtectKernelLogs=yes\nProtectControlGroups=yes\nSystemCallFilter=@system-service\nSystemCallFilter=~@privileged @resources @known\nSystemCallErrorNumber=EPERM\nSystemCallArchitectures=native\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\nMemoryDenyWriteExecute=true\nRestrictNamespaces=true\nRestrictRealtime=true\nRestrictSUIDSGID=true\nLockPersonality=true\nProtectClock=yes\n",
+            "[Service]\nExecStart=/usr/bin/redis-server\nProtectSystem=strict\nProtectHome=yes\nPrivateTmp=yes\nPrivateDevices=true\nPrivateNetwork=no\nReadWritePaths=-/var/lib/redis -/var/log/redis\nReadWritePaths=-/run/redis\nReadOnlyPaths=+/etc/redis\nInaccessiblePaths=-/opt/secret\nBindPaths=/srv/data:/data\nBindReadOnlyPaths=/srv/conf:/conf\nProtectKernelTunables=yes\nProtectKernelModules=yes\nProtectKernelLogs=yes\nProtectControlGroups=yes\nSystemCallFilter=@system-service\nSystemCallFilter=~@privileged @resources @known\nSystemCallErrorNumber=EPERM\nSystemCallArchitectures=native\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\nMemoryDenyWriteExecute=true\nRestrictNamespaces=true\nRestrictRealtime=true\nRestrictSUIDSGID=true\nLockPersonality=true\nProtectClock=yes\nProtectHostname=yes\nProtectProc=invisible\nDeviceAllow=/dev/null rw\n",
         )],
     );
     let out = dir.path().join("units");
@@ -1058,7 +1058,10 @@ fn systemd_sandbox_directives_become_sandbox_keys() {
     assert!(line(&r.out, "@known").contains("@known"), "{}", r.out);
     assert!(line(&r.out, "ReadOnlyPaths=+/etc/redis").contains("approx"));
     assert!(line(&r.out, "BindReadOnlyPaths").contains("approx"));
-    assert!(line(&r.out, "ProtectClock").contains("[sandbox] has no such key"));
+    assert!(s.protect_clock && s.protect_hostname);
+    assert_eq!(s.protect_proc, units::sandbox::ProtectProc::Invisible);
+    assert!(line(&r.out, "ProtectProc=invisible").contains("carried"));
+    assert!(line(&r.out, "DeviceAllow").contains("NOT CARRIED"));
 }
 
 #[test]

@@ -23,6 +23,7 @@ const PROBE: &str = r#"
 #include <sys/personality.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timex.h>
 #include <unistd.h>
 
 static int count(const char *path) {
@@ -76,6 +77,17 @@ int main(int argc, char **argv) {
             if (fd >= 0) close(fd);
             r = chmod("/tmp/suid-probe", 04755) < 0 ? errno : 0;
             unlink("/tmp/suid-probe");
+        } else if (!strcmp(a, "hostname")) {
+            /* Only ever run where protect_hostname holds: elsewhere it would rename the host. */
+            r = sethostname("colony-probe", 12) < 0 ? errno : 0;
+        } else if (!strcmp(a, "adjtimex")) {
+            /* modes = 0: a read of the clock's state that changes nothing, denied by @clock. */
+            struct timex t;
+            memset(&t, 0, sizeof t);
+            r = adjtimex(&t) < 0 ? errno : 0;
+        } else if (!strncmp(a, "chr:", 4)) {
+            struct stat st;
+            r = stat(a + 4, &st) < 0 ? errno : (S_ISCHR(st.st_mode) ? 0 : -1);
         } else if (!strcmp(a, "ifaces")) {
             struct if_nameindex *n = if_nameindex(), *p = n;
             while (p && p->if_index) { r++; p++; }
@@ -102,8 +114,19 @@ fn probe() -> Option<PathBuf> {
         .clone()
 }
 
+/// The host's mount table, less the network namespaces other tests (the fleet's hosts)
+/// may be adding and removing meanwhile.
 fn host_mounts() -> String {
-    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            l.split(' ')
+                .nth(4)
+                .is_none_or(|at| !at.starts_with("/run/netns"))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 /// Only root may build namespaces; the tests skip elsewhere.
@@ -312,6 +335,70 @@ fn private_tmp_devices_network_and_kernel_protections() {
         assert_eq!(get(&r, "count:/lib/modules"), host_modules);
     }
     assert_eq!(get(&r, "mount"), 0);
+    drop(run);
+    assert_eq!(before, host_mounts(), "the host's mounts changed");
+}
+
+/// protect_hostname, protect_clock and protect_proc, with a unit that is not root (root sees
+/// every process whatever hidepid says).
+#[test]
+fn hostname_clock_and_proc_protections() {
+    if !root() {
+        return;
+    }
+    let Some(probe) = probe() else { return };
+    let before = host_mounts();
+    let rtc = Path::new("/dev/rtc0");
+    let has_rtc = std::fs::metadata(rtc).is_ok_and(|m| {
+        use std::os::unix::fs::FileTypeExt;
+        m.file_type().is_char_device()
+    });
+    let c = Colony::new();
+    let unit = |args: &[&str], sandbox: &str| {
+        let mut exec = vec![format!("{:?}", probe.display().to_string())];
+        exec.extend(args.iter().map(|a| format!("{a:?}")));
+        format!(
+            "exec = [{}]\nuser = \"nobody\"\n[restart]\npolicy = \"never\"\n[sandbox]\n{sandbox}\n",
+            exec.join(", ")
+        )
+    };
+    let on_args = ["hostname", "adjtimex", "chr:/dev/rtc0", "exists:/proc/1"];
+    let off_args = ["adjtimex", "chr:/dev/rtc0", "exists:/proc/1"];
+    c.write_unit(
+        "on",
+        &unit(
+            &on_args,
+            "protect_hostname = true\nprotect_clock = true\nprotect_proc = \"invisible\"",
+        ),
+    );
+    // A namespace of its own, so that nothing it does could reach the host.
+    c.write_unit("off", &unit(&off_args, "private_tmp = true"));
+    let run = Run { c: c.start() };
+    let (r, pid) = run.results("on");
+    // As root, sethostname would succeed in the unit's own UTS namespace; as nobody the
+    // filter answers first: EPERM either way, and the host keeps its name.
+    assert_eq!(get(&r, "hostname"), libc::EPERM, "{r:?}");
+    assert_eq!(get(&r, "adjtimex"), libc::EPERM, "{r:?}");
+    if has_rtc {
+        assert_ne!(get(&r, "chr:/dev/rtc0"), 0, "rtc still a device: {r:?}");
+    }
+    assert_eq!(get(&r, "exists:/proc/1"), libc::ENOENT, "{r:?}");
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/uts")).unwrap();
+    assert_ne!(
+        ns(&pid.to_string()),
+        ns("self"),
+        "a UTS namespace of its own"
+    );
+    let proc_opts = mount_opts(pid, "/proc").unwrap();
+    assert!(proc_opts.contains("hidepid=invisible"), "{proc_opts}");
+    assert_eq!(status_field(pid, "Seccomp"), "2");
+    let (r, pid) = run.results("off");
+    assert_eq!(get(&r, "adjtimex"), 0, "{r:?}");
+    if has_rtc {
+        assert_eq!(get(&r, "chr:/dev/rtc0"), 0, "{r:?}");
+    }
+    assert_eq!(get(&r, "exists:/proc/1"), 0, "{r:?}");
+    assert_eq!(ns(&pid.to_string()), ns("self"));
     drop(run);
     assert_eq!(before, host_mounts(), "the host's mounts changed");
 }

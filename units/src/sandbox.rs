@@ -21,6 +21,9 @@ pub const KEYS: &[&str] = &[
     "protect_kernel_modules",
     "protect_kernel_logs",
     "protect_control_groups",
+    "protect_hostname",
+    "protect_clock",
+    "protect_proc",
     "system_call_filter",
     "system_call_error_number",
     "restrict_address_families",
@@ -52,6 +55,32 @@ pub enum ProtectHome {
     ReadOnly,
     /// An empty tmpfs on each.
     Tmpfs,
+}
+
+/// `protect_proc`: which processes' /proc/PID the unit sees (procfs `hidepid=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProtectProc {
+    /// The host's /proc as it is.
+    #[default]
+    Default,
+    /// Other users' processes are not listed at all.
+    Invisible,
+    /// Listed, but their directories cannot be read.
+    NoAccess,
+    /// Only the processes it may ptrace are listed.
+    Ptraceable,
+}
+
+impl ProtectProc {
+    /// The procfs `hidepid=` option.
+    pub fn hidepid(self) -> Option<&'static str> {
+        match self {
+            ProtectProc::Default => None,
+            ProtectProc::Invisible => Some("invisible"),
+            ProtectProc::NoAccess => Some("noaccess"),
+            ProtectProc::Ptraceable => Some("ptraceable"),
+        }
+    }
 }
 
 /// A path of `read_write_paths`, `read_only_paths`, `inaccessible_paths`.
@@ -116,6 +145,11 @@ pub struct Sandbox {
     pub protect_kernel_modules: bool,
     pub protect_kernel_logs: bool,
     pub protect_control_groups: bool,
+    /// A UTS namespace of its own; changing the host or domain name fails (EPERM).
+    pub protect_hostname: bool,
+    /// Setting the system clock fails (EPERM) and /dev/rtc* cannot be opened.
+    pub protect_clock: bool,
+    pub protect_proc: ProtectProc,
     pub system_call_filter: Option<SyscallFilter>,
     pub system_call_error_number: SyscallAction,
     pub restrict_address_families: Option<AddressFamilies>,
@@ -141,6 +175,8 @@ impl Sandbox {
             || self.protect_kernel_modules
             || self.protect_kernel_logs
             || self.protect_control_groups
+            || self.protect_clock
+            || self.protect_proc != ProtectProc::Default
     }
 
     /// Anything asks for a seccomp filter.
@@ -155,6 +191,8 @@ impl Sandbox {
             || self.protect_kernel_modules
             || self.protect_kernel_logs
             || self.private_devices
+            || self.protect_hostname
+            || self.protect_clock
     }
 
     pub fn any(&self) -> bool {
@@ -168,6 +206,18 @@ pub fn parse_protect_system(v: &str) -> Result<ProtectSystem, String> {
         "strict" => Ok(ProtectSystem::Strict),
         _ => Err(format!(
             "`{v}` is not a protect_system value: write true, false, \"full\" or \"strict\""
+        )),
+    }
+}
+
+pub fn parse_protect_proc(v: &str) -> Result<ProtectProc, String> {
+    match v {
+        "default" => Ok(ProtectProc::Default),
+        "invisible" => Ok(ProtectProc::Invisible),
+        "noaccess" => Ok(ProtectProc::NoAccess),
+        "ptraceable" => Ok(ProtectProc::Ptraceable),
+        _ => Err(format!(
+            "`{v}` is not a protect_proc value: write \"default\", \"invisible\", \"noaccess\" or \"ptraceable\""
         )),
     }
 }

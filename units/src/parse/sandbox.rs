@@ -41,6 +41,16 @@ impl Cx<'_> {
                 }
             }
         }
+        if t.get("protect_proc").is_some() {
+            if let Some(p) = self.parsed(
+                &t,
+                "protect_proc",
+                "\"default\", \"invisible\", \"noaccess\" or \"ptraceable\"",
+                sb::parse_protect_proc,
+            ) {
+                s.protect_proc = p;
+            }
+        }
         let flag = |cx: &mut Self, k: &str| cx.boolean(&t, k).unwrap_or(false);
         s.private_tmp = flag(self, "private_tmp");
         s.private_devices = flag(self, "private_devices");
@@ -49,6 +59,8 @@ impl Cx<'_> {
         s.protect_kernel_modules = flag(self, "protect_kernel_modules");
         s.protect_kernel_logs = flag(self, "protect_kernel_logs");
         s.protect_control_groups = flag(self, "protect_control_groups");
+        s.protect_hostname = flag(self, "protect_hostname");
+        s.protect_clock = flag(self, "protect_clock");
         s.memory_deny_write_execute = flag(self, "memory_deny_write_execute");
         s.restrict_namespaces = flag(self, "restrict_namespaces");
         s.restrict_realtime = flag(self, "restrict_realtime");

@@ -20,6 +20,8 @@ const SWITCHES: &[(&str, &str)] = &[
     ("RestrictRealtime", "sandbox.restrict_realtime"),
     ("RestrictSUIDSGID", "sandbox.restrict_suid_sgid"),
     ("LockPersonality", "sandbox.lock_personality"),
+    ("ProtectHostname", "sandbox.protect_hostname"),
+    ("ProtectClock", "sandbox.protect_clock"),
 ];
 
 pub(super) fn sandbox(sd: &mut Sd) {
@@ -47,6 +49,17 @@ pub(super) fn sandbox(sd: &mut Sd) {
             (Some(false), _) => {}
             (None, "read-only" | "tmpfs") => sd.carry(i, "sandbox.protect_home", V::s(v)),
             _ => sd.drop_it(i, "ProtectHome= is yes, no, read-only or tmpfs"),
+        }
+    }
+    if let Some(i) = sd.last("Service", "ProtectProc") {
+        let v = sd.items[i].value.trim().to_string();
+        match v.as_str() {
+            "default" => {}
+            "invisible" | "noaccess" | "ptraceable" => sd.carry(i, "sandbox.protect_proc", V::s(v)),
+            _ => sd.drop_it(
+                i,
+                "ProtectProc= is default, invisible, noaccess or ptraceable",
+            ),
         }
     }
     if let Some(i) = sd.last("Service", "RestrictNamespaces") {

@@ -46,12 +46,18 @@ enum Op {
         target: CString,
         path: CString,
     },
+    /// A procfs of the unit's own on /proc, with these options (`hidepid=`).
+    Proc {
+        opts: CString,
+    },
 }
 
 /// What the child does before its credentials change.
 pub struct MountPlan {
     mounts: bool,
     network: bool,
+    /// A UTS namespace of its own (`protect_hostname`).
+    uts: bool,
     ops: Vec<Op>,
 }
 
@@ -265,12 +271,21 @@ pub fn plan(sb: &Sandbox, run_dir: &Path) -> Result<MountPlan, PlanError> {
     let mut out = MountPlan {
         mounts: sb.wants_mounts(),
         network: sb.private_network,
+        uts: sb.protect_hostname,
         ops: Vec::new(),
     };
     if !out.mounts {
         return Ok(out);
     }
-    let table = mount_table()?;
+    let mut table = mount_table()?;
+    // A procfs of its own goes first: the steps below that reach into /proc (hidden files,
+    // /proc/sys read-only) then act on it, and the host's mounts below /proc are covered.
+    if let Some(hidepid) = sb.protect_proc.hidepid() {
+        out.ops.push(Op::Proc {
+            opts: CString::new(format!("hidepid={hidepid}")).unwrap_or_default(),
+        });
+        table.retain(|m| !m.at.starts_with("/proc") || m.at == Path::new("/proc"));
+    }
 
     // Rules: the nearest one above a mount decides.
     let mut rules: Vec<(PathBuf, Rule)> = Vec::new();
@@ -409,6 +424,9 @@ pub fn plan(sb: &Sandbox, run_dir: &Path) -> Result<MountPlan, PlanError> {
     }
     if sb.protect_kernel_tunables {
         hidden_builtin.extend(["/proc/kallsyms", "/proc/kcore"]);
+    }
+    if sb.protect_clock && !sb.private_devices {
+        hidden_builtin.extend(["/dev/rtc", "/dev/rtc0", "/dev/rtc1"]);
     }
     let user_hidden = hidden.len();
     hidden.extend(hidden_builtin.iter().map(|s| builtin(s)));
@@ -560,7 +578,7 @@ unsafe fn loopback_up() -> Result<(), Failed> {
 
 impl MountPlan {
     pub fn is_empty(&self) -> bool {
-        !self.mounts && !self.network
+        !self.mounts && !self.network && !self.uts
     }
 
     /// Carries the plan out. Only raw syscalls on the prepared strings; `Err` with errno set.
@@ -574,6 +592,9 @@ impl MountPlan {
         }
         if self.network {
             flags |= libc::CLONE_NEWNET;
+        }
+        if self.uts {
+            flags |= libc::CLONE_NEWUTS;
         }
         if flags == 0 {
             return Ok(());
@@ -661,6 +682,13 @@ impl MountPlan {
                 Op::Mknod { path, mode, dev } => ok(libc::mknod(path.as_ptr(), *mode, *dev))?,
                 Op::Mkdir { path, mode } => ok(libc::mkdir(path.as_ptr(), *mode))?,
                 Op::Symlink { target, path } => ok(libc::symlink(target.as_ptr(), path.as_ptr()))?,
+                Op::Proc { opts } => ok(libc::mount(
+                    c"proc".as_ptr(),
+                    c"/proc".as_ptr(),
+                    c"proc".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    opts.as_ptr().cast(),
+                ))?,
             }
         }
         Ok(())

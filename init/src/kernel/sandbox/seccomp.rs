@@ -142,6 +142,13 @@ pub fn build(sb: &Sandbox) -> Result<Filters, SeccompError> {
     if sb.restrict_namespaces {
         denied.insert("setns".to_string());
     }
+    if sb.protect_hostname {
+        denied.insert("sethostname".to_string());
+        denied.insert("setdomainname".to_string());
+    }
+    if sb.protect_clock {
+        units::sandbox::expand_group("@clock", &mut denied);
+    }
     if sb.restrict_realtime {
         // Its attributes are in memory a filter cannot read.
         denied.insert("sched_setattr".to_string());
