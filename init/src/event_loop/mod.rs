@@ -10,7 +10,7 @@
 //! (`Input::EffectFailed`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -43,6 +43,7 @@ use crate::probe::{self, Probes};
 use crate::ratelimit::Limits;
 
 mod events;
+mod exec_env;
 mod process;
 mod ready;
 mod reexec;
@@ -154,6 +155,8 @@ struct UnitRt {
     status_text: Option<String>,
     /// Its log file's writes fail (said once, not per line).
     log_failure: crate::ratelimit::Persistent,
+    /// Runtime directories and credentials made for its start (exec_env.rs).
+    exec: exec_env::ExecRt,
 }
 
 struct Waiter {
@@ -548,9 +551,14 @@ impl Engine {
         while let Some(input) = queue.pop_front() {
             let unit = probe_relevant(&input);
             let effects = self.core.handle(input, now());
+            let changed: BTreeSet<String> =
+                self.core.changes().iter().map(|c| c.unit.clone()).collect();
             self.publish_changes();
             for effect in effects {
                 queue.extend(self.apply_caught(effect));
+            }
+            for u in changed {
+                self.sync_exec_env(&u);
             }
             if let Some(u) = unit {
                 queue.extend(self.sync_probes(&u));
