@@ -155,6 +155,56 @@ impl Engine {
         })
     }
 
+    /// The handover's share of a unit's `exec_env` and sockets.
+    pub(super) fn exec_handles(&self, rt: &UnitRt) -> crate::handover::ExecHandles {
+        crate::handover::ExecHandles {
+            listen: rt
+                .sockets
+                .open
+                .as_ref()
+                .map(|l| l.raw())
+                .unwrap_or_default(),
+            runtime_dirs: rt.exec.runtime_dirs.clone(),
+            credentials: rt
+                .exec
+                .credentials
+                .as_ref()
+                .map(|c| (c.dir.clone(), c.backing != credentials::Backing::Plain)),
+        }
+    }
+
+    /// Take over what the last image kept of a unit's `exec_env` and sockets.
+    pub(super) fn adopt_exec(
+        &mut self,
+        rt: &mut UnitRt,
+        h: crate::handover::ExecHandles,
+        def: Option<&Unit>,
+    ) {
+        rt.exec.runtime_dirs = h.runtime_dirs;
+        rt.exec.credentials = h.credentials.map(|(dir, mounted)| Loaded {
+            dir,
+            backing: if mounted {
+                credentials::Backing::Ramfs
+            } else {
+                credentials::Backing::Plain
+            },
+        });
+        if h.listen.is_empty() {
+            return;
+        }
+        match def.and_then(|d| d.socket.as_deref()) {
+            Some(spec) if spec.listen.len() == h.listen.len() => {
+                rt.sockets.open = Some(crate::kernel::sockets::adopt(spec, &h.listen));
+            }
+            _ => {
+                for fd in h.listen {
+                    // SAFETY: listed in the state as this unit's socket; nothing else owns it.
+                    drop(unsafe { crate::handover::adopt(fd) });
+                }
+            }
+        }
+    }
+
     /// At a unit's stop: its runtime directories and credentials go.
     pub(super) fn sync_exec_env(&mut self, name: &str) {
         let resting = match self.core.get(name) {

@@ -73,7 +73,8 @@ impl Engine {
             .ok_or_else(|| "no definition".to_string())?;
         self.ensure_log(name, &def)?;
         let heartbeat = self.ensure_heartbeat(name, &def)?;
-        let prep = self.prepare_exec_env(name, &def)?;
+        let mut prep = self.prepare_exec_env(name, &def)?;
+        let listen = self.listen_fds(name, &def)?;
 
         // Everything the child needs is prepared here, before the fork; spawn resolves a
         // bare exec[0] in the unit's PATH.
@@ -91,6 +92,7 @@ impl Engine {
                     "NOTIFY_SOCKET"
                         | "LISTEN_FDS"
                         | "LISTEN_PID"
+                        | "LISTEN_FDNAMES"
                         | "WATCHDOG_USEC"
                         | "WATCHDOG_PID"
                 )
@@ -128,6 +130,11 @@ impl Engine {
             env.insert(k.clone(), v.clone());
         }
         env.extend(prep.dirs_env.iter().cloned());
+        if let Some((fds, names)) = &listen {
+            env.insert("LISTEN_FDS".into(), fds.len().to_string());
+            env.insert("LISTEN_FDNAMES".into(), names.clone());
+            prep.extras.listen = fds.clone();
+        }
         // Never the unit's own to set: it names the unit's processes that escape its
         // process group, to find them at its stop.
         env.insert("COLONY_UNIT".into(), name.to_string());
@@ -257,7 +264,10 @@ impl Engine {
         let pid_var = (def.ready.kind == units::model::ReadyType::Notify
             && def.ready.watchdog.is_some())
         .then_some(c"WATCHDOG_PID");
-        let pid_vars: Vec<&CStr> = pid_var.into_iter().collect();
+        let mut pid_vars: Vec<&CStr> = pid_var.into_iter().collect();
+        if listen.is_some() {
+            pid_vars.push(c"LISTEN_PID");
+        }
         let (child, report) = spawn::spawn_nowait(&req, &pid_vars).map_err(|e| e.to_string())?;
         drop(fds);
         let pid = child.pid;
@@ -564,6 +574,7 @@ impl Engine {
 
     pub(super) fn forget(&mut self, name: &str) {
         self.sync_exec_env(name);
+        self.close_sockets(name);
         self.members.remove(name);
         if let Some(p) = self.probes.as_mut() {
             p.forget(name);

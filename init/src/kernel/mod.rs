@@ -16,6 +16,7 @@ pub mod pid1;
 pub mod reaper;
 pub mod safe_path;
 pub mod sandbox;
+pub mod sockets;
 pub mod spawn;
 pub mod strays;
 pub mod unit_dirs;
