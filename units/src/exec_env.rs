@@ -377,7 +377,7 @@ mod tests {
     #[test]
     fn env_files_read_as_systemd_does() {
         let (vars, bad) = parse_env_file(
-            "# comment\n; other\n\nA=1\nexport B = two words \nC=\"q \\\"x\\\" y\"\nD='s'\nnot a line\n1X=no\n",
+            "# comment\n; other\n\nA=1\nexport B = two words \nC=\"q \\\"x\\\" y\"\nD='s'\nnot a line\n1X=no\n=x\nE=a\0b\n",
         );
         assert_eq!(
             vars,
@@ -388,7 +388,7 @@ mod tests {
                 ("D".into(), "s".into()),
             ]
         );
-        assert_eq!(bad, 2);
+        assert_eq!(bad, 4);
     }
 
     #[test]
