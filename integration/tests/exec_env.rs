@@ -60,7 +60,7 @@ fn environment_files_limits_nice_and_oom_score_reach_the_process() {
     c.write_unit(
         "tuned",
         &format!(
-            "{}environment_file = [\"{}\", \"-/nonexistent/colony.env\"]\nenvironment = {{ OVER = \"unit\" }}\nnice = 5\noom_score_adj = 500\nlimits = {{ core = 0, memlock = \"4M\", nofile = \"1000:2000\", nproc = \"500:600\" }}\n",
+            "{}environment_file = [\"{}\", \"-/nonexistent/colony.env\"]\nenvironment = {{ OVER = \"unit\" }}\nnice = 5\noom_score_adj = 500\nio_weight = 50\nlimits = {{ core = 0, memlock = \"4M\", nofile = \"1000:2000\", nproc = \"500:600\" }}\n",
             sh(&format!(
                 "echo \"$FROM_FILE/$QUOTED/$OVER\" > {}; exec sleep 100000",
                 out.display()
@@ -91,6 +91,21 @@ fn environment_files_limits_nice_and_oom_score_reach_the_process() {
     assert_eq!(nice, 5);
     let oom = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap();
     assert_eq!(oom.trim(), "500");
+    // io_weight: in the unit's io.weight where its cgroup has the io controller, else a
+    // warning in status (never silently nothing).
+    let cg = u["cgroup"].as_str().unwrap_or_default();
+    let weight = std::fs::read_to_string(format!("/sys/fs/cgroup{cg}/io.weight"))
+        .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/unified{cg}/io.weight")));
+    match weight {
+        Ok(w) => assert!(w.contains("default 50"), "{w}"),
+        Err(_) => {
+            let warned = u["warnings"].as_array().is_some_and(|w| {
+                w.iter()
+                    .any(|x| x.as_str().is_some_and(|s| s.contains("io_weight")))
+            });
+            assert!(warned, "{u}");
+        }
+    }
 }
 
 #[test]

@@ -4,24 +4,6 @@
 
 use std::path::PathBuf;
 
-/// The top-level keys this module's parser reads (`parse/exec_env.rs`).
-pub const KEYS: &[&str] = &[
-    "environment_file",
-    "runtime_directory",
-    "runtime_directory_mode",
-    "state_directory",
-    "state_directory_mode",
-    "cache_directory",
-    "cache_directory_mode",
-    "logs_directory",
-    "logs_directory_mode",
-    "nice",
-    "oom_score_adj",
-    "io_weight",
-    "limits",
-    "load_credential",
-];
-
 /// Most environment files a unit may name, and the most bytes read of each: the file is read
 /// by PID 1 at every start.
 pub const MAX_ENV_FILES: usize = 32;

@@ -53,7 +53,7 @@ pub const TOP_KEYS: &[&str] = &[
     "timer",
     "log",
     "sandbox",
-    // exec_env.rs (crate::exec_env::KEYS)
+    // read by parse/exec_env.rs
     "environment_file",
     "runtime_directory",
     "runtime_directory_mode",

@@ -19,7 +19,10 @@ impl Cx<'_> {
                 Err(e) => self.err(span, "socket.listen", e),
             }
         }
-        if s.listen.is_empty() && t.get("listen").is_none() {
+        let empty = t
+            .get("listen")
+            .is_some_and(|v| matches!(v.get_ref(), toml::de::DeValue::Array(a) if a.is_empty()));
+        if t.get("listen").is_none() || empty {
             self.err(
                 t.span.clone(),
                 "socket.listen",
