@@ -159,8 +159,28 @@ fn systemd_template_instance_with_dropins_specifiers_and_environment_file() {
     assert_eq!(u.environment["REDIS_NAME"], "redis-server@cache.service");
     assert_eq!(u.environment["UNIT_PREFIX"], "redis-server");
     assert_eq!(u.environment["LANG"], "C.UTF-8");
-    assert_eq!(u.environment["PORT"], "6390");
-    assert_eq!(u.environment["REDIS_TITLE"], "cache \"primary\"");
+    // The environment files are read by colony at each start (and by the import for the
+    // command's ${PORT}).
+    assert!(!u.environment.contains_key("PORT"));
+    let files: Vec<String> = u
+        .exec_env
+        .environment_files
+        .iter()
+        .map(|f| format!("{:?} {}", f.missing, f.path.display()))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "Ignore /nonexistent/colony-import-test/redis".to_string(),
+            format!("Fail {}/systemd/redis.env", fx.path().display())
+        ]
+    );
+    let run: Vec<_> = u
+        .exec_env
+        .dirs(units::exec_env::DirKind::Runtime)
+        .map(|d| (d.name.display().to_string(), d.mode))
+        .collect();
+    assert_eq!(run, [("redis-cache".to_string(), 0o2755)]);
     assert_eq!(u.identity.user.as_ref().unwrap().name, "daemon");
     assert_eq!(u.identity.gid, Some(1));
     assert_eq!(u.umask, Some(0o007));
@@ -189,7 +209,7 @@ fn systemd_template_instance_with_dropins_specifiers_and_environment_file() {
     assert!(line(rep, "LimitNOFILE=65535").contains("carried"));
     assert!(line(rep, "LimitNOFILE=65535").contains("nofile"));
     assert!(line(rep, "Alias=redis.service").contains("NOT CARRIED"));
-    assert!(line(rep, "RuntimeDirectory=redis-%i").contains("NOT CARRIED"));
+    assert!(line(rep, "RuntimeDirectory=redis-%i").contains("runtime_directory"));
     assert!(line(rep, "After=network.target").contains("NOT CARRIED"));
     assert!(line(rep, "After=network.target").contains("`network` is neither imported"));
     assert!(line(rep, "After=local-fs.target").contains("same"));
@@ -197,8 +217,8 @@ fn systemd_template_instance_with_dropins_specifiers_and_environment_file() {
     assert!(line(rep, "TimeoutStopSec=0").contains("stop.timeout = \"3650d\""));
     assert!(line(rep, "SuccessExitStatus=3 SIGUSR1").contains("approx"));
     assert!(line(rep, "SuccessExitStatus=3 SIGUSR1").contains("SIGUSR1"));
-    assert!(line(rep, "EnvironmentFile=-/nonexistent").contains("same"));
-    assert!(line(rep, "redis.env").contains("PORT = \"6390\""));
+    assert!(line(rep, "EnvironmentFile=-/nonexistent").contains("carried"));
+    assert!(line(rep, "redis.env").contains("environment_file"));
     assert!(line(rep, "Wants=redis-exporter.service").contains("NOT CARRIED"));
     assert!(line(rep, "Wants=redis-exporter.service").contains("neither imported here"));
     assert!(line(rep, "MemoryMax=256M").contains("resources.memory_max = \"256M\""));
@@ -275,7 +295,7 @@ fn systemd_timer_is_merged_with_its_service() {
     assert_eq!(t.on_boot, Some(Duration::from_secs(120)));
     assert_eq!(c.exec[0], "/usr/bin/find");
     assert!(line(&r.out, "RandomizedDelaySec=10min").contains("NOT CARRIED"));
-    assert!(line(&r.out, "Nice=10").contains("NOT CARRIED"));
+    assert!(line(&r.out, "Nice=10").contains("nice = 10"));
     assert!(line(&r.out, "OnCalendar=Mon..Fri").contains("timer.calendar = \"30 2 * * 1-5\""));
     assert!(line(&r.out, "Unit=tmp-clean.service").contains("merged"));
     check_dir(&out);
@@ -475,7 +495,7 @@ fn strict_fails_on_any_untranslated_key_and_writes_nothing() {
     assert!(r.err.contains("--strict"), "{}", r.err);
     assert!(r.err.contains("nothing written"));
     // The report still says what was not carried.
-    assert!(line(&r.out, "RuntimeDirectory").contains("NOT CARRIED"));
+    assert!(line(&r.out, "Alias=redis.service").contains("NOT CARRIED"));
     assert!(unit_files(&out).is_empty());
 }
 
@@ -1117,4 +1137,96 @@ fn systemd_oneshot_becomes_a_boot_task() {
     );
     assert_eq!(unit(&out, "app").after, ["networking", "migrate"]);
     check_dir(&out);
+}
+
+#[test]
+fn systemd_exec_keys_and_a_socket_unit_become_exec_env_keys_and_socket() {
+    use units::exec_env::{DirKind, IfMissing, Resource, WorkDir, INFINITY};
+    use units::socket::Listen;
+    let fx = fixtures();
+    let out = fx.path().join("units");
+    let dir = fx.path().join("exec_env");
+    let r = import(
+        &[dir.join("echo.socket"), dir.join("echo.service")],
+        &out,
+        None,
+        false,
+        false,
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert_eq!(unit_files(&out), vec!["echo.unit"]);
+    check_dir(&out);
+    let u = unit(&out, "echo");
+    assert_eq!(u.exec, ["/usr/bin/echo-server", "--port", "7007"]);
+    let e = &u.exec_env;
+    assert_eq!(e.environment_files.len(), 2);
+    assert_eq!(e.environment_files[1].missing, IfMissing::Ignore);
+    assert_eq!(e.work_dir, WorkDir::Home);
+    assert_eq!(e.work_dir_missing, IfMissing::Ignore);
+    let names = |k| {
+        e.dirs(k)
+            .map(|d| (d.name.display().to_string(), d.mode))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(DirKind::Runtime),
+        [("echo".into(), 0o750), ("echo/sub".to_string(), 0o750)]
+    );
+    assert_eq!(names(DirKind::State), [("echo".to_string(), 0o755)]);
+    assert_eq!(names(DirKind::Cache), [("echo".to_string(), 0o755)]);
+    assert_eq!(names(DirKind::Logs), [("echo".to_string(), 0o700)]);
+    assert_eq!(
+        (e.nice, e.oom_score_adj, e.io_weight),
+        (Some(5), Some(-100), Some(50))
+    );
+    let lim = |r| {
+        e.limits
+            .iter()
+            .find(|l| l.resource == r)
+            .map(|l| (l.soft, l.hard))
+    };
+    assert_eq!(lim(Resource::Core), Some((0, 0)));
+    assert_eq!(lim(Resource::Memlock), Some((64 << 20, 64 << 20)));
+    assert_eq!(lim(Resource::Nofile), Some((1024, 524288)));
+    assert_eq!(lim(Resource::Nproc), Some((INFINITY, INFINITY)));
+    assert_eq!(lim(Resource::Cpu), None);
+    assert_eq!(
+        e.credentials,
+        [("tls_key".to_string(), "/etc/ssl/private/echo.key".into())]
+    );
+    let s = u.socket.as_deref().unwrap();
+    assert!(s.on_demand);
+    assert_eq!((s.mode, s.backlog), (0o660, 128));
+    assert_eq!(
+        s.listen,
+        [
+            Listen::Tcp("127.0.0.1:7007".parse().unwrap()),
+            Listen::Unix("/run/echo/echo.sock".into()),
+            Listen::Udp("0.0.0.0:7008".parse().unwrap()),
+        ]
+    );
+    let rep = &r.out;
+    assert!(line(rep, "LimitCPU=5min").contains("NOT CARRIED"));
+    assert!(line(rep, "LoadCredential=token").contains("NOT CARRIED"));
+    assert!(line(rep, "ListenDatagram=7008").contains("approx"));
+    assert!(line(rep, "Nice=5").contains("carried"));
+    assert!(line(rep, "ListenStream=127.0.0.1:7007").contains("carried"));
+}
+
+#[test]
+fn a_socket_without_its_service_is_reported() {
+    let fx = fixtures();
+    let out = fx.path().join("units");
+    let r = import(
+        &[fx.path().join("exec_env/echo.socket")],
+        &out,
+        None,
+        false,
+        false,
+    );
+    assert!(
+        line(&r.out, "echo.socket").contains("import both together"),
+        "{}",
+        r.out
+    );
 }

@@ -60,6 +60,7 @@ fn run(text: &str, n: usize, run_dir: &Path) -> Vec<f64> {
             placement: Placement::None,
             new_process_group: false,
             sandbox: sb.as_ref(),
+            extras: None,
         };
         let child = spawn::spawn(&req).expect("spawn");
         out.push(t.elapsed().as_secs_f64() * 1e3);

@@ -66,6 +66,8 @@ pub enum Role {
     LogWrite(String),
     /// A reply FIFO with a reply partly written.
     Reply(String),
+    /// A listening socket of a unit's `[socket]` (kept open so no connection is lost).
+    Listen(String),
 }
 
 impl std::fmt::Display for Role {
@@ -77,6 +79,7 @@ impl std::fmt::Display for Role {
             Role::LogRead(u) => write!(f, "log pipe of {u}"),
             Role::LogWrite(u) => write!(f, "log pipe (write end) of {u}"),
             Role::Reply(n) => write!(f, "reply FIFO {n}"),
+            Role::Listen(u) => write!(f, "listening socket of {u}"),
         }
     }
 }
@@ -107,6 +110,19 @@ pub struct UnitHandles {
     /// Escaped processes being killed (pidfds opened again by PID).
     pub strays: Vec<i32>,
     pub awaiting_empty: bool,
+    /// Its `exec_env` and `[socket]` state.
+    pub exec: ExecHandles,
+}
+
+/// What a unit's start made that its stop undoes, and its listening sockets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExecHandles {
+    /// The `[socket]` fds, in `listen` order (listed in [`State::fds`] too).
+    pub listen: Vec<RawFd>,
+    pub runtime_dirs: Vec<PathBuf>,
+    /// The credentials directory and whether it is a mount of its own.
+    pub credentials: Option<(PathBuf, bool)>,
 }
 
 /// A deadline of a unit, at a CLOCK_MONOTONIC value.

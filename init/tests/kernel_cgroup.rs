@@ -594,6 +594,7 @@ fn fork_fallback_places_and_reports_too() {
         placement: fds.placement(),
         new_process_group: false,
         sandbox: None,
+        extras: None,
     };
     let s = spawn::spawn_with_fork(&req).unwrap();
     drop(w);
@@ -613,6 +614,7 @@ fn fork_fallback_places_and_reports_too() {
         placement: fds.placement(),
         new_process_group: false,
         sandbox: None,
+        extras: None,
     };
     let e = spawn::spawn_with_fork(&req).unwrap_err();
     assert_eq!(e.errno(), Some(libc::ENOENT));

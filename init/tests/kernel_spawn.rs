@@ -113,6 +113,7 @@ fn bad_directory_is_a_chdir_error() {
         placement: Placement::None,
         new_process_group: false,
         sandbox: None,
+        extras: None,
     };
     let e = spawn::spawn(&req).unwrap_err();
     assert!(

@@ -5,17 +5,21 @@
 //! - [`values`]: durations, sizes, signals, capabilities, users, cron...;
 //! - [`validate`]: a directory as a whole (dependencies, cycles);
 //! - [`diag`]: the error type, printed as `FILE:LINE:COL: KEY: message`;
+//! - [`exec_env`]: environment files, managed directories, nice, rlimits, credentials;
+//! - [`socket`]: `[socket]` (listening sockets passed as `LISTEN_FDS`, on-demand starts);
 //! - [`sandbox`]: `[sandbox]` (mount namespace and seccomp keys, systemd's syscall groups);
 //! - [`proto`]: the control-FIFO protocol and the status/timers JSON shapes;
 //! - [`paths`]: the default directories (units, RUN, logs, state) every program agrees on;
 //! - [`userdb`]: users and groups read from `/etc/passwd` and `/etc/group`, never NSS.
 
 pub mod diag;
+pub mod exec_env;
 pub mod model;
 pub mod parse;
 pub mod paths;
 pub mod proto;
 pub mod sandbox;
+pub mod socket;
 pub mod userdb;
 pub mod validate;
 pub mod values;

@@ -66,6 +66,18 @@ pub struct Unit {
     pub log: Log,
     /// `[sandbox]`; boxed, as most units have none.
     pub sandbox: Option<Box<crate::sandbox::Sandbox>>,
+    /// Environment files, managed directories, nice, OOM score, IO weight, rlimits,
+    /// credentials (`exec_env.rs`).
+    pub exec_env: crate::exec_env::ExecEnv,
+    /// `[socket]`; boxed, as most units have none.
+    pub socket: Option<Box<crate::socket::Socket>>,
+}
+
+impl Unit {
+    /// Started when loaded (and at boot): enabled, and not waiting for a first connection.
+    pub fn starts_when_loaded(&self) -> bool {
+        self.enabled && !self.socket.as_ref().is_some_and(|s| s.on_demand)
+    }
 }
 
 /// Who the program runs as, resolved against the user database at parse time.

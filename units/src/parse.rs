@@ -21,7 +21,9 @@ use crate::model::{
 };
 use crate::values;
 
+mod exec_env;
 mod sandbox;
+mod socket;
 
 /// Keys of the top level of a unit file (sections included).
 pub const TOP_KEYS: &[&str] = &[
@@ -51,6 +53,22 @@ pub const TOP_KEYS: &[&str] = &[
     "timer",
     "log",
     "sandbox",
+    // read by parse/exec_env.rs
+    "environment_file",
+    "runtime_directory",
+    "runtime_directory_mode",
+    "state_directory",
+    "state_directory_mode",
+    "cache_directory",
+    "cache_directory_mode",
+    "logs_directory",
+    "logs_directory_mode",
+    "nice",
+    "oom_score_adj",
+    "io_weight",
+    "limits",
+    "load_credential",
+    "socket",
 ];
 
 /// Each section and its keys.
@@ -94,6 +112,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ),
     ("log", &["file", "max_size", "keep", "console"]),
     ("sandbox", crate::sandbox::KEYS),
+    ("socket", crate::socket::KEYS),
 ];
 
 /// Default `[ready] timeout` for the types that wait for something.
@@ -706,7 +725,7 @@ impl<'a> Cx<'a> {
                 "missing `exec`: every unit needs exec = [\"/path/to/program\", \"arg\", ...]",
             ));
         }
-        let directory = self.abs_path(&top, "directory");
+        let (directory, work_dir, work_dir_missing) = self.work_dir(&top);
         let environment = self.environment(&top);
         let identity = self.identity(&top);
         let umask = match top.get("umask") {
@@ -735,9 +754,13 @@ impl<'a> Cx<'a> {
             ),
         };
         // The kernel's most (fs.nr_open cannot go past it).
+        let (mut exec_env, limits_nofile) = self.exec_env(&top);
+        exec_env.work_dir = work_dir;
+        exec_env.work_dir_missing = work_dir_missing;
         let nofile = self
             .integer(&top, "nofile", 1..=1_073_741_816)
-            .map(|n| n as u64);
+            .map(|n| n as u64)
+            .or(limits_nofile);
         let capabilities = self
             .strings(
                 &top,
@@ -792,6 +815,7 @@ impl<'a> Cx<'a> {
         let timer = self.timer(&top).map(Box::new);
         let log = self.log(&top);
         let sandbox = self.sandbox(&top).map(Box::new);
+        let socket = self.socket(&top).map(Box::new);
 
         Some(Unit {
             name: name.to_string(),
@@ -820,6 +844,8 @@ impl<'a> Cx<'a> {
             timer,
             log,
             sandbox,
+            exec_env,
+            socket,
         })
     }
 

@@ -79,6 +79,15 @@ fn passwd_entry(f: &[&str]) -> Option<PasswdEntry> {
     })
 }
 
+/// The home directory (sixth field) of the first entry of `passwd` with `uid`.
+pub fn home_of(passwd: &Path, uid: u32) -> Option<PathBuf> {
+    let text = read(passwd).ok()?;
+    let home = entries(&text)
+        .find(|f| f.get(2).and_then(|u| u.trim().parse::<u32>().ok()) == Some(uid))
+        .and_then(|f| f.get(5).filter(|h| h.starts_with('/')).map(PathBuf::from));
+    home
+}
+
 /// The first entry of `passwd` named `name`.
 pub fn user_by_name(passwd: &Path, name: &str) -> Result<Option<PasswdEntry>, UserDbError> {
     Ok(entries(&read(passwd)?)

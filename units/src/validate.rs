@@ -173,6 +173,33 @@ fn validate(set: &mut UnitSet) {
         }
     }
 
+    // One address in two units' [socket]: the second could never listen on it.
+    let mut listeners: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (n, u) in set.iter() {
+        if let Ok(u) = u {
+            for l in u.socket.iter().flat_map(|s| &s.listen) {
+                listeners.entry(l.text()).or_default().push(n);
+            }
+        }
+    }
+    for (addr, names) in listeners.iter().filter(|(_, v)| v.len() > 1) {
+        for &n in names {
+            let Some(Ok(u)) = set.get(n) else { continue };
+            let others: Vec<&str> = names.iter().copied().filter(|o| *o != n).collect();
+            new_errs
+                .entry(n.to_string())
+                .or_default()
+                .push(Diagnostic::whole_file(
+                    &u.path,
+                    "socket.listen",
+                    format!(
+                        "`{addr}` is in the [socket] of {} too; an address belongs to one unit",
+                        others.join(", ")
+                    ),
+                ));
+        }
+    }
+
     for (name, mut errs) in new_errs {
         errs.sort();
         errs.dedup();

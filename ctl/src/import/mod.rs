@@ -74,7 +74,7 @@ pub fn guess(path: &Path) -> Result<Format, String> {
             .any(|e| {
                 let p = e.path();
                 p.extension()
-                    .is_some_and(|x| x == "service" || x == "timer")
+                    .is_some_and(|x| x == "service" || x == "timer" || x == "socket")
             });
         return Ok(if systemd {
             Format::Systemd
@@ -84,7 +84,7 @@ pub fn guess(path: &Path) -> Result<Format, String> {
     }
     if path
         .extension()
-        .is_some_and(|e| e == "service" || e == "timer")
+        .is_some_and(|e| e == "service" || e == "timer" || e == "socket")
     {
         return Ok(Format::Systemd);
     }
@@ -131,7 +131,7 @@ pub fn translate(from: Option<Format>, files: &[PathBuf]) -> Result<Translation,
                 .map(|e| e.path())
                 .filter(|p| {
                     p.extension()
-                        .is_some_and(|e| e == "service" || e == "timer")
+                        .is_some_and(|e| e == "service" || e == "timer" || e == "socket")
                 })
                 .collect();
             v.sort();
@@ -272,7 +272,7 @@ pub fn run_with(args: ImportArgs, out: &mut dyn Write, err: &mut dyn Write) -> i
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.contains('@'))
             && f.extension()
-                .is_some_and(|e| e == "service" || e == "timer");
+                .is_some_and(|e| e == "service" || e == "timer" || e == "socket");
         if !f.exists() && !instance_ok {
             fail!(exit::USAGE, "{}: no such file or directory", f.display());
         }

@@ -10,7 +10,7 @@
 //! (`Input::EffectFailed`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -43,10 +43,12 @@ use crate::probe::{self, Probes};
 use crate::ratelimit::Limits;
 
 mod events;
+mod exec_env;
 mod process;
 mod ready;
 mod reexec;
 mod requests;
+mod sockets;
 mod watches;
 
 pub use reexec::{Kept, Lineage};
@@ -102,6 +104,8 @@ const T_EXEC: u64 = 5 << 32;
 const T_STRAY: u64 = 9 << 32;
 /// A subscriber's reply FIFO (the event stream).
 const T_SUB: u64 = 10 << 32;
+/// A listening socket of an on_demand unit (sockets.rs).
+const T_SOCKET: u64 = 11 << 32;
 const T_KIND: u64 = !0xffff_ffff;
 
 /// Read at most this much of one unit's output per wakeup, so a flood cannot hold the loop.
@@ -154,6 +158,10 @@ struct UnitRt {
     status_text: Option<String>,
     /// Its log file's writes fail (said once, not per line).
     log_failure: crate::ratelimit::Persistent,
+    /// Runtime directories and credentials made for its start (exec_env.rs).
+    exec: exec_env::ExecRt,
+    /// Its `[socket]`'s open sockets (sockets.rs).
+    sockets: sockets::UnitSockets,
 }
 
 struct Waiter {
@@ -184,6 +192,8 @@ pub struct Engine {
     log_tokens: HashMap<u64, String>,
     exec_tokens: HashMap<u64, String>,
     stray_tokens: HashMap<u64, String>,
+    /// Watched sockets of on_demand units, by token.
+    socket_tokens: HashMap<u64, String>,
     /// Units without a cgroup killed in this loop turn: their strays are looked for at its
     /// end, in one scan.
     hunts: BTreeSet<String>,
@@ -436,6 +446,7 @@ impl Engine {
             log_tokens: HashMap::new(),
             exec_tokens: HashMap::new(),
             stray_tokens: HashMap::new(),
+            socket_tokens: HashMap::new(),
             hunts: BTreeSet::new(),
             units: BTreeMap::new(),
             pid_to_unit: HashMap::new(),
@@ -529,6 +540,7 @@ impl Engine {
             t if t & T_KIND == T_REPLY => self.on_reply_writable(t, flags),
             t if t & T_KIND == T_STRAY => self.on_stray_exit(t),
             t if t & T_KIND == T_SUB => self.on_subscriber(t, flags),
+            t if t & T_KIND == T_SOCKET => self.on_socket(t),
             t if t & T_KIND == T_EXEC => {
                 if let Some(name) = self.exec_tokens.get(&t).cloned() {
                     if let Some(input) = self.confirm_exec(&name) {
@@ -547,10 +559,32 @@ impl Engine {
         let mut queue = VecDeque::from([input]);
         while let Some(input) = queue.pop_front() {
             let unit = probe_relevant(&input);
+            let loaded = matches!(input, Input::Load(_));
             let effects = self.core.handle(input, now());
+            let mut changed: BTreeSet<String> =
+                self.core.changes().iter().map(|c| c.unit.clone()).collect();
+            if loaded {
+                // A new or changed [socket], or one removed: its sockets and watch follow.
+                changed.extend(
+                    self.units
+                        .iter()
+                        .filter(|(_, rt)| rt.sockets.open.is_some())
+                        .map(|(n, _)| n.clone()),
+                );
+                changed.extend(
+                    self.core
+                        .units()
+                        .filter(|r| r.def.as_ref().is_some_and(|d| d.socket.is_some()))
+                        .map(|r| r.name.clone()),
+                );
+            }
             self.publish_changes();
             for effect in effects {
                 queue.extend(self.apply_caught(effect));
+            }
+            for u in changed {
+                self.sync_exec_env(&u);
+                self.sync_sockets(&u);
             }
             if let Some(u) = unit {
                 queue.extend(self.sync_probes(&u));

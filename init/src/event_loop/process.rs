@@ -73,6 +73,8 @@ impl Engine {
             .ok_or_else(|| "no definition".to_string())?;
         self.ensure_log(name, &def)?;
         let heartbeat = self.ensure_heartbeat(name, &def)?;
+        let mut prep = self.prepare_exec_env(name, &def)?;
+        let listen = self.listen_fds(name, &def)?;
 
         // Everything the child needs is prepared here, before the fork; spawn resolves a
         // bare exec[0] in the unit's PATH.
@@ -90,6 +92,7 @@ impl Engine {
                     "NOTIFY_SOCKET"
                         | "LISTEN_FDS"
                         | "LISTEN_PID"
+                        | "LISTEN_FDNAMES"
                         | "WATCHDOG_USEC"
                         | "WATCHDOG_PID"
                 )
@@ -122,8 +125,15 @@ impl Engine {
                 env.insert("WATCHDOG_USEC".into(), w.as_micros().to_string());
             }
         }
+        env.extend(prep.files_env.iter().cloned());
         for (k, v) in &def.environment {
             env.insert(k.clone(), v.clone());
+        }
+        env.extend(prep.dirs_env.iter().cloned());
+        if let Some((fds, names)) = &listen {
+            env.insert("LISTEN_FDS".into(), fds.len().to_string());
+            env.insert("LISTEN_FDNAMES".into(), names.clone());
+            prep.extras.listen = fds.clone();
         }
         // Never the unit's own to set: it names the unit's processes that escape its
         // process group, to find them at its stop.
@@ -132,7 +142,7 @@ impl Engine {
             .iter()
             .map(|(k, v)| cstr(format!("{k}={v}").as_bytes()))
             .collect::<Result<Vec<_>, _>>()?;
-        let cwd = match &def.directory {
+        let cwd = match &prep.cwd {
             Some(d) => Some(cstr(d.as_os_str().as_bytes())?),
             None => None,
         };
@@ -215,6 +225,13 @@ impl Engine {
             }
             rt.warnings.push(w.clone());
         }
+        let io = exec_env::apply_io_weight(rt.cgroup.as_ref(), &def);
+        for w in prep.warnings.iter().chain(&io) {
+            if !rt.warnings.contains(w) {
+                warn!(unit = %name, "{w}");
+                rt.warnings.push(w.clone());
+            }
+        }
         let out = rt.log_pipe.as_ref().map(|(_, w, _)| w.as_fd());
         let fds = match &rt.cgroup {
             Some(cg) => match cg.open_placement() {
@@ -241,12 +258,17 @@ impl Engine {
             placement,
             new_process_group: true,
             sandbox: sandbox.as_ref(),
+            extras: Some(&prep.extras),
         };
         // A watchdog unit learns its own pid as WATCHDOG_PID (sd_watchdog_enabled checks it).
         let pid_var = (def.ready.kind == units::model::ReadyType::Notify
             && def.ready.watchdog.is_some())
         .then_some(c"WATCHDOG_PID");
-        let (child, report) = spawn::spawn_nowait(&req, pid_var).map_err(|e| e.to_string())?;
+        let mut pid_vars: Vec<&CStr> = pid_var.into_iter().collect();
+        if listen.is_some() {
+            pid_vars.push(c"LISTEN_PID");
+        }
+        let (child, report) = spawn::spawn_nowait(&req, &pid_vars).map_err(|e| e.to_string())?;
         drop(fds);
         let pid = child.pid;
         self.next_token += 1;
@@ -551,6 +573,8 @@ impl Engine {
     }
 
     pub(super) fn forget(&mut self, name: &str) {
+        self.sync_exec_env(name);
+        self.close_sockets(name);
         self.members.remove(name);
         if let Some(p) = self.probes.as_mut() {
             p.forget(name);

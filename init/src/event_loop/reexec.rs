@@ -166,6 +166,13 @@ impl Engine {
                 Some((r, w, _)) => (Some(r.as_raw_fd()), Some(w.as_raw_fd())),
                 None => (None, None),
             };
+            let exec = self.exec_handles(rt);
+            for &fd in &exec.listen {
+                fds.push(KeptFd {
+                    fd,
+                    role: Role::Listen(name.clone()),
+                });
+            }
             for (fd, role) in [
                 (pidfd, Role::Pidfd(name.clone())),
                 (log_read, Role::LogRead(name.clone())),
@@ -194,6 +201,7 @@ impl Engine {
                 status_text: rt.status_text.clone(),
                 strays: rt.strays.iter().map(|(s, _)| s.pid).collect(),
                 awaiting_empty: rt.awaiting_empty,
+                exec,
             });
         }
         let deadlines = self
@@ -347,6 +355,7 @@ impl Engine {
             awaiting_empty: h.awaiting_empty,
             ..UnitRt::default()
         };
+        self.adopt_exec(&mut rt, h.exec, def.as_deref());
         if let Some(fd) = h.pidfd {
             // SAFETY: listed in the state as this unit's pidfd; nothing else owns it.
             rt.main = Some(Proc {

@@ -7,13 +7,17 @@
 
 pub mod cgroup;
 pub mod child_fds;
+pub mod credentials;
 pub mod creds;
 pub mod dirsync;
+pub mod exec_setup;
 pub mod notify;
 pub mod pid1;
 pub mod reaper;
 pub mod safe_path;
 pub mod sandbox;
+pub mod sockets;
 pub mod spawn;
 pub mod strays;
+pub mod unit_dirs;
 pub mod unmount;

@@ -55,6 +55,8 @@ pub struct SpawnRequest<'a> {
     pub new_process_group: bool,
     /// `[sandbox]`: namespaces and mounts before the credentials change, filters last.
     pub sandbox: Option<&'a crate::kernel::sandbox::Prepared>,
+    /// nice, OOM score, rlimits, an optional working directory, listening sockets.
+    pub extras: Option<&'a crate::kernel::exec_setup::Extras>,
 }
 
 #[derive(Debug)]
@@ -86,6 +88,10 @@ pub enum Step {
     Limits,
     Sandbox,
     Seccomp,
+    Nice,
+    OomScore,
+    Rlimits,
+    ListenFds,
 }
 
 impl Step {
@@ -93,7 +99,8 @@ impl Step {
         use Step::*;
         [
             Resolve, Signals, Session, Cgroup, Stdio, Groups, Gid, Bounding, KeepCaps, Uid, Capset,
-            Ambient, NoNewPrivs, Chdir, Exec, Limits, Sandbox, Seccomp,
+            Ambient, NoNewPrivs, Chdir, Exec, Limits, Sandbox, Seccomp, Nice, OomScore, Rlimits,
+            ListenFds,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -122,6 +129,10 @@ impl fmt::Display for Step {
             Step::Limits => "set the open-files limit (nofile)",
             Step::Sandbox => "set up the [sandbox] namespaces and mounts",
             Step::Seccomp => "install the [sandbox] seccomp filters",
+            Step::Nice => "set the nice value",
+            Step::OomScore => "write /proc/self/oom_score_adj",
+            Step::Rlimits => "set the resource limits (limits)",
+            Step::ListenFds => "place the [socket] fds at 3..",
         })
     }
 }
@@ -315,7 +326,7 @@ struct ChildPlan<'a> {
     /// Where the child writes its own pid as decimal digits and a NUL (the value of an
     /// environment entry such as `WATCHDOG_PID=`), or null. Points into a buffer of the
     /// parent's frame: the child writes its own copy (no CLONE_VM).
-    pid_slot: *mut u8,
+    pid_slot: [*mut u8; 2],
     /// The open-files limit to set (a unit's `nofile`, else [`raise_fd_limit`]'s); rlim_max 0:
     /// none.
     nofile: libc::rlimit,
@@ -324,30 +335,33 @@ struct ChildPlan<'a> {
     unshare_below: RawFd,
     left: *const std::sync::atomic::AtomicU32,
     sandbox: Option<&'a crate::kernel::sandbox::Prepared>,
+    extras: Option<&'a crate::kernel::exec_setup::Extras>,
+    /// The listening sockets to place at 3.. (in slots when cloned with CLONE_FILES).
+    listen: &'a [RawFd],
 }
 
 /// Starts the program of `req`. On `Err(Exec{..})` the child has already been reaped.
 pub fn spawn(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
-    let (child, report) = start_impl(req, true, None)?;
+    let (child, report) = start_impl(req, true, &[])?;
     finish(child, &report)
 }
 
 /// [`spawn`], with the environment variable `var` set to the child's own pid (systemd's
 /// `WATCHDOG_PID`), which only the child can know; `var` must not be in `req.envp`.
 pub fn spawn_with_pid_var(req: &SpawnRequest, var: &CStr) -> Result<Spawned, SpawnError> {
-    let (child, report) = start_impl(req, true, Some(var))?;
+    let (child, report) = start_impl(req, true, &[var])?;
     finish(child, &report)
 }
 
 /// Starts the program of `req` without waiting for its exec: the returned fd becomes
 /// readable (EOF, or the child's failure report) once the child exec'd or gave up, so an
-/// event loop can start the next unit meanwhile. Give it to [`finish`] then. `pid_var`: as
-/// [`spawn_with_pid_var`].
+/// event loop can start the next unit meanwhile. Give it to [`finish`] then. `pid_vars`
+/// (at most two: `WATCHDOG_PID`, `LISTEN_PID`): as [`spawn_with_pid_var`].
 pub fn spawn_nowait(
     req: &SpawnRequest,
-    pid_var: Option<&CStr>,
+    pid_vars: &[&CStr],
 ) -> Result<(Spawned, OwnedFd), SpawnError> {
-    start_impl(req, true, pid_var)
+    start_impl(req, true, pid_vars)
 }
 
 /// The outcome of a [`spawn_nowait`]: `Ok` when the program runs, `Err(Exec)` when its setup
@@ -371,14 +385,14 @@ pub fn finish(child: Spawned, report: &OwnedFd) -> Result<Spawned, SpawnError> {
 /// cgroup joined through its cgroup.procs). For tests of that path.
 #[doc(hidden)]
 pub fn spawn_with_fork(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
-    let (child, report) = start_impl(req, false, None)?;
+    let (child, report) = start_impl(req, false, &[])?;
     finish(child, &report)
 }
 
 fn start_impl(
     req: &SpawnRequest,
     use_clone3: bool,
-    pid_var: Option<&CStr>,
+    pid_vars: &[&CStr],
 ) -> Result<(Spawned, OwnedFd), SpawnError> {
     let first = req.argv.first().ok_or(SpawnError::EmptyArgv)?;
     let path = resolve_program(first, req.envp)?;
@@ -390,18 +404,18 @@ fn start_impl(
         .chain(std::iter::once(std::ptr::null()))
         .collect();
     // `VAR=` then room for the digits of any pid and a NUL, filled in by the child.
-    let mut pid_buf = [0u8; 96];
-    let mut pid_slot: *mut u8 = std::ptr::null_mut();
-    let mut extra: Option<*const libc::c_char> = None;
-    if let Some(var) = pid_var {
+    let mut pid_bufs = [[0u8; 96]; 2];
+    let mut pid_slot: [*mut u8; 2] = [std::ptr::null_mut(); 2];
+    let mut extra: Vec<*const libc::c_char> = Vec::new();
+    for (i, (var, pid_buf)) in pid_vars.iter().zip(pid_bufs.iter_mut()).enumerate() {
         let name = var.to_bytes();
         if name.len() + 1 + 12 <= pid_buf.len() {
             pid_buf[..name.len()].copy_from_slice(name);
             pid_buf[name.len()] = b'=';
             let base = pid_buf.as_mut_ptr();
             // SAFETY: the offset is inside pid_buf (checked above).
-            pid_slot = unsafe { base.add(name.len() + 1) };
-            extra = Some(base as *const libc::c_char);
+            pid_slot[i] = unsafe { base.add(name.len() + 1) };
+            extra.push(base as *const libc::c_char);
         }
     }
     let envp: Vec<*const libc::c_char> = req
@@ -453,6 +467,8 @@ fn start_impl(
         unshare_below: 0,
         left: std::ptr::null(),
         sandbox: req.sandbox,
+        extras: req.extras,
+        listen: req.extras.map_or(&[], |x| &x.listen),
     };
 
     // The child's fds go into low slots and it leaves colony-init's fd table at once
@@ -463,9 +479,10 @@ fn start_impl(
         None
     };
     let mut slot_procs = Vec::new();
+    let mut slot_listen = Vec::new();
     let shared = lent
         .as_mut()
-        .and_then(|l| in_slots(plan, l, &mut slot_procs));
+        .and_then(|l| in_slots(plan, l, &mut slot_procs, &mut slot_listen));
 
     // clone3 first; an old kernel (no clone3, or no CLONE_INTO_CGROUP) falls back to fork.
     let mut pidfd: libc::c_int = -1;
@@ -518,7 +535,7 @@ fn start_impl(
             tracing::warn!("a child cannot leave colony-init's fd table (close_range and unshare refused): children get a full copy from now on");
             let _ = wait(pidfd.as_fd());
             drop((err_w, err_r, devnull));
-            return start_impl(req, use_clone3, pid_var);
+            return start_impl(req, use_clone3, pid_vars);
         }
         (ret as i32, pidfd)
     } else {
@@ -554,6 +571,7 @@ fn in_slots<'p>(
     plan: ChildPlan<'p>,
     l: &mut crate::kernel::child_fds::Lent,
     procs: &'p mut Vec<RawFd>,
+    listen: &'p mut Vec<RawFd>,
 ) -> Option<ChildPlan<'p>> {
     let devnull = l.place(plan.devnull)?;
     let mut optional = |fd: RawFd| if fd >= 0 { l.place(fd) } else { Some(-1) };
@@ -563,12 +581,16 @@ fn in_slots<'p>(
     for &fd in plan.procs {
         procs.push(l.place(fd)?);
     }
+    for &fd in plan.listen {
+        listen.push(l.place(fd)?);
+    }
     Some(ChildPlan {
         devnull,
         stdout,
         stderr,
         errpipe,
         procs,
+        listen,
         unshare_below: l.low(),
         left: l.arm_word(),
         ..plan
@@ -827,6 +849,12 @@ unsafe fn child(plan: &ChildPlan) -> ! {
         );
     }
 
+    if let Some(x) = plan.extras {
+        if let Err(f) = crate::kernel::exec_setup::apply_privileged(x) {
+            fail(plan, step_of(f))
+        }
+    }
+
     for &fd in plan.procs {
         check(
             plan,
@@ -872,6 +900,25 @@ unsafe fn child(plan: &ChildPlan) -> ! {
     if err >= 0 {
         install(plan, err, 2);
     }
+    // [socket]: the listening fds at 3.. (the report pipe moves above them if in the way).
+    let moved;
+    let plan = match crate::kernel::exec_setup::place_listen_fds(plan.listen, plan.errpipe) {
+        Ok(keep) if keep == plan.errpipe => plan,
+        Ok(keep) => {
+            moved = ChildPlan {
+                errpipe: keep,
+                ..*plan
+            };
+            &moved
+        }
+        Err((f, keep)) => fail(
+            &ChildPlan {
+                errpipe: keep,
+                ..*plan
+            },
+            step_of(f),
+        ),
+    };
 
     // Raw syscalls, not glibc's set*id: those broadcast to the parent's other threads, which
     // do not exist in a clone3 child and would hang it.
@@ -973,11 +1020,16 @@ unsafe fn child(plan: &ChildPlan) -> ! {
     if let Some(mask) = c.umask {
         libc::umask((mask & 0o7777) as libc::mode_t);
     }
-    if !plan.cwd.is_null() {
-        check(plan, Step::Chdir, libc::chdir(plan.cwd) as libc::c_long);
+    if !plan.cwd.is_null() && libc::chdir(plan.cwd) < 0 {
+        let missing_ok = plan.extras.is_some_and(|x| x.cwd_missing_ok);
+        if !(missing_ok && errno() == libc::ENOENT) {
+            fail(plan, Step::Chdir)
+        }
     }
-    if !plan.pid_slot.is_null() {
-        write_pid(plan.pid_slot, libc::syscall(libc::SYS_getpid) as u32);
+    for slot in plan.pid_slot {
+        if !slot.is_null() {
+            write_pid(slot, libc::syscall(libc::SYS_getpid) as u32);
+        }
     }
     // [sandbox] seccomp filters: last, so every step above stays allowed; execve is in every
     // allow list.
@@ -988,6 +1040,16 @@ unsafe fn child(plan: &ChildPlan) -> ! {
     }
     libc::execve(plan.path, plan.argv, plan.envp);
     fail(plan, Step::Exec)
+}
+
+fn step_of(f: crate::kernel::exec_setup::Failed) -> Step {
+    use crate::kernel::exec_setup::Failed;
+    match f {
+        Failed::Nice => Step::Nice,
+        Failed::OomScore => Step::OomScore,
+        Failed::Rlimit => Step::Rlimits,
+        Failed::ListenFds => Step::ListenFds,
+    }
 }
 
 /// Decimal digits of `pid` and a NUL at `at` (at most 11 bytes). No allocation.

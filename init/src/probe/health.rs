@@ -248,6 +248,7 @@ pub fn spawn_exec(
         placement,
         new_process_group: true,
         sandbox: None,
+        extras: None,
     };
     spawn::spawn(&req).map_err(|e| e.to_string())
 }

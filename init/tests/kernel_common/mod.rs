@@ -39,6 +39,8 @@ pub fn unit(name: &str, exec: &[&str]) -> Unit {
         heartbeat: None,
         timer: None,
         sandbox: None,
+        exec_env: Default::default(),
+        socket: None,
         log: Log::default(),
     }
 }
@@ -75,6 +77,7 @@ pub fn spawn_captured(
         placement,
         new_process_group: new_pg,
         sandbox: None,
+        extras: None,
     };
     let s = spawn::spawn(&req)?;
     drop(w);

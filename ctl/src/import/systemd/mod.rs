@@ -11,6 +11,7 @@ use reasons::{default_reason, drop_reason, same_reason};
 use source::{load, split_name, Item, Sd};
 
 mod exec;
+mod exec_env;
 mod identity;
 mod install;
 mod keys;
@@ -71,9 +72,33 @@ pub fn import(paths: &[PathBuf]) -> Result<(Vec<Draft>, Vec<Entry>), String> {
             Err(e) => general.push(unimportable(p, e)),
         }
     }
+    // Each `.socket` is paired with its service (Service=, else its own name).
+    let mut sockets: Vec<(PathBuf, PathBuf)> = Vec::new();
     for p in paths
         .iter()
-        .filter(|p| p.extension().is_none_or(|e| e != "timer"))
+        .filter(|p| p.extension().is_some_and(|e| e == "socket"))
+    {
+        match socket_service(p) {
+            Ok(svc)
+                if paths
+                    .iter()
+                    .any(|q| q == &svc || std::fs::canonicalize(q).is_ok_and(|c| c == svc)) =>
+            {
+                sockets.push((p.clone(), svc))
+            }
+            Ok(svc) => general.push(unimportable(
+                p,
+                format!(
+                    "its service {} is not among the files imported: import both together",
+                    svc.display()
+                ),
+            )),
+            Err(e) => general.push(unimportable(p, e)),
+        }
+    }
+    for p in paths
+        .iter()
+        .filter(|p| p.extension().is_none_or(|e| e != "timer" && e != "socket"))
     {
         let canon = std::fs::canonicalize(p).unwrap_or(p.clone());
         if consumed.contains(&canon) || consumed.contains(p) {
@@ -86,11 +111,19 @@ pub fn import(paths: &[PathBuf]) -> Result<(Vec<Draft>, Vec<Entry>), String> {
             .to_string();
         if !full.ends_with(".service") {
             return Err(format!(
-                "{}: only .service and .timer files can be imported from systemd",
+                "{}: only .service, .socket and .timer files can be imported from systemd",
                 p.display()
             ));
         }
-        match load(p, &full).and_then(|(items, used)| service(items, used, &full, None)) {
+        // Its socket, if one of the files is (`[socket]`, started on demand).
+        let sock = sockets.iter().find(|(_, svc)| svc == &canon || svc == p);
+        let loaded = load(p, &full).and_then(|(mut items, mut used)| {
+            if let Some((sp, _)) = sock {
+                socket_items(sp, &mut items, &mut used)?;
+            }
+            Ok((items, used))
+        });
+        match loaded.and_then(|(items, used)| service(items, used, &full, None)) {
             Ok(d) => out.push(d),
             Err(e) => general.push(unimportable(p, e)),
         }
@@ -153,6 +186,40 @@ fn import_timer(path: &Path) -> Result<(Draft, PathBuf), String> {
     let canon = std::fs::canonicalize(&svc_path).unwrap_or(svc_path.clone());
     let d = service(sitems, sused, &svc_name, Some((titems, tused, full)))?;
     Ok((d, canon))
+}
+
+/// The service a `.socket` activates: `Service=`, else the socket's own name.
+fn socket_service(path: &Path) -> Result<PathBuf, String> {
+    let full = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .ok_or_else(|| format!("{}: not a file name", path.display()))?
+        .to_string();
+    let (items, _) = load(path, &full)?;
+    let svc = items
+        .iter()
+        .rev()
+        .find(|i| i.section == "Socket" && i.key == "Service" && !i.value.is_empty())
+        .map(|i| i.value.clone())
+        .unwrap_or_else(|| format!("{}.service", full.trim_end_matches(".socket")));
+    let p = path.with_file_name(svc);
+    Ok(std::fs::canonicalize(&p).unwrap_or(p))
+}
+
+/// A `.socket`'s assignments added to its service's, in sections of their own.
+fn socket_items(path: &Path, items: &mut Vec<Item>, used: &mut Vec<PathBuf>) -> Result<(), String> {
+    let full = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let (sitems, sused) = load(path, &full)?;
+    for mut it in sitems {
+        it.section = format!("socket:{}", it.section);
+        items.push(it);
+    }
+    used.extend(sused);
+    Ok(())
 }
 
 type TimerSrc = (Vec<Item>, Vec<PathBuf>, String);
@@ -224,7 +291,11 @@ fn service(
             continue;
         }
         let (sec, key) = (sd.items[i].section.clone(), sd.items[i].key.clone());
-        let real = sec.strip_prefix("timer:").unwrap_or(&sec).to_string();
+        let real = sec
+            .strip_prefix("timer:")
+            .or_else(|| sec.strip_prefix("socket:"))
+            .unwrap_or(&sec)
+            .to_string();
         let value = sd.items[i].value.clone();
         match same_reason(&real, &key).or_else(|| default_reason(&real, &key, &value)) {
             Some(why) => sd.same(i, why),
@@ -261,6 +332,8 @@ fn translate(sd: &mut Sd) -> Result<(), String> {
     }
     identity::identity(sd);
     identity::environment(sd);
+    exec_env::exec_env(sd);
+    exec_env::socket(sd);
     lifecycle::lifecycle(sd)?;
     start_limit::start_limit(sd);
     resources(sd);

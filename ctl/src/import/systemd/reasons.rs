@@ -113,7 +113,7 @@ pub(super) fn default_reason(section: &str, key: &str, value: &str) -> Option<&'
 pub(super) fn drop_reason(section: &str, key: &str) -> String {
     let k = key;
     if k.starts_with("Limit") {
-        return "colony sets only the open-files limit (nofile): wrap the program in `prlimit` for others".into();
+        return "not a resource limit colony knows (see `limits` in colony.unit(5))".into();
     }
     if k.starts_with("Condition") || k.starts_with("Assert") {
         return "colony starts a unit unconditionally: check the condition in the program or a wrapper script".into();
@@ -152,7 +152,7 @@ pub(super) fn drop_reason(section: &str, key: &str) -> String {
         || k.ends_with("DirectoryMode")
         || k == "RuntimeDirectoryPreserve"
     {
-        return "colony creates no directories for a unit: create it (owned by the unit's user) before the unit starts".into();
+        return "colony makes runtime, state, cache and logs directories only: create this one (owned by the unit's user) before the unit starts".into();
     }
     match (section, k) {
         ("Service", "ExecStartPre" | "ExecStartPost" | "ExecStop" | "ExecStopPost" | "ExecCondition") => {
@@ -165,8 +165,8 @@ pub(super) fn drop_reason(section: &str, key: &str) -> String {
         ("Unit", "Conflicts" | "PartOf" | "OnFailure" | "OnSuccess" | "PropagatesReloadTo" | "ReloadPropagatedFrom" | "JoinsNamespaceOf" | "Upholds" | "StopWhenUnneeded" | "RefuseManualStart" | "RefuseManualStop" | "AllowIsolate" | "JobTimeoutSec" | "FailureAction" | "SuccessAction") => {
             "colony has no such relation between units".into()
         }
-        ("Service", "Nice" | "OOMScoreAdjust" | "IOSchedulingClass" | "IOSchedulingPriority" | "CPUSchedulingPolicy" | "CPUSchedulingPriority" | "CPUAffinity" | "NUMAPolicy" | "TimerSlackNSec") => {
-            "colony sets no scheduling priority: wrap the program in `nice`/`ionice`/`taskset` if it needs one".into()
+        ("Service", "IOSchedulingClass" | "IOSchedulingPriority" | "CPUSchedulingPolicy" | "CPUSchedulingPriority" | "CPUAffinity" | "NUMAPolicy" | "TimerSlackNSec") => {
+            "colony sets nice, oom_score_adj and io_weight only: wrap the program in `ionice`/`taskset`/`chrt` for this".into()
         }
         ("Service", "PassEnvironment" | "UnsetEnvironment") => {
             "colony gives a unit exactly its `environment` (plus COLONY_*): set the values there".into()

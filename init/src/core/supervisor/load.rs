@@ -61,7 +61,7 @@ impl Supervisor {
                         }
                         Some(old) if **old == unit && !was_removed => {}
                         Some(old) => {
-                            let was_enabled = old.enabled;
+                            let was_enabled = old.starts_when_loaded();
                             let was_timer = old.timer.is_some();
                             u.def = Some(Arc::new(unit));
                             let is_timer = u.def.as_ref().is_some_and(|d| d.timer.is_some());
@@ -102,7 +102,11 @@ impl Supervisor {
         }
         for name in fresh {
             if let Some(i) = self.idx(&name) {
-                if self.units[i].def.as_ref().is_some_and(|d| d.enabled) {
+                if self.units[i]
+                    .def
+                    .as_ref()
+                    .is_some_and(|d| d.starts_when_loaded())
+                {
                     self.cmd_start(i, false, now, fx, &mut HashSet::new());
                 }
             }
@@ -121,7 +125,7 @@ impl Supervisor {
                 }
             }
             let u = &self.units[i];
-            let enabled = u.def.as_ref().is_some_and(|d| d.enabled);
+            let enabled = u.def.as_ref().is_some_and(|d| d.starts_when_loaded());
             let active = u.want_up;
             if u.is_timer() && was_timer && u.is_gone() {
                 // Same kind of unit, no run going: only the schedule changes.

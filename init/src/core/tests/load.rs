@@ -11,6 +11,26 @@ fn new_unit_starts_if_enabled() {
     assert_eq!(f.state("c"), State::Stopped);
 }
 
+/// `[socket] on_demand`: loaded but not started (the loop starts it at a connection, as
+/// `colonyctl start` would).
+#[test]
+fn an_on_demand_unit_is_not_started_when_loaded() {
+    let on_demand = |u: Unit| {
+        u.with(|u| {
+            u.socket = Some(Box::new(units::socket::Socket {
+                on_demand: true,
+                ..Default::default()
+            }))
+        })
+    };
+    let mut f = Fake::new();
+    let fx = f.load(vec![unit("a"), on_demand(unit("b"))]);
+    assert_eq!(Fake::spawns(&fx), vec!["a"]);
+    assert_eq!(f.state("b"), State::Stopped);
+    let fx = f.cmd(Command::Start("b".into()));
+    assert_eq!(Fake::spawns(&fx), vec!["b"]);
+}
+
 #[test]
 fn unchanged_rewrite_does_nothing() {
     let mut f = Fake::new();

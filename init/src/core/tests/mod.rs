@@ -61,6 +61,8 @@ pub(crate) fn unit(name: &str) -> Unit {
         heartbeat: None,
         timer: None,
         sandbox: None,
+        exec_env: Default::default(),
+        socket: None,
         log: Default::default(),
     }
 }
