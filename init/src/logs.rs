@@ -26,6 +26,7 @@ use tracing::warn;
 use crate::kernel::safe_path::{self, Allow, Dir, PathError};
 
 pub mod console;
+mod relocate;
 
 pub use console::Console;
 

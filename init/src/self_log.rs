@@ -34,6 +34,18 @@ pub fn open(log_dir: &Path, group: Option<nix::unistd::Gid>) -> Result<(), PathE
     Ok(())
 }
 
+/// Move the file into `log_dir` (what it holds so far comes along): the logs leave the run
+/// directory once the configured log directory can be written. Not open: nothing to do.
+pub fn move_to(log_dir: &Path) -> Result<(), PathError> {
+    FILE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut g) => match g.as_mut() {
+            Some(f) => f.move_to(&log_dir.join(FILE_NAME)),
+            None => Ok(()),
+        },
+        Err(_) => Ok(()),
+    })
+}
+
 /// Stop copying and close the file (a machine's end: its file system goes read-only).
 pub fn close() {
     FILE.with(|cell| {

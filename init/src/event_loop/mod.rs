@@ -44,6 +44,7 @@ use crate::ratelimit::Limits;
 
 mod events;
 mod exec_env;
+mod log_home;
 mod process;
 mod ready;
 mod reexec;
@@ -185,6 +186,8 @@ pub struct Engine {
     control: ControlFifo,
     /// `--control-group`'s gid: its members read the unit logs too.
     log_group: Option<nix::unistd::Gid>,
+    /// Log and state directories not writable yet (a machine's read-only root).
+    homes: log_home::Homes,
     replies: PendingReplies<ReplyWriter>,
     /// The event stream's subscribers (`subscribe`).
     subs: Subscribers,
@@ -318,8 +321,13 @@ impl Engine {
             Watches::new(inotify, &opts.units_dir).map_err(sys("watching the units directory"))?;
         // Logs and state may live on a read-only root (a `--read-only` container without
         // tmpfs for them): they then go below the run directory rather than stop colony.
+        let asked = (opts.log_dir.clone(), opts.state_dir.clone());
         opts.log_dir = writable_or(&opts.log_dir, opts.run_dir.join("log"), "logs")?;
         opts.state_dir = writable_or(&opts.state_dir, opts.run_dir.join("state"), "state")?;
+        let homes = log_home::Homes {
+            logs: (opts.log_dir != asked.0).then_some(asked.0),
+            state: (opts.state_dir != asked.1).then_some(asked.1),
+        };
         let control = match kept_control {
             Some(fd) => ControlFifo::adopt(&opts.run_dir, fd)?,
             None => ControlFifo::create(&opts.run_dir, opts.control_group.as_deref())?,
@@ -440,6 +448,7 @@ impl Engine {
             deadlines: Deadlines::default(),
             control,
             log_group,
+            homes,
             replies: PendingReplies::new(pending::LIMITS),
             subs: Subscribers::new(),
             next_token: 0,
@@ -838,6 +847,12 @@ impl Engine {
             status,
             oom,
         });
+        // A boot task done may have made the root writable (see `log_home`).
+        if self.homes.away()
+            && self.core.get(name).map(|r| r.state) == Some(crate::core::State::Exited)
+        {
+            self.go_home();
+        }
     }
 
     // ---- deadlines -------------------------------------------------------------------
