@@ -43,26 +43,49 @@ svg{background:#fff;border:1px solid #ccc}.err{color:#b71c1c}
 const SCRIPT: &str = r#"
 (function(){
  if(!window.EventSource)return;
- var es=new EventSource('/api/v1/events');
- es.onmessage=function(m){
-  var e;try{e=JSON.parse(m.data)}catch(x){return}
-  if(e.resync)return;
+ var page=document.body.dataset.page;
+ function apply(e,live){
   var row=document.querySelector('tr[data-unit="'+e.unit+'"]');
-  if(!row){if(document.body.dataset.page==='overview'&&e.to)location.reload();return}
+  if(!row){if(live&&page==='overview'&&e.to)location.reload();return}
   if(!e.to){row.remove();return}
   var st=row.querySelector('.st');st.textContent=e.to;st.className='st '+e.to;
   var set=function(k,v){var c=row.querySelector('[data-k="'+k+'"]');if(c)c.textContent=v};
   set('pid',e.pid==null?'':e.pid);set('restarts',e.restarts);
-  if(e.reason)set('reason',e.reason);
+  if(e.reason||!live)set('reason',e.reason||'');
+  if(!live)return;
   set('uptime','0s');
   row.classList.remove('flash');void row.offsetWidth;row.classList.add('flash');
   window.colonyLastEvent=e;
- };
- var log=document.getElementById('log');
- if(log&&log.dataset.unit){
-  var ls=new EventSource('/api/v1/units/'+log.dataset.unit+'/log/stream');
-  ls.onmessage=function(m){log.textContent+=m.data+'\n';log.scrollTop=log.scrollHeight};
  }
+ // What changed between the page's rendering and the stream's start (or while it was
+ // behind): one read of the units shown, at each (re)connection.
+ function refresh(){
+  var rows=document.querySelectorAll('tr[data-unit]');if(!rows.length)return;
+  var url=page==='unit'?'/api/v1/units/'+rows[0].dataset.unit:'/api/v1/units';
+  fetch(url,{headers:{Accept:'application/json'}}).then(function(r){return r.json()}).then(function(l){
+   (Array.isArray(l)?l:[l]).forEach(function(u){apply({unit:u.name,to:u.state,pid:u.pid,restarts:u.restarts,reason:u.error},false)});
+  },function(){});
+ }
+ var log=document.getElementById('log'),es,ls;
+ function open(){
+  es=new EventSource('/api/v1/events');
+  es.onopen=refresh;
+  es.onmessage=function(m){
+   var e;try{e=JSON.parse(m.data)}catch(x){return}
+   if(e.resync){refresh();return}
+   apply(e,true);
+  };
+  if(log&&log.dataset.unit){
+   ls=new EventSource('/api/v1/units/'+log.dataset.unit+'/log/stream');
+   ls.onopen=function(){log.dataset.live='1'};
+   ls.onmessage=function(m){log.textContent+=m.data+'\n';log.scrollTop=log.scrollHeight};
+  }
+ }
+ // A page kept in the back/forward cache must not hold its streams: the browser has
+ // only 6 connections to a host, and a few such pages would stall every request.
+ addEventListener('pagehide',function(){es.close();if(ls){ls.close();delete log.dataset.live}});
+ addEventListener('pageshow',function(e){if(e.persisted)open()});
+ open();
 })();
 "#;
 
