@@ -93,7 +93,7 @@ pub fn layout(title: &str, page: &str, user: &str, body: &str) -> String {
     format!(
         "<!doctype html><html><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
 <title>{t} - colony</title><style>{STYLE}</style></head><body data-page=\"{page}\">\
-<header><b>colony</b><a href=\"/\">Units</a><a href=\"/timers\">Timers</a><a href=\"/metrics\">Metrics</a>\
+<header><b>colony</b><a href=\"/\">Units</a><a href=\"/timers\">Timers</a><a href=\"/fleet\">Fleet</a><a href=\"/metrics\">Metrics</a>\
 <span>{u}</span><form class=inline method=post action=\"/logout\"><button>Log out</button></form></header>\
 <main>{body}</main><script>{SCRIPT}</script></body></html>",
         t = esc(title),
@@ -114,7 +114,7 @@ pub fn login(error: Option<&str>) -> String {
     )
 }
 
-fn bytes(n: u64) -> String {
+pub fn bytes(n: u64) -> String {
     let mut v = n as f64;
     for unit in ["B", "KiB", "MiB", "GiB"] {
         if v < 1024.0 {

@@ -52,6 +52,7 @@ pub fn router(app: Shared) -> Router {
         .route("/api/v1/units/{name}/{action}", post(api_action))
         .route("/api/v1/timers", get(api_timers))
         .route("/api/v1/events", get(api_events))
+        .merge(crate::fleet_routes::routes())
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .with_state(app)
 }
@@ -121,7 +122,7 @@ async fn overview(State(app): State<Shared>, h: HeaderMap, Query(f): Query<Filte
 }
 
 /// Forms for operators that logged in through the page carry its CSRF token.
-fn operator_csrf(who: &Who) -> Option<String> {
+pub(crate) fn operator_csrf(who: &Who) -> Option<String> {
     (who.role == crate::users::Role::Operator).then(|| who.csrf.clone().unwrap_or_default())
 }
 

@@ -5,33 +5,13 @@
 //! and a unit page are saved there as PNG.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use colony_integration::webdriver::{can_run, Browser};
 use colony_integration::{wait_for, Colony, SOON};
 use serde_json::{json, Value};
 
 mod support;
-use support::start_web;
-
-/// Log in through the form, as a user would.
-pub fn log_in(b: &Browser, port: u16, user: &str, pw: &str) {
-    b.goto(&format!("http://127.0.0.1:{port}/login"));
-    b.type_into(&b.wait_find("input[name=user]"), user);
-    b.type_into(&b.wait_find("input[name=password]"), pw);
-    b.click(&b.wait_find("form[action='/login'] button"));
-}
-
-/// Save a screenshot as DIR/NAME.png when asked to (and check it is a PNG either way).
-pub fn screenshot(b: &Browser, name: &str) {
-    let png = b.screenshot();
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG screenshot");
-    if let Some(dir) = std::env::var_os("COLONY_WEB_SCREENSHOTS") {
-        let dir = PathBuf::from(dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-    }
-}
+use support::{log_in, screenshot, start_web};
 
 /// `fetch(path, {method: POST, body})` from the page, with its cookie; the HTTP status.
 /// The body is read, so that the connection goes back to Chromium's pool (6 per host).

@@ -5,9 +5,10 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use colony_integration::webdriver::Browser;
 use colony_integration::{wait_for, Colony, SOON};
 
 pub struct Web {
@@ -75,4 +76,23 @@ pub fn start_web(c: &Colony, extra: &str) -> Web {
         TcpStream::connect(("127.0.0.1", port)).ok()
     });
     Web { child, port, dir }
+}
+
+/// Log in through the form, as a user would.
+pub fn log_in(b: &Browser, port: u16, user: &str, pw: &str) {
+    b.goto(&format!("http://127.0.0.1:{port}/login"));
+    b.type_into(&b.wait_find("input[name=user]"), user);
+    b.type_into(&b.wait_find("input[name=password]"), pw);
+    b.click(&b.wait_find("form[action='/login'] button"));
+}
+
+/// Save a screenshot as DIR/NAME.png when asked to (and check it is a PNG either way).
+pub fn screenshot(b: &Browser, name: &str) {
+    let png = b.screenshot();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG screenshot");
+    if let Some(dir) = std::env::var_os("COLONY_WEB_SCREENSHOTS") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
 }
