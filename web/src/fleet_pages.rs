@@ -35,11 +35,11 @@ fn app_class(state: &str) -> &'static str {
     }
 }
 
-fn app_form(app: &str, action: &str, csrf: &str) -> String {
+fn app_form(app: &str, csrf: &str) -> String {
     format!(
         "<form class=inline method=post action=\"/fleet/action\"><input type=hidden name=csrf value=\"{c}\">\
-<input type=hidden name=app value=\"{n}\"><input type=hidden name=action value=\"{action}\">\
-<button>{action}</button></form>",
+<input type=hidden name=app value=\"{n}\"><button name=action value=start>start</button>\
+<button name=action value=stop>stop</button></form>",
         c = esc(csrf),
         n = esc(app)
     )
@@ -93,8 +93,7 @@ pub fn fleet(s: &Status, csrf: Option<&str>) -> String {
             why = esc(a.why.as_deref().unwrap_or("")),
         );
         if let Some(c) = csrf {
-            b.push_str(&app_form(&a.name, "start", c));
-            b.push_str(&app_form(&a.name, "stop", c));
+            b.push_str(&app_form(&a.name, c));
         }
         b.push_str("</td></tr>");
     }

@@ -111,7 +111,7 @@ fn the_dashboard_in_a_real_browser() {
     b.wait_find("span[data-k=pid]");
     let old_pid = pid_of(&c, "beta").to_string();
     assert_eq!(b.text("span[data-k=pid]"), old_pid);
-    b.click(&b.wait_find("form input[name=action][value=restart] ~ button"));
+    b.click(&b.wait_find("form button[name=action][value=restart]"));
     wait_for("beta's new pid in the page", SOON, || {
         let pid = b.text("span[data-k=pid]");
         (!pid.is_empty() && pid != old_pid).then_some(())

@@ -80,7 +80,7 @@ fn the_fleet_pages_in_a_real_browser() {
     // Fleet stop from the page's button: shop stops everywhere; start: it runs again.
     b.goto(&format!("{base}/fleet"));
     screenshot(&b, "web-fleet");
-    b.click(&b.wait_find("tr[data-app='shop'] form input[name=action][value=stop] ~ button"));
+    b.click(&b.wait_find("tr[data-app='shop'] form button[name=action][value=stop]"));
     f.wait_runs_on("shop", &[], LONG);
     wait_for("shop stopped in the page", LONG, || {
         b.goto(&format!("{base}/fleet"));
@@ -88,7 +88,7 @@ fn the_fleet_pages_in_a_real_browser() {
             .eq("stopped")
             .then_some(())
     });
-    b.click(&b.wait_find("tr[data-app='shop'] form input[name=action][value=start] ~ button"));
+    b.click(&b.wait_find("tr[data-app='shop'] form button[name=action][value=start]"));
     let again = f.wait_runs_somewhere("shop", LONG);
     wait_for("shop running in the page", LONG, || {
         b.goto(&format!("{base}/fleet"));
