@@ -431,26 +431,39 @@ async fn run_inner(cfg: &Config, cmd: Command, json: bool) -> anyhow::Result<i32
         }
         Command::Start(ref name) | Command::Stop(ref name) => {
             let enable = matches!(cmd, Command::Start(_));
-            let name = name.clone();
-            let key = cfg.key(&format!("apps/{name}"));
-            let r = bounded("reading the application", REQUEST, c.get(key.clone(), None)).await?;
-            let Some(kv) = r.kvs().first() else {
+            if !set_enabled(&mut c, cfg, name, enable).await? {
                 eprintln!("colony-fleet: no application {name} in the fleet (see `colonyctl fleet status`)");
                 return Ok(units::proto::exit::NO_SUCH_UNIT);
-            };
-            let mut app: AppRecord = serde_json::from_slice(kv.value())?;
-            if app.enabled != enable {
-                app.enabled = enable;
-                bounded(
-                    "writing the application",
-                    REQUEST,
-                    c.put(key, serde_json::to_vec(&app)?, None),
-                )
-                .await?;
             }
             Ok(0)
         }
     }
+}
+
+/// `start APP` (enable) or `stop APP`: the leader places it, or every host stops it; its
+/// definition stays. False when the fleet has no such application.
+pub async fn set_enabled(
+    c: &mut Client,
+    cfg: &Config,
+    name: &str,
+    enable: bool,
+) -> anyhow::Result<bool> {
+    let key = cfg.key(&format!("apps/{name}"));
+    let r = bounded("reading the application", REQUEST, c.get(key.clone(), None)).await?;
+    let Some(kv) = r.kvs().first() else {
+        return Ok(false);
+    };
+    let mut app: AppRecord = serde_json::from_slice(kv.value())?;
+    if app.enabled != enable {
+        app.enabled = enable;
+        bounded(
+            "writing the application",
+            REQUEST,
+            c.put(key, serde_json::to_vec(&app)?, None),
+        )
+        .await?;
+    }
+    Ok(true)
 }
 
 /// What `forget --json` prints.

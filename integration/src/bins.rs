@@ -17,6 +17,7 @@ fn crate_of(name: &str) -> &'static str {
         "colony-init" => "colony-init",
         "colonyctl" => "colonyctl",
         "colony-fleet" => "colony-fleet",
+        "colony-web" => "colony-web",
         _ => panic!("unknown binary {name}"),
     }
 }

@@ -6,6 +6,9 @@
 mod auth;
 mod config;
 mod fifo;
+mod fleet;
+mod fleet_pages;
+mod fleet_routes;
 mod metrics;
 mod pages;
 mod routes;
@@ -82,9 +85,12 @@ fn serve(cfg: config::Config) -> anyhow::Result<()> {
         tracing::warn!(file = %cfg.users_file.display(), "no users: nobody can log in (colony-web passwd NAME --role operator)");
     }
     let tls = cfg.tls.as_ref().map(serve::tls_config).transpose()?;
-    if let Some(f) = &cfg.fleet {
-        tracing::warn!(fleet = %f.display(), "fleet pages are not served yet: this colony-web shows its own host only");
-    }
+    let fleet = cfg
+        .fleet
+        .as_deref()
+        .map(fleet::Fleet::load)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("fleet: {e:#}"))?;
     if tls.is_none() && cfg.insecure_http && !cfg.listen.ip().is_loopback() {
         for _ in 0..3 {
             tracing::error!(listen = %cfg.listen, "INSECURE: serving plain HTTP on a non-loopback address (insecure_http = true): passwords and sessions cross the network in clear text");
@@ -97,7 +103,7 @@ fn serve(cfg: config::Config) -> anyhow::Result<()> {
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
         tracing::info!(listen = %listener.local_addr()?, tls = tls.is_some(), run_dir = %cfg.run_dir.display(), "colony-web listening");
-        let app = state::App::new(cfg, users);
+        let app = state::App::new(cfg, users, fleet);
         state::pump_events(app.clone());
         state::sample(app.clone());
         let router = routes::router(app);

@@ -43,26 +43,49 @@ svg{background:#fff;border:1px solid #ccc}.err{color:#b71c1c}
 const SCRIPT: &str = r#"
 (function(){
  if(!window.EventSource)return;
- var es=new EventSource('/api/v1/events');
- es.onmessage=function(m){
-  var e;try{e=JSON.parse(m.data)}catch(x){return}
-  if(e.resync)return;
+ var page=document.body.dataset.page;
+ function apply(e,live){
   var row=document.querySelector('tr[data-unit="'+e.unit+'"]');
-  if(!row){if(document.body.dataset.page==='overview'&&e.to)location.reload();return}
+  if(!row){if(live&&page==='overview'&&e.to)location.reload();return}
   if(!e.to){row.remove();return}
   var st=row.querySelector('.st');st.textContent=e.to;st.className='st '+e.to;
   var set=function(k,v){var c=row.querySelector('[data-k="'+k+'"]');if(c)c.textContent=v};
   set('pid',e.pid==null?'':e.pid);set('restarts',e.restarts);
-  if(e.reason)set('reason',e.reason);
+  if(e.reason||!live)set('reason',e.reason||'');
+  if(!live)return;
   set('uptime','0s');
   row.classList.remove('flash');void row.offsetWidth;row.classList.add('flash');
   window.colonyLastEvent=e;
- };
- var log=document.getElementById('log');
- if(log&&log.dataset.unit){
-  var ls=new EventSource('/api/v1/units/'+log.dataset.unit+'/log/stream');
-  ls.onmessage=function(m){log.textContent+=m.data+'\n';log.scrollTop=log.scrollHeight};
  }
+ // What changed between the page's rendering and the stream's start (or while it was
+ // behind): one read of the units shown, at each (re)connection.
+ function refresh(){
+  var rows=document.querySelectorAll('tr[data-unit]');if(!rows.length)return;
+  var url=page==='unit'?'/api/v1/units/'+rows[0].dataset.unit:'/api/v1/units';
+  fetch(url,{headers:{Accept:'application/json'}}).then(function(r){return r.json()}).then(function(l){
+   (Array.isArray(l)?l:[l]).forEach(function(u){apply({unit:u.name,to:u.state,pid:u.pid,restarts:u.restarts,reason:u.error},false)});
+  },function(){});
+ }
+ var log=document.getElementById('log'),es,ls;
+ function open(){
+  es=new EventSource('/api/v1/events');
+  es.onopen=refresh;
+  es.onmessage=function(m){
+   var e;try{e=JSON.parse(m.data)}catch(x){return}
+   if(e.resync){refresh();return}
+   apply(e,true);
+  };
+  if(log&&log.dataset.unit){
+   ls=new EventSource('/api/v1/units/'+log.dataset.unit+'/log/stream');
+   ls.onopen=function(){log.dataset.live='1'};
+   ls.onmessage=function(m){log.textContent+=m.data+'\n';log.scrollTop=log.scrollHeight};
+  }
+ }
+ // A page kept in the back/forward cache must not hold its streams: the browser has
+ // only 6 connections to a host, and a few such pages would stall every request.
+ addEventListener('pagehide',function(){es.close();if(ls){ls.close();delete log.dataset.live}});
+ addEventListener('pageshow',function(e){if(e.persisted)open()});
+ open();
 })();
 "#;
 
@@ -70,7 +93,7 @@ pub fn layout(title: &str, page: &str, user: &str, body: &str) -> String {
     format!(
         "<!doctype html><html><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
 <title>{t} - colony</title><style>{STYLE}</style></head><body data-page=\"{page}\">\
-<header><b>colony</b><a href=\"/\">Units</a><a href=\"/timers\">Timers</a><a href=\"/metrics\">Metrics</a>\
+<header><b>colony</b><a href=\"/\">Units</a><a href=\"/timers\">Timers</a><a href=\"/fleet\">Fleet</a><a href=\"/metrics\">Metrics</a>\
 <span>{u}</span><form class=inline method=post action=\"/logout\"><button>Log out</button></form></header>\
 <main>{body}</main><script>{SCRIPT}</script></body></html>",
         t = esc(title),
@@ -91,7 +114,7 @@ pub fn login(error: Option<&str>) -> String {
     )
 }
 
-fn bytes(n: u64) -> String {
+pub fn bytes(n: u64) -> String {
     let mut v = n as f64;
     for unit in ["B", "KiB", "MiB", "GiB"] {
         if v < 1024.0 {
@@ -126,14 +149,16 @@ fn last_exit(u: &UnitStatus) -> String {
     s
 }
 
-fn action_form(target: &str, action: &str, csrf: &str, back: &str) -> String {
+/// One form for a target's start/stop/restart buttons (each button names its action):
+/// the CSRF token once a row, not once a button, keeps a page of 1000 units small.
+fn action_form(target: &str, csrf: &str, back: &str) -> String {
     format!(
         "<form class=inline method=post action=\"/action\"><input type=hidden name=csrf value=\"{c}\">\
-<input type=hidden name=target value=\"{t}\"><input type=hidden name=action value=\"{a}\">\
-<input type=hidden name=back value=\"{b}\"><button>{a}</button></form>",
+<input type=hidden name=target value=\"{t}\"><input type=hidden name=back value=\"{b}\">\
+<button name=action value=start>start</button><button name=action value=stop>stop</button>\
+<button name=action value=restart>restart</button></form>",
         c = esc(csrf),
         t = esc(target),
-        a = action,
         b = esc(back)
     )
 }
@@ -167,9 +192,7 @@ pub fn overview(
     b.push_str("</select> <button>Filter</button></form>");
     if let (Some(c), Some(tag)) = (csrf, f.q.strip_prefix('@')) {
         let _ = write!(b, "<p>Tag @{}: ", esc(tag));
-        for a in ["start", "stop", "restart"] {
-            b.push_str(&action_form(&f.q, a, c, "/"));
-        }
+        b.push_str(&action_form(&f.q, c, "/"));
         b.push_str("</p>");
     }
     b.push_str("<table id=units><thead><tr><th>Unit</th><th>State</th><th>PID</th><th>Uptime</th><th>Restarts</th>\
@@ -202,9 +225,7 @@ pub fn overview(
             tags = u.tags.iter().map(|t| format!("<a href=\"/?q=%40{0}\">@{0}</a>", esc(t))).collect::<Vec<_>>().join(" "),
         );
         if let Some(c) = csrf {
-            for a in ["start", "stop", "restart"] {
-                b.push_str(&action_form(&u.name, a, c, "/"));
-            }
+            b.push_str(&action_form(&u.name, c, "/"));
         }
         b.push_str("</td></tr>");
     }
@@ -257,9 +278,7 @@ pub fn unit(
     );
     if let Some(c) = csrf {
         b.push_str("<p>");
-        for a in ["start", "stop", "restart"] {
-            b.push_str(&action_form(&u.name, a, c, &format!("/unit/{}", u.name)));
-        }
+        b.push_str(&action_form(&u.name, c, &format!("/unit/{}", u.name)));
         let _ = write!(
             b,
             "<form class=inline method=post action=\"/action\"><input type=hidden name=csrf value=\"{c}\">\

@@ -52,6 +52,7 @@ pub fn router(app: Shared) -> Router {
         .route("/api/v1/units/{name}/{action}", post(api_action))
         .route("/api/v1/timers", get(api_timers))
         .route("/api/v1/events", get(api_events))
+        .merge(crate::fleet_routes::routes())
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .with_state(app)
 }
@@ -121,7 +122,7 @@ async fn overview(State(app): State<Shared>, h: HeaderMap, Query(f): Query<Filte
 }
 
 /// Forms for operators that logged in through the page carry its CSRF token.
-fn operator_csrf(who: &Who) -> Option<String> {
+pub(crate) fn operator_csrf(who: &Who) -> Option<String> {
     (who.role == crate::users::Role::Operator).then(|| who.csrf.clone().unwrap_or_default())
 }
 
@@ -447,13 +448,15 @@ async fn api_log_stream(
     let Some(path) = u.log_file else {
         return (StatusCode::NOT_FOUND, "404 no log\n").into_response();
     };
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    // Opened and at its end before the stream is answered: once the page sees the stream
+    // open, every line written after is sent.
+    let Ok(mut f) = tokio::fs::File::open(&path).await else {
+        return (StatusCode::NOT_FOUND, "404 no log yet\n").into_response();
+    };
+    let mut pos = f.seek(std::io::SeekFrom::End(0)).await.unwrap_or(0);
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(256);
     tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        let Ok(mut f) = tokio::fs::File::open(&path).await else {
-            return;
-        };
-        let mut pos = f.seek(std::io::SeekFrom::End(0)).await.unwrap_or(0);
         let mut partial = Vec::new();
         let mut buf = vec![0u8; 16 * 1024];
         loop {

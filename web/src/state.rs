@@ -10,6 +10,7 @@ use units::proto::{UnitStatus, Verb};
 
 use crate::config::Config;
 use crate::fifo;
+use crate::fleet::Fleet;
 use crate::users::{Role, Users};
 
 /// A browser's login.
@@ -40,6 +41,8 @@ pub struct App {
     /// Event lines (JSON) from colony-init's stream.
     pub events: broadcast::Sender<Arc<str>>,
     pub history: Mutex<HashMap<String, VecDeque<Sample>>>,
+    /// With `fleet = FILE` in web.toml: the fleet of that colony-fleet configuration.
+    pub fleet: Option<Fleet>,
 }
 
 pub type Shared = Arc<App>;
@@ -56,7 +59,7 @@ pub fn token() -> String {
 }
 
 impl App {
-    pub fn new(cfg: Config, users: Users) -> Shared {
+    pub fn new(cfg: Config, users: Users, fleet: Option<Fleet>) -> Shared {
         let (events, _) = broadcast::channel(4096);
         Arc::new(App {
             tls: cfg.tls.is_some(),
@@ -66,6 +69,7 @@ impl App {
             failures: Mutex::new(HashMap::new()),
             events,
             history: Mutex::new(HashMap::new()),
+            fleet,
         })
     }
 
@@ -243,7 +247,8 @@ pub fn pump_events(app: Shared) {
     });
 }
 
-/// Sample every unit's memory and CPU every `sample_every` (none when it is off).
+/// Sample every unit's memory and CPU (and the fleet's hosts' load and memory) every
+/// `sample_every` (none when it is off).
 pub fn sample(app: Shared) {
     let Some(every) = app.cfg.sample_every else {
         return;
@@ -255,6 +260,11 @@ pub fn sample(app: Shared) {
             tick.tick().await;
             if let Ok(r) = status(&app, Vec::new()).await {
                 app.record(&units_of(r), SystemTime::now());
+            }
+            if let Some(f) = &app.fleet {
+                if let Ok(s) = f.status().await {
+                    f.record(&s, SystemTime::now(), app.cfg.history);
+                }
             }
         }
     });

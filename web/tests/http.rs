@@ -3,82 +3,13 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use colony_integration::{wait_for, Colony, SOON};
 
-struct Web {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Web {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn passwd(cfg: &Path, name: &str, role: &str, pw: &str) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_colony-web"))
-        .arg("--config")
-        .arg(cfg)
-        .args(["passwd", name, "--role", role])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    c.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{pw}\n").as_bytes())
-        .unwrap();
-    assert!(c.wait().unwrap().success());
-}
-
-/// colony-web for `c`, with users `op` (operator, password `op-pw`) and `view` (viewer).
-fn start_web(c: &Colony, extra: &str) -> Web {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = dir.path().join("web.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\nrun_dir = \"{}\"\nusers_file = \"{}\"\nsample_every = \"1s\"\n{extra}",
-            c.run.display(),
-            dir.path().join("users").display()
-        ),
-    )
-    .unwrap();
-    passwd(&cfg, "op", "operator", "op-pw");
-    passwd(&cfg, "view", "viewer", "view-pw");
-    let child = Command::new(env!("CARGO_BIN_EXE_colony-web"))
-        .arg("--config")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("colony-web listening", SOON, || {
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    Web {
-        child,
-        port,
-        _dir: dir,
-    }
-}
+mod support;
+use support::start_web;
 
 #[derive(Debug)]
 struct Resp {

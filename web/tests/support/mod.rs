@@ -1,0 +1,98 @@
+//! What colony-web's tests share: colony-web started for a colony-init, with two users.
+
+// Each test crate uses its own part of this.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use colony_integration::webdriver::Browser;
+use colony_integration::{wait_for, Colony, SOON};
+
+pub struct Web {
+    pub child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Web {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn passwd(cfg: &Path, name: &str, role: &str, pw: &str) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_colony-web"))
+        .arg("--config")
+        .arg(cfg)
+        .args(["passwd", name, "--role", role])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{pw}\n").as_bytes())
+        .unwrap();
+    assert!(c.wait().unwrap().success());
+}
+
+/// colony-web for `c`, with users `op` (operator, password `op-pw`) and `view` (viewer).
+pub fn start_web(c: &Colony, extra: &str) -> Web {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("web.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nrun_dir = \"{}\"\nusers_file = \"{}\"\nsample_every = \"1s\"\n{extra}",
+            c.run.display(),
+            dir.path().join("users").display()
+        ),
+    )
+    .unwrap();
+    passwd(&cfg, "op", "operator", "op-pw");
+    passwd(&cfg, "view", "viewer", "view-pw");
+    let child = Command::new(env!("CARGO_BIN_EXE_colony-web"))
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("colony-web listening", SOON, || {
+        TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    Web { child, port, dir }
+}
+
+/// Log in through the form, as a user would.
+pub fn log_in(b: &Browser, port: u16, user: &str, pw: &str) {
+    b.goto(&format!("http://127.0.0.1:{port}/login"));
+    b.type_into(&b.wait_find("input[name=user]"), user);
+    b.type_into(&b.wait_find("input[name=password]"), pw);
+    b.click(&b.wait_find("form[action='/login'] button"));
+}
+
+/// Save a screenshot as DIR/NAME.png when asked to (and check it is a PNG either way).
+pub fn screenshot(b: &Browser, name: &str) {
+    let png = b.screenshot();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG screenshot");
+    if let Some(dir) = std::env::var_os("COLONY_WEB_SCREENSHOTS") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+}
