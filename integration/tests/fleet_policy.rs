@@ -261,15 +261,23 @@ fn bare_or_malformed_assignments_write_nothing() {
         names.sort();
         assert_eq!(names, ["colony-fleet.unit"]);
     };
+    // Each is refused by the agent, or taken back by the leader (this host's agent leads:
+    // it removes assignments of no application) before the agent has seen it.
     let said = [
-        "no application record \"bare\"",
-        "malformed assignment: key \"\"",
-        "malformed assignment: key \"a\\nb\"",
+        (
+            "no application record \"bare\"",
+            "unassigned app=bare host=h1",
+        ),
+        ("malformed assignment: key \"\"", "unassigned app= host=h1"),
+        ("malformed assignment: key \"a\\nb\"", "unassigned app=a"),
     ];
-    wait_for("the agent to refuse each of them", LONG, || {
+    let seen = |(refused, unassigned): (&str, &str)| {
+        agent_lines(h1, refused) + agent_lines(h1, unassigned)
+    };
+    wait_for("the agent to refuse or unassign each of them", LONG, || {
         never_ran(&proof);
         only_ours();
-        said.iter().all(|s| agent_lines(h1, s) > 0).then_some(())
+        said.iter().all(|s| seen(*s) > 0).then_some(())
     });
     // More assignment events; each was said once.
     f.apply(
@@ -279,6 +287,7 @@ fn bare_or_malformed_assignments_write_nothing() {
     f.wait_runs_on("later", &["h1"], LONG);
     never_ran(&proof);
     for s in said {
-        assert_eq!(agent_lines(h1, s), 1, "{s}\n{}", h1.log());
+        assert!(agent_lines(h1, s.0) <= 1, "{s:?}\n{}", h1.log());
+        assert!(agent_lines(h1, s.1) <= 1, "{s:?}\n{}", h1.log());
     }
 }
