@@ -1230,3 +1230,23 @@ fn a_socket_without_its_service_is_reported() {
         r.out
     );
 }
+
+/// A unit file and an alias of it (a link, as udev.service is to systemd-udevd.service)
+/// imported together make one unit, not two running the same daemon.
+#[test]
+fn systemd_alias_links_import_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sd = dir.path().join("sd");
+    let mut files = write_units(
+        &sd,
+        &[("udevd.service", "[Service]\nExecStart=/bin/sleep 1000\n")],
+    );
+    std::os::unix::fs::symlink("udevd.service", sd.join("udev.service")).unwrap();
+    files.insert(0, sd.join("udev.service"));
+    let out = dir.path().join("units");
+    let r = import(&files, &out, None, false, false);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert_eq!(unit_files(&out), vec!["udevd.unit"]);
+    assert!(line(&r.out, "udev.service").contains("an alias of udevd.service"));
+    check_dir(&out);
+}

@@ -298,7 +298,11 @@ fn host_systemd_units_all_import() {
         .iter()
         .filter(|p| p.file_name().unwrap().to_string_lossy().contains("@."))
         .count();
-    let refused = rep.lines().filter(|l| l.contains("no templates")).count();
+    // (A link to another template, as autovt@ is to getty@, is an alias of it instead.)
+    let refused = rep
+        .lines()
+        .filter(|l| l.contains("no templates") || (l.contains("@.") && l.contains("an alias of")))
+        .count();
     assert_eq!(refused, templates, "{rep}");
 
     // man-db's three ExecStart= run in order, through sh.

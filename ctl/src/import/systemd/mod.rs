@@ -47,6 +47,42 @@ pub fn import(paths: &[PathBuf]) -> Result<(Vec<Draft>, Vec<Entry>), String> {
         })
         .cloned()
         .collect();
+    // An alias (a link to another unit file also imported, e.g. udev.service to
+    // systemd-udevd.service) is that unit: imported once, under the name it links to.
+    let canon: Vec<Option<PathBuf>> = paths
+        .iter()
+        .map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    let paths: Vec<PathBuf> = paths
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| {
+            let target = match &canon[*i] {
+                Some(c) if c.file_name() != p.file_name() => c,
+                _ => return true,
+            };
+            let imported = canon
+                .iter()
+                .zip(&paths)
+                .any(|(c, q)| c.as_ref() == Some(target) && q.file_name() == target.file_name());
+            if imported {
+                general.push(Entry {
+                    origin: p.display().to_string(),
+                    source: format!("(link to {})", target.display()),
+                    to: None,
+                    fate: Fate::Same(format!(
+                        "an alias of {}: imported once, under that name",
+                        target
+                            .file_name()
+                            .map(|f| f.to_string_lossy())
+                            .unwrap_or_default()
+                    )),
+                });
+            }
+            !imported
+        })
+        .map(|(_, p)| p.clone())
+        .collect();
     // A template has no instance to fill %i with: colony's units have no templates.
     let paths: Vec<PathBuf> = paths
         .into_iter()
