@@ -152,6 +152,13 @@ pub fn render(u: &Unit, places: &Places) -> String {
     doc["tags"] = strings(&u.tags);
     doc["enabled"] = value(u.enabled);
     doc["essential"] = value(u.essential);
+    for kind in units::hooks::HookKind::ALL {
+        let lines = u.hooks.get(kind);
+        if !lines.is_empty() {
+            let lines: Vec<String> = lines.iter().map(units::hooks::render_hook_line).collect();
+            doc[kind.key()] = strings(&lines);
+        }
+    }
     // `extras` as written (JSON of a TOML table converts back losslessly).
     if let Ok(serde_json::Value::Object(o)) = serde_json::from_str(&u.extras_json) {
         if !o.is_empty() {

@@ -66,6 +66,8 @@ pub struct Unit {
     pub log: Log,
     /// `[sandbox]`; boxed, as most units have none.
     pub sandbox: Option<Box<crate::sandbox::Sandbox>>,
+    /// `exec_start_pre`, `exec_start_post`, `exec_stop`, `exec_reload`.
+    pub hooks: crate::hooks::Hooks,
 }
 
 /// Who the program runs as, resolved against the user database at parse time.

@@ -21,6 +21,7 @@ use crate::model::{
 };
 use crate::values;
 
+mod hooks;
 mod sandbox;
 
 /// Keys of the top level of a unit file (sections included).
@@ -51,6 +52,11 @@ pub const TOP_KEYS: &[&str] = &[
     "timer",
     "log",
     "sandbox",
+    // hooks (parse/hooks.rs)
+    "exec_start_pre",
+    "exec_start_post",
+    "exec_stop",
+    "exec_reload",
 ];
 
 /// Each section and its keys.
@@ -792,6 +798,7 @@ impl<'a> Cx<'a> {
         let timer = self.timer(&top).map(Box::new);
         let log = self.log(&top);
         let sandbox = self.sandbox(&top).map(Box::new);
+        let hooks = self.hooks(&top);
 
         Some(Unit {
             name: name.to_string(),
@@ -820,6 +827,7 @@ impl<'a> Cx<'a> {
             timer,
             log,
             sandbox,
+            hooks,
         })
     }
 

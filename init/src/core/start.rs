@@ -45,6 +45,8 @@ pub(crate) enum StartPhase {
     Pending,
     /// The ready condition came; the settle time is not over.
     Settling,
+    /// The ready condition came and it settled: its `exec_start_post` hooks run.
+    Post,
     /// Up in this run: a death from now on is no failed start.
     Up,
 }

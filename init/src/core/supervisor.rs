@@ -45,6 +45,7 @@
 //!   it was 0 or it never ran), 128+N for signal N.
 
 mod commands;
+mod hooks;
 mod load;
 mod order;
 mod process;
@@ -65,7 +66,7 @@ use super::record::{Job, LastExit, Phase, RunResult, Stopping, UnitRecord};
 use super::start::{Held, StartPhase};
 use super::{
     Change, Command, DeadlineKind, Defaults, Effect, EffectKind, ExitReason, ExitStatus, Fault,
-    Input, Now, State,
+    HookEnd, HookKind, HookRun, Input, Now, State,
 };
 
 /// The least delay of a second instant death in a row, so `delay_min = "0s"` restarts a
@@ -343,10 +344,28 @@ impl Supervisor {
                 }
                 return fx;
             }
-            Input::EffectFailed { unit, effect } => {
-                if let (Some(i), EffectKind::Spawn) = (self.idx(&unit), effect) {
+            Input::EffectFailed { unit, effect } => match (self.idx(&unit), effect) {
+                (Some(i), EffectKind::Spawn) => {
                     let error = "colony-init failed while starting it (internal error)";
                     self.on_spawn_failed(i, error.to_string(), now, &mut fx);
+                }
+                (Some(i), EffectKind::RunHook) => {
+                    let end = HookEnd::NotStarted("internal error".into());
+                    self.on_hook_ended(i, end, now, &mut fx);
+                }
+                _ => {}
+            },
+            Input::HookStarted { unit, pid } => {
+                if let Some(u) = self.idx(&unit).and_then(|i| self.units.get_mut(i)) {
+                    if let Some(h) = u.hook.as_mut() {
+                        h.pid = Some(pid);
+                    }
+                }
+                return fx;
+            }
+            Input::HookEnded { unit, end } => {
+                if let Some(i) = self.idx(&unit) {
+                    self.on_hook_ended(i, end, now, &mut fx);
                 }
             }
         }
@@ -383,7 +402,7 @@ impl Supervisor {
     }
 }
 
-const ALL_KINDS: [DeadlineKind; 8] = [
+const ALL_KINDS: [DeadlineKind; 9] = [
     DeadlineKind::Restart,
     DeadlineKind::StopTimeout,
     DeadlineKind::ReadyTimeout,
@@ -392,6 +411,7 @@ const ALL_KINDS: [DeadlineKind; 8] = [
     DeadlineKind::Heartbeat,
     DeadlineKind::TimerRun,
     DeadlineKind::TimerTimeout,
+    DeadlineKind::Hook,
 ];
 
 #[derive(Debug, PartialEq, Eq)]

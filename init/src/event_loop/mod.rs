@@ -43,6 +43,7 @@ use crate::probe::{self, Probes};
 use crate::ratelimit::Limits;
 
 mod events;
+mod hooks;
 mod process;
 mod ready;
 mod reexec;
@@ -130,6 +131,8 @@ struct Proc {
 #[derive(Default)]
 struct UnitRt {
     main: Option<Proc>,
+    /// The hook command that runs now (`exec_start_pre`...).
+    hook: Option<Proc>,
     /// Started, exec not confirmed yet: the child, its report pipe, the report's token.
     pending: Option<(spawn::Spawned, OwnedFd, u64)>,
     /// Process group of the last start: the cleanup handle where no cgroup tracks it.
@@ -189,6 +192,8 @@ pub struct Engine {
     hunts: BTreeSet<String>,
     units: BTreeMap<String, UnitRt>,
     pid_to_unit: HashMap<i32, String>,
+    /// Hook commands that run, by pid.
+    hook_pids: HashMap<i32, String>,
     cgroups: Option<Cgroups>,
     waiters: Vec<Waiter>,
     exit: Option<i32>,
@@ -439,6 +444,7 @@ impl Engine {
             hunts: BTreeSet::new(),
             units: BTreeMap::new(),
             pid_to_unit: HashMap::new(),
+            hook_pids: HashMap::new(),
             cgroups,
             waiters: Vec::new(),
             exit: None,
@@ -637,6 +643,11 @@ impl Engine {
                 self.persist_timer(&unit, at);
                 None
             }
+            Effect::RunHook { unit, kind, index } => Some(self.run_hook(&unit, kind, index)),
+            Effect::KillHook { unit } => {
+                self.kill_hook(&unit);
+                None
+            }
             Effect::Exit { code } => {
                 if self.exit.is_none() {
                     info!(code, "all units stopped");
@@ -731,6 +742,10 @@ impl Engine {
                     }
                 }
             }
+            if let Some(input) = self.reap_hook(pid) {
+                self.feed(input);
+                continue;
+            }
             match self.pid_to_unit.remove(&pid) {
                 Some(name) => {
                     let status = self
@@ -780,16 +795,7 @@ impl Engine {
                 oom = n > rt.oom_seen;
                 rt.oom_seen = n;
             }
-            if let (Some(log), Some((r, _, _))) = (rt.log.as_mut(), rt.log_pipe.as_ref()) {
-                // What the program wrote before it died comes first, then its last
-                // unterminated line (the pipe never reaches EOF: the loop holds its write end).
-                let _ = log.drain(
-                    r.as_fd(),
-                    LOG_BUDGET,
-                    console_copy(&mut self.console, &self.core, name),
-                );
-                let _ = log.flush_partial(console_copy(&mut self.console, &self.core, name));
-            }
+            drain_output(rt, &mut self.console, &self.core, name);
             if let Some(log) = rt.log.as_mut() {
                 let _ = log.write_note(&format!(
                     "colony: {status}{}",
@@ -1042,6 +1048,15 @@ fn console_copy<'a>(
         console: console.as_mut().filter(|_| on)?,
         unit,
     })
+}
+
+/// What a unit's process wrote before it died comes first, then its last unterminated
+/// line (the pipe never reaches EOF: the loop holds its write end).
+fn drain_output(rt: &mut UnitRt, console: &mut Option<Console>, core: &Supervisor, name: &str) {
+    if let (Some(log), Some((r, _, _))) = (rt.log.as_mut(), rt.log_pipe.as_ref()) {
+        let _ = log.drain(r.as_fd(), LOG_BUDGET, console_copy(console, core, name));
+        let _ = log.flush_partial(console_copy(console, core, name));
+    }
 }
 
 fn drop_bytes(fd: BorrowedFd) {

@@ -67,7 +67,9 @@ impl Engine {
                 proto::exit::USAGE,
                 proto::UnknownVerb(req.verb.to_string()).to_string(),
             )),
-            Verb::Start | Verb::Stop | Verb::Restart => self.start_stop(&req, &args),
+            Verb::Start | Verb::Stop | Verb::Restart | Verb::ReloadUnit => {
+                self.start_stop(&req, &args)
+            }
             Verb::RestartAll => {
                 self.feed(Input::Command(Command::RestartAll));
                 Some(reply(0, None, serde_json::Value::Null))
@@ -143,6 +145,16 @@ impl Engine {
                 })
             }
         };
+        if req.verb == Verb::ReloadUnit {
+            if let Some(e) = names.iter().find_map(|n| self.reload_refusal(n)) {
+                return Some(Reply {
+                    ok: false,
+                    code: proto::exit::FAILED,
+                    error: Some(e),
+                    data: serde_json::Value::Null,
+                });
+            }
+        }
         let want = if req.verb == Verb::Stop {
             Want::Down
         } else {
@@ -152,6 +164,7 @@ impl Engine {
             let cmd = match req.verb {
                 Verb::Start => Command::Start(n.clone()),
                 Verb::Stop => Command::Stop(n.clone()),
+                Verb::ReloadUnit => Command::Reload(n.clone()),
                 _ => Command::Restart(n.clone()),
             };
             self.feed(Input::Command(cmd));
@@ -172,6 +185,24 @@ impl Engine {
                 error: None,
                 data: serde_json::Value::Null,
             }),
+        }
+    }
+
+    /// Why `reload NAME` cannot run the unit's `exec_reload` now (`None`: it can).
+    fn reload_refusal(&self, name: &str) -> Option<String> {
+        let u = self.core.get(name)?;
+        let has = u.active_def().is_some_and(|d| !d.hooks.reload.is_empty());
+        if !has {
+            Some(format!(
+                "{name} has no exec_reload; add one to its unit file"
+            ))
+        } else if !u.is_up() {
+            Some(format!(
+                "{name} is {}, not running and ready: nothing to reload",
+                u.state.as_str()
+            ))
+        } else {
+            None
         }
     }
 

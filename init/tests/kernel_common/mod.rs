@@ -39,6 +39,7 @@ pub fn unit(name: &str, exec: &[&str]) -> Unit {
         heartbeat: None,
         timer: None,
         sandbox: None,
+        hooks: Default::default(),
         log: Log::default(),
     }
 }

@@ -20,6 +20,11 @@ impl Supervisor {
                     self.cmd_restart(i, true, now, fx, &mut HashSet::new());
                 }
             }
+            Command::Reload(name) => {
+                if let Some(i) = self.idx(&name) {
+                    self.cmd_reload(i, now, fx);
+                }
+            }
             Command::RestartAll => {
                 let mut seen = HashSet::new();
                 for i in 0..self.units.len() {

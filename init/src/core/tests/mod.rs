@@ -10,6 +10,7 @@ mod changes;
 mod deps;
 mod fuzz;
 mod heartbeat;
+mod hooks;
 mod load;
 mod notify;
 mod restart;
@@ -61,6 +62,7 @@ pub(crate) fn unit(name: &str) -> Unit {
         heartbeat: None,
         timer: None,
         sandbox: None,
+        hooks: Default::default(),
         log: Default::default(),
     }
 }
@@ -165,6 +167,8 @@ pub(crate) struct Fake {
     pub violations: Vec<String>,
     /// Every state change the core reported, in order.
     pub changes: Vec<Change>,
+    /// Hook commands that run (ended by `end_hook`, a `KillHook` or a `KillAll`).
+    pub hooks: HashMap<String, i32>,
 }
 
 impl Fake {
@@ -195,6 +199,7 @@ impl Fake {
             strays: HashMap::new(),
             violations: Vec::new(),
             changes: Vec::new(),
+            hooks: HashMap::new(),
         }
     }
 
@@ -270,7 +275,15 @@ impl Fake {
                             });
                         }
                     }
+                    Effect::RunHook { unit, .. } => {
+                        self.next_pid += 1;
+                        self.hooks.insert(unit.clone(), self.next_pid);
+                        let pid = self.next_pid;
+                        queue.push_back(Input::HookStarted { unit, pid });
+                    }
+                    Effect::KillHook { unit } => queue.extend(self.hook_end(&unit, -9)),
                     Effect::KillAll { unit } => {
+                        queue.extend(self.hook_end(&unit, -9));
                         if self.alive.remove(&unit).is_some() {
                             queue.push_back(Input::Exited {
                                 unit: unit.clone(),
@@ -344,6 +357,28 @@ impl Fake {
             status: ExitStatus::Code(code),
             oom: false,
         })
+    }
+
+    /// The running hook command ends: with a code, or killed by signal -`code`.
+    fn hook_end(&mut self, name: &str, code: i32) -> Option<Input> {
+        self.hooks.remove(name)?;
+        let status = if code < 0 {
+            ExitStatus::Signal(-code)
+        } else {
+            ExitStatus::Code(code)
+        };
+        Some(Input::HookEnded {
+            unit: name.into(),
+            end: HookEnd::Exited(status),
+        })
+    }
+
+    /// The running hook command of `name` exits with `code`.
+    pub fn end_hook(&mut self, name: &str, code: i32) -> Vec<Effect> {
+        match self.hook_end(name, code) {
+            Some(i) => self.send(i),
+            None => panic!("no hook of {name} runs"),
+        }
     }
 
     pub fn state(&self, name: &str) -> State {
