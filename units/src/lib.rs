@@ -8,10 +8,12 @@
 //! - [`sandbox`]: `[sandbox]` (mount namespace and seccomp keys, systemd's syscall groups);
 //! - [`proto`]: the control-FIFO protocol and the status/timers JSON shapes;
 //! - [`paths`]: the default directories (units, RUN, logs, state) every program agrees on;
+//! - [`conditions`]: `condition_*`/`assert_*`, checked when a start begins;
 //! - [`hooks`]: commands run around the main process (`exec_start_pre`...);
 //! - [`words`]: systemd's word splitting;
 //! - [`userdb`]: users and groups read from `/etc/passwd` and `/etc/group`, never NSS.
 
+pub mod conditions;
 pub mod diag;
 pub mod hooks;
 pub mod model;

@@ -68,6 +68,21 @@ pub struct Unit {
     pub sandbox: Option<Box<crate::sandbox::Sandbox>>,
     /// `exec_start_pre`, `exec_start_post`, `exec_stop`, `exec_reload`.
     pub hooks: crate::hooks::Hooks,
+    /// `wants`, `before`, `conflicts`.
+    pub links: Links,
+    /// `condition_*` and `assert_*`, in the order of [`crate::conditions::KEYS`].
+    pub conditions: Vec<crate::conditions::Condition>,
+}
+
+/// Dependencies beside `after` and `requires`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Links {
+    /// Started with this unit; their failure does not matter to it.
+    pub wants: Vec<String>,
+    /// Units that start after this one (the reverse of `after`).
+    pub before: Vec<String>,
+    /// Starting this one stops them, and starting them stops this one.
+    pub conflicts: Vec<String>,
 }
 
 /// Who the program runs as, resolved against the user database at parse time.

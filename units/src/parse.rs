@@ -21,6 +21,7 @@ use crate::model::{
 };
 use crate::values;
 
+mod deps;
 mod hooks;
 mod sandbox;
 
@@ -57,6 +58,39 @@ pub const TOP_KEYS: &[&str] = &[
     "exec_start_post",
     "exec_stop",
     "exec_reload",
+    // dependencies (parse/deps.rs)
+    "wants",
+    "before",
+    "conflicts",
+    // conditions and asserts (parse/deps.rs, crate::conditions)
+    "condition_path_exists",
+    "condition_path_is_directory",
+    "condition_path_is_symbolic_link",
+    "condition_path_is_mount_point",
+    "condition_path_is_read_write",
+    "condition_directory_not_empty",
+    "condition_file_not_empty",
+    "condition_file_is_executable",
+    "condition_user",
+    "condition_group",
+    "condition_host",
+    "condition_kernel_command_line",
+    "condition_environment",
+    "condition_virtualization",
+    "assert_path_exists",
+    "assert_path_is_directory",
+    "assert_path_is_symbolic_link",
+    "assert_path_is_mount_point",
+    "assert_path_is_read_write",
+    "assert_directory_not_empty",
+    "assert_file_not_empty",
+    "assert_file_is_executable",
+    "assert_user",
+    "assert_group",
+    "assert_host",
+    "assert_kernel_command_line",
+    "assert_environment",
+    "assert_virtualization",
 ];
 
 /// Each section and its keys.
@@ -799,6 +833,8 @@ impl<'a> Cx<'a> {
         let log = self.log(&top);
         let sandbox = self.sandbox(&top).map(Box::new);
         let hooks = self.hooks(&top);
+        let links = self.links(&top, name);
+        let conditions = self.conditions(&top);
 
         Some(Unit {
             name: name.to_string(),
@@ -828,6 +864,8 @@ impl<'a> Cx<'a> {
             log,
             sandbox,
             hooks,
+            links,
+            conditions,
         })
     }
 

@@ -69,6 +69,9 @@ pub fn validate_set(set: &mut UnitSet) {
 pub enum DepKey {
     After,
     Requires,
+    Wants,
+    Before,
+    Conflicts,
 }
 
 impl DepKey {
@@ -76,6 +79,9 @@ impl DepKey {
         match self {
             DepKey::After => "after",
             DepKey::Requires => "requires",
+            DepKey::Wants => "wants",
+            DepKey::Before => "before",
+            DepKey::Conflicts => "conflicts",
         }
     }
 }
@@ -86,6 +92,9 @@ pub fn missing_dependency(key: DepKey, dep: &str) -> String {
     let so = match key {
         DepKey::After => "ordering after it is ignored",
         DepKey::Requires => "this unit cannot start until there is one",
+        DepKey::Wants => "nothing is started with this unit for it",
+        DepKey::Before => "ordering before it is ignored",
+        DepKey::Conflicts => "there is nothing to stop for it",
     };
     format!("no unit `{dep}` (no file {dep}.unit in this directory), so {so}")
 }
@@ -105,7 +114,13 @@ fn dependency_warnings<'a>(
     let mut out = Vec::new();
     for (_, unit) in set.iter().filter(|(n, _)| of(n)) {
         let Ok(u) = unit else { continue };
-        for (key, deps) in [(DepKey::After, &u.after), (DepKey::Requires, &u.requires)] {
+        for (key, deps) in [
+            (DepKey::After, &u.after),
+            (DepKey::Requires, &u.requires),
+            (DepKey::Wants, &u.links.wants),
+            (DepKey::Before, &u.links.before),
+            (DepKey::Conflicts, &u.links.conflicts),
+        ] {
             for dep in deps.iter().filter(|d| !set.contains_key(*d)) {
                 let hint = crate::diag::nearest(dep, known.clone())
                     .map(|n| format!("; did you mean `{n}`?"))
@@ -123,7 +138,16 @@ fn dependency_warnings<'a>(
 fn validate(set: &mut UnitSet) {
     let mut new_errs: BTreeMap<String, Vec<Diagnostic>> = BTreeMap::new();
 
-    // Cycles through after/requires among valid units.
+    // Cycles through after/requires (and `before`, read as the other unit's `after`)
+    // among valid units.
+    let mut befores: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (n, u) in set.iter() {
+        if let Ok(u) = u {
+            for b in &u.links.before {
+                befores.entry(b.as_str()).or_default().push(n.as_str());
+            }
+        }
+    }
     let graph: BTreeMap<&str, Vec<&str>> = set
         .iter()
         .filter_map(|(n, u)| u.as_ref().ok().map(|u| (n.as_str(), u)))
@@ -133,6 +157,7 @@ fn validate(set: &mut UnitSet) {
                 .iter()
                 .chain(u.requires.iter())
                 .map(String::as_str)
+                .chain(befores.get(n).into_iter().flatten().copied())
                 .filter(|d| set.get(*d).is_some_and(|x| x.is_ok()))
                 .collect();
             deps.sort_unstable();
@@ -158,8 +183,10 @@ fn validate(set: &mut UnitSet) {
             };
             let key = if u.after.iter().any(|d| d == next) {
                 "after"
-            } else {
+            } else if u.requires.iter().any(|d| d == next) {
                 "requires"
+            } else {
+                "before" // `next` names this unit in its `before`
             };
             let mut msg = format!("dependency cycle: {}", path.join(" -> "));
             if all.len() > path.len().saturating_sub(1) {
@@ -343,7 +370,15 @@ pub fn check_file_warned(path: &Path) -> (Result<Unit, Vec<Diagnostic>>, Vec<War
         };
         // An invalid unit orders nothing, so what it names does not matter.
         if let Ok(u) = &result {
-            queue.extend(u.after.iter().chain(&u.requires).cloned());
+            queue.extend(
+                u.after
+                    .iter()
+                    .chain(&u.requires)
+                    .chain(&u.links.before)
+                    .chain(&u.links.wants)
+                    .chain(&u.links.conflicts)
+                    .cloned(),
+            );
         }
         set.insert(n, result);
     }
@@ -357,6 +392,9 @@ pub fn check_file_warned(path: &Path) -> (Result<Unit, Vec<Diagnostic>>, Vec<War
             u.after
                 .iter()
                 .chain(&u.requires)
+                .chain(&u.links.before)
+                .chain(&u.links.wants)
+                .chain(&u.links.conflicts)
                 .any(|d| !set.contains_key(d))
         });
     let warned = if missing {

@@ -49,6 +49,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 mod calendar;
 mod change;
+pub mod conditions;
 pub mod hooks;
 mod record;
 mod start;
@@ -60,6 +61,7 @@ mod view;
 
 pub use calendar::next_calendar;
 pub use change::Change;
+pub use conditions::Verdict;
 pub use hooks::{HookEnd, HookKind, HookRun};
 pub use record::{LastExit, RunResult, TimerStatus, UnitRecord};
 pub use start::Held;
@@ -161,6 +163,8 @@ pub enum ExitReason {
     Timeout,
     /// A hook failed: `exec_start_pre` (the main process never ran) or `exec_start_post`.
     Hook(HookKind),
+    /// An `assert_*` did not hold: the start failed before anything ran.
+    Assert,
 }
 
 impl ExitReason {
@@ -175,6 +179,7 @@ impl ExitReason {
             ExitReason::Health => "health",
             ExitReason::Timeout => "timeout",
             ExitReason::Hook(k) => k.key(),
+            ExitReason::Assert => "assert",
         }
     }
 }
@@ -342,6 +347,11 @@ pub enum Input {
         unit: String,
         end: HookEnd,
     },
+    /// The answer to `CheckConditions`.
+    Conditions {
+        unit: String,
+        verdict: Verdict,
+    },
 }
 
 /// Which [`Effect`] (without its data), for [`Input::EffectFailed`].
@@ -357,6 +367,7 @@ pub enum EffectKind {
     Exit,
     RunHook,
     KillHook,
+    CheckConditions,
 }
 
 impl Effect {
@@ -372,6 +383,7 @@ impl Effect {
             Effect::Exit { .. } => EffectKind::Exit,
             Effect::RunHook { .. } => EffectKind::RunHook,
             Effect::KillHook { .. } => EffectKind::KillHook,
+            Effect::CheckConditions { .. } => EffectKind::CheckConditions,
         }
     }
 
@@ -386,7 +398,8 @@ impl Effect {
             | Effect::Forget { unit }
             | Effect::PersistTimerRun { unit, .. }
             | Effect::RunHook { unit, .. }
-            | Effect::KillHook { unit } => Some(unit),
+            | Effect::KillHook { unit }
+            | Effect::CheckConditions { unit } => Some(unit),
             Effect::Exit { .. } => None,
         }
     }
@@ -442,6 +455,11 @@ pub enum Effect {
     KillHook {
         unit: String,
     },
+    /// Check the conditions and asserts of the definition the unit is starting with;
+    /// answer `Conditions` at once.
+    CheckConditions {
+        unit: String,
+    },
 }
 
 /// A unit's lifecycle state, as `status` names it.
@@ -456,6 +474,8 @@ pub enum State {
     Failed,
     Waiting,
     Invalid,
+    /// A condition (`condition_*`) did not hold when it was started: not run, not failed.
+    Skipped,
 }
 
 impl State {
@@ -470,6 +490,7 @@ impl State {
             State::Failed => "failed",
             State::Waiting => "waiting",
             State::Invalid => "invalid",
+            State::Skipped => "skipped",
         }
     }
 }

@@ -45,6 +45,7 @@
 //!   it was 0 or it never ran), 128+N for signal N.
 
 mod commands;
+mod conditions;
 mod hooks;
 mod load;
 mod order;
@@ -66,7 +67,7 @@ use super::record::{Job, LastExit, Phase, RunResult, Stopping, UnitRecord};
 use super::start::{Held, StartPhase};
 use super::{
     Change, Command, DeadlineKind, Defaults, Effect, EffectKind, ExitReason, ExitStatus, Fault,
-    HookEnd, HookKind, HookRun, Input, Now, State,
+    HookEnd, HookKind, HookRun, Input, Now, State, Verdict,
 };
 
 /// The least delay of a second instant death in a row, so `delay_min = "0s"` restarts a
@@ -223,7 +224,7 @@ impl Supervisor {
         }
         match u.state {
             State::Running if u.ready => Some(Ok(())),
-            State::Exited => Some(Ok(())),
+            State::Exited | State::Skipped => Some(Ok(())),
             State::Starting | State::Running => None,
             State::Stopping if u.want_up => None,
             _ => Some(Err(describe_down(u))),
@@ -349,6 +350,11 @@ impl Supervisor {
                     let error = "colony-init failed while starting it (internal error)";
                     self.on_spawn_failed(i, error.to_string(), now, &mut fx);
                 }
+                (Some(i), EffectKind::CheckConditions) => {
+                    let v =
+                        Verdict::Fail("colony-init failed checking them (internal error)".into());
+                    self.on_conditions(i, v, now, &mut fx);
+                }
                 (Some(i), EffectKind::RunHook) => {
                     let end = HookEnd::NotStarted("internal error".into());
                     self.on_hook_ended(i, end, now, &mut fx);
@@ -362,6 +368,11 @@ impl Supervisor {
                     }
                 }
                 return fx;
+            }
+            Input::Conditions { unit, verdict } => {
+                if let Some(i) = self.idx(&unit) {
+                    self.on_conditions(i, verdict, now, &mut fx);
+                }
             }
             Input::HookEnded { unit, end } => {
                 if let Some(i) = self.idx(&unit) {
@@ -445,7 +456,9 @@ fn wait_down(u: &UnitRecord) -> Option<Result<(), String>> {
         };
     }
     match u.state {
-        State::Stopped | State::Exited | State::Failed | State::Invalid => Some(Ok(())),
+        State::Stopped | State::Exited | State::Failed | State::Invalid | State::Skipped => {
+            Some(Ok(()))
+        }
         State::Stopping => None,
         _ => Some(Err(format!("{} is {}", u.name, u.state.as_str()))),
     }

@@ -644,6 +644,23 @@ impl Engine {
                 None
             }
             Effect::RunHook { unit, kind, index } => Some(self.run_hook(&unit, kind, index)),
+            Effect::CheckConditions { unit } => {
+                let def = self.core.get(&unit).and_then(|r| r.active_def().cloned());
+                let verdict = match def {
+                    Some(d) => crate::kernel::conditions::check(&d),
+                    None => return None,
+                };
+                if let (
+                    crate::core::Verdict::Skip(why) | crate::core::Verdict::Fail(why),
+                    Some(log),
+                ) = (
+                    &verdict,
+                    self.units.get_mut(&unit).and_then(|rt| rt.log.as_mut()),
+                ) {
+                    let _ = log.write_note(&format!("colony: not started: {why}"));
+                }
+                Some(vec![Input::Conditions { unit, verdict }])
+            }
             Effect::KillHook { unit } => {
                 self.kill_hook(&unit);
                 None

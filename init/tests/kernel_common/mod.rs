@@ -40,6 +40,8 @@ pub fn unit(name: &str, exec: &[&str]) -> Unit {
         timer: None,
         sandbox: None,
         hooks: Default::default(),
+        links: Default::default(),
+        conditions: Vec::new(),
         log: Log::default(),
     }
 }

@@ -64,6 +64,7 @@ impl Supervisor {
         for r in self.units[i].requires.clone() {
             self.cmd_start(r, false, now, fx, seen);
         }
+        self.start_links(i, now, fx, seen);
         let u = &self.units[i];
         if u.is_timer() {
             let gone = u.is_gone();
@@ -114,7 +115,7 @@ impl Supervisor {
                 u.job = Some(Job::Start);
             }
             (None, State::Stopping) => self.units[i].job = Some(Job::Restart),
-            (None, State::Stopped | State::Exited | State::Failed) => {
+            (None, State::Stopped | State::Exited | State::Failed | State::Skipped) => {
                 self.units[i].job = Some(Job::Start)
             }
             (None, _) => {}
@@ -139,7 +140,7 @@ impl Supervisor {
         u.note = note;
         let down = matches!(
             u.state,
-            State::Stopped | State::Exited | State::Failed | State::Invalid
+            State::Stopped | State::Exited | State::Failed | State::Invalid | State::Skipped
         );
         if u.is_gone() && down {
             u.job = None;
@@ -193,6 +194,7 @@ impl Supervisor {
             let mut s = HashSet::new();
             self.cmd_start(r, false, now, fx, &mut s);
         }
+        self.start_links(i, now, fx, &mut HashSet::from([i]));
         let u = &self.units[i];
         if u.state == State::Backoff {
             self.disarm(i, DeadlineKind::Restart, fx);
@@ -224,7 +226,7 @@ impl Supervisor {
             u.held = None;
             let down = matches!(
                 u.state,
-                State::Stopped | State::Exited | State::Failed | State::Invalid
+                State::Stopped | State::Exited | State::Failed | State::Invalid | State::Skipped
             );
             u.job = if u.is_gone() && down {
                 None

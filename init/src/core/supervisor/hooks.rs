@@ -192,21 +192,10 @@ impl Supervisor {
         now: Now,
         fx: &mut Vec<Effect>,
     ) {
+        if self.units[i].phase != Phase::Spawning || self.abandon_start(i, now) {
+            return;
+        }
         let u = &mut self.units[i];
-        if u.phase != Phase::Spawning {
-            return;
-        }
-        let unwanted =
-            matches!(u.job, Some(Job::Stop) | Some(Job::Restart)) || !u.want_up || self.shutting;
-        if unwanted {
-            // A stop came while it ran: the main process is not started.
-            u.phase = Phase::Idle;
-            u.started = None;
-            if u.job.is_none() {
-                u.set_state(State::Stopped, now.wall);
-            }
-            return;
-        }
         if !ok {
             u.phase = Phase::Idle;
             u.started = None;
@@ -227,6 +216,24 @@ impl Supervisor {
                 unit: self.units[i].name.clone(),
             });
         }
+    }
+
+    /// A stop came while the start was being prepared (conditions, `exec_start_pre`): the
+    /// program is not started. True if so.
+    pub(super) fn abandon_start(&mut self, i: usize, now: Now) -> bool {
+        let shutting = self.shutting;
+        let u = &mut self.units[i];
+        let unwanted =
+            matches!(u.job, Some(Job::Stop) | Some(Job::Restart)) || !u.want_up || shutting;
+        if unwanted {
+            u.phase = Phase::Idle;
+            u.started = None;
+            u.start = StartPhase::Pending;
+            if u.job.is_none() {
+                u.set_state(State::Stopped, now.wall);
+            }
+        }
+        unwanted
     }
 
     /// A hook that outlived the main process was the last of the unit.

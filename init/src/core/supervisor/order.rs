@@ -113,7 +113,8 @@ impl Supervisor {
                 || du.state == State::Backoff
                 || (du.state == State::Stopping && du.want_up)
                 || du.reloading;
-            let satisfied = du.is_up() || du.state == State::Exited || du.state == State::Waiting;
+            let satisfied =
+                du.is_up() || matches!(du.state, State::Exited | State::Waiting | State::Skipped);
             if satisfied {
                 continue;
             }
@@ -165,10 +166,22 @@ impl Supervisor {
                 });
             }
         }
+        if def.conditions.is_empty() {
+            self.begin_run(i, now, fx);
+        } else {
+            self.units[i].start = StartPhase::Conditions;
+            fx.push(Effect::CheckConditions { unit: name });
+        }
+    }
+
+    /// What runs first of a start whose conditions hold: `exec_start_pre`, else the program.
+    pub(super) fn begin_run(&mut self, i: usize, now: Now, fx: &mut Vec<Effect>) {
         if self.has_hooks(i, HookKind::StartPre) {
             self.run_hook(i, HookKind::StartPre, 0, now, fx);
         } else {
-            fx.push(Effect::Spawn { unit: name });
+            fx.push(Effect::Spawn {
+                unit: self.units[i].name.clone(),
+            });
         }
     }
 

@@ -11,6 +11,7 @@ mod deps;
 mod fuzz;
 mod heartbeat;
 mod hooks;
+mod links;
 mod load;
 mod notify;
 mod restart;
@@ -63,6 +64,8 @@ pub(crate) fn unit(name: &str) -> Unit {
         timer: None,
         sandbox: None,
         hooks: Default::default(),
+        links: Default::default(),
+        conditions: Vec::new(),
         log: Default::default(),
     }
 }
@@ -169,6 +172,8 @@ pub(crate) struct Fake {
     pub changes: Vec<Change>,
     /// Hook commands that run (ended by `end_hook`, a `KillHook` or a `KillAll`).
     pub hooks: HashMap<String, i32>,
+    /// The answer to `CheckConditions` per unit (else `Pass`).
+    pub verdicts: HashMap<String, Verdict>,
 }
 
 impl Fake {
@@ -200,6 +205,7 @@ impl Fake {
             violations: Vec::new(),
             changes: Vec::new(),
             hooks: HashMap::new(),
+            verdicts: HashMap::new(),
         }
     }
 
@@ -282,6 +288,10 @@ impl Fake {
                         queue.push_back(Input::HookStarted { unit, pid });
                     }
                     Effect::KillHook { unit } => queue.extend(self.hook_end(&unit, -9)),
+                    Effect::CheckConditions { unit } => {
+                        let verdict = self.verdicts.get(&unit).cloned().unwrap_or(Verdict::Pass);
+                        queue.push_back(Input::Conditions { unit, verdict });
+                    }
                     Effect::KillAll { unit } => {
                         queue.extend(self.hook_end(&unit, -9));
                         if self.alive.remove(&unit).is_some() {
