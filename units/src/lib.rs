@@ -11,6 +11,7 @@
 //! - [`conditions`]: `condition_*`/`assert_*`, checked when a start begins;
 //! - [`hooks`]: commands run around the main process (`exec_start_pre`...);
 //! - [`words`]: systemd's word splitting;
+//! - [`template`]: `NAME@.unit` templates and `instances = N`;
 //! - [`userdb`]: users and groups read from `/etc/passwd` and `/etc/group`, never NSS.
 
 pub mod conditions;
@@ -21,6 +22,8 @@ pub mod parse;
 pub mod paths;
 pub mod proto;
 pub mod sandbox;
+pub mod template;
+mod template_load;
 pub mod userdb;
 pub mod validate;
 pub mod values;

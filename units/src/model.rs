@@ -70,8 +70,10 @@ pub struct Unit {
     pub hooks: crate::hooks::Hooks,
     /// `wants`, `before`, `conflicts`.
     pub links: Links,
-    /// `condition_*` and `assert_*`, in the order of [`crate::conditions::KEYS`].
+    /// `condition_*` and `assert_*`.
     pub conditions: Vec<crate::conditions::Condition>,
+    /// `instances = N` (Supervisor's numprocs): the file is the units `NAME-0`..`NAME-{N-1}`.
+    pub instances: Option<u32>,
 }
 
 /// Dependencies beside `after` and `requires`.

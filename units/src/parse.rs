@@ -58,6 +58,8 @@ pub const TOP_KEYS: &[&str] = &[
     "exec_start_post",
     "exec_stop",
     "exec_reload",
+    // templates (crate::template)
+    "instances",
     // dependencies (parse/deps.rs)
     "wants",
     "before",
@@ -184,14 +186,48 @@ pub fn load_file(path: &Path) -> Result<Unit, Vec<Diagnostic>> {
 }
 
 /// Parse the text of `path` (named `NAME.unit`) into a unit, or every problem found in it.
+/// A template `NAME@.unit` is checked as its instance `NAME@instance` (the unit is named
+/// `NAME@`).
 pub fn parse_unit(path: &Path, text: &str) -> Result<Unit, Vec<Diagnostic>> {
+    let file = path.file_name().and_then(|f| f.to_str());
+    if let Some(prefix) = file.and_then(crate::template::template_file_name) {
+        let name = format!("{prefix}@");
+        let sample = format!("{prefix}@{}", crate::template::SAMPLE_INSTANCE);
+        let spec = crate::template::Spec {
+            prefix,
+            instance: crate::template::SAMPLE_INSTANCE,
+            name: &sample,
+        };
+        let text = crate::template::expand(text, spec);
+        return parse_named(path, &text, |_| Some(name));
+    }
+    parse_named(path, text, |cx| file_unit_name(cx, path))
+}
+
+/// Parse an instance `name` (`NAME@INST`, or `NAME-K` of `instances = N`) of the file at
+/// `path`, whose text has its specifiers filled in already.
+pub fn parse_instance(path: &Path, name: &str, text: &str) -> Result<Unit, Vec<Diagnostic>> {
+    parse_named(path, text, |_| Some(name.to_string()))
+}
+
+fn parse_named(
+    path: &Path,
+    text: &str,
+    name_of: impl FnOnce(&mut Cx<'_>) -> Option<String>,
+) -> Result<Unit, Vec<Diagnostic>> {
     let mut cx = Cx {
         file: path,
         text,
         lines: LineIndex::new(text),
         errs: Vec::new(),
     };
-    let name = match path.file_name().and_then(|f| f.to_str()) {
+    let name = name_of(&mut cx);
+    parse_body(cx, path, text, name)
+}
+
+/// The unit name of a file `NAME.unit` (errors in `cx`).
+fn file_unit_name(cx: &mut Cx<'_>, path: &Path) -> Option<String> {
+    match path.file_name().and_then(|f| f.to_str()) {
         Some(f) => match f.strip_suffix(".unit") {
             Some(n) if RESERVED_NAMES.contains(&n) => {
                 cx.errs.push(Diagnostic::whole_file(
@@ -227,7 +263,15 @@ pub fn parse_unit(path: &Path, text: &str) -> Result<Unit, Vec<Diagnostic>> {
             ));
             None
         }
-    };
+    }
+}
+
+fn parse_body(
+    mut cx: Cx<'_>,
+    path: &Path,
+    text: &str,
+    name: Option<String>,
+) -> Result<Unit, Vec<Diagnostic>> {
     let doc = match DeTable::parse(text) {
         Ok(d) => d,
         Err(e) => {
@@ -669,7 +713,8 @@ impl<'a> Cx<'a> {
             } else {
                 s
             };
-            if valid_unit_name(s) {
+            let instance = what == "unit" && crate::template::split_instance(s).is_some();
+            if valid_unit_name(s) || instance {
                 if !out.iter().any(|o| o == s) {
                     out.push(s.to_string());
                 }
@@ -835,6 +880,13 @@ impl<'a> Cx<'a> {
         let hooks = self.hooks(&top);
         let links = self.links(&top, name);
         let conditions = self.conditions(&top);
+        let instances = self
+            .integer(
+                &top,
+                "instances",
+                1..=i128::from(crate::template::MAX_INSTANCES),
+            )
+            .map(|n| n as u32);
 
         Some(Unit {
             name: name.to_string(),
@@ -866,6 +918,7 @@ impl<'a> Cx<'a> {
             hooks,
             links,
             conditions,
+            instances,
         })
     }
 

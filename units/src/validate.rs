@@ -24,15 +24,34 @@ pub fn unit_file_name(file_name: &str) -> Option<&str> {
 
 /// Load every `NAME.unit` of `dir` and validate them as a set ([`validate_set`]).
 /// Only an unreadable directory is an `Err`; a bad file is an `Err` entry in the map.
+/// A template `NAME@.unit` is the entry `NAME@` (checked with a sample instance); a unit
+/// with `instances = N` is its N entries `NAME-K`.
 pub fn load_dir(dir: &Path) -> Result<UnitSet, std::io::Error> {
+    load_dir_with(dir, &BTreeSet::new())
+}
+
+/// [`load_dir`], with the instances `NAME@INST` of its templates that are asked for.
+pub fn load_dir_with(dir: &Path, instances: &BTreeSet<String>) -> Result<UnitSet, std::io::Error> {
     let mut set = UnitSet::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let file_name = entry.file_name();
-        let Some(name) = file_name.to_str().and_then(unit_file_name) else {
+        let Some(f) = file_name.to_str() else {
             continue;
         };
-        set.insert(name.to_string(), load_entry(&entry.path()));
+        if let Some(name) = unit_file_name(f) {
+            match load_entry(&entry.path()) {
+                Ok(u) if u.instances.is_some() => {
+                    crate::template_load::numbered(&mut set, &entry.path(), &u);
+                }
+                r => {
+                    set.insert(name.to_string(), r);
+                }
+            }
+        } else if let Some(prefix) = crate::template::template_file_name(f) {
+            set.insert(format!("{prefix}@"), load_entry(&entry.path()));
+            crate::template_load::instances(&mut set, &entry.path(), prefix, instances);
+        }
     }
     validate_set(&mut set);
     Ok(set)

@@ -194,6 +194,8 @@ pub struct Engine {
     pid_to_unit: HashMap<i32, String>,
     /// Hook commands that run, by pid.
     hook_pids: HashMap<i32, String>,
+    /// Instances of templates started so far (`NAME@INST`): read with the directory.
+    instances: BTreeSet<String>,
     cgroups: Option<Cgroups>,
     waiters: Vec<Waiter>,
     exit: Option<i32>,
@@ -445,6 +447,7 @@ impl Engine {
             units: BTreeMap::new(),
             pid_to_unit: HashMap::new(),
             hook_pids: HashMap::new(),
+            instances: BTreeSet::new(),
             cgroups,
             waiters: Vec::new(),
             exit: None,
@@ -680,7 +683,7 @@ impl Engine {
     }
 
     fn reload(&mut self) {
-        match dirsync::read(&self.opts.units_dir) {
+        match dirsync::read(&self.opts.units_dir, &self.instances) {
             Ok(input) => {
                 // Before the starts it may bring: the room left for held stat files.
                 if let Input::Load(units) = &input {

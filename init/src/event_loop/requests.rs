@@ -4,6 +4,9 @@ use super::*;
 use crate::ratelimit::{BadRequest, Kind, Source};
 use units::proto::{RequestError, Verb};
 
+/// Template instances started at most (each is a unit colony-init keeps until it ends).
+const MAX_INSTANCES: usize = 4096;
+
 impl Engine {
     // ---- the control FIFO ------------------------------------------------------------
 
@@ -134,6 +137,9 @@ impl Engine {
                 data: serde_json::Value::Null,
             });
         }
+        if matches!(req.verb, Verb::Start | Verb::Restart) {
+            self.instantiate(&targets);
+        }
         let names = match self.resolve_all(&targets) {
             Ok(n) => n,
             Err(e) => {
@@ -185,6 +191,30 @@ impl Engine {
                 error: None,
                 data: serde_json::Value::Null,
             }),
+        }
+    }
+
+    /// `start NAME@INST` of a template `NAME@.unit`: the instance joins the units read
+    /// from the directory (until colony-init ends), and is loaded now.
+    fn instantiate(&mut self, targets: &[&str]) {
+        let mut added = false;
+        for t in targets {
+            let t = t.strip_suffix(".unit").unwrap_or(t);
+            let Some((prefix, _)) = units::template::split_instance(t) else {
+                continue;
+            };
+            let template = self.opts.units_dir.join(format!("{prefix}@.unit"));
+            if self.instances.len() >= MAX_INSTANCES {
+                warn!(unit = %t, "not started: {MAX_INSTANCES} instances of templates already");
+                break;
+            }
+            if self.core.get(t).is_none() && template.is_file() {
+                info!(unit = %t, "a new instance of {prefix}@.unit");
+                added |= self.instances.insert(t.to_string());
+            }
+        }
+        if added {
+            self.reload();
         }
     }
 

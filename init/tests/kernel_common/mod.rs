@@ -42,6 +42,7 @@ pub fn unit(name: &str, exec: &[&str]) -> Unit {
         hooks: Default::default(),
         links: Default::default(),
         conditions: Vec::new(),
+        instances: None,
         log: Log::default(),
     }
 }

@@ -66,6 +66,7 @@ pub(crate) fn unit(name: &str) -> Unit {
         hooks: Default::default(),
         links: Default::default(),
         conditions: Vec::new(),
+        instances: None,
         log: Default::default(),
     }
 }
