@@ -199,7 +199,10 @@ pub fn parse_unit(path: &Path, text: &str) -> Result<Unit, Vec<Diagnostic>> {
             name: &sample,
         };
         let text = crate::template::expand(text, spec);
-        return parse_named(path, &text, |_| Some(name));
+        return parse_named(path, &text, |cx| {
+            cx.template = true;
+            Some(name)
+        });
     }
     parse_named(path, text, |cx| file_unit_name(cx, path))
 }
@@ -220,6 +223,7 @@ fn parse_named(
         text,
         lines: LineIndex::new(text),
         errs: Vec::new(),
+        template: false,
     };
     let name = name_of(&mut cx);
     parse_body(cx, path, text, name)
@@ -330,6 +334,9 @@ struct Cx<'a> {
     text: &'a str,
     lines: LineIndex,
     errs: Vec<Diagnostic>,
+    /// A template checked with a sample instance: a user or group that names its instance
+    /// (`user = "%i"`) is checked per instance, when one is started.
+    template: bool,
 }
 
 fn found(v: &DeValue<'_>) -> String {
@@ -993,6 +1000,7 @@ impl<'a> Cx<'a> {
             match id_text(v) {
                 Some(s) => match values::resolve_user(&s) {
                     Ok(u) => user = Some(u),
+                    Err(_) if self.template => {}
                     Err(e) => self.err(v.span(), "user", e),
                 },
                 None => self.type_err("user", v, "a user name or uid"),
@@ -1013,6 +1021,7 @@ impl<'a> Cx<'a> {
             match id_text(v) {
                 Some(s) => match values::resolve_group(&s) {
                     Ok(g) => gid = Some(g),
+                    Err(_) if self.template => {}
                     Err(e) => self.err(v.span(), "group", e),
                 },
                 None => self.type_err("group", v, "a group name or gid"),

@@ -227,13 +227,9 @@ pub(super) fn dependencies(sd: &mut Sd) {
             "requires",
             Some("colony starts the other unit too instead of failing when it is down"),
         ),
-        (
-            "Wants",
-            "after",
-            Some(
-                "colony's `after` only orders: the other unit starts only if it is enabled itself",
-            ),
-        ),
+        ("Wants", "wants", None),
+        ("Before", "before", None),
+        ("Conflicts", "conflicts", None),
     ] {
         for i in sd.list("Unit", key) {
             let v = sd.expand(i);
@@ -244,6 +240,19 @@ pub(super) fn dependencies(sd: &mut Sd) {
             // exactly which were carried.
             for n in v.split_whitespace() {
                 let src = format!("{key}={n}");
+                // Targets are systemd's: colony has none to order or stop.
+                if key == "Before" && n.ends_with(".target") {
+                    sd.d.same(
+                        &origin,
+                        &src,
+                        "colony has no target units: nothing waits for one, so this orders nothing",
+                    );
+                    continue;
+                }
+                if key == "Conflicts" && n == "shutdown.target" {
+                    sd.d.same(&origin, &src, "colony stops every unit at shutdown");
+                    continue;
+                }
                 match dep_name(n) {
                     Ok(u) if u == own => sd.d.same(&origin, &src, "names this unit itself"),
                     Ok(u) => {
