@@ -4,16 +4,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use colony_integration::{wait_for, Colony};
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use colony_integration::{text, wait_for, Colony};
 
 fn lines(p: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(p)

@@ -1,15 +1,6 @@
 //! `wants`, `before`, `conflicts`, conditions and asserts with real processes and files.
 
-use colony_integration::Colony;
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use colony_integration::{text, Colony};
 
 #[test]
 fn a_failed_condition_skips_the_unit_and_a_failed_assert_fails_it() {

@@ -1,16 +1,7 @@
 //! Templates (`NAME@.unit`, `colonyctl start NAME@INST`) and `instances = N`, with real
 //! processes: specifiers filled in, instances kept across a reexec.
 
-use colony_integration::{wait_for, Colony};
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use colony_integration::{text, wait_for, Colony};
 
 fn read_soon(p: &std::path::Path) -> String {
     wait_for(

@@ -346,6 +346,16 @@ fn locate(u: &Unit, key: &str, dep: &str, message: String) -> Diagnostic {
     LineIndex::new(&text).at(&u.path, &text, span, key, message)
 }
 
+/// Every unit `u` names: `after`, `requires`, `before`, `wants`, `conflicts`.
+fn named_units(u: &Unit) -> impl Iterator<Item = &String> {
+    u.after
+        .iter()
+        .chain(&u.requires)
+        .chain(&u.links.before)
+        .chain(&u.links.wants)
+        .chain(&u.links.conflicts)
+}
+
 /// One file, checked in the context of its directory: it must not be in a cycle with the
 /// units it names. Diagnostics name `path` as given. A file whose name is not `NAME.unit` is
 /// reported as such. Names of units that are not there are warnings ([`check_file_warned`]).
@@ -389,15 +399,7 @@ pub fn check_file_warned(path: &Path) -> (Result<Unit, Vec<Diagnostic>>, Vec<War
         };
         // An invalid unit orders nothing, so what it names does not matter.
         if let Ok(u) = &result {
-            queue.extend(
-                u.after
-                    .iter()
-                    .chain(&u.requires)
-                    .chain(&u.links.before)
-                    .chain(&u.links.wants)
-                    .chain(&u.links.conflicts)
-                    .cloned(),
-            );
+            queue.extend(named_units(u).cloned());
         }
         set.insert(n, result);
     }
@@ -407,15 +409,7 @@ pub fn check_file_warned(path: &Path) -> (Result<Unit, Vec<Diagnostic>>, Vec<War
     let missing = set
         .get(name)
         .and_then(|r| r.as_ref().ok())
-        .is_some_and(|u| {
-            u.after
-                .iter()
-                .chain(&u.requires)
-                .chain(&u.links.before)
-                .chain(&u.links.wants)
-                .chain(&u.links.conflicts)
-                .any(|d| !set.contains_key(d))
-        });
+        .is_some_and(|u| named_units(u).any(|d| !set.contains_key(d)));
     let warned = if missing {
         let known: Vec<String> = match std::fs::read_dir(dir) {
             Ok(entries) => entries
