@@ -171,6 +171,7 @@ fn misnamed(dir: &std::path::Path) -> Vec<Diagnostic> {
             if name.starts_with('.')
                 || units::validate::unit_file_name(&name).is_some()
                 || units::template::template_file_name(&name).is_some()
+                || units::template_load::instance_file_name(&name).is_some()
             {
                 return None;
             }

@@ -28,10 +28,18 @@ fn a_template_runs_instances_started_by_name_and_keeps_them_across_a_reexec() {
         ),
     )
     .unwrap();
+    // An instance file (a link to the template) is an instance from the start, as
+    // systemd's enabled instances.
+    std::os::unix::fs::symlink("worker@.unit", c.units.join("worker@boot.unit")).unwrap();
     let o = c.ctl(&["check", c.units.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let c = c.start();
     assert!(c.unit("worker@").is_none(), "a template runs nothing");
+    c.wait_state("worker@boot", "running");
+    assert_eq!(
+        read_soon(&d.path().join("boot.out")),
+        "boot worker@boot worker 100%\n"
+    );
     for i in ["a", "b"] {
         let o = c.ctl(&["start", &format!("worker@{i}")]);
         assert!(o.status.success(), "{}", text(&o));

@@ -23,7 +23,7 @@ pub mod paths;
 pub mod proto;
 pub mod sandbox;
 pub mod template;
-mod template_load;
+pub mod template_load;
 pub mod userdb;
 pub mod validate;
 pub mod values;

@@ -37,6 +37,30 @@ pub(crate) fn numbered(set: &mut UnitSet, path: &Path, u: &Unit) {
     }
 }
 
+/// The instances of template `prefix` that `dir` holds as files `PREFIX@INST.unit` (a link
+/// to the template, or an empty file: the text is the template's), as systemd enables an
+/// instance with a link.
+pub(crate) fn instance_files(dir: &Path, prefix: &str) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let f = e.file_name();
+            let name = instance_file_name(f.to_str()?)?;
+            let p = crate::template::split_instance(name)?.0;
+            (p == prefix).then(|| name.to_string())
+        })
+        .collect()
+}
+
+/// `P@I` of an instance file name `P@I.unit`.
+pub fn instance_file_name(file_name: &str) -> Option<&str> {
+    file_name
+        .strip_suffix(".unit")
+        .filter(|n| crate::template::split_instance(n).is_some())
+}
+
 /// The asked-for instances `PREFIX@INST` of the template at `path`, in `set`.
 pub(crate) fn instances(set: &mut UnitSet, path: &Path, prefix: &str, wanted: &BTreeSet<String>) {
     let mine: Vec<&String> = wanted

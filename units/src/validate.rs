@@ -50,7 +50,9 @@ pub fn load_dir_with(dir: &Path, instances: &BTreeSet<String>) -> Result<UnitSet
             }
         } else if let Some(prefix) = crate::template::template_file_name(f) {
             set.insert(format!("{prefix}@"), load_entry(&entry.path()));
-            crate::template_load::instances(&mut set, &entry.path(), prefix, instances);
+            let mut wanted = instances.clone();
+            wanted.extend(crate::template_load::instance_files(dir, prefix));
+            crate::template_load::instances(&mut set, &entry.path(), prefix, &wanted);
         }
     }
     validate_set(&mut set);

@@ -18,6 +18,7 @@ pub fn is_unit_file(name: &std::ffi::OsStr) -> bool {
     name.to_str().is_some_and(|n| {
         units::validate::unit_file_name(n).is_some()
             || units::template::template_file_name(n).is_some()
+            || units::template_load::instance_file_name(n).is_some()
     })
 }
 
