@@ -111,3 +111,30 @@ policy = "never"
     );
     assert!(log.contains("exited with code 4"), "{log}");
 }
+
+#[test]
+fn hooks_run_in_the_units_sandbox() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // a mount namespace per unit needs root
+    }
+    let c = Colony::new();
+    let ro = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (o, w) = (ro.path().display(), out.path().display());
+    // The hook writes into a read-only path of the sandbox: it must fail (and says so).
+    c.write_unit(
+        "boxed",
+        &format!(
+            r#"exec = ["/bin/sleep", "300"]
+exec_start_pre = ["-/bin/sh -c 'echo x > {o}/f; echo $? > {w}/status'"]
+[sandbox]
+read_only_paths = ["{o}"]
+"#
+        ),
+    );
+    let c = c.start();
+    c.wait_state("boxed", "running");
+    let status = std::fs::read_to_string(out.path().join("status")).unwrap();
+    assert_ne!(status.trim(), "0", "the hook wrote into a read-only path");
+    assert!(!ro.path().join("f").exists());
+}
