@@ -144,3 +144,22 @@ fn the_skipped_state_is_carried_across_a_handover() {
     assert_eq!(r.state, State::Skipped);
     assert_eq!(r.note.as_deref(), Some("no"));
 }
+
+#[test]
+fn a_timer_run_whose_condition_fails_is_skipped_and_the_next_is_planned() {
+    let mut f = Fake::new();
+    f.verdicts.insert("job".into(), Verdict::Skip("no".into()));
+    let job = unit("job").with(condition).timer(Timer {
+        every: Some(secs(60)),
+        ..Default::default()
+    });
+    f.load(vec![job]);
+    f.cmd(Command::Start("job".into()));
+    assert_eq!(f.state("job"), State::Waiting);
+    assert!(f.rec("job").is_gone());
+    assert!(f.deadline("job", DeadlineKind::TimerRun).is_some());
+    f.verdicts.remove("job");
+    let fx = f.advance(secs(60));
+    assert_eq!(Fake::spawns(&fx), ["job"]);
+    assert_eq!(f.state("job"), State::Running);
+}
