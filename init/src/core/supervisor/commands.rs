@@ -66,6 +66,9 @@ impl Supervisor {
         }
         self.start_links(i, now, fx, seen);
         let u = &self.units[i];
+        if !u.want_up {
+            return; // a unit it wants conflicts with it: stopped
+        }
         if u.is_timer() {
             let gone = u.is_gone();
             // Leftovers going: its group's, or strays after its group is gone.
@@ -195,6 +198,9 @@ impl Supervisor {
             self.cmd_start(r, false, now, fx, &mut s);
         }
         self.start_links(i, now, fx, &mut HashSet::from([i]));
+        if !self.units[i].want_up {
+            return; // what it wants conflicts with what it requires: stopped
+        }
         let u = &self.units[i];
         if u.state == State::Backoff {
             self.disarm(i, DeadlineKind::Restart, fx);

@@ -80,9 +80,11 @@ impl Supervisor {
                 .is_some_and(|d| d.links.conflicts.contains(&name))
                 .then_some(j)
         }));
-        for c in conflicting {
+        for &c in &conflicting {
             let cu = &self.units[c];
-            if c != i && (cu.want_up || !cu.is_gone() || cu.job.is_some()) {
+            // One being started by this same order (what it wants or requires) stays: the
+            // first to start wins.
+            if c != i && !seen.contains(&c) && (cu.want_up || !cu.is_gone() || cu.job.is_some()) {
                 tracing::info!(unit = %cu.name, "stopping it: {name} conflicts with it");
                 self.cmd_stop(
                     c,
@@ -91,8 +93,10 @@ impl Supervisor {
                 );
             }
         }
+        // A wanted unit that conflicts with this one is not started (its failure to start
+        // does not matter to this one anyway).
         for w in &def.links.wants {
-            if let Some(j) = self.idx(w) {
+            if let Some(j) = self.idx(w).filter(|j| !conflicting.contains(j)) {
                 self.cmd_start(j, false, now, fx, seen);
             }
         }

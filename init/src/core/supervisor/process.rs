@@ -115,9 +115,12 @@ impl Supervisor {
         let Phase::Main { stop } = self.units[i].phase else {
             return;
         };
+        // An `exec_stop` going on after the main process stays bounded by the stop timeout.
+        let stop_hook = matches!(self.units[i].hook, Some(h) if h.kind == HookKind::Stop);
+        if !stop_hook {
+            self.disarm(i, DeadlineKind::StopTimeout, fx);
+        }
         for k in [
-            DeadlineKind::StopTimeout,
-            DeadlineKind::ReadyTimeout,
             DeadlineKind::Settle,
             DeadlineKind::Watchdog,
             DeadlineKind::Heartbeat,

@@ -222,3 +222,20 @@ fn a_running_hook_blocks_a_handover_and_is_in_the_snapshot() {
     assert_eq!((h.kind, h.index), (HookKind::StartPre, 0));
     assert!(h.pid.is_some());
 }
+
+#[test]
+fn exec_stop_going_on_after_the_main_process_is_still_bounded() {
+    let mut f = Fake::new();
+    f.auto_empty = true;
+    let a = unit("a")
+        .with(|u| u.stop.timeout = Some(secs(4)))
+        .with(hooks(HookKind::Stop, &["/bin/hang"]));
+    f.load(vec![a]);
+    f.cmd(Command::Stop("a".into()));
+    f.exit("a", 0);
+    assert!(f.deadline("a", DeadlineKind::StopTimeout).is_some());
+    let fx = f.advance(secs(4));
+    assert!(has(&fx, &Effect::KillHook { unit: "a".into() }) || f.hooks.is_empty());
+    assert!(f.hooks.is_empty());
+    assert_eq!(f.state("a"), State::Stopped);
+}

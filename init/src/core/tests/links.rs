@@ -163,3 +163,20 @@ fn a_timer_run_whose_condition_fails_is_skipped_and_the_next_is_planned() {
     assert_eq!(Fake::spawns(&fx), ["job"]);
     assert_eq!(f.state("job"), State::Running);
 }
+
+#[test]
+fn a_unit_that_wants_what_conflicts_with_it_is_not_left_half_started() {
+    let mut f = Fake::new();
+    let a = unit("a")
+        .disabled()
+        .with(|u| u.links.wants = vec!["b".into()]);
+    let b = unit("b")
+        .disabled()
+        .with(|u| u.links.conflicts = vec!["a".into()]);
+    f.load(vec![a, b]);
+    f.cmd(Command::Start("a".into()));
+    // A wanted unit that conflicts is not started.
+    assert!(f.rec("a").is_up());
+    assert_eq!(f.state("b"), State::Stopped);
+    assert!(f.violations.is_empty());
+}
