@@ -168,7 +168,11 @@ fn misnamed(dir: &std::path::Path) -> Vec<Diagnostic> {
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             let stem = name.strip_suffix(".unit")?;
-            if name.starts_with('.') || units::validate::unit_file_name(&name).is_some() {
+            if name.starts_with('.')
+                || units::validate::unit_file_name(&name).is_some()
+                || units::template::template_file_name(&name).is_some()
+                || units::template_load::instance_file_name(&name).is_some()
+            {
                 return None;
             }
             Some(Diagnostic::whole_file(

@@ -55,8 +55,15 @@ pub(crate) enum Cmd {
     Restart(Targets),
     /// Restart every unit
     RestartAll,
-    /// Re-read the units directory now
-    Reload,
+    /// Re-read the units directory now; with units named, run their exec_reload and wait
+    /// until they are ready again
+    Reload {
+        /// Return once colony-init has the order, without waiting for the result
+        #[arg(long)]
+        no_block: bool,
+        /// NAME, NAME.unit or @TAG (none: re-read the units directory)
+        targets: Vec<String>,
+    },
     /// Send a signal to units' main processes
     Signal {
         /// e.g. HUP, SIGUSR1, 10

@@ -66,7 +66,18 @@ fn request_of(cmd: &Cmd) -> Option<(Verb, Vec<String>)> {
         Cmd::Stop(t) => (Verb::Stop, with_block(t)),
         Cmd::Restart(t) => (Verb::Restart, with_block(t)),
         Cmd::RestartAll => (Verb::RestartAll, vec![]),
-        Cmd::Reload => (Verb::Reload, vec![]),
+        Cmd::Reload { targets: t, .. } if t.is_empty() => (Verb::Reload, vec![]),
+        Cmd::Reload {
+            no_block,
+            targets: t,
+        } => {
+            let mut a = Vec::new();
+            if *no_block {
+                a.push("--no-block".to_string());
+            }
+            a.extend(targets(t));
+            (Verb::ReloadUnit, a)
+        }
         Cmd::Signal { signal, targets: t } => {
             let mut a = vec![signal.clone()];
             a.extend(targets(t));

@@ -152,6 +152,34 @@ pub fn render(u: &Unit, places: &Places) -> String {
     doc["tags"] = strings(&u.tags);
     doc["enabled"] = value(u.enabled);
     doc["essential"] = value(u.essential);
+    if let Some(n) = u.instances {
+        doc["instances"] = value(i64::from(n));
+    }
+    doc["wants"] = strings(&u.links.wants);
+    doc["before"] = strings(&u.links.before);
+    doc["conflicts"] = strings(&u.links.conflicts);
+    for c in &u.conditions {
+        let text = format!(
+            "{}{}{}",
+            if c.trigger { "|" } else { "" },
+            if c.negate { "!" } else { "" },
+            c.arg
+        );
+        let key = c.key();
+        let mut arr = match doc.get(&key).and_then(|i| i.as_array()) {
+            Some(a) => a.clone(),
+            None => Array::new(),
+        };
+        arr.push(text);
+        doc[key.as_str()] = value(arr);
+    }
+    for kind in units::hooks::HookKind::ALL {
+        let lines = u.hooks.get(kind);
+        if !lines.is_empty() {
+            let lines: Vec<String> = lines.iter().map(units::hooks::render_hook_line).collect();
+            doc[kind.key()] = strings(&lines);
+        }
+    }
     // `extras` as written (JSON of a TOML table converts back losslessly).
     if let Ok(serde_json::Value::Object(o)) = serde_json::from_str(&u.extras_json) {
         if !o.is_empty() {
@@ -312,7 +340,10 @@ mod tests {
     #[test]
     fn show_fills_in_defaults_and_reads_back_as_the_same_unit() {
         let path = std::path::Path::new("/u/web.unit");
-        let text = "# mine\nexec = [\"/bin/web\", \"-p\", \"80\"]\ntags = [\"front\"]\n[health]\ntcp = \"127.0.0.1:80\"\n[resources]\nmemory_max = \"256M\"\n[log]\nkeep = 2\n";
+        let text = "# mine\nexec = [\"/bin/web\", \"-p\", \"80\"]\ntags = [\"front\"]\n\
+            exec_start_pre = [\"-/bin/check 'a b'\"]\nexec_reload = [\"/bin/kill -HUP $MAINPID\"]\n\
+            wants = [\"m\"]\nbefore = [\"n\"]\nconflicts = [\"o\"]\ninstances = 2\n\
+            condition_path_exists = [\"/etc/a\", \"|!/etc/b\"]\nassert_host = \"h\"\n[health]\ntcp = \"127.0.0.1:80\"\n[resources]\nmemory_max = \"256M\"\n[log]\nkeep = 2\n";
         let unit = units::parse::parse_unit(path, text).unwrap();
         let shown = render(&unit, &Places::default());
         let t: toml::Table = shown.parse().unwrap();

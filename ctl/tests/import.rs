@@ -346,15 +346,14 @@ fn supervisord_conf_with_includes_numprocs_groups_and_priorities() {
     let conf = fx.path().join("supervisord/supervisord.conf");
     let r = import(&[conf], &out, None, false, false);
     assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
-    assert_eq!(
-        unit_files(&out),
-        vec![
-            "web.unit",
-            "worker_00.unit",
-            "worker_01.unit",
-            "worker_02.unit"
-        ]
-    );
+    // numprocs = 3: one unit with `instances = 3`, read as worker-0 .. worker-2.
+    assert_eq!(unit_files(&out), vec!["web.unit", "worker.unit"]);
+    assert_eq!(unit(&out, "worker").instances, Some(3));
+    let l = line(&r.out, "numprocs=3");
+    assert!(l.contains("instances = 3") && l.contains("carried"), "{l}");
+    let l = line(&r.out, "process_name=");
+    assert!(l.contains("approx") && l.contains("worker-0"), "{l}");
+    let set = units::validate::load_dir(&out).unwrap();
     let web = unit(&out, "web");
     assert_eq!(
         web.exec,
@@ -384,7 +383,7 @@ fn supervisord_conf_with_includes_numprocs_groups_and_priorities() {
     assert_eq!(web.environment["APP_HOME"], here.display().to_string());
     assert!(web.after.is_empty());
     for n in 0..3 {
-        let w = unit(&out, &format!("worker_0{n}"));
+        let w = set[&format!("worker-{n}")].clone().unwrap();
         assert_eq!(
             w.exec,
             [
@@ -757,17 +756,19 @@ fn systemd_oneshot_runs_every_exec_start_in_order() {
 }
 
 #[test]
-fn systemd_template_is_refused_and_an_instance_imported() {
+fn systemd_template_becomes_a_template_and_an_instance_is_imported() {
     let fx = fixtures();
     let out = fx.path().join("units");
     let tpl = fx.path().join("systemd/redis-server@.service");
     let r = import(std::slice::from_ref(&tpl), &out, None, false, false);
-    assert_eq!(r.code, 1, "{}\n{}", r.out, r.err);
-    assert!(r.err.contains("nothing to import"), "{}", r.err);
-    let l = line(&r.out, "redis-server@.service");
-    assert!(l.contains("NOT CARRIED") && l.contains("template"), "{l}");
-    assert!(l.contains("redis-server@INSTANCE.service"), "{l}");
-    assert!(unit_files(&out).is_empty());
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert_eq!(unit_files(&out), ["redis-server@.unit"]);
+    let text = std::fs::read_to_string(out.join("redis-server@.unit")).unwrap();
+    // The instance specifiers stay: colony fills them in per instance.
+    assert!(text.contains("/etc/redis/redis-%i.conf"), "{text}");
+    assert!(text.contains("(%I)"), "{text}");
+    check_dir(&out);
+    std::fs::remove_file(out.join("redis-server@.unit")).unwrap();
 
     // An instance is read from the template, with %i filled.
     let r = import(

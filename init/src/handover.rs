@@ -185,6 +185,8 @@ pub struct State {
     pub replies: Vec<ReplySnap>,
     /// Set in entrypoint mode (and nothing of the engine then).
     pub entrypoint: Option<EntrypointSnap>,
+    /// Instances of templates started (`NAME@INST`), read with the directory.
+    pub instances: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -461,6 +463,7 @@ mod tests {
                 names: vec!["a".into()],
                 want: Want::Up,
             }],
+            instances: vec!["getty@tty1".into()],
             ..State::default()
         };
         let fd = to_memfd(&s).expect("memfd");

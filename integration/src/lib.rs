@@ -84,6 +84,16 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
+/// A command's exit code, stdout and stderr, for an assertion's message.
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// A colony-init supervising a temporary units directory.
 pub struct Colony {
     pub dir: tempfile::TempDir,

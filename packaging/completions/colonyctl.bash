@@ -1065,7 +1065,7 @@ _colonyctl() {
             return 0
             ;;
         colonyctl__subcmd__reload)
-            opts="-h --run-dir --json --timeout --fleet --help"
+            opts="-h --no-block --run-dir --json --timeout --fleet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

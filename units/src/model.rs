@@ -71,6 +71,14 @@ pub struct Unit {
     pub exec_env: crate::exec_env::ExecEnv,
     /// `[socket]`; boxed, as most units have none.
     pub socket: Option<Box<crate::socket::Socket>>,
+    /// `exec_start_pre`, `exec_start_post`, `exec_stop`, `exec_reload`.
+    pub hooks: crate::hooks::Hooks,
+    /// `wants`, `before`, `conflicts`.
+    pub links: Links,
+    /// `condition_*` and `assert_*`.
+    pub conditions: Vec<crate::conditions::Condition>,
+    /// `instances = N` (Supervisor's numprocs): the file is the units `NAME-0`..`NAME-{N-1}`.
+    pub instances: Option<u32>,
 }
 
 impl Unit {
@@ -78,6 +86,17 @@ impl Unit {
     pub fn starts_when_loaded(&self) -> bool {
         self.enabled && !self.socket.as_ref().is_some_and(|s| s.on_demand)
     }
+}
+
+/// Dependencies beside `after` and `requires`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Links {
+    /// Started with this unit; their failure does not matter to it.
+    pub wants: Vec<String>,
+    /// Units that start after this one (the reverse of `after`).
+    pub before: Vec<String>,
+    /// Starting this one stops them, and starting them stops this one.
+    pub conflicts: Vec<String>,
 }
 
 /// Who the program runs as, resolved against the user database at parse time.

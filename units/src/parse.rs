@@ -21,7 +21,9 @@ use crate::model::{
 };
 use crate::values;
 
+mod deps;
 mod exec_env;
+mod hooks;
 mod sandbox;
 mod socket;
 
@@ -69,6 +71,46 @@ pub const TOP_KEYS: &[&str] = &[
     "limits",
     "load_credential",
     "socket",
+    // hooks (parse/hooks.rs)
+    "exec_start_pre",
+    "exec_start_post",
+    "exec_stop",
+    "exec_reload",
+    // templates (crate::template)
+    "instances",
+    // dependencies (parse/deps.rs)
+    "wants",
+    "before",
+    "conflicts",
+    // conditions and asserts (parse/deps.rs, crate::conditions)
+    "condition_path_exists",
+    "condition_path_is_directory",
+    "condition_path_is_symbolic_link",
+    "condition_path_is_mount_point",
+    "condition_path_is_read_write",
+    "condition_directory_not_empty",
+    "condition_file_not_empty",
+    "condition_file_is_executable",
+    "condition_user",
+    "condition_group",
+    "condition_host",
+    "condition_kernel_command_line",
+    "condition_environment",
+    "condition_virtualization",
+    "assert_path_exists",
+    "assert_path_is_directory",
+    "assert_path_is_symbolic_link",
+    "assert_path_is_mount_point",
+    "assert_path_is_read_write",
+    "assert_directory_not_empty",
+    "assert_file_not_empty",
+    "assert_file_is_executable",
+    "assert_user",
+    "assert_group",
+    "assert_host",
+    "assert_kernel_command_line",
+    "assert_environment",
+    "assert_virtualization",
 ];
 
 /// Each section and its keys.
@@ -163,14 +205,52 @@ pub fn load_file(path: &Path) -> Result<Unit, Vec<Diagnostic>> {
 }
 
 /// Parse the text of `path` (named `NAME.unit`) into a unit, or every problem found in it.
+/// A template `NAME@.unit` is checked as its instance `NAME@instance` (the unit is named
+/// `NAME@`).
 pub fn parse_unit(path: &Path, text: &str) -> Result<Unit, Vec<Diagnostic>> {
+    let file = path.file_name().and_then(|f| f.to_str());
+    if let Some(prefix) = file.and_then(crate::template::template_file_name) {
+        let name = format!("{prefix}@");
+        let sample = format!("{prefix}@{}", crate::template::SAMPLE_INSTANCE);
+        let spec = crate::template::Spec {
+            prefix,
+            instance: crate::template::SAMPLE_INSTANCE,
+            name: &sample,
+        };
+        let text = crate::template::expand(text, spec);
+        return parse_named(path, &text, |cx| {
+            cx.template = true;
+            Some(name)
+        });
+    }
+    parse_named(path, text, |cx| file_unit_name(cx, path))
+}
+
+/// Parse an instance `name` (`NAME@INST`, or `NAME-K` of `instances = N`) of the file at
+/// `path`, whose text has its specifiers filled in already.
+pub fn parse_instance(path: &Path, name: &str, text: &str) -> Result<Unit, Vec<Diagnostic>> {
+    parse_named(path, text, |_| Some(name.to_string()))
+}
+
+fn parse_named(
+    path: &Path,
+    text: &str,
+    name_of: impl FnOnce(&mut Cx<'_>) -> Option<String>,
+) -> Result<Unit, Vec<Diagnostic>> {
     let mut cx = Cx {
         file: path,
         text,
         lines: LineIndex::new(text),
         errs: Vec::new(),
+        template: false,
     };
-    let name = match path.file_name().and_then(|f| f.to_str()) {
+    let name = name_of(&mut cx);
+    parse_body(cx, path, text, name)
+}
+
+/// The unit name of a file `NAME.unit` (errors in `cx`).
+fn file_unit_name(cx: &mut Cx<'_>, path: &Path) -> Option<String> {
+    match path.file_name().and_then(|f| f.to_str()) {
         Some(f) => match f.strip_suffix(".unit") {
             Some(n) if RESERVED_NAMES.contains(&n) => {
                 cx.errs.push(Diagnostic::whole_file(
@@ -206,7 +286,15 @@ pub fn parse_unit(path: &Path, text: &str) -> Result<Unit, Vec<Diagnostic>> {
             ));
             None
         }
-    };
+    }
+}
+
+fn parse_body(
+    mut cx: Cx<'_>,
+    path: &Path,
+    text: &str,
+    name: Option<String>,
+) -> Result<Unit, Vec<Diagnostic>> {
     let doc = match DeTable::parse(text) {
         Ok(d) => d,
         Err(e) => {
@@ -265,6 +353,9 @@ struct Cx<'a> {
     text: &'a str,
     lines: LineIndex,
     errs: Vec<Diagnostic>,
+    /// A template checked with a sample instance: a user or group that names its instance
+    /// (`user = "%i"`) is checked per instance, when one is started.
+    template: bool,
 }
 
 fn found(v: &DeValue<'_>) -> String {
@@ -648,7 +739,8 @@ impl<'a> Cx<'a> {
             } else {
                 s
             };
-            if valid_unit_name(s) {
+            let instance = what == "unit" && crate::template::split_instance(s).is_some();
+            if valid_unit_name(s) || instance {
                 if !out.iter().any(|o| o == s) {
                     out.push(s.to_string());
                 }
@@ -816,6 +908,16 @@ impl<'a> Cx<'a> {
         let log = self.log(&top);
         let sandbox = self.sandbox(&top).map(Box::new);
         let socket = self.socket(&top).map(Box::new);
+        let hooks = self.hooks(&top);
+        let links = self.links(&top, name);
+        let conditions = self.conditions(&top);
+        let instances = self
+            .integer(
+                &top,
+                "instances",
+                1..=i128::from(crate::template::MAX_INSTANCES),
+            )
+            .map(|n| n as u32);
 
         Some(Unit {
             name: name.to_string(),
@@ -846,6 +948,10 @@ impl<'a> Cx<'a> {
             sandbox,
             exec_env,
             socket,
+            hooks,
+            links,
+            conditions,
+            instances,
         })
     }
 
@@ -920,6 +1026,7 @@ impl<'a> Cx<'a> {
             match id_text(v) {
                 Some(s) => match values::resolve_user(&s) {
                     Ok(u) => user = Some(u),
+                    Err(_) if self.template => {}
                     Err(e) => self.err(v.span(), "user", e),
                 },
                 None => self.type_err("user", v, "a user name or uid"),
@@ -940,6 +1047,7 @@ impl<'a> Cx<'a> {
             match id_text(v) {
                 Some(s) => match values::resolve_group(&s) {
                     Ok(g) => gid = Some(g),
+                    Err(_) if self.template => {}
                     Err(e) => self.err(v.span(), "group", e),
                 },
                 None => self.type_err("group", v, "a group name or gid"),

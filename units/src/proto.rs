@@ -10,7 +10,8 @@
 //! `echo 'restart redis' > RUN/control` is a request without a reply. With `reply=NAME`,
 //! colony-init opens the FIFO `RUN/reply/NAME` (a bare name, never a path) and writes one
 //! JSON [`Reply`] to it, then closes it. Verbs: `status [TARGET...]`, `start|stop|restart
-//! [--no-block] TARGET...`, `restart-all`, `reload`, `signal SIGNAL TARGET...`, `timers`,
+//! [--no-block] TARGET...`, `restart-all`, `reload`, `reload-unit
+//! TARGET...`, `signal SIGNAL TARGET...`, `timers`,
 //! `info` (paths), `poweroff|reboot|halt`, `subscribe` (the event stream: the reply FIFO
 //! stays open, a [`Subscribed`] line then one [`Event`] line per state change).
 
@@ -73,6 +74,9 @@ verbs! {
     RestartAll => "restart-all",
     /// `reload`: read the units directory again.
     Reload => "reload",
+    /// `reload-unit [--no-block] TARGET...`: run each unit's `exec_reload` (`colonyctl reload
+    /// NAME`); answered once the unit is ready again.
+    ReloadUnit => "reload-unit",
     /// `signal SIGNAL TARGET...`
     Signal => "signal",
     /// `timers`

@@ -24,15 +24,36 @@ pub fn unit_file_name(file_name: &str) -> Option<&str> {
 
 /// Load every `NAME.unit` of `dir` and validate them as a set ([`validate_set`]).
 /// Only an unreadable directory is an `Err`; a bad file is an `Err` entry in the map.
+/// A template `NAME@.unit` is the entry `NAME@` (checked with a sample instance); a unit
+/// with `instances = N` is its N entries `NAME-K`.
 pub fn load_dir(dir: &Path) -> Result<UnitSet, std::io::Error> {
+    load_dir_with(dir, &BTreeSet::new())
+}
+
+/// [`load_dir`], with the instances `NAME@INST` of its templates that are asked for.
+pub fn load_dir_with(dir: &Path, instances: &BTreeSet<String>) -> Result<UnitSet, std::io::Error> {
     let mut set = UnitSet::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let file_name = entry.file_name();
-        let Some(name) = file_name.to_str().and_then(unit_file_name) else {
+        let Some(f) = file_name.to_str() else {
             continue;
         };
-        set.insert(name.to_string(), load_entry(&entry.path()));
+        if let Some(name) = unit_file_name(f) {
+            match load_entry(&entry.path()) {
+                Ok(u) if u.instances.is_some() => {
+                    crate::template_load::numbered(&mut set, &entry.path(), &u);
+                }
+                r => {
+                    set.insert(name.to_string(), r);
+                }
+            }
+        } else if let Some(prefix) = crate::template::template_file_name(f) {
+            set.insert(format!("{prefix}@"), load_entry(&entry.path()));
+            let mut wanted = instances.clone();
+            wanted.extend(crate::template_load::instance_files(dir, prefix));
+            crate::template_load::instances(&mut set, &entry.path(), prefix, &wanted);
+        }
     }
     validate_set(&mut set);
     Ok(set)
@@ -69,6 +90,9 @@ pub fn validate_set(set: &mut UnitSet) {
 pub enum DepKey {
     After,
     Requires,
+    Wants,
+    Before,
+    Conflicts,
 }
 
 impl DepKey {
@@ -76,6 +100,9 @@ impl DepKey {
         match self {
             DepKey::After => "after",
             DepKey::Requires => "requires",
+            DepKey::Wants => "wants",
+            DepKey::Before => "before",
+            DepKey::Conflicts => "conflicts",
         }
     }
 }
@@ -86,6 +113,9 @@ pub fn missing_dependency(key: DepKey, dep: &str) -> String {
     let so = match key {
         DepKey::After => "ordering after it is ignored",
         DepKey::Requires => "this unit cannot start until there is one",
+        DepKey::Wants => "nothing is started with this unit for it",
+        DepKey::Before => "ordering before it is ignored",
+        DepKey::Conflicts => "there is nothing to stop for it",
     };
     format!("no unit `{dep}` (no file {dep}.unit in this directory), so {so}")
 }
@@ -105,7 +135,13 @@ fn dependency_warnings<'a>(
     let mut out = Vec::new();
     for (_, unit) in set.iter().filter(|(n, _)| of(n)) {
         let Ok(u) = unit else { continue };
-        for (key, deps) in [(DepKey::After, &u.after), (DepKey::Requires, &u.requires)] {
+        for (key, deps) in [
+            (DepKey::After, &u.after),
+            (DepKey::Requires, &u.requires),
+            (DepKey::Wants, &u.links.wants),
+            (DepKey::Before, &u.links.before),
+            (DepKey::Conflicts, &u.links.conflicts),
+        ] {
             for dep in deps.iter().filter(|d| !set.contains_key(*d)) {
                 let hint = crate::diag::nearest(dep, known.clone())
                     .map(|n| format!("; did you mean `{n}`?"))
@@ -123,7 +159,16 @@ fn dependency_warnings<'a>(
 fn validate(set: &mut UnitSet) {
     let mut new_errs: BTreeMap<String, Vec<Diagnostic>> = BTreeMap::new();
 
-    // Cycles through after/requires among valid units.
+    // Cycles through after/requires (and `before`, read as the other unit's `after`)
+    // among valid units.
+    let mut befores: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (n, u) in set.iter() {
+        if let Ok(u) = u {
+            for b in &u.links.before {
+                befores.entry(b.as_str()).or_default().push(n.as_str());
+            }
+        }
+    }
     let graph: BTreeMap<&str, Vec<&str>> = set
         .iter()
         .filter_map(|(n, u)| u.as_ref().ok().map(|u| (n.as_str(), u)))
@@ -133,6 +178,7 @@ fn validate(set: &mut UnitSet) {
                 .iter()
                 .chain(u.requires.iter())
                 .map(String::as_str)
+                .chain(befores.get(n).into_iter().flatten().copied())
                 .filter(|d| set.get(*d).is_some_and(|x| x.is_ok()))
                 .collect();
             deps.sort_unstable();
@@ -158,8 +204,10 @@ fn validate(set: &mut UnitSet) {
             };
             let key = if u.after.iter().any(|d| d == next) {
                 "after"
-            } else {
+            } else if u.requires.iter().any(|d| d == next) {
                 "requires"
+            } else {
+                "before" // `next` names this unit in its `before`
             };
             let mut msg = format!("dependency cycle: {}", path.join(" -> "));
             if all.len() > path.len().saturating_sub(1) {
@@ -327,6 +375,16 @@ fn locate(u: &Unit, key: &str, dep: &str, message: String) -> Diagnostic {
     LineIndex::new(&text).at(&u.path, &text, span, key, message)
 }
 
+/// Every unit `u` names: `after`, `requires`, `before`, `wants`, `conflicts`.
+fn named_units(u: &Unit) -> impl Iterator<Item = &String> {
+    u.after
+        .iter()
+        .chain(&u.requires)
+        .chain(&u.links.before)
+        .chain(&u.links.wants)
+        .chain(&u.links.conflicts)
+}
+
 /// One file, checked in the context of its directory: it must not be in a cycle with the
 /// units it names. Diagnostics name `path` as given. A file whose name is not `NAME.unit` is
 /// reported as such. Names of units that are not there are warnings ([`check_file_warned`]).
@@ -370,7 +428,7 @@ pub fn check_file_warned(path: &Path) -> (Result<Unit, Vec<Diagnostic>>, Vec<War
         };
         // An invalid unit orders nothing, so what it names does not matter.
         if let Ok(u) = &result {
-            queue.extend(u.after.iter().chain(&u.requires).cloned());
+            queue.extend(named_units(u).cloned());
         }
         set.insert(n, result);
     }
@@ -380,12 +438,7 @@ pub fn check_file_warned(path: &Path) -> (Result<Unit, Vec<Diagnostic>>, Vec<War
     let missing = set
         .get(name)
         .and_then(|r| r.as_ref().ok())
-        .is_some_and(|u| {
-            u.after
-                .iter()
-                .chain(&u.requires)
-                .any(|d| !set.contains_key(d))
-        });
+        .is_some_and(|u| named_units(u).any(|d| !set.contains_key(d)));
     let warned = if missing {
         let known: Vec<String> = match std::fs::read_dir(dir) {
             Ok(entries) => entries

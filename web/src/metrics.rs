@@ -28,9 +28,9 @@ struct TimerLabels {
 type G = Family<UnitLabels, Gauge>;
 type F = Family<UnitLabels, Gauge<f64, AtomicU64>>;
 
-const STATES: [&str; 9] = [
+const STATES: [&str; 10] = [
     "stopped", "starting", "running", "stopping", "backoff", "exited", "failed", "waiting",
-    "invalid",
+    "invalid", "skipped",
 ];
 
 pub fn render(units: &[UnitStatus], timers: &[TimerStatus]) -> String {

@@ -184,7 +184,7 @@ pub fn overview(
     );
     for s in [
         "running", "starting", "stopping", "backoff", "failed", "stopped", "exited", "waiting",
-        "invalid",
+        "invalid", "skipped",
     ] {
         let sel = if f.state == s { " selected" } else { "" };
         let _ = write!(b, "<option{sel}>{s}</option>");

@@ -156,6 +156,26 @@ impl Draft {
         }
     }
 
+    /// Rewrite every string value (and what the report says they became) with `f`.
+    pub fn map_strings(&mut self, f: &impl Fn(&str) -> String) {
+        fn walk(v: &mut V, f: &impl Fn(&str) -> String) {
+            match v {
+                V::Str(s) => *s = f(s),
+                V::Arr(a) => a.iter_mut().for_each(|x| walk(x, f)),
+                V::Table(t) => t.iter_mut().for_each(|(_, x)| walk(x, f)),
+                V::Int(_) | V::Bool(_) => {}
+            }
+        }
+        for (_, v) in &mut self.fields {
+            walk(v, f);
+        }
+        for e in &mut self.entries {
+            if let Some(t) = e.to.as_mut() {
+                *t = f(t);
+            }
+        }
+    }
+
     pub fn unset(&mut self, k: &str) {
         self.fields.retain(|(x, _)| x != k);
     }

@@ -1,6 +1,7 @@
 //! supervisord's `supervisord.conf` (and its `[include]` files) to units: one per process of
 //! every `[program:x]`.
 
+use super::supervisord_numprocs as numprocs_unit;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -570,14 +571,25 @@ fn program(
     let end = start
         .checked_add(numprocs)
         .ok_or_else(|| format!("{}: numprocs_start + numprocs is out of range", s.origin))?;
+    // Numbered from 0: one unit with `instances`; else a unit file per process.
+    let one = numprocs > 1 && numprocs_unit::fits(start);
+    let nums: Vec<String> = if one {
+        vec![numprocs_unit::SENTINEL.to_string()]
+    } else {
+        (start..end).map(|n| n.to_string()).collect()
+    };
     let mut out = Vec::new();
-    for n in start..end {
+    for n in nums {
         let mut vars = here_vars(&s.here);
         vars.insert("program_name".into(), prog.to_string());
         vars.insert("group_name".into(), group.clone());
-        vars.insert("process_num".into(), n.to_string());
+        vars.insert("process_num".into(), n);
         vars.insert("numprocs".into(), numprocs.to_string());
-        let raw = expand(&pname, &vars).map_err(|e| format!("{}: process_name: {e}", s.origin))?;
+        let raw = if one {
+            prog.to_string()
+        } else {
+            expand(&pname, &vars).map_err(|e| format!("{}: process_name: {e}", s.origin))?
+        };
         vars.insert("process_name".into(), raw.clone());
         let name = unit_name(&raw);
         let mut d = Draft::new(
@@ -606,6 +618,9 @@ fn program(
             d.push_strs("tags", &tags);
         }
         program_keys(&mut d, s, &vars, numprocs)?;
+        if one {
+            numprocs_unit::finish(&mut d, &name, &pname, numprocs);
+        }
         out.push(d);
     }
     Ok(out)

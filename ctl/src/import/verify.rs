@@ -20,14 +20,14 @@ fn existing(out: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// Take out of `after` and `requires` every name that is neither a unit of this import nor
+/// Take out of `after`, `requires`, `wants`, `before` and `conflicts` every name that is neither a unit of this import nor
 /// a unit already in `out`, each with a "not carried" report line: a unit must not name
 /// units that will not be there.
 pub fn prune_dependencies(drafts: &mut [Draft], out: &Path) {
     let mut present = existing(out);
     present.extend(drafts.iter().map(|d| d.name.clone()));
     for d in drafts.iter_mut() {
-        for key in ["after", "requires"] {
+        for key in ["after", "requires", "wants", "before", "conflicts"] {
             let Some(V::Arr(deps)) = d.get(key).cloned() else {
                 continue;
             };

@@ -49,6 +49,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 mod calendar;
 mod change;
+pub mod conditions;
+pub mod hooks;
 mod record;
 mod start;
 mod supervisor;
@@ -59,6 +61,8 @@ mod view;
 
 pub use calendar::next_calendar;
 pub use change::Change;
+pub use conditions::Verdict;
+pub use hooks::{HookEnd, HookKind, HookRun};
 pub use record::{LastExit, RunResult, TimerStatus, UnitRecord};
 pub use start::Held;
 pub use supervisor::{CoreSnap, MonoClock, Supervisor, TimerSnap, UnitSnap, Want};
@@ -127,6 +131,8 @@ pub enum Fault {
     Health,
     /// A timer run past its `[timer] timeout`.
     Timeout,
+    /// A hook failed (`exec_start_post`: the start failed).
+    Hook(HookKind),
 }
 
 impl Fault {
@@ -155,6 +161,10 @@ pub enum ExitReason {
     Heartbeat,
     Health,
     Timeout,
+    /// A hook failed: `exec_start_pre` (the main process never ran) or `exec_start_post`.
+    Hook(HookKind),
+    /// An `assert_*` did not hold: the start failed before anything ran.
+    Assert,
 }
 
 impl ExitReason {
@@ -168,6 +178,8 @@ impl ExitReason {
             ExitReason::Heartbeat => "heartbeat",
             ExitReason::Health => "health",
             ExitReason::Timeout => "timeout",
+            ExitReason::Hook(k) => k.key(),
+            ExitReason::Assert => "assert",
         }
     }
 }
@@ -180,6 +192,7 @@ impl From<Fault> for ExitReason {
             Fault::Heartbeat => ExitReason::Heartbeat,
             Fault::Health => ExitReason::Health,
             Fault::Timeout => ExitReason::Timeout,
+            Fault::Hook(k) => ExitReason::Hook(k),
         }
     }
 }
@@ -212,6 +225,9 @@ pub enum DeadlineKind {
     TimerRun,
     /// `[timer] timeout` of the current run.
     TimerTimeout,
+    /// The hook command that runs now took too long (the start timeout for
+    /// `exec_start_pre`/`exec_start_post`/`exec_reload`; `exec_stop` is under `StopTimeout`).
+    Hook,
 }
 
 /// A user's or the directory's order.
@@ -221,6 +237,8 @@ pub enum Command {
     Stop(String),
     Restart(String),
     RestartAll,
+    /// `colonyctl reload NAME`: run its `exec_reload`.
+    Reload(String),
 }
 
 /// Facts the core reacts to.
@@ -319,6 +337,21 @@ pub enum Input {
         unit: String,
         effect: EffectKind,
     },
+    /// The loop started the hook command of a `RunHook`.
+    HookStarted {
+        unit: String,
+        pid: i32,
+    },
+    /// The hook command of a `RunHook` ended (or never started).
+    HookEnded {
+        unit: String,
+        end: HookEnd,
+    },
+    /// The answer to `CheckConditions`.
+    Conditions {
+        unit: String,
+        verdict: Verdict,
+    },
 }
 
 /// Which [`Effect`] (without its data), for [`Input::EffectFailed`].
@@ -332,6 +365,9 @@ pub enum EffectKind {
     Forget,
     PersistTimerRun,
     Exit,
+    RunHook,
+    KillHook,
+    CheckConditions,
 }
 
 impl Effect {
@@ -345,6 +381,9 @@ impl Effect {
             Effect::Forget { .. } => EffectKind::Forget,
             Effect::PersistTimerRun { .. } => EffectKind::PersistTimerRun,
             Effect::Exit { .. } => EffectKind::Exit,
+            Effect::RunHook { .. } => EffectKind::RunHook,
+            Effect::KillHook { .. } => EffectKind::KillHook,
+            Effect::CheckConditions { .. } => EffectKind::CheckConditions,
         }
     }
 
@@ -357,7 +396,10 @@ impl Effect {
             | Effect::Arm { unit, .. }
             | Effect::Disarm { unit, .. }
             | Effect::Forget { unit }
-            | Effect::PersistTimerRun { unit, .. } => Some(unit),
+            | Effect::PersistTimerRun { unit, .. }
+            | Effect::RunHook { unit, .. }
+            | Effect::KillHook { unit }
+            | Effect::CheckConditions { unit } => Some(unit),
             Effect::Exit { .. } => None,
         }
     }
@@ -401,6 +443,23 @@ pub enum Effect {
     Exit {
         code: i32,
     },
+    /// Start line `index` of the unit's `kind` hook list (of the definition it runs with),
+    /// in its cgroup with its identity, sandbox and log; answer `HookStarted` then
+    /// `HookEnded` (or `HookEnded` alone if it cannot start).
+    RunHook {
+        unit: String,
+        kind: HookKind,
+        index: usize,
+    },
+    /// SIGKILL the hook command that runs now (its timeout passed).
+    KillHook {
+        unit: String,
+    },
+    /// Check the conditions and asserts of the definition the unit is starting with;
+    /// answer `Conditions` at once.
+    CheckConditions {
+        unit: String,
+    },
 }
 
 /// A unit's lifecycle state, as `status` names it.
@@ -415,6 +474,8 @@ pub enum State {
     Failed,
     Waiting,
     Invalid,
+    /// A condition (`condition_*`) did not hold when it was started: not run, not failed.
+    Skipped,
 }
 
 impl State {
@@ -429,6 +490,7 @@ impl State {
             State::Failed => "failed",
             State::Waiting => "waiting",
             State::Invalid => "invalid",
+            State::Skipped => "skipped",
         }
     }
 }

@@ -60,7 +60,8 @@ pub(crate) enum Job {
 pub(crate) enum Phase {
     /// Nothing of the unit runs (its strays aside: see `UnitRecord::strays`).
     Idle,
-    /// `Spawn` sent, no `Spawned`/`SpawnFailed` yet.
+    /// `Spawn` sent, no `Spawned`/`SpawnFailed` yet; or its `exec_start_pre` hooks run
+    /// (see `UnitRecord::hook`) and the `Spawn` follows them.
     Spawning,
     /// The main process lives; `stop`: it is being stopped, and why.
     Main { stop: Option<Stopping> },
@@ -106,6 +107,8 @@ pub struct UnitRecord {
     /// daemon), found and killed at its stop and not gone yet. The unit is not gone (not
     /// `stopped`, not started again) while any is left.
     pub strays: Vec<i32>,
+    /// The hook command that runs now (`exec_start_pre`...). The unit is not gone while one runs.
+    pub hook: Option<super::HookRun>,
 
     /// The definition the current process was started with.
     pub(crate) run_def: Option<Arc<Unit>>,
@@ -185,6 +188,7 @@ impl UnitRecord {
             note: None,
             timer,
             strays: Vec::new(),
+            hook: None,
             run_def: None,
             want_up: false,
             job: None,
@@ -211,7 +215,7 @@ impl UnitRecord {
     /// Nothing of the unit runs or is being started: no main process, nothing in its
     /// cgroup / process group, no stray that escaped the group.
     pub fn is_gone(&self) -> bool {
-        self.phase == Phase::Idle && self.strays.is_empty()
+        self.phase == Phase::Idle && self.strays.is_empty() && self.hook.is_none()
     }
 
     /// The main process lives.

@@ -43,8 +43,12 @@ pub(crate) enum StartPhase {
     /// Neither passed yet (or not known to).
     #[default]
     Pending,
+    /// Its conditions and asserts are being checked: nothing runs yet.
+    Conditions,
     /// The ready condition came; the settle time is not over.
     Settling,
+    /// The ready condition came and it settled: its `exec_start_post` hooks run.
+    Post,
     /// Up in this run: a death from now on is no failed start.
     Up,
 }
@@ -99,6 +103,9 @@ impl Supervisor {
         [
             (DepKey::After, &def.after),
             (DepKey::Requires, &def.requires),
+            (DepKey::Wants, &def.links.wants),
+            (DepKey::Before, &def.links.before),
+            (DepKey::Conflicts, &def.links.conflicts),
         ]
         .into_iter()
         .flat_map(|(key, deps)| {

@@ -45,6 +45,8 @@
 //!   it was 0 or it never ran), 128+N for signal N.
 
 mod commands;
+mod conditions;
+mod hooks;
 mod load;
 mod order;
 mod process;
@@ -65,7 +67,7 @@ use super::record::{Job, LastExit, Phase, RunResult, Stopping, UnitRecord};
 use super::start::{Held, StartPhase};
 use super::{
     Change, Command, DeadlineKind, Defaults, Effect, EffectKind, ExitReason, ExitStatus, Fault,
-    Input, Now, State,
+    HookEnd, HookKind, HookRun, Input, Now, State, Verdict,
 };
 
 /// The least delay of a second instant death in a row, so `delay_min = "0s"` restarts a
@@ -222,7 +224,7 @@ impl Supervisor {
         }
         match u.state {
             State::Running if u.ready => Some(Ok(())),
-            State::Exited => Some(Ok(())),
+            State::Exited | State::Skipped => Some(Ok(())),
             State::Starting | State::Running => None,
             State::Stopping if u.want_up => None,
             _ => Some(Err(describe_down(u))),
@@ -343,10 +345,38 @@ impl Supervisor {
                 }
                 return fx;
             }
-            Input::EffectFailed { unit, effect } => {
-                if let (Some(i), EffectKind::Spawn) = (self.idx(&unit), effect) {
+            Input::EffectFailed { unit, effect } => match (self.idx(&unit), effect) {
+                (Some(i), EffectKind::Spawn) => {
                     let error = "colony-init failed while starting it (internal error)";
                     self.on_spawn_failed(i, error.to_string(), now, &mut fx);
+                }
+                (Some(i), EffectKind::CheckConditions) => {
+                    let v =
+                        Verdict::Fail("colony-init failed checking them (internal error)".into());
+                    self.on_conditions(i, v, now, &mut fx);
+                }
+                (Some(i), EffectKind::RunHook) => {
+                    let end = HookEnd::NotStarted("internal error".into());
+                    self.on_hook_ended(i, end, now, &mut fx);
+                }
+                _ => {}
+            },
+            Input::HookStarted { unit, pid } => {
+                if let Some(u) = self.idx(&unit).and_then(|i| self.units.get_mut(i)) {
+                    if let Some(h) = u.hook.as_mut() {
+                        h.pid = Some(pid);
+                    }
+                }
+                return fx;
+            }
+            Input::Conditions { unit, verdict } => {
+                if let Some(i) = self.idx(&unit) {
+                    self.on_conditions(i, verdict, now, &mut fx);
+                }
+            }
+            Input::HookEnded { unit, end } => {
+                if let Some(i) = self.idx(&unit) {
+                    self.on_hook_ended(i, end, now, &mut fx);
                 }
             }
         }
@@ -383,7 +413,7 @@ impl Supervisor {
     }
 }
 
-const ALL_KINDS: [DeadlineKind; 8] = [
+const ALL_KINDS: [DeadlineKind; 9] = [
     DeadlineKind::Restart,
     DeadlineKind::StopTimeout,
     DeadlineKind::ReadyTimeout,
@@ -392,6 +422,7 @@ const ALL_KINDS: [DeadlineKind; 8] = [
     DeadlineKind::Heartbeat,
     DeadlineKind::TimerRun,
     DeadlineKind::TimerTimeout,
+    DeadlineKind::Hook,
 ];
 
 #[derive(Debug, PartialEq, Eq)]
@@ -425,7 +456,9 @@ fn wait_down(u: &UnitRecord) -> Option<Result<(), String>> {
         };
     }
     match u.state {
-        State::Stopped | State::Exited | State::Failed | State::Invalid => Some(Ok(())),
+        State::Stopped | State::Exited | State::Failed | State::Invalid | State::Skipped => {
+            Some(Ok(()))
+        }
         State::Stopping => None,
         _ => Some(Err(format!("{} is {}", u.name, u.state.as_str()))),
     }

@@ -44,6 +44,7 @@ use crate::ratelimit::Limits;
 
 mod events;
 mod exec_env;
+mod hooks;
 mod log_home;
 mod process;
 mod ready;
@@ -135,6 +136,8 @@ struct Proc {
 #[derive(Default)]
 struct UnitRt {
     main: Option<Proc>,
+    /// The hook command that runs now (`exec_start_pre`...).
+    hook: Option<Proc>,
     /// Started, exec not confirmed yet: the child, its report pipe, the report's token.
     pending: Option<(spawn::Spawned, OwnedFd, u64)>,
     /// Process group of the last start: the cleanup handle where no cgroup tracks it.
@@ -202,6 +205,10 @@ pub struct Engine {
     hunts: BTreeSet<String>,
     units: BTreeMap<String, UnitRt>,
     pid_to_unit: HashMap<i32, String>,
+    /// Hook commands that run, by pid.
+    hook_pids: HashMap<i32, String>,
+    /// Instances of templates started so far (`NAME@INST`): read with the directory.
+    instances: BTreeSet<String>,
     cgroups: Option<Cgroups>,
     waiters: Vec<Waiter>,
     exit: Option<i32>,
@@ -459,6 +466,8 @@ impl Engine {
             hunts: BTreeSet::new(),
             units: BTreeMap::new(),
             pid_to_unit: HashMap::new(),
+            hook_pids: HashMap::new(),
+            instances: BTreeSet::new(),
             cgroups,
             waiters: Vec::new(),
             exit: None,
@@ -680,6 +689,28 @@ impl Engine {
                 self.persist_timer(&unit, at);
                 None
             }
+            Effect::RunHook { unit, kind, index } => Some(self.run_hook(&unit, kind, index)),
+            Effect::CheckConditions { unit } => {
+                let def = self.core.get(&unit).and_then(|r| r.active_def().cloned());
+                let verdict = match def {
+                    Some(d) => crate::kernel::conditions::check(&d),
+                    None => return None,
+                };
+                if let (
+                    crate::core::Verdict::Skip(why) | crate::core::Verdict::Fail(why),
+                    Some(log),
+                ) = (
+                    &verdict,
+                    self.units.get_mut(&unit).and_then(|rt| rt.log.as_mut()),
+                ) {
+                    let _ = log.write_note(&format!("colony: not started: {why}"));
+                }
+                Some(vec![Input::Conditions { unit, verdict }])
+            }
+            Effect::KillHook { unit } => {
+                self.kill_hook(&unit);
+                None
+            }
             Effect::Exit { code } => {
                 if self.exit.is_none() {
                     info!(code, "all units stopped");
@@ -695,7 +726,7 @@ impl Engine {
     }
 
     fn reload(&mut self) {
-        match dirsync::read(&self.opts.units_dir) {
+        match dirsync::read(&self.opts.units_dir, &self.instances) {
             Ok(input) => {
                 // Before the starts it may bring: the room left for held stat files.
                 if let Input::Load(units) = &input {
@@ -774,6 +805,10 @@ impl Engine {
                     }
                 }
             }
+            if let Some(input) = self.reap_hook(pid) {
+                self.feed(input);
+                continue;
+            }
             match self.pid_to_unit.remove(&pid) {
                 Some(name) => {
                     let status = self
@@ -823,16 +858,7 @@ impl Engine {
                 oom = n > rt.oom_seen;
                 rt.oom_seen = n;
             }
-            if let (Some(log), Some((r, _, _))) = (rt.log.as_mut(), rt.log_pipe.as_ref()) {
-                // What the program wrote before it died comes first, then its last
-                // unterminated line (the pipe never reaches EOF: the loop holds its write end).
-                let _ = log.drain(
-                    r.as_fd(),
-                    LOG_BUDGET,
-                    console_copy(&mut self.console, &self.core, name),
-                );
-                let _ = log.flush_partial(console_copy(&mut self.console, &self.core, name));
-            }
+            drain_output(rt, &mut self.console, &self.core, name);
             if let Some(log) = rt.log.as_mut() {
                 let _ = log.write_note(&format!(
                     "colony: {status}{}",
@@ -1091,6 +1117,15 @@ fn console_copy<'a>(
         console: console.as_mut().filter(|_| on)?,
         unit,
     })
+}
+
+/// What a unit's process wrote before it died comes first, then its last unterminated
+/// line (the pipe never reaches EOF: the loop holds its write end).
+fn drain_output(rt: &mut UnitRt, console: &mut Option<Console>, core: &Supervisor, name: &str) {
+    if let (Some(log), Some((r, _, _))) = (rt.log.as_mut(), rt.log_pipe.as_ref()) {
+        let _ = log.drain(r.as_fd(), LOG_BUDGET, console_copy(console, core, name));
+        let _ = log.flush_partial(console_copy(console, core, name));
+    }
 }
 
 fn drop_bytes(fd: BorrowedFd) {

@@ -71,17 +71,65 @@ impl Engine {
             .get(name)
             .and_then(|r| r.def.clone())
             .ok_or_else(|| "no definition".to_string())?;
-        self.ensure_log(name, &def)?;
-        let heartbeat = self.ensure_heartbeat(name, &def)?;
-        let mut prep = self.prepare_exec_env(name, &def)?;
-        let listen = self.listen_fds(name, &def)?;
+        let (child, report) = self.launch(name, &def, None)?;
+        let rt = self.units.entry(name.to_string()).or_default();
+        let pid = child.pid;
+        self.next_token += 1;
+        let token = T_EXEC | (self.next_token & 0xffff_ffff);
+        let in_loop = match self
+            .epoll
+            .add(report.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, token))
+        {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(unit = %name, error = %e, "epoll: reading the exec report in place");
+                false
+            }
+        };
+        // Known as the unit's before its exec is confirmed: a READY=1 sent at once by the
+        // program may be read in the same loop turn as the exec report, or before it.
+        self.members.set(
+            name,
+            rt.cgroup.as_ref().and_then(|c| c.dir("")),
+            rt.cgroup.as_ref().map(|c| c.path()),
+            pid,
+        );
+        rt.pgid = Some(pid);
+        rt.awaiting_empty = false;
+        rt.status_text = None;
+        rt.pending = Some((child, report, token));
+        self.exec_tokens.insert(token, name.to_string());
+        self.pid_to_unit.insert(pid, name.to_string());
+        Ok(in_loop)
+    }
+
+    /// Fork the unit's main process (`hook: None`) or a hook command (`Some(argv)`) with
+    /// everything of the unit prepared: log, heartbeat, environment, identity, sandbox and
+    /// cgroup (a hook joins the unit's cgroup as it is, made if there is none yet).
+    pub(super) fn launch(
+        &mut self,
+        name: &str,
+        def: &Arc<Unit>,
+        hook: Option<Vec<String>>,
+    ) -> Result<(spawn::Spawned, OwnedFd), String> {
+        let is_hook = hook.is_some();
+        self.ensure_log(name, def)?;
+        let heartbeat = self.ensure_heartbeat(name, def)?;
+        let mut prep = self.prepare_exec_env(name, def)?;
+        // Listening sockets are the main process's (as systemd passes them to ExecStart= only).
+        let listen = if is_hook {
+            None
+        } else {
+            self.listen_fds(name, def)?
+        };
 
         // Everything the child needs is prepared here, before the fork; spawn resolves a
         // bare exec[0] in the unit's PATH.
         let cstr =
             |s: &[u8]| CString::new(s).map_err(|_| "NUL byte in argv or environment".to_string());
-        let argv = def
-            .exec
+        let argv = hook
+            .as_ref()
+            .unwrap_or(&def.exec)
             .iter()
             .map(|a| cstr(a.as_bytes()))
             .collect::<Result<Vec<_>, _>>()?;
@@ -146,15 +194,17 @@ impl Engine {
             Some(d) => Some(cstr(d.as_os_str().as_bytes())?),
             None => None,
         };
-        let creds = creds::Creds::for_unit(&def).map_err(|e| e.to_string())?;
+        let creds = creds::Creds::for_unit(def).map_err(|e| e.to_string())?;
         // [sandbox]: the mount plan against today's mount table, the unit's seccomp programs.
         let sandbox =
-            crate::kernel::sandbox::prepare(&mut self.sandboxes, &def, &creds, &self.opts.run_dir)
+            crate::kernel::sandbox::prepare(&mut self.sandboxes, def, &creds, &self.opts.run_dir)
                 .map_err(|e| e.to_string())?;
 
         // The unit's cgroup: kept after a clean exit with the same limits, else made afresh.
         let rt = self.units.entry(name.to_string()).or_default();
         let reused = match rt.cgroup.as_mut() {
+            // A hook runs beside the main process or its other hooks: the cgroup as it is.
+            Some(_) if is_hook => true,
             Some(cg) if self.cgroups.is_some() => cg.reusable(&def.resources),
             _ => false,
         };
@@ -225,7 +275,7 @@ impl Engine {
             }
             rt.warnings.push(w.clone());
         }
-        let io = exec_env::apply_io_weight(rt.cgroup.as_ref(), &def);
+        let io = exec_env::apply_io_weight(rt.cgroup.as_ref(), def);
         for w in prep.warnings.iter().chain(&io) {
             if !rt.warnings.contains(w) {
                 warn!(unit = %name, "{w}");
@@ -261,43 +311,17 @@ impl Engine {
             extras: Some(&prep.extras),
         };
         // A watchdog unit learns its own pid as WATCHDOG_PID (sd_watchdog_enabled checks it).
-        let pid_var = (def.ready.kind == units::model::ReadyType::Notify
+        let pid_var = (!is_hook
+            && def.ready.kind == units::model::ReadyType::Notify
             && def.ready.watchdog.is_some())
         .then_some(c"WATCHDOG_PID");
         let mut pid_vars: Vec<&CStr> = pid_var.into_iter().collect();
         if listen.is_some() {
             pid_vars.push(c"LISTEN_PID");
         }
-        let (child, report) = spawn::spawn_nowait(&req, &pid_vars).map_err(|e| e.to_string())?;
+        let spawned = spawn::spawn_nowait(&req, &pid_vars).map_err(|e| e.to_string());
         drop(fds);
-        let pid = child.pid;
-        self.next_token += 1;
-        let token = T_EXEC | (self.next_token & 0xffff_ffff);
-        let in_loop = match self
-            .epoll
-            .add(report.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, token))
-        {
-            Ok(()) => true,
-            Err(e) => {
-                warn!(unit = %name, error = %e, "epoll: reading the exec report in place");
-                false
-            }
-        };
-        // Known as the unit's before its exec is confirmed: a READY=1 sent at once by the
-        // program may be read in the same loop turn as the exec report, or before it.
-        self.members.set(
-            name,
-            rt.cgroup.as_ref().and_then(|c| c.dir("")),
-            rt.cgroup.as_ref().map(|c| c.path()),
-            pid,
-        );
-        rt.pgid = Some(pid);
-        rt.awaiting_empty = false;
-        rt.status_text = None;
-        rt.pending = Some((child, report, token));
-        self.exec_tokens.insert(token, name.to_string());
-        self.pid_to_unit.insert(pid, name.to_string());
-        Ok(in_loop)
+        spawned
     }
 
     pub(super) fn ensure_log(&mut self, name: &str, def: &Unit) -> Result<(), String> {

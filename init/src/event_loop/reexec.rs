@@ -70,7 +70,7 @@ impl Engine {
             return refuse("colony-init is shutting down".into());
         }
         self.settle_for_handover();
-        let set = match dirsync::read(&self.opts.units_dir) {
+        let set = match dirsync::read(&self.opts.units_dir, &self.instances) {
             Ok(Input::Load(set)) => set,
             Ok(_) => Vec::new(),
             Err(e) => return refuse(format!("cannot read the units directory: {e}")),
@@ -236,6 +236,7 @@ impl Engine {
                 })
                 .collect(),
             reply,
+            instances: self.instances.iter().cloned().collect(),
             control_partial: self.control.partial().to_vec(),
             replies: self
                 .replies
@@ -259,7 +260,8 @@ impl Engine {
             reexecuted: st.reexecuted,
             reexecs: st.reexecs,
         };
-        let set = match dirsync::read(&self.opts.units_dir) {
+        self.instances = st.instances.iter().cloned().collect();
+        let set = match dirsync::read(&self.opts.units_dir, &self.instances) {
             Ok(Input::Load(set)) => set,
             Ok(_) => Vec::new(),
             Err(e) => {

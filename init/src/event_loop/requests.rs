@@ -4,6 +4,9 @@ use super::*;
 use crate::ratelimit::{BadRequest, Kind, Source};
 use units::proto::{RequestError, Verb};
 
+/// Template instances started at most (each is a unit colony-init keeps until it ends).
+const MAX_INSTANCES: usize = 4096;
+
 impl Engine {
     // ---- the control FIFO ------------------------------------------------------------
 
@@ -67,7 +70,9 @@ impl Engine {
                 proto::exit::USAGE,
                 proto::UnknownVerb(req.verb.to_string()).to_string(),
             )),
-            Verb::Start | Verb::Stop | Verb::Restart => self.start_stop(&req, &args),
+            Verb::Start | Verb::Stop | Verb::Restart | Verb::ReloadUnit => {
+                self.start_stop(&req, &args)
+            }
             Verb::RestartAll => {
                 self.feed(Input::Command(Command::RestartAll));
                 Some(reply(0, None, serde_json::Value::Null))
@@ -132,6 +137,9 @@ impl Engine {
                 data: serde_json::Value::Null,
             });
         }
+        if matches!(req.verb, Verb::Start | Verb::Restart) {
+            self.instantiate(&targets);
+        }
         let names = match self.resolve_all(&targets) {
             Ok(n) => n,
             Err(e) => {
@@ -143,6 +151,16 @@ impl Engine {
                 })
             }
         };
+        if req.verb == Verb::ReloadUnit {
+            if let Some(e) = names.iter().find_map(|n| self.reload_refusal(n)) {
+                return Some(Reply {
+                    ok: false,
+                    code: proto::exit::FAILED,
+                    error: Some(e),
+                    data: serde_json::Value::Null,
+                });
+            }
+        }
         let want = if req.verb == Verb::Stop {
             Want::Down
         } else {
@@ -152,6 +170,7 @@ impl Engine {
             let cmd = match req.verb {
                 Verb::Start => Command::Start(n.clone()),
                 Verb::Stop => Command::Stop(n.clone()),
+                Verb::ReloadUnit => Command::Reload(n.clone()),
                 _ => Command::Restart(n.clone()),
             };
             self.feed(Input::Command(cmd));
@@ -172,6 +191,48 @@ impl Engine {
                 error: None,
                 data: serde_json::Value::Null,
             }),
+        }
+    }
+
+    /// `start NAME@INST` of a template `NAME@.unit`: the instance joins the units read
+    /// from the directory (until colony-init ends), and is loaded now.
+    fn instantiate(&mut self, targets: &[&str]) {
+        let mut added = false;
+        for t in targets {
+            let t = t.strip_suffix(".unit").unwrap_or(t);
+            let Some((prefix, _)) = units::template::split_instance(t) else {
+                continue;
+            };
+            let template = self.opts.units_dir.join(format!("{prefix}@.unit"));
+            if self.instances.len() >= MAX_INSTANCES {
+                warn!(unit = %t, "not started: {MAX_INSTANCES} instances of templates already");
+                break;
+            }
+            if self.core.get(t).is_none() && template.is_file() {
+                info!(unit = %t, "a new instance of {prefix}@.unit");
+                added |= self.instances.insert(t.to_string());
+            }
+        }
+        if added {
+            self.reload();
+        }
+    }
+
+    /// Why `reload NAME` cannot run the unit's `exec_reload` now (`None`: it can).
+    fn reload_refusal(&self, name: &str) -> Option<String> {
+        let u = self.core.get(name)?;
+        let has = u.active_def().is_some_and(|d| !d.hooks.reload.is_empty());
+        if !has {
+            Some(format!(
+                "{name} has no exec_reload; add one to its unit file"
+            ))
+        } else if !u.is_up() {
+            Some(format!(
+                "{name} is {}, not running and ready: nothing to reload",
+                u.state.as_str()
+            ))
+        } else {
+            None
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod cgroup;
 pub mod child_fds;
+pub mod conditions;
 pub mod credentials;
 pub mod creds;
 pub mod dirsync;

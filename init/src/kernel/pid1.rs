@@ -65,7 +65,7 @@ fn pid_ns_inode() -> Option<u64> {
     s.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
 }
 
-fn container_hints() -> bool {
+pub(crate) fn container_hints() -> bool {
     std::env::var_os("container").is_some_and(|v| !v.is_empty())
         || Path::new("/run/.containerenv").exists()
         || Path::new("/.dockerenv").exists()

@@ -41,6 +41,10 @@ pub fn unit(name: &str, exec: &[&str]) -> Unit {
         sandbox: None,
         exec_env: Default::default(),
         socket: None,
+        hooks: Default::default(),
+        links: Default::default(),
+        conditions: Vec::new(),
+        instances: None,
         log: Log::default(),
     }
 }

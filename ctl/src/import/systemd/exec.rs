@@ -119,16 +119,22 @@ pub(super) fn expand_vars(argv: &[String], env: &[(String, String)]) -> (Vec<Str
     (out, missing)
 }
 
-/// One `ExecStart=` line as an argv: its prefixes, specifiers and variables applied, and notes
-/// on what of it is not carried.
-struct Command {
-    argv: Vec<String>,
+/// One `ExecStart=` (or hook) line as an argv: its prefixes, specifiers and variables
+/// applied, and notes on what of it is not carried.
+pub(super) struct Command {
+    pub(super) argv: Vec<String>,
     /// `-`: systemd ignores a failing exit of this command.
-    ignore_failure: bool,
-    notes: Vec<String>,
+    pub(super) ignore_failure: bool,
+    pub(super) notes: Vec<String>,
 }
 
-fn command(sd: &mut Sd, i: usize) -> Result<Command, String> {
+/// `$MAINPID` while the variables of a hook line are expanded: colony fills it in.
+const MAINPID: &str = "\u{1}MAINPID\u{1}";
+
+/// The line `i` of `ExecStart=` or of a hook (`key`; a hook keeps `$MAINPID`).
+pub(super) fn command(sd: &mut Sd, i: usize) -> Result<Command, String> {
+    let key = sd.items[i].key.clone();
+    let hook = key != "ExecStart";
     let raw = sd.items[i].value.clone();
     let mut rest = raw.as_str();
     let mut prefixes = String::new();
@@ -136,10 +142,10 @@ fn command(sd: &mut Sd, i: usize) -> Result<Command, String> {
         prefixes.push(c);
         rest = &rest[c.len_utf8()..];
     }
-    let words = systemd_words(rest).map_err(|e| format!("{}: ExecStart: {e}", sd.origin(i)))?;
+    let words = systemd_words(rest).map_err(|e| format!("{}: {key}: {e}", sd.origin(i)))?;
     let mut words: Vec<String> = words.iter().map(|w| sd.expand_str(w)).collect();
     if words.is_empty() {
-        return Err(format!("{}: ExecStart has no command", sd.origin(i)));
+        return Err(format!("{}: {key} has no command", sd.origin(i)));
     }
     let mut notes = Vec::new();
     if prefixes.contains('@') && words.len() >= 2 {
@@ -149,7 +155,20 @@ fn command(sd: &mut Sd, i: usize) -> Result<Command, String> {
         ));
     }
     if !prefixes.contains(':') {
-        let (expanded, missing) = expand_vars(&words, &sd.env);
+        if hook {
+            for w in &mut words {
+                *w = w
+                    .replace("${MAINPID}", MAINPID)
+                    .replace("$MAINPID", MAINPID);
+            }
+        }
+        let (mut expanded, missing) = expand_vars(&words, &sd.env);
+        for w in &mut expanded {
+            *w = w.replace(MAINPID, "$MAINPID");
+        }
+        for w in &mut words {
+            *w = w.replace(MAINPID, "$MAINPID");
+        }
         if expanded != words {
             notes.push("variables were expanded now, from this unit's environment".to_string());
         }
@@ -163,19 +182,19 @@ fn command(sd: &mut Sd, i: usize) -> Result<Command, String> {
     }
     if words.is_empty() {
         return Err(format!(
-            "{}: ExecStart has no command once its variables are expanded",
+            "{}: {key} has no command once its variables are expanded",
             sd.origin(i)
         ));
     }
-    if prefixes.contains('+') {
+    if prefixes.contains('+') || prefixes.contains('!') {
         notes.push(
-            "`+` (full privileges) is not carried: user and capabilities apply to the program"
+            "`+`/`!` (more privileges) is not carried: the unit's user, capabilities and sandbox apply"
                 .into(),
         );
     }
     if words[0].contains('/') && !words[0].starts_with('/') {
         return Err(format!(
-            "{}: ExecStart: `{}` is a relative path",
+            "{}: {key}: `{}` is a relative path",
             sd.origin(i),
             words[0]
         ));

@@ -216,28 +216,21 @@ pub(super) fn capabilities(sd: &mut Sd) {
 
 pub(super) fn dependencies(sd: &mut Sd) {
     for (key, to, note) in [
-        ("After", Some("after"), None),
-        ("Requires", Some("requires"), None),
+        ("After", "after", None),
+        ("Requires", "requires", None),
         (
             "BindsTo",
-            Some("requires"),
+            "requires",
             Some("colony stops this unit when the other stops, but does not follow its restarts"),
         ),
         (
             "Requisite",
-            Some("requires"),
+            "requires",
             Some("colony starts the other unit too instead of failing when it is down"),
         ),
-        (
-            "Wants",
-            Some("after"),
-            Some(
-                "colony's `after` only orders: the other unit starts only if it is enabled itself",
-            ),
-        ),
-        // Only their targets have a meaning in colony (below).
-        ("Before", None, None),
-        ("Conflicts", None, None),
+        ("Wants", "wants", None),
+        ("Before", "before", None),
+        ("Conflicts", "conflicts", None),
     ] {
         for i in sd.list("Unit", key) {
             let v = sd.expand(i);
@@ -264,14 +257,6 @@ pub(super) fn dependencies(sd: &mut Sd) {
                     }
                     continue;
                 }
-                let Some(to) = to else {
-                    sd.d.drop_key(
-                        &origin,
-                        &src,
-                        format!("colony has no `{}` between units", key.to_lowercase()),
-                    );
-                    continue;
-                };
                 match dep_name(n) {
                     Ok(u) if u == own => sd.d.same(&origin, &src, "names this unit itself"),
                     Ok(u) => {

@@ -12,6 +12,7 @@ use source::{load, split_name, Item, Sd};
 
 mod exec;
 mod exec_env;
+mod hooks;
 mod identity;
 mod install;
 mod keys;
@@ -83,7 +84,7 @@ pub fn import(paths: &[PathBuf]) -> Result<(Vec<Draft>, Vec<Entry>), String> {
         })
         .map(|(_, p)| p.clone())
         .collect();
-    // A template has no instance to fill %i with: colony's units have no templates.
+    // A timer template has no instance to fill %i with.
     let paths: Vec<PathBuf> = paths
         .into_iter()
         .filter(|p| match template_refusal(p) {
@@ -167,20 +168,20 @@ pub fn import(paths: &[PathBuf]) -> Result<(Vec<Draft>, Vec<Entry>), String> {
     Ok((out, general))
 }
 
-/// The report line of a template (`NAME@.service`, `NAME@.timer`), which is not imported:
-/// colony has no templates, and an instance (`NAME@INSTANCE.service`, read from the
-/// template's file) is.
+/// The report line of a timer template (`NAME@.timer`), which is not imported: colony's
+/// templates are services; an instance (`NAME@INSTANCE.timer`) is. A service template
+/// becomes a template `NAME@.unit`.
 fn template_refusal(p: &Path) -> Option<Entry> {
     let full = p.file_name()?.to_str()?;
     let (prefix, inst, suffix) = split_name(full);
-    if inst.as_deref() != Some("") {
+    if inst.as_deref() != Some("") || suffix != "timer" {
         return None;
     }
     let dir = p.parent().unwrap_or(Path::new("."));
     Some(unimportable(
         p,
         format!(
-            "a template (its %i is the instance name): colony has no templates; import an instance instead, e.g. `colonyctl import {}` (read from this file, named {}-INSTANCE)",
+            "a timer template (its %i is the instance name): colony's templates are services; import an instance instead, e.g. `colonyctl import {}` (read from this file, named {}-INSTANCE)",
             dir.join(format!("{prefix}@INSTANCE.{suffix}")).display(),
             unit_name(&prefix)
         ),
@@ -270,12 +271,17 @@ fn service(
     let timer_name = timer.as_ref().map(|t| t.2.clone());
     let base = timer_name.as_deref().unwrap_or(full);
     let stem = base.rsplit_once('.').map(|x| x.0).unwrap_or(base);
-    if split_name(full).1.as_deref() == Some("") {
+    let template = split_name(full).1.as_deref() == Some("");
+    if template && timer.is_some() {
         return Err(format!(
-            "{full} is a template (%i is empty): colony has no templates; import an instance"
+            "{full} is a template (%i is empty): a timer imports an instance"
         ));
     }
-    let name = unit_name(stem);
+    // `NAME@.service` is the template `NAME@.unit`.
+    let name = match stem.strip_suffix('@') {
+        Some(p) if template => format!("{}@", unit_name(p)),
+        _ => unit_name(stem),
+    };
     let mut d = Draft::new(&name, used[0].clone());
     d.sources = used.clone();
     d.header.push(format!(
@@ -298,6 +304,7 @@ fn service(
         user: None,
         env: Vec::new(),
         is_timer_job: timer.is_some(),
+        template,
     };
     if let Some((titems, tused, _)) = timer {
         let base = sd.items.len();
@@ -382,6 +389,8 @@ fn translate(sd: &mut Sd) -> Result<(), String> {
         }
     }
     dependencies(sd);
+    hooks::hooks(sd);
+    hooks::conditions(sd);
     logging(sd);
     if sd.is_timer_job {
         timer::timer(sd)?;

@@ -116,7 +116,7 @@ pub(super) fn drop_reason(section: &str, key: &str) -> String {
         return "not a resource limit colony knows (see `limits` in colony.unit(5))".into();
     }
     if k.starts_with("Condition") || k.starts_with("Assert") {
-        return "colony starts a unit unconditionally: check the condition in the program or a wrapper script".into();
+        return "colony has no condition of this kind (see colony.unit(5) for the ones it has): check it in the program or a wrapper script".into();
     }
     if k.starts_with("Protect")
         || k.starts_with("Private")
@@ -155,14 +155,10 @@ pub(super) fn drop_reason(section: &str, key: &str) -> String {
         return "colony makes runtime, state, cache and logs directories only: create this one (owned by the unit's user) before the unit starts".into();
     }
     match (section, k) {
-        ("Service", "ExecStartPre" | "ExecStartPost" | "ExecStop" | "ExecStopPost" | "ExecCondition") => {
-            "colony runs one program per unit: fold this command into a wrapper script that ends with `exec` of the program".into()
+        ("Service", "ExecStopPost" | "ExecCondition") => {
+            "colony has no such hook: fold this command into a wrapper script (exec_stop runs before the stop signal, exec_start_pre before the program)".into()
         }
-        ("Service", "ExecReload") => {
-            "colony has no reload command: use `colonyctl signal SIGHUP NAME` (or `colonyctl restart NAME`)".into()
-        }
-        ("Unit", "Before") => "colony orders from the later unit: add this unit to the other's `after`".into(),
-        ("Unit", "Conflicts" | "PartOf" | "OnFailure" | "OnSuccess" | "PropagatesReloadTo" | "ReloadPropagatedFrom" | "JoinsNamespaceOf" | "Upholds" | "StopWhenUnneeded" | "RefuseManualStart" | "RefuseManualStop" | "AllowIsolate" | "JobTimeoutSec" | "FailureAction" | "SuccessAction") => {
+        ("Unit", "PartOf" | "OnFailure" | "OnSuccess" | "PropagatesReloadTo" | "ReloadPropagatedFrom" | "JoinsNamespaceOf" | "Upholds" | "StopWhenUnneeded" | "RefuseManualStart" | "RefuseManualStop" | "AllowIsolate" | "JobTimeoutSec" | "FailureAction" | "SuccessAction") => {
             "colony has no such relation between units".into()
         }
         ("Service", "IOSchedulingClass" | "IOSchedulingPriority" | "CPUSchedulingPolicy" | "CPUSchedulingPriority" | "CPUAffinity" | "NUMAPolicy" | "TimerSlackNSec") => {

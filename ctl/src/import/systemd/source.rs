@@ -133,6 +133,8 @@ pub(super) struct Sd {
     pub(super) user: Option<String>,
     pub(super) env: Vec<(String, String)>,
     pub(super) is_timer_job: bool,
+    /// A template (`NAME@.service`): its instance specifiers stay as colony's own.
+    pub(super) template: bool,
 }
 
 impl Sd {
@@ -240,6 +242,13 @@ impl Sd {
                 out.push('%');
                 break;
             };
+            // A template's instance specifiers are colony's too, filled in per instance.
+            if self.template && matches!(sp, 'i' | 'I' | 'p' | 'n' | 'N') {
+                let sp = if sp == 'N' { 'n' } else { sp };
+                out.push('%');
+                out.push(sp);
+                continue;
+            }
             let rep = match sp {
                 '%' => "%".to_string(),
                 'n' => self.full.clone(),

@@ -93,6 +93,11 @@ pub(super) fn meaning(key: &str, target: &str) -> Meaning {
             "{target}: colony has no early-boot phase: make this a boot task ([ready] type = \"exited\") and name it in the `after` of the units that need it"
         ));
     }
+    if key == "Before" {
+        return Meaning::Same(format!(
+            "{target}: colony has no target units: nothing waits for one, so this orders nothing"
+        ));
+    }
     Meaning::Dropped(format!(
         "{target}: colony has no target units; if a colony unit provides it, name that unit instead"
     ))

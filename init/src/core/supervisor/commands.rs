@@ -20,6 +20,11 @@ impl Supervisor {
                     self.cmd_restart(i, true, now, fx, &mut HashSet::new());
                 }
             }
+            Command::Reload(name) => {
+                if let Some(i) = self.idx(&name) {
+                    self.cmd_reload(i, now, fx);
+                }
+            }
             Command::RestartAll => {
                 let mut seen = HashSet::new();
                 for i in 0..self.units.len() {
@@ -59,7 +64,11 @@ impl Supervisor {
         for r in self.units[i].requires.clone() {
             self.cmd_start(r, false, now, fx, seen);
         }
+        self.start_links(i, now, fx, seen);
         let u = &self.units[i];
+        if !u.want_up {
+            return; // a unit it wants conflicts with it: stopped
+        }
         if u.is_timer() {
             let gone = u.is_gone();
             // Leftovers going: its group's, or strays after its group is gone.
@@ -109,7 +118,7 @@ impl Supervisor {
                 u.job = Some(Job::Start);
             }
             (None, State::Stopping) => self.units[i].job = Some(Job::Restart),
-            (None, State::Stopped | State::Exited | State::Failed) => {
+            (None, State::Stopped | State::Exited | State::Failed | State::Skipped) => {
                 self.units[i].job = Some(Job::Start)
             }
             (None, _) => {}
@@ -134,7 +143,7 @@ impl Supervisor {
         u.note = note;
         let down = matches!(
             u.state,
-            State::Stopped | State::Exited | State::Failed | State::Invalid
+            State::Stopped | State::Exited | State::Failed | State::Invalid | State::Skipped
         );
         if u.is_gone() && down {
             u.job = None;
@@ -188,6 +197,10 @@ impl Supervisor {
             let mut s = HashSet::new();
             self.cmd_start(r, false, now, fx, &mut s);
         }
+        self.start_links(i, now, fx, &mut HashSet::from([i]));
+        if !self.units[i].want_up {
+            return; // what it wants conflicts with what it requires: stopped
+        }
         let u = &self.units[i];
         if u.state == State::Backoff {
             self.disarm(i, DeadlineKind::Restart, fx);
@@ -219,7 +232,7 @@ impl Supervisor {
             u.held = None;
             let down = matches!(
                 u.state,
-                State::Stopped | State::Exited | State::Failed | State::Invalid
+                State::Stopped | State::Exited | State::Failed | State::Invalid | State::Skipped
             );
             u.job = if u.is_gone() && down {
                 None

@@ -206,6 +206,15 @@ impl Supervisor {
             .enumerate()
             .filter_map(|(i, r)| r.as_ref().map(|r| (r.name.clone(), i)))
             .collect();
+        // `before` is the other unit's `after`.
+        let mut before_of: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, r) in recs.iter().enumerate() {
+            if let Some(d) = r.as_ref().and_then(|r| r.def.as_ref()) {
+                for b in &d.links.before {
+                    before_of.entry(b.as_str()).or_default().push(i);
+                }
+            }
+        }
         let edges = |r: &UnitRecord| -> Vec<usize> {
             let Some(d) = r.def.as_ref() else {
                 return Vec::new();
@@ -215,6 +224,13 @@ impl Supervisor {
                 .iter()
                 .chain(d.requires.iter())
                 .filter_map(|n| pos.get(n).copied())
+                .chain(
+                    before_of
+                        .get(r.name.as_str())
+                        .into_iter()
+                        .flatten()
+                        .copied(),
+                )
                 .collect();
             v.sort_unstable();
             v.dedup();

@@ -27,6 +27,9 @@ impl Supervisor {
                             changed = true;
                         } else if u.main_unstopped() && !self.stop_blocked(i) {
                             self.begin_stop(i, now, fx);
+                        } else if u.phase == Phase::Spawning && u.hook.is_some() {
+                            // Its `exec_start_pre` runs: no main process will follow.
+                            self.kill_hook(i, fx);
                         } else if matches!(u.state, State::Backoff | State::Waiting) {
                             // Leftovers still draining: no restart or run after them.
                             self.disarm(i, DeadlineKind::Restart, fx);
@@ -110,7 +113,8 @@ impl Supervisor {
                 || du.state == State::Backoff
                 || (du.state == State::Stopping && du.want_up)
                 || du.reloading;
-            let satisfied = du.is_up() || du.state == State::Exited || du.state == State::Waiting;
+            let satisfied =
+                du.is_up() || matches!(du.state, State::Exited | State::Waiting | State::Skipped);
             if satisfied {
                 continue;
             }
@@ -151,18 +155,33 @@ impl Supervisor {
         u.pid = None;
         u.restart_due = false;
         u.set_state(State::Starting, now.wall);
-        fx.push(Effect::Spawn {
-            unit: u.name.clone(),
-        });
+        let name = u.name.clone();
         if let Some(t) = u.timer.as_mut() {
             t.last_start = Some(now.wall);
             t.run_started = Some(now.mono);
             if def.timer.as_ref().is_some_and(|t| t.persistent) {
                 fx.push(Effect::PersistTimerRun {
-                    unit: u.name.clone(),
+                    unit: name.clone(),
                     at: now.wall,
                 });
             }
+        }
+        if def.conditions.is_empty() {
+            self.begin_run(i, now, fx);
+        } else {
+            self.units[i].start = StartPhase::Conditions;
+            fx.push(Effect::CheckConditions { unit: name });
+        }
+    }
+
+    /// What runs first of a start whose conditions hold: `exec_start_pre`, else the program.
+    pub(super) fn begin_run(&mut self, i: usize, now: Now, fx: &mut Vec<Effect>) {
+        if self.has_hooks(i, HookKind::StartPre) {
+            self.run_hook(i, HookKind::StartPre, 0, now, fx);
+        } else {
+            fx.push(Effect::Spawn {
+                unit: self.units[i].name.clone(),
+            });
         }
     }
 
@@ -180,10 +199,18 @@ impl Supervisor {
         }
         u.reloading = false;
         u.set_state(State::Stopping, now.wall);
-        fx.push(Effect::Signal {
-            unit: u.name.clone(),
-            signal,
-        });
+        // `exec_stop` stops a unit that came up (as in systemd); a reload or
+        // `exec_start_post` still going is ended first.
+        let stop_hooks = u.start == StartPhase::Up && self.has_hooks(i, HookKind::Stop);
+        self.kill_hook(i, fx);
+        if stop_hooks && self.units[i].hook.is_none() {
+            self.run_hook(i, HookKind::Stop, 0, now, fx);
+        } else {
+            fx.push(Effect::Signal {
+                unit: self.units[i].name.clone(),
+                signal,
+            });
+        }
         self.arm(i, DeadlineKind::StopTimeout, later(now.mono, timeout), fx);
     }
 

@@ -30,7 +30,7 @@ impl Supervisor {
                 self.arm(i, DeadlineKind::Settle, later(now.mono, settle), fx);
             }
             match def.ready.kind {
-                ReadyType::Started if settle.is_zero() => self.came_up(i, now),
+                ReadyType::Started if settle.is_zero() => self.came_up(i, now, fx),
                 ReadyType::Started => {
                     let u = &mut self.units[i];
                     u.start = StartPhase::Settling;
@@ -58,8 +58,21 @@ impl Supervisor {
         }
     }
 
-    /// The run is up: its ready condition came and it lived `[ready] settle`.
-    pub(super) fn came_up(&mut self, i: usize, now: Now) {
+    /// Its ready condition came and it lived `[ready] settle`: up, once its
+    /// `exec_start_post` hooks (if any) are done.
+    pub(super) fn came_up(&mut self, i: usize, now: Now, fx: &mut Vec<Effect>) {
+        match self.units[i].start {
+            StartPhase::Post | StartPhase::Up => {}
+            _ if self.has_hooks(i, HookKind::StartPost) => {
+                self.units[i].start = StartPhase::Post;
+                self.run_hook(i, HookKind::StartPost, 0, now, fx);
+            }
+            _ => self.up(i, now),
+        }
+    }
+
+    /// The run is up.
+    pub(super) fn up(&mut self, i: usize, now: Now) {
         let u = &mut self.units[i];
         u.start = StartPhase::Up;
         u.failed_starts = 0;
@@ -102,9 +115,12 @@ impl Supervisor {
         let Phase::Main { stop } = self.units[i].phase else {
             return;
         };
+        // An `exec_stop` going on after the main process stays bounded by the stop timeout.
+        let stop_hook = matches!(self.units[i].hook, Some(h) if h.kind == HookKind::Stop);
+        if !stop_hook {
+            self.disarm(i, DeadlineKind::StopTimeout, fx);
+        }
         for k in [
-            DeadlineKind::StopTimeout,
-            DeadlineKind::ReadyTimeout,
             DeadlineKind::Settle,
             DeadlineKind::Watchdog,
             DeadlineKind::Heartbeat,
@@ -116,10 +132,20 @@ impl Supervisor {
         u.phase = Phase::Leftovers;
         u.pid = None;
         // Always, even after a StopTimeout's KillAll: an Empty seen before this exit was
-        // not believed, so the loop must be asked (and answer) again.
-        fx.push(Effect::KillAll {
-            unit: u.name.clone(),
-        });
+        // not believed, so the loop must be asked (and answer) again. Only `exec_stop` goes
+        // on after the main process (it may be what ended it): the KillAll follows it.
+        match u.hook.map(|h| h.kind) {
+            Some(HookKind::Stop) => {}
+            Some(_) => {
+                fx.push(Effect::KillAll {
+                    unit: u.name.clone(),
+                });
+                self.kill_hook(i, fx);
+            }
+            None => fx.push(Effect::KillAll {
+                unit: u.name.clone(),
+            }),
+        }
         let fault = match stop {
             Some(Stopping::Fault(f)) => Some(f),
             _ => None,
@@ -276,7 +302,7 @@ impl Supervisor {
             return;
         }
         u.phase = Phase::Idle;
-        if u.strays.is_empty() {
+        if u.is_gone() {
             self.on_gone(i, now, fx);
         }
     }
@@ -340,10 +366,11 @@ impl Supervisor {
                 }
             }
             DeadlineKind::StopTimeout => {
-                if u.phase != Phase::Idle || !u.strays.is_empty() {
+                if u.phase != Phase::Idle || !u.strays.is_empty() || u.hook.is_some() {
                     tracing::warn!(unit = %u.name, "stop timeout: killing everything left");
                     let name = u.name.clone();
                     fx.push(Effect::KillAll { unit: name });
+                    self.kill_hook(i, fx);
                 }
             }
             DeadlineKind::Settle => {
@@ -351,7 +378,7 @@ impl Supervisor {
                     && u.state == State::Starting
                     && u.start == StartPhase::Settling
                 {
-                    self.came_up(i, now);
+                    self.came_up(i, now, fx);
                 }
             }
             DeadlineKind::ReadyTimeout => {
@@ -370,6 +397,7 @@ impl Supervisor {
                     self.fault(i, Fault::Timeout, now, fx);
                 }
             }
+            DeadlineKind::Hook => self.on_hook_deadline(i, fx),
         }
     }
 
@@ -403,12 +431,12 @@ impl Supervisor {
 
     pub(super) fn on_ready(&mut self, i: usize, now: Now, fx: &mut Vec<Effect>) {
         let u = &self.units[i];
-        if u.main_unstopped() && u.state == State::Starting {
+        if u.main_unstopped() && u.state == State::Starting && u.start != StartPhase::Post {
             self.disarm(i, DeadlineKind::ReadyTimeout, fx);
             if self.units[i].is_armed(DeadlineKind::Settle) {
                 self.units[i].start = StartPhase::Settling; // up when settle is over
             } else {
-                self.came_up(i, now);
+                self.came_up(i, now, fx);
             }
         }
     }

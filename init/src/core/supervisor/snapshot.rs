@@ -19,7 +19,7 @@ use units::model::Unit;
 
 use crate::core::record::{Job, LastExit, Phase, RunResult, TimerStatus, UnitRecord};
 use crate::core::start::{Held, StartPhase};
-use crate::core::{Defaults, Now, State};
+use crate::core::{Defaults, HookRun, Now, State};
 
 use super::Supervisor;
 
@@ -100,6 +100,8 @@ pub struct UnitSnap {
     pub held: Option<Held>,
     pub failed_starts: u32,
     pub(crate) start: StartPhase,
+    /// The hook command that runs (a handover waits for none, but says so if one does).
+    pub hook: Option<HookRun>,
 }
 
 impl Default for UnitSnap {
@@ -131,6 +133,7 @@ impl Default for UnitSnap {
             held: None,
             failed_starts: 0,
             start: StartPhase::Pending,
+            hook: None,
         }
     }
 }
@@ -168,7 +171,13 @@ impl Supervisor {
                 (Some(d), Some(Ok(f))) => **d == *f,
                 _ => false,
             };
-            if u.removed && !u.is_gone() {
+            if let Some(h) = u.hook {
+                // Its process is a child the new image would not know to reap as a hook.
+                out.push(format!(
+                    "unit {} runs its {} command: try again once it ended",
+                    u.name, h.kind
+                ));
+            } else if u.removed && !u.is_gone() {
                 out.push(format!(
                     "unit {} is being stopped after its file was removed: try again once it stopped",
                     u.name
@@ -265,6 +274,7 @@ fn snap_unit(u: &UnitRecord, clock: &MonoClock) -> UnitSnap {
         held: u.held.clone(),
         failed_starts: u.failed_starts,
         start: u.start,
+        hook: u.hook,
     }
 }
 
@@ -309,6 +319,7 @@ fn restore_unit(
     r.held = us.held;
     r.failed_starts = us.failed_starts;
     r.start = us.start;
+    r.hook = us.hook;
     r
 }
 

@@ -65,6 +65,34 @@ fn random_unit(r: &mut Rng, i: usize) -> Unit {
             grace: secs(3),
         });
     }
+    // Hooks, conditions, wants and conflicts (their effects answered by the fake loop).
+    for kind in units::hooks::HookKind::ALL {
+        if r.chance(20) {
+            for _ in 0..1 + r.below(2) {
+                let line = if r.chance(30) { "-/bin/h" } else { "/bin/h" };
+                u.hooks
+                    .get_mut(kind)
+                    .push(units::hooks::parse_hook_line(line).unwrap());
+            }
+        }
+    }
+    if r.chance(15) {
+        u.conditions.push(
+            units::conditions::parse_condition(units::conditions::Check::Host, r.chance(30), "h")
+                .unwrap(),
+        );
+    }
+    for other in NAMES.iter().filter(|n| **n != name) {
+        if r.chance(8) {
+            u.links.wants.push(other.to_string());
+        }
+        if r.chance(4) {
+            u.links.conflicts.push(other.to_string());
+        }
+        if r.chance(5) {
+            u.links.before.push(other.to_string());
+        }
+    }
     if name == "t" || r.chance(10) {
         u.timer = Some(Box::new(Timer {
             every: Some(secs(1 + r.below(5) as u64)),
@@ -92,6 +120,13 @@ fn random_set(r: &mut Rng) -> Vec<(String, Result<Unit, String>)> {
 }
 
 fn check(f: &Fake, seed: u64, step: usize) {
+    // FUZZ_DEBUG=NAME: that unit's record after each step.
+    if let Some(u) = std::env::var("FUZZ_DEBUG").ok().and_then(|n| f.sup.get(&n)) {
+        eprintln!(
+            "   {}: {:?} want {} job {:?} phase {:?} hook {:?} armed {:b}",
+            u.name, u.state, u.want_up, u.job, u.phase, u.hook, u.armed
+        );
+    }
     let step = format!("seed {seed} step {step}");
     assert!(f.violations.is_empty(), "step {step}: {:?}", f.violations);
     for u in f.sup.units() {
@@ -243,6 +278,25 @@ fn run(seed: u64, steps: usize) {
                 reloading: r.chance(50),
             },
             11 => Input::Stopping { unit: pick(&mut r) },
+            13 if r.chance(40) && !f.hooks.is_empty() => {
+                // A hook command ends by itself.
+                let names: Vec<String> = f.hooks.keys().cloned().collect();
+                let name = names[r.below(names.len())].clone();
+                let code = if r.chance(70) { 0 } else { 1 };
+                f.end_hook(&name, code);
+                check(&f, seed, step);
+                continue;
+            }
+            13 if r.chance(30) => Input::Command(Command::Reload(pick(&mut r))),
+            13 if r.chance(30) => {
+                let name = pick(&mut r);
+                match r.below(3) {
+                    0 => f.verdicts.remove(&name),
+                    1 => f.verdicts.insert(name, Verdict::Skip("no".into())),
+                    _ => f.verdicts.insert(name, Verdict::Fail("no".into())),
+                };
+                continue;
+            }
             12 if r.chance(50) => {
                 // Strays of a unit without a cgroup: found while something of it may be
                 // left (the loop looks at a KillAll), and gone at any time.

@@ -10,6 +10,8 @@ mod changes;
 mod deps;
 mod fuzz;
 mod heartbeat;
+mod hooks;
+mod links;
 mod load;
 mod notify;
 mod restart;
@@ -63,6 +65,10 @@ pub(crate) fn unit(name: &str) -> Unit {
         sandbox: None,
         exec_env: Default::default(),
         socket: None,
+        hooks: Default::default(),
+        links: Default::default(),
+        conditions: Vec::new(),
+        instances: None,
         log: Default::default(),
     }
 }
@@ -167,6 +173,10 @@ pub(crate) struct Fake {
     pub violations: Vec<String>,
     /// Every state change the core reported, in order.
     pub changes: Vec<Change>,
+    /// Hook commands that run (ended by `end_hook`, a `KillHook` or a `KillAll`).
+    pub hooks: HashMap<String, i32>,
+    /// The answer to `CheckConditions` per unit (else `Pass`).
+    pub verdicts: HashMap<String, Verdict>,
 }
 
 impl Fake {
@@ -197,6 +207,8 @@ impl Fake {
             strays: HashMap::new(),
             violations: Vec::new(),
             changes: Vec::new(),
+            hooks: HashMap::new(),
+            verdicts: HashMap::new(),
         }
     }
 
@@ -272,7 +284,19 @@ impl Fake {
                             });
                         }
                     }
+                    Effect::RunHook { unit, .. } => {
+                        self.next_pid += 1;
+                        self.hooks.insert(unit.clone(), self.next_pid);
+                        let pid = self.next_pid;
+                        queue.push_back(Input::HookStarted { unit, pid });
+                    }
+                    Effect::KillHook { unit } => queue.extend(self.hook_end(&unit, -9)),
+                    Effect::CheckConditions { unit } => {
+                        let verdict = self.verdicts.get(&unit).cloned().unwrap_or(Verdict::Pass);
+                        queue.push_back(Input::Conditions { unit, verdict });
+                    }
                     Effect::KillAll { unit } => {
+                        queue.extend(self.hook_end(&unit, -9));
                         if self.alive.remove(&unit).is_some() {
                             queue.push_back(Input::Exited {
                                 unit: unit.clone(),
@@ -346,6 +370,28 @@ impl Fake {
             status: ExitStatus::Code(code),
             oom: false,
         })
+    }
+
+    /// The running hook command ends: with a code, or killed by signal -`code`.
+    fn hook_end(&mut self, name: &str, code: i32) -> Option<Input> {
+        self.hooks.remove(name)?;
+        let status = if code < 0 {
+            ExitStatus::Signal(-code)
+        } else {
+            ExitStatus::Code(code)
+        };
+        Some(Input::HookEnded {
+            unit: name.into(),
+            end: HookEnd::Exited(status),
+        })
+    }
+
+    /// The running hook command of `name` exits with `code`.
+    pub fn end_hook(&mut self, name: &str, code: i32) -> Vec<Effect> {
+        match self.hook_end(name, code) {
+            Some(i) => self.send(i),
+            None => panic!("no hook of {name} runs"),
+        }
     }
 
     pub fn state(&self, name: &str) -> State {
