@@ -177,8 +177,32 @@ pub const RESERVED_NAMES: &[&str] = &["colony-init"];
 const NAME_RULE: &str =
     "a unit name is 1-64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit";
 
-/// Read and parse one unit file.
+/// Read and parse one unit file. An instance file `NAME@INST.unit` is read as its
+/// template `NAME@.unit` beside it, with the instance filled in.
 pub fn load_file(path: &Path) -> Result<Unit, Vec<Diagnostic>> {
+    let file = path.file_name().and_then(|f| f.to_str());
+    if let Some((prefix, inst)) = file
+        .and_then(crate::template_load::instance_file_name)
+        .and_then(crate::template::split_instance)
+    {
+        let template = path.with_file_name(format!("{prefix}@.unit"));
+        let name = format!("{prefix}@{inst}");
+        return match std::fs::read_to_string(&template) {
+            Ok(t) => {
+                let spec = crate::template::Spec {
+                    prefix,
+                    instance: inst,
+                    name: &name,
+                };
+                parse_instance(path, &name, &crate::template::expand(&t, spec))
+            }
+            Err(e) => Err(vec![Diagnostic::whole_file(
+                path,
+                "file",
+                format!("an instance of {}: cannot read it: {e}", template.display()),
+            )]),
+        };
+    }
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => parse_unit(path, &text),
