@@ -226,3 +226,36 @@ fn listening_sockets_are_kept_across_a_reexec() {
     ask(lazy_port).unwrap();
     c.wait_state("lazy", "running");
 }
+
+#[test]
+fn a_unix_socket_is_made_with_its_mode_and_served() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixStream;
+    let c = Colony::new();
+    let path = c.dir.path().join("sock").join("app.sock");
+    let script = c.dir.path().join("server.py");
+    std::fs::write(&script, SERVER).unwrap();
+    c.write_unit(
+        "unixy",
+        &format!(
+            "exec = [\"/usr/bin/python3\", \"{}\"]\n[socket]\nlisten = [\"unix:{}\"]\nmode = \"0600\"\n",
+            script.display(),
+            path.display()
+        ),
+    );
+    let c = c.start();
+    c.wait_state("unixy", "running");
+    let m = std::fs::symlink_metadata(&path).unwrap();
+    assert_eq!(m.permissions().mode() & 0o7777, 0o600);
+    let mut s = UnixStream::connect(&path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"hi\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    assert!(line.starts_with("ok "), "{line}");
+    // Gone with the unit.
+    c.remove_unit("unixy");
+    wait_for("the socket file removed with its unit", SOON, || {
+        (!path.exists()).then_some(())
+    });
+}
