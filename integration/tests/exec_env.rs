@@ -60,9 +60,9 @@ fn environment_files_limits_nice_and_oom_score_reach_the_process() {
     c.write_unit(
         "tuned",
         &format!(
-            "{}environment_file = [\"{}\", \"-/nonexistent/colony.env\"]\nenvironment = {{ OVER = \"unit\" }}\nnice = 5\noom_score_adj = 500\nio_weight = 50\nlimits = {{ core = 0, memlock = \"4M\", nofile = \"1000:2000\", nproc = \"500:600\" }}\n",
+            "{}environment_file = [\"{}\", \"-/nonexistent/colony.env\"]\nenvironment = {{ OVER = \"unit\" }}\ndirectory = \"~\"\nnice = 5\noom_score_adj = 500\nio_weight = 50\nlimits = {{ core = 0, memlock = \"4M\", nofile = \"1000:2000\", nproc = \"500:600\" }}\n",
             sh(&format!(
-                "echo \"$FROM_FILE/$QUOTED/$OVER\" > {}; exec sleep 100000",
+                "echo \"$FROM_FILE/$QUOTED/$OVER $(pwd)\" > {}; exec sleep 100000",
                 out.display()
             )),
             envf.display()
@@ -76,7 +76,14 @@ fn environment_files_limits_nice_and_oom_score_reach_the_process() {
             .ok()
             .filter(|s| s.ends_with('\n'))
     });
-    assert_eq!(line.trim(), "one/a b/unit");
+    // directory = "~": root's home, from /etc/passwd.
+    let home = std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .find(|l| l.split(':').nth(2) == Some("0"))
+        .and_then(|l| l.split(':').nth(5).map(str::to_string))
+        .unwrap();
+    assert_eq!(line.trim(), format!("one/a b/unit {home}"));
     assert_eq!(limit(pid, "Max core file size"), ("0".into(), "0".into()));
     assert_eq!(
         limit(pid, "Max locked memory"),
