@@ -248,3 +248,54 @@ fn credentials_are_private_to_the_unit_and_gone_after_stop() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(dir.to_str().unwrap()), "still mounted");
 }
+
+/// colony-init, as root, follows no link on a unit's behalf: a link in the place of a
+/// managed directory or of an environment file fails the start (status says why), and
+/// what the link names is left as it was.
+#[test]
+fn links_in_place_of_directories_or_environment_files_are_refused() {
+    if !root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let c = Colony::new();
+    let target = c.dir.path().join("precious");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let name = unique_name("colony-link");
+    let link = Path::new("/run").join(&name);
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let secret = c.dir.path().join("secret.env");
+    std::fs::write(&secret, "TOKEN=x\n").unwrap();
+    let env_link = c.dir.path().join("app.env");
+    std::os::unix::fs::symlink(&secret, &env_link).unwrap();
+    c.write_unit(
+        "dirlink",
+        &format!(
+            "exec = [\"sleep\", \"100000\"]\nuser = \"nobody\"\nruntime_directory = \"{name}\"\n[restart]\npolicy = \"never\"\n"
+        ),
+    );
+    c.write_unit(
+        "envlink",
+        &format!(
+            "exec = [\"sleep\", \"100000\"]\nenvironment_file = \"{}\"\n[restart]\npolicy = \"never\"\n",
+            env_link.display()
+        ),
+    );
+    let c = c.start();
+    for unit in ["dirlink", "envlink"] {
+        c.wait_unit(unit, "a start refused for a link", |u| {
+            u["last_exit"]["detail"]
+                .as_str()
+                .is_some_and(|e| e.contains("symbolic link"))
+        });
+    }
+    let m = std::fs::metadata(&target).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o700));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let _ = std::fs::remove_file(&link);
+}
