@@ -13,6 +13,7 @@ pub mod input;
 pub mod ncolony;
 pub mod report;
 pub mod supervisord;
+pub mod supervisord_limits;
 pub mod systemd;
 pub mod verify;
 pub mod words;
