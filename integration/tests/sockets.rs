@@ -259,3 +259,50 @@ fn a_unix_socket_is_made_with_its_mode_and_served() {
         (!path.exists()).then_some(())
     });
 }
+
+/// More sockets than the child's spare fd slots (it then gets a copy of colony-init's fd
+/// table): all of them still arrive at 3.., in order, and nothing else does.
+#[test]
+fn many_sockets_arrive_in_order_at_fd_3_and_up() {
+    let c = Colony::new();
+    let ports: Vec<u16> = (0..12).map(|_| free_port()).collect();
+    let out = c.dir.path().join("fds.out");
+    let script = c.dir.path().join("fds.py");
+    std::fs::write(
+        &script,
+        format!(
+            "import os, socket, time\nn = int(os.environ[\"LISTEN_FDS\"])\nsocks = [socket.socket(fileno=fd) for fd in range(3, 3 + n)]\nports = [s.getsockname()[1] for s in socks]\nopen(\"{}\", \"w\").write(\",\".join(map(str, ports)) + \"\\n\")\ntime.sleep(100000)\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let listen: Vec<String> = ports
+        .iter()
+        .map(|p| format!("\"tcp:127.0.0.1:{p}\""))
+        .collect();
+    c.write_unit(
+        "many",
+        &format!(
+            "exec = [\"/usr/bin/python3\", \"{}\"]\n[socket]\nlisten = [{}]\n",
+            script.display(),
+            listen.join(", ")
+        ),
+    );
+    let c = c.start();
+    let u = c.wait_state("many", "running");
+    let line = wait_for("the unit's report", SOON, || {
+        std::fs::read_to_string(&out)
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+    });
+    let want: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
+    assert_eq!(line.trim(), want.join(","));
+    // Its fd table, seen from outside: stdio and the sockets, nothing of colony-init's.
+    let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{}/fd", pid_of(&u)))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    fds.sort();
+    let expected: Vec<i32> = (0..3 + ports.len() as i32).collect();
+    assert_eq!(fds, expected);
+}
