@@ -306,3 +306,31 @@ fn many_sockets_arrive_in_order_at_fd_3_and_up() {
     let expected: Vec<i32> = (0..3 + ports.len() as i32).collect();
     assert_eq!(fds, expected);
 }
+
+/// An on_demand unit that exits after its work is watched again: the next connection
+/// starts it anew.
+#[test]
+fn an_on_demand_unit_that_exits_is_started_again_by_the_next_connection() {
+    let c = Colony::new();
+    let port = free_port();
+    let script = c.dir.path().join("once.py");
+    std::fs::write(
+        &script,
+        "import os, socket\ns = socket.socket(fileno=3)\nconn, _ = s.accept()\nconn.makefile().readline()\nconn.sendall((\"ok %d\\n\" % os.getpid()).encode())\nconn.close()\n",
+    )
+    .unwrap();
+    c.write_unit(
+        "once",
+        &format!(
+            "exec = [\"/usr/bin/python3\", \"{}\"]\n[restart]\npolicy = \"on-failure\"\n[socket]\nlisten = [\"tcp:127.0.0.1:{port}\"]\non_demand = true\n",
+            script.display()
+        ),
+    );
+    let c = c.start();
+    let first = ask(port).unwrap();
+    c.wait_unit("once", "exited after its connection", |u| {
+        u["state"] == "exited" || u["state"] == "stopped"
+    });
+    let second = ask(port).unwrap();
+    assert_ne!(first, second, "the same process answered twice");
+}
