@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+mod exec_env;
+
 use toml_edit::{value, Array, DocumentMut, InlineTable, Item, Table, Value};
 use units::model::{HealthCheck, ReadyType, RestartPolicy, Unit};
 
@@ -307,6 +309,7 @@ pub fn render(u: &Unit, places: &Places) -> String {
     log["max_size"] = value(size(u.log.max_size));
     log["keep"] = value(i64::from(u.log.keep));
     doc["log"] = Item::Table(log);
+    exec_env::render(&mut doc, u);
     // A blank line before each section, as people write them.
     for (_, item) in doc.as_table_mut().iter_mut() {
         if let Item::Table(t) = item {

@@ -1251,3 +1251,30 @@ fn systemd_alias_links_import_once() {
     assert!(line(&r.out, "udev.service").contains("an alias of udevd.service"));
     check_dir(&out);
 }
+
+#[test]
+fn supervisord_minfds_and_minprocs_become_every_units_limits() {
+    let d = tempfile::tempdir().unwrap();
+    let conf = d.path().join("supervisord.conf");
+    std::fs::write(
+        &conf,
+        "[supervisord]\nminfds=4096\nminprocs=300\n[program:a]\ncommand=/bin/cat\n[program:b]\ncommand=/bin/cat\n",
+    )
+    .unwrap();
+    let out = d.path().join("units");
+    let r = import(&[conf], &out, Some("supervisord"), false, false);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    check_dir(&out);
+    for n in ["a", "b"] {
+        let u = unit(&out, n);
+        assert_eq!(u.nofile, Some(4096));
+        let nproc = u
+            .exec_env
+            .limits
+            .iter()
+            .find(|l| l.resource == units::exec_env::Resource::Nproc)
+            .map(|l| (l.soft, l.hard));
+        assert_eq!(nproc, Some((300, 300)));
+    }
+    assert!(line(&r.out, "minfds=4096").contains("limits"));
+}

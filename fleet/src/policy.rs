@@ -94,7 +94,9 @@ pub struct Subject {
     pub capabilities: Vec<(String, u64)>,
     /// The unit says `no_new_privileges = false`.
     pub new_privileges: bool,
-    /// Keys naming a path that colony-init, as root, opens, creates or chowns for the unit.
+    /// Keys naming a path that colony-init, as root, opens, creates or chowns for the unit,
+    /// or a privilege it grants as root (a lower nice or OOM score, raised rlimits, a port
+    /// below 1024).
     pub root_paths: Vec<&'static str>,
     /// `essential = true`: its failure ends colony-init, or reboots the machine.
     pub essential: bool,
@@ -139,6 +141,7 @@ impl Subject {
             if unit.heartbeat.as_ref().is_some_and(|h| h.file.is_some()) {
                 root_paths.push("[heartbeat] file");
             }
+            root_paths.extend(exec_env_as_root(unit));
         }
         Subject {
             user,
@@ -151,6 +154,48 @@ impl Subject {
             essential: unit.essential,
         }
     }
+}
+
+/// The `exec_env` and `[socket]` keys with which a root colony-init would read, create or
+/// chown a path for the unit (a root-only file copied into its environment or credentials,
+/// another service's directory given to it) or grant it a privilege.
+fn exec_env_as_root(unit: &Unit) -> Vec<&'static str> {
+    use units::exec_env::DirKind;
+    use units::socket::Listen;
+    let e = &unit.exec_env;
+    let mut out = Vec::new();
+    if !e.environment_files.is_empty() {
+        out.push("environment_file");
+    }
+    if !e.credentials.is_empty() {
+        out.push("load_credential");
+    }
+    for k in DirKind::ALL {
+        if e.dirs(k).next().is_some() {
+            out.push(k.key());
+        }
+    }
+    if e.nice.is_some_and(|n| n < 0) {
+        out.push("nice below 0");
+    }
+    if e.oom_score_adj.is_some_and(|n| n < 0) {
+        out.push("oom_score_adj below 0");
+    }
+    if !e.limits.is_empty() {
+        out.push("limits");
+    }
+    let privileged = |l: &Listen| match l {
+        Listen::Tcp(a) | Listen::Udp(a) => a.port() < 1024,
+        Listen::Unix(_) | Listen::UnixDgram(_) => true,
+    };
+    if unit
+        .socket
+        .as_ref()
+        .is_some_and(|s| s.listen.iter().any(privileged))
+    {
+        out.push("[socket] listen (a socket file, or a port below 1024)");
+    }
+    out
 }
 
 /// Why this host refuses an assignment.
@@ -174,7 +219,7 @@ pub enum Refusal {
     RootEquivalentGroup(String),
     #[error("capabilities {0} are not allowed by this host's policy (allowed: {1})")]
     Capabilities(String, String),
-    #[error("{0}: colony-init opens it as root, which this host's policy does not allow")]
+    #[error("{0}: colony-init does this as root for the unit (a path it opens, creates or chowns, or a privilege it grants), which this host's policy does not allow")]
     RootPath(&'static str),
     #[error(
         "essential = true: its failure would end colony-init (or reboot the machine), which this host's policy does not allow (root = false)"
@@ -386,6 +431,35 @@ mod tests {
         assert_eq!(s.capabilities, [("sys_admin".to_string(), 1 << 21)]);
         assert!(s.new_privileges);
         assert_eq!(s.root_paths, ["[log] file"]);
+        // What root would do for the unit's exec_env and [socket].
+        let text = "exec = [\"/bin/true\"]\nuser = \"0\"\nload_credential = { k = \"/etc/shadow\" }\n\
+                    state_directory = \"postgresql\"\nnice = -5\n[socket]\nlisten = [\"tcp:0.0.0.0:22\"]\n";
+        let unit2 = units::parse::parse_unit(std::path::Path::new("fleet-x.unit"), text).unwrap();
+        let s2 = Subject::of(
+            &unit2,
+            &toml::from_str(text).unwrap(),
+            Some(0),
+            &|_, _| vec![],
+        );
+        assert_eq!(
+            s2.root_paths,
+            [
+                "load_credential",
+                "state_directory",
+                "nice below 0",
+                "[socket] listen (a socket file, or a port below 1024)"
+            ]
+        );
+        let text =
+            "exec = [\"/bin/true\"]\nnice = 5\n[socket]\nlisten = [\"tcp:127.0.0.1:8080\"]\n";
+        let unit3 = units::parse::parse_unit(std::path::Path::new("fleet-x.unit"), text).unwrap();
+        let s3 = Subject::of(
+            &unit3,
+            &toml::from_str(text).unwrap(),
+            Some(0),
+            &|_, _| vec![],
+        );
+        assert!(s3.root_paths.is_empty());
         // Under a non-root colony-init, the log file is opened as that user.
         let s = Subject::of(&unit, &table, Some(1000), &|_, _| vec![]);
         assert!(s.root_paths.is_empty());

@@ -60,9 +60,9 @@ fn environment_files_limits_nice_and_oom_score_reach_the_process() {
     c.write_unit(
         "tuned",
         &format!(
-            "{}environment_file = [\"{}\", \"-/nonexistent/colony.env\"]\nenvironment = {{ OVER = \"unit\" }}\nnice = 5\noom_score_adj = 500\nio_weight = 50\nlimits = {{ core = 0, memlock = \"4M\", nofile = \"1000:2000\", nproc = \"500:600\" }}\n",
+            "{}environment_file = [\"{}\", \"-/nonexistent/colony.env\"]\nenvironment = {{ OVER = \"unit\" }}\ndirectory = \"~\"\nnice = 5\noom_score_adj = 500\nio_weight = 50\nlimits = {{ core = 0, memlock = \"4M\", nofile = \"1000:2000\", nproc = \"500:600\" }}\n",
             sh(&format!(
-                "echo \"$FROM_FILE/$QUOTED/$OVER\" > {}; exec sleep 100000",
+                "echo \"$FROM_FILE/$QUOTED/$OVER $(pwd)\" > {}; exec sleep 100000",
                 out.display()
             )),
             envf.display()
@@ -76,7 +76,14 @@ fn environment_files_limits_nice_and_oom_score_reach_the_process() {
             .ok()
             .filter(|s| s.ends_with('\n'))
     });
-    assert_eq!(line.trim(), "one/a b/unit");
+    // directory = "~": root's home, from /etc/passwd.
+    let home = std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .find(|l| l.split(':').nth(2) == Some("0"))
+        .and_then(|l| l.split(':').nth(5).map(str::to_string))
+        .unwrap();
+    assert_eq!(line.trim(), format!("one/a b/unit {home}"));
     assert_eq!(limit(pid, "Max core file size"), ("0".into(), "0".into()));
     assert_eq!(
         limit(pid, "Max locked memory"),
@@ -240,4 +247,55 @@ fn credentials_are_private_to_the_unit_and_gone_after_stop() {
     });
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(dir.to_str().unwrap()), "still mounted");
+}
+
+/// colony-init, as root, follows no link on a unit's behalf: a link in the place of a
+/// managed directory or of an environment file fails the start (status says why), and
+/// what the link names is left as it was.
+#[test]
+fn links_in_place_of_directories_or_environment_files_are_refused() {
+    if !root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let c = Colony::new();
+    let target = c.dir.path().join("precious");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let name = unique_name("colony-link");
+    let link = Path::new("/run").join(&name);
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let secret = c.dir.path().join("secret.env");
+    std::fs::write(&secret, "TOKEN=x\n").unwrap();
+    let env_link = c.dir.path().join("app.env");
+    std::os::unix::fs::symlink(&secret, &env_link).unwrap();
+    c.write_unit(
+        "dirlink",
+        &format!(
+            "exec = [\"sleep\", \"100000\"]\nuser = \"nobody\"\nruntime_directory = \"{name}\"\n[restart]\npolicy = \"never\"\n"
+        ),
+    );
+    c.write_unit(
+        "envlink",
+        &format!(
+            "exec = [\"sleep\", \"100000\"]\nenvironment_file = \"{}\"\n[restart]\npolicy = \"never\"\n",
+            env_link.display()
+        ),
+    );
+    let c = c.start();
+    for unit in ["dirlink", "envlink"] {
+        c.wait_unit(unit, "a start refused for a link", |u| {
+            u["last_exit"]["detail"]
+                .as_str()
+                .is_some_and(|e| e.contains("symbolic link"))
+        });
+    }
+    let m = std::fs::metadata(&target).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o700));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let _ = std::fs::remove_file(&link);
 }

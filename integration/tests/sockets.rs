@@ -226,3 +226,111 @@ fn listening_sockets_are_kept_across_a_reexec() {
     ask(lazy_port).unwrap();
     c.wait_state("lazy", "running");
 }
+
+#[test]
+fn a_unix_socket_is_made_with_its_mode_and_served() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixStream;
+    let c = Colony::new();
+    let path = c.dir.path().join("sock").join("app.sock");
+    let script = c.dir.path().join("server.py");
+    std::fs::write(&script, SERVER).unwrap();
+    c.write_unit(
+        "unixy",
+        &format!(
+            "exec = [\"/usr/bin/python3\", \"{}\"]\n[socket]\nlisten = [\"unix:{}\"]\nmode = \"0600\"\n",
+            script.display(),
+            path.display()
+        ),
+    );
+    let c = c.start();
+    c.wait_state("unixy", "running");
+    let m = std::fs::symlink_metadata(&path).unwrap();
+    assert_eq!(m.permissions().mode() & 0o7777, 0o600);
+    let mut s = UnixStream::connect(&path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"hi\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    assert!(line.starts_with("ok "), "{line}");
+    // Gone with the unit.
+    c.remove_unit("unixy");
+    wait_for("the socket file removed with its unit", SOON, || {
+        (!path.exists()).then_some(())
+    });
+}
+
+/// More sockets than the child's spare fd slots (it then gets a copy of colony-init's fd
+/// table): all of them still arrive at 3.., in order, and nothing else does.
+#[test]
+fn many_sockets_arrive_in_order_at_fd_3_and_up() {
+    let c = Colony::new();
+    let ports: Vec<u16> = (0..12).map(|_| free_port()).collect();
+    let out = c.dir.path().join("fds.out");
+    let script = c.dir.path().join("fds.py");
+    std::fs::write(
+        &script,
+        format!(
+            "import os, socket, time\nn = int(os.environ[\"LISTEN_FDS\"])\nsocks = [socket.socket(fileno=fd) for fd in range(3, 3 + n)]\nports = [s.getsockname()[1] for s in socks]\nopen(\"{}\", \"w\").write(\",\".join(map(str, ports)) + \"\\n\")\ntime.sleep(100000)\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let listen: Vec<String> = ports
+        .iter()
+        .map(|p| format!("\"tcp:127.0.0.1:{p}\""))
+        .collect();
+    c.write_unit(
+        "many",
+        &format!(
+            "exec = [\"/usr/bin/python3\", \"{}\"]\n[socket]\nlisten = [{}]\n",
+            script.display(),
+            listen.join(", ")
+        ),
+    );
+    let c = c.start();
+    let u = c.wait_state("many", "running");
+    let line = wait_for("the unit's report", SOON, || {
+        std::fs::read_to_string(&out)
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+    });
+    let want: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
+    assert_eq!(line.trim(), want.join(","));
+    // Its fd table, seen from outside: stdio and the sockets, nothing of colony-init's.
+    let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{}/fd", pid_of(&u)))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    fds.sort();
+    let expected: Vec<i32> = (0..3 + ports.len() as i32).collect();
+    assert_eq!(fds, expected);
+}
+
+/// An on_demand unit that exits after its work is watched again: the next connection
+/// starts it anew.
+#[test]
+fn an_on_demand_unit_that_exits_is_started_again_by_the_next_connection() {
+    let c = Colony::new();
+    let port = free_port();
+    let script = c.dir.path().join("once.py");
+    std::fs::write(
+        &script,
+        "import os, socket\ns = socket.socket(fileno=3)\nconn, _ = s.accept()\nconn.makefile().readline()\nconn.sendall((\"ok %d\\n\" % os.getpid()).encode())\nconn.close()\n",
+    )
+    .unwrap();
+    c.write_unit(
+        "once",
+        &format!(
+            "exec = [\"/usr/bin/python3\", \"{}\"]\n[restart]\npolicy = \"on-failure\"\n[socket]\nlisten = [\"tcp:127.0.0.1:{port}\"]\non_demand = true\n",
+            script.display()
+        ),
+    );
+    let c = c.start();
+    let first = ask(port).unwrap();
+    c.wait_unit("once", "exited after its connection", |u| {
+        u["state"] == "exited" || u["state"] == "stopped"
+    });
+    let second = ask(port).unwrap();
+    assert_ne!(first, second, "the same process answered twice");
+}

@@ -210,8 +210,10 @@ impl Resource {
     }
 
     /// The kernel's RLIMIT_* number.
-    pub fn number(self) -> libc::__rlimit_resource_t {
-        match self {
+    // glibc's RLIMIT_* are u32 already, musl's are c_int.
+    #[allow(clippy::unnecessary_cast)]
+    pub fn number(self) -> u32 {
+        (match self {
             Resource::As => libc::RLIMIT_AS,
             Resource::Core => libc::RLIMIT_CORE,
             Resource::Cpu => libc::RLIMIT_CPU,
@@ -228,7 +230,7 @@ impl Resource {
             Resource::Rttime => libc::RLIMIT_RTTIME,
             Resource::Sigpending => libc::RLIMIT_SIGPENDING,
             Resource::Stack => libc::RLIMIT_STACK,
-        }
+        }) as u32
     }
 
     pub fn from_key(k: &str) -> Option<Resource> {

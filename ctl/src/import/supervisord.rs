@@ -378,6 +378,7 @@ pub fn import(paths: &[PathBuf]) -> Result<Batch, String> {
 
     // [supervisord] environment applies to every program.
     let mut global_env: Vec<(String, String, String)> = Vec::new();
+    let mut floors: Vec<super::supervisord_limits::Floor> = Vec::new();
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for s in &sections {
         let kind = s.name.split(':').next().unwrap_or("");
@@ -392,6 +393,14 @@ pub fn import(paths: &[PathBuf]) -> Result<Batch, String> {
                                     global_env.push((k, v, it.origin.clone()));
                                 }
                                 general_entries.push(general(&it.origin, &src, Some("environment of every unit".into()), Fate::Carried));
+                            }
+                            Err(e) => general_entries.push(general(&it.origin, &src, None, Fate::Dropped(e))),
+                        }
+                    } else if let Some(f) = super::supervisord_limits::floor(&it.key, &it.value, &it.origin) {
+                        match f {
+                            Ok(f) => {
+                                general_entries.push(general(&it.origin, &src, Some("limits of every unit".into()), Fate::Carried));
+                                floors.push(f);
                             }
                             Err(e) => general_entries.push(general(&it.origin, &src, None, Fate::Dropped(e))),
                         }
@@ -451,7 +460,10 @@ pub fn import(paths: &[PathBuf]) -> Result<Batch, String> {
             .unwrap_or("")
             .trim()
             .to_string();
-        let ds = program(s, &prog, &global_env, groups.get(&prog))?;
+        let mut ds = program(s, &prog, &global_env, groups.get(&prog))?;
+        for d in &mut ds {
+            super::supervisord_limits::apply(d, &floors);
+        }
         names_by_prog.insert(prog.clone(), ds.iter().map(|d| d.name.clone()).collect());
         prio.insert(prog, prio_of(s));
         drafts.extend(ds);

@@ -86,7 +86,8 @@ impl Engine {
             }
             return;
         };
-        let on_demand = def.socket.as_ref().is_some_and(|s| s.on_demand);
+        // A disabled unit is started only by hand, a connection included.
+        let on_demand = def.enabled && def.socket.as_ref().is_some_and(|s| s.on_demand);
         if !(on_demand && waiting) {
             self.unwatch_sockets(name);
             return;

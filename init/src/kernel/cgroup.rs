@@ -33,8 +33,8 @@ pub use stats::{plan_fd_budget, CgroupStats};
 use stats::{StatFds, StatKind};
 use v1_kill::{kill_loop, procs_empty};
 
-/// Controllers whose limits colony applies.
-const LIMIT_CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
+/// Controllers whose limits colony applies (v2's io for a unit's `io_weight`).
+const LIMIT_CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "io"];
 /// v1 hierarchies colony uses: limits, cpu accounting, and the freezer for v1 kills.
 const V1_CONTROLLERS: [&str; 5] = ["memory", "pids", "cpu", "cpuacct", "freezer"];
 /// cpu.max / cfs period: 100 ms, the kernel default.

@@ -20,7 +20,7 @@ pub struct Extras {
     /// The decimal text written to /proc/self/oom_score_adj.
     oom_text: Option<([u8; 8], usize)>,
     /// (RLIMIT_*, limit) for prlimit64.
-    limits: Vec<(libc::__rlimit_resource_t, libc::rlimit)>,
+    limits: Vec<(u32, libc::rlimit)>,
     /// chdir failing with ENOENT is not a failed start (`directory = "-/path"`).
     pub cwd_missing_ok: bool,
     /// The listening sockets, in `LISTEN_FDNAMES` order (colony-init's fds; placed at 3..).

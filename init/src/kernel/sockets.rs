@@ -113,8 +113,22 @@ fn open_one(l: &Listen, spec: &Socket) -> Result<OwnedFd, String> {
             let (dir, name) = parent_of(p)?;
             clear_stale(&dir, name)?;
             let fd = socket(AddressFamily::Unix, ty, flags, None).map_err(e)?;
-            let addr = UnixAddr::new(p.as_path()).map_err(e)?;
-            bind(fd.as_raw_fd(), &addr).map_err(e)?;
+            // Bound through the directory's fd (its /proc/self/fd link), so no link put on
+            // the path after it was walked is followed; by path where /proc is missing.
+            let via_fd = Path::new("/proc/self/fd")
+                .join(dir.fd().as_raw_fd().to_string())
+                .join(name);
+            let bound = match UnixAddr::new(via_fd.as_path()) {
+                Ok(addr) => match bind(fd.as_raw_fd(), &addr) {
+                    Err(Errno::ENOENT) if !Path::new("/proc/self/fd").exists() => None,
+                    r => Some(r),
+                },
+                Err(_) => None,
+            };
+            match bound {
+                Some(r) => r.map_err(e)?,
+                None => bind(fd.as_raw_fd(), &UnixAddr::new(p.as_path()).map_err(e)?).map_err(e)?,
+            }
             // In a directory reached without links (root's or colony-init's own).
             fchmodat(
                 dir.fd(),

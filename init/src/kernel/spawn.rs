@@ -1020,6 +1020,17 @@ unsafe fn child(plan: &ChildPlan) -> ! {
     if let Some(mask) = c.umask {
         libc::umask((mask & 0o7777) as libc::mode_t);
     }
+    if plan.unshare_below == 0 {
+        // A full copy of colony-init's fd table: what it inherited without CLOEXEC (a
+        // jobserver pipe, say) must not reach the program either. Failure (before Linux
+        // 5.11) leaves things as they were.
+        libc::syscall(
+            libc::SYS_close_range,
+            (3 + plan.listen.len()) as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+    }
     if !plan.cwd.is_null() && libc::chdir(plan.cwd) < 0 {
         let missing_ok = plan.extras.is_some_and(|x| x.cwd_missing_ok);
         if !(missing_ok && errno() == libc::ENOENT) {
