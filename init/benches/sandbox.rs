@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use colony_init::kernel::creds::Creds;
-use colony_init::kernel::sandbox::{prepare, Cache};
+use colony_init::kernel::sandbox::{prepare, Cache, Join};
 use colony_init::kernel::spawn::{self, Placement, SpawnRequest};
 
 const FULL: &str = r#"exec = ["/bin/true"]
@@ -53,7 +53,7 @@ fn run(text: &str, n: usize, run_dir: &Path) -> (Vec<f64>, Vec<f64>) {
     let mut prep = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
-        let sb = prepare(&mut cache, &unit, &creds, run_dir).expect("prepare");
+        let sb = prepare(&mut cache, &unit, &creds, run_dir, Join::Fresh).expect("prepare");
         prep.push(t.elapsed().as_secs_f64() * 1e3);
         let req = SpawnRequest {
             argv: &argv,

@@ -47,6 +47,7 @@ mod process;
 mod ready;
 mod reexec;
 mod requests;
+mod sandboxed;
 mod watches;
 
 pub use reexec::{Kept, Lineage};

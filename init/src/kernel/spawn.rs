@@ -324,6 +324,8 @@ struct ChildPlan<'a> {
     unshare_below: RawFd,
     left: *const std::sync::atomic::AtomicU32,
     sandbox: Option<&'a crate::kernel::sandbox::Prepared>,
+    /// The pidfd whose namespaces the sandbox joins, as the child sees it (a slot), or -1.
+    sandbox_join: RawFd,
 }
 
 /// Starts the program of `req`. On `Err(Exec{..})` the child has already been reaped.
@@ -453,6 +455,7 @@ fn start_impl(
         unshare_below: 0,
         left: std::ptr::null(),
         sandbox: req.sandbox,
+        sandbox_join: req.sandbox.and_then(|s| s.join_fd()).unwrap_or(-1),
     };
 
     // The child's fds go into low slots and it leaves colony-init's fd table at once
@@ -559,6 +562,7 @@ fn in_slots<'p>(
     let mut optional = |fd: RawFd| if fd >= 0 { l.place(fd) } else { Some(-1) };
     let stdout = optional(plan.stdout)?;
     let stderr = optional(plan.stderr)?;
+    let sandbox_join = optional(plan.sandbox_join)?;
     let errpipe = l.place(plan.errpipe)?;
     for &fd in plan.procs {
         procs.push(l.place(fd)?);
@@ -568,6 +572,7 @@ fn in_slots<'p>(
         stdout,
         stderr,
         errpipe,
+        sandbox_join,
         procs,
         unshare_below: l.low(),
         left: l.arm_word(),
@@ -837,7 +842,7 @@ unsafe fn child(plan: &ChildPlan) -> ! {
 
     // [sandbox] namespaces and mounts: while the child still holds colony-init's privileges.
     if let Some(sb) = plan.sandbox {
-        if sb.enter().is_err() {
+        if sb.enter(plan.sandbox_join).is_err() {
             fail(plan, Step::Sandbox)
         }
     }

@@ -559,6 +559,15 @@ unsafe fn loopback_up() -> Result<(), Failed> {
 }
 
 impl MountPlan {
+    /// Nothing to do (the namespaces are joined instead).
+    pub fn none() -> MountPlan {
+        MountPlan {
+            mounts: false,
+            network: false,
+            ops: Vec::new(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         !self.mounts && !self.network
     }
