@@ -66,6 +66,8 @@ pub enum Role {
     LogWrite(String),
     /// A reply FIFO with a reply partly written.
     Reply(String),
+    /// An event stream's reply FIFO (`subscribe`).
+    Subscriber(String),
 }
 
 impl std::fmt::Display for Role {
@@ -77,6 +79,7 @@ impl std::fmt::Display for Role {
             Role::LogRead(u) => write!(f, "log pipe of {u}"),
             Role::LogWrite(u) => write!(f, "log pipe (write end) of {u}"),
             Role::Reply(n) => write!(f, "reply FIFO {n}"),
+            Role::Subscriber(n) => write!(f, "event stream FIFO {n}"),
         }
     }
 }
@@ -169,6 +172,12 @@ pub struct State {
     pub replies: Vec<ReplySnap>,
     /// Set in entrypoint mode (and nothing of the engine then).
     pub entrypoint: Option<EntrypointSnap>,
+    /// The event streams, going on from the new image.
+    pub subscribers: crate::control::subscribers::SubscribersSnap,
+    /// The health checks' counters and schedule.
+    pub probes: crate::probe::ProbesSnap,
+    /// colony-init's own log limits (what was suppressed, and since when).
+    pub limits: crate::ratelimit::LimitsSnap,
 }
 
 #[derive(Deserialize)]

@@ -182,6 +182,13 @@ impl Engine {
                 role: Role::Reply(name.to_string()),
             });
         }
+        let subscribers = self.subs.snapshot();
+        for sub in &subscribers.subs {
+            fds.push(KeptFd {
+                fd: sub.fd,
+                role: Role::Subscriber(sub.name.clone()),
+            });
+        }
         let mut units = Vec::new();
         let main_pids: HashMap<&str, i32> = self
             .pid_to_unit
@@ -263,6 +270,13 @@ impl Engine {
                 })
                 .collect(),
             entrypoint: None,
+            subscribers,
+            probes: self
+                .probes
+                .as_ref()
+                .map(|p| p.snapshot(&clock))
+                .unwrap_or_default(),
+            limits: self.limits.snapshot(&clock),
         }
     }
 
@@ -291,6 +305,15 @@ impl Engine {
         for h in st.units {
             self.adopt_unit(h);
         }
+        if let Some(p) = self.probes.as_mut() {
+            let core = &self.core;
+            p.restore(st.probes, &clock, |u| {
+                core.get(u)
+                    .and_then(|r| r.def.as_ref())
+                    .and_then(|d| d.health.as_deref().cloned())
+            });
+        }
+        self.limits.restore(st.limits, &clock);
         for d in st.deadlines {
             self.deadlines
                 .arm(Key::Unit(d.unit, d.kind), clock.to_instant(d.at_ns));
@@ -322,6 +345,7 @@ impl Engine {
         for unit in beaten {
             self.feed(Input::Beat { unit });
         }
+        self.take_over_subscribers(st.subscribers);
         for r in st.replies {
             // SAFETY: listed in the state as this reply's FIFO; nothing else owns it.
             let fd = unsafe { handover::adopt(r.fd) };
@@ -368,6 +392,32 @@ impl Engine {
         if let Some(reply) = st.reply {
             let data = self.version_info();
             self.send_reply(&reply, &Reply::ok(data));
+        }
+    }
+
+    /// The event streams of the old image: the same FIFOs, what was not written yet first.
+    fn take_over_subscribers(&mut self, snap: crate::control::subscribers::SubscribersSnap) {
+        let mut next = self.next_token;
+        let (subs, regs) = crate::control::subscribers::Subscribers::restore(snap, |s| {
+            next += 1;
+            // SAFETY: listed in the state as this stream's FIFO; nothing else owns it.
+            Some((T_SUB | (next & 0xffff_ffff), unsafe {
+                handover::adopt(s.fd)
+            }))
+        });
+        self.next_token = next;
+        self.subs = subs;
+        for (token, interest) in regs {
+            let registered = self.subs.fd(token).map(|fd| {
+                self.epoll.add(
+                    fd,
+                    EpollEvent::new(super::events::flags_for(&interest), token),
+                )
+            });
+            if let Some(Err(e)) = registered {
+                warn!(error = %e, "cannot watch a subscriber after a reexec; dropped");
+                self.subs.on_ready(token, true);
+            }
         }
     }
 
