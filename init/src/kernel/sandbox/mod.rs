@@ -102,13 +102,25 @@ pub fn prepare(
     run_dir: &Path,
     join: Join<'_>,
 ) -> Result<Option<Prepared>, SandboxError> {
+    prepare_on(cache, unit, creds, run_dir, join, seccomp::available())
+}
+
+/// [`prepare`] on a kernel that takes seccomp filters (`seccomp`) or not.
+fn prepare_on(
+    cache: &mut Cache,
+    unit: &Unit,
+    creds: &Creds,
+    run_dir: &Path,
+    join: Join<'_>,
+    seccomp: bool,
+) -> Result<Option<Prepared>, SandboxError> {
     let Some(sb) = unit.sandbox.as_deref().filter(|s| s.any()) else {
         return Ok(None);
     };
     let mut warnings = Vec::new();
     let filters = if !sb.wants_seccomp() {
         Arc::new(seccomp::build(&Sandbox::default())?)
-    } else if !seccomp::available() {
+    } else if !seccomp {
         warnings.push(
             "[sandbox] not enforced: this kernel has no seccomp filters (system_call_filter, restrict_*, memory_deny_write_execute, lock_personality)".to_string(),
         );
@@ -194,5 +206,38 @@ impl Prepared {
             return Err(Failed);
         }
         self.filters.install()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(text: &str) -> Unit {
+        units::parse::parse_unit(Path::new("/t/u.unit"), text).expect("unit")
+    }
+
+    #[test]
+    fn a_kernel_without_seccomp_is_a_warning_never_a_silent_no_op() {
+        let u = unit(
+            "exec = [\"/bin/true\"]\n[sandbox]\nsystem_call_filter = [\"@system-service\"]\nprivate_tmp = true\n",
+        );
+        let creds = Creds::for_unit(&u).expect("creds");
+        let mut cache = Cache::default();
+        let run = Path::new("/nonexistent");
+        let p = prepare_on(&mut cache, &u, &creds, run, Join::Fresh, false)
+            .expect("prepared")
+            .expect("a sandbox");
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(p.warnings[0].starts_with("[sandbox] not enforced"));
+        assert!(p.warnings[0].contains("system_call_filter"));
+        assert!(p.filters.is_empty(), "no filter to install");
+        // The mounts are still made: only what the kernel lacks is left out.
+        assert!(!p.mounts.is_empty());
+        let p = prepare_on(&mut cache, &u, &creds, run, Join::Fresh, true)
+            .expect("prepared")
+            .expect("a sandbox");
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert!(!p.filters.is_empty());
     }
 }
