@@ -241,7 +241,7 @@ impl Engine {
             .collect();
         State {
             version: handover::VERSION,
-            writer: env!("CARGO_PKG_VERSION").to_string(),
+            writer: crate::version(),
             started: Some(self.lineage.started),
             reexecuted: Some(SystemTime::now()),
             reexecs: self.lineage.reexecs + 1,
@@ -517,7 +517,7 @@ impl Engine {
     pub(super) fn version_info(&self) -> serde_json::Value {
         let t = |s: SystemTime| crate::core::rfc3339(s);
         serde_json::json!({
-            "version": env!("CARGO_PKG_VERSION"),
+            "version": crate::version(),
             "started": t(self.lineage.started),
             "reexecuted": self.lineage.reexecuted.map(t),
             "reexecs": self.lineage.reexecs,
