@@ -24,6 +24,9 @@ same() { # the units as they were: pids, cgroup, limits
     && [ "$(readlink /proc/1/exe)" != "" ] && kill -0 "$me"
 }
 runs() { wc -l < /run/tick.runs; }
+# PID 1 holds a pidfd of the unit's process (a pidfd's fdinfo names its pid).
+pidfd_held() { grep -qs "^Pid:[[:space:]]*$1\$" /proc/1/fdinfo/*; }
+check pidfd_before pidfd_held "$svc"
 
 t0=$(cut -d' ' -f1 /proc/uptime)
 out=$(colonyctl reexec --binary /sbin/colony-init-next 2>&1); rc=$?
@@ -39,6 +42,7 @@ version_is() { # VERSION REEXECS
 check version_after_second_build version_is 0.1.0+second 1
 check pid1_is_second_build sh -c 'readlink /proc/1/exe | grep -q colony-init-next'
 check units_same_after_second_build same
+check pidfd_after_second_build pidfd_held "$svc"
 n=$(runs)
 check timer_runs_on wait_until 30 sh -c "[ \$(wc -l < /run/tick.runs) -gt $(( n + 2 )) ]"
 
@@ -46,6 +50,7 @@ colonyctl reexec; rc=$?
 check reexec_itself_answered [ "$rc" = 0 ]
 check version_after_itself version_is 0.1.0+second 2
 check units_same_after_itself same
+check pidfd_after_itself pidfd_held "$lim"
 
 # Still tracked by its pidfd: a kill is seen and the unit restarted with a new pid.
 kill -KILL "$svc"
