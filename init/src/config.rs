@@ -147,7 +147,7 @@ impl Options {
                 "-V" | "--version" => {
                     return Err(ConfigError::Info(format!(
                         "colony-init {}\n",
-                        env!("CARGO_PKG_VERSION")
+                        crate::version()
                     )))
                 }
                 // The kernel passes unknown boot parameters to init as arguments: ignore

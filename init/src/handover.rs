@@ -68,6 +68,8 @@ pub enum Role {
     Reply(String),
     /// A listening socket of a unit's `[socket]` (kept open so no connection is lost).
     Listen(String),
+    /// An event stream's reply FIFO (`subscribe`).
+    Subscriber(String),
 }
 
 impl std::fmt::Display for Role {
@@ -80,6 +82,7 @@ impl std::fmt::Display for Role {
             Role::LogWrite(u) => write!(f, "log pipe (write end) of {u}"),
             Role::Reply(n) => write!(f, "reply FIFO {n}"),
             Role::Listen(u) => write!(f, "listening socket of {u}"),
+            Role::Subscriber(n) => write!(f, "event stream FIFO {n}"),
         }
     }
 }
@@ -187,6 +190,12 @@ pub struct State {
     pub entrypoint: Option<EntrypointSnap>,
     /// Instances of templates started (`NAME@INST`), read with the directory.
     pub instances: Vec<String>,
+    /// The event streams, going on from the new image.
+    pub subscribers: crate::control::subscribers::SubscribersSnap,
+    /// The health checks' counters and schedule.
+    pub probes: crate::probe::ProbesSnap,
+    /// colony-init's own log limits (what was suppressed, and since when).
+    pub limits: crate::ratelimit::LimitsSnap,
 }
 
 #[derive(Deserialize)]
@@ -206,11 +215,22 @@ pub fn mono_clock() -> MonoClock {
 
 /// Parse a state, its version first.
 pub fn parse(bytes: &[u8]) -> Result<State, HandoverError> {
-    let v: VersionOnly = serde_json::from_slice(bytes)?;
-    if !(OLDEST_READ..=VERSION).contains(&v.version) {
-        return Err(HandoverError::Version { found: v.version });
+    // One pass over the whole state (it is most of a reexec's time with many units); the
+    // version alone only when that pass fails, to say why.
+    let version = |found: u32| {
+        if (OLDEST_READ..=VERSION).contains(&found) {
+            Ok(())
+        } else {
+            Err(HandoverError::Version { found })
+        }
+    };
+    match serde_json::from_slice::<State>(bytes) {
+        Ok(s) => version(s.version).map(|()| s),
+        Err(e) => match serde_json::from_slice::<VersionOnly>(bytes) {
+            Ok(v) => version(v.version).and(Err(HandoverError::Format(e))),
+            Err(_) => Err(HandoverError::Format(e)),
+        },
     }
-    Ok(serde_json::from_slice(bytes)?)
 }
 
 /// Every listed fd is open here.
@@ -362,6 +382,19 @@ pub fn executable(path: &Path) -> Result<(), String> {
 
 /// Run `binary --check-handover FD` and wait for it, bounded.
 pub fn run_check(binary: &Path, fd: RawFd) -> Result<(), String> {
+    start_check(binary, fd)?.finish()
+}
+
+/// The new binary's check, running: the caller does other work meanwhile (the check is
+/// a process of its own: an exec and a parse of the whole state), then [`Check::finish`].
+pub struct Check {
+    binary: PathBuf,
+    child: std::process::Child,
+    pidfd: OwnedFd,
+}
+
+/// Start `binary --check-handover FD`.
+pub fn start_check(binary: &Path, fd: RawFd) -> Result<Check, String> {
     let mut child = std::process::Command::new(binary)
         .arg(CHECK_OPTION)
         .arg(fd.to_string())
@@ -370,52 +403,81 @@ pub fn run_check(binary: &Path, fd: RawFd) -> Result<(), String> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-    let pidfd = crate::kernel::spawn::pidfd_open(child.id() as i32)
-        .map_err(|e| format!("pidfd of the check: {e}"))?;
-    let mut pfd = [nix::poll::PollFd::new(
-        pidfd.as_fd(),
-        nix::poll::PollFlags::POLLIN,
-    )];
-    let ready = loop {
-        match nix::poll::poll(&mut pfd, CHECK_TIMEOUT_MS) {
-            Err(nix::Error::EINTR) => continue,
-            r => break r.unwrap_or(0),
+    let pidfd = match crate::kernel::spawn::pidfd_open(child.id() as i32) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("pidfd of the check: {e}"));
         }
     };
-    if ready == 0 {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(format!(
-            "{} --check-handover did not answer within {} s",
-            binary.display(),
-            CHECK_TIMEOUT_MS / 1000
-        ));
+    Ok(Check {
+        binary: binary.to_path_buf(),
+        child,
+        pidfd,
+    })
+}
+
+impl Check {
+    /// Give up on it (the reexec is refused for another reason).
+    pub fn abandon(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("waiting for the check: {e}"))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    let why = String::from_utf8_lossy(&out.stderr);
-    let why = why
-        .trim()
-        .lines()
-        .last()
-        .unwrap_or("")
-        .chars()
-        .take(300)
-        .collect::<String>();
-    Err(format!(
-        "{} failed the handover check ({}){}",
-        binary.display(),
-        out.status,
-        if why.is_empty() {
-            String::new()
-        } else {
-            format!(": {why}")
+
+    /// Wait for its answer, bounded.
+    pub fn finish(self) -> Result<(), String> {
+        let Check {
+            binary,
+            mut child,
+            pidfd,
+        } = self;
+        let binary = binary.as_path();
+        let mut pfd = [nix::poll::PollFd::new(
+            pidfd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let ready = loop {
+            match nix::poll::poll(&mut pfd, CHECK_TIMEOUT_MS) {
+                Err(nix::Error::EINTR) => continue,
+                r => break r.unwrap_or(0),
+            }
+        };
+        if ready == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "{} --check-handover did not answer within {} s",
+                binary.display(),
+                CHECK_TIMEOUT_MS / 1000
+            ));
         }
-    ))
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("waiting for the check: {e}"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let why = String::from_utf8_lossy(&out.stderr);
+        let why = why
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .chars()
+            .take(300)
+            .collect::<String>();
+        Err(format!(
+            "{} failed the handover check ({}){}",
+            binary.display(),
+            out.status,
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {why}")
+            }
+        ))
+    }
 }
 
 /// exec `binary` with our own arguments and environment, and the state's fd in

@@ -18,3 +18,12 @@ pub mod logs;
 pub mod probe;
 pub mod ratelimit;
 pub mod self_log;
+
+/// This image's version: the package's, with `+TAG` when built with `COLONY_BUILD_TAG` set
+/// (a distribution's build, or the second build the reexec VM test re-executes into).
+pub fn version() -> String {
+    match option_env!("COLONY_BUILD_TAG") {
+        Some(tag) if !tag.is_empty() => format!("{}+{tag}", env!("CARGO_PKG_VERSION")),
+        _ => env!("CARGO_PKG_VERSION").to_string(),
+    }
+}

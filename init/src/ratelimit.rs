@@ -22,6 +22,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 use units::proto::RequestError;
 
@@ -249,7 +250,7 @@ fn step(w: &mut Window, now: Instant, interval: Duration, burst: u32) -> Step {
 }
 
 /// What a message of colony-init's own is about (with its unit, the [`Source`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Kind {
     /// `MAINPID=` naming a process outside the unit.
     NotifyForeignMainPid,
@@ -285,7 +286,7 @@ impl fmt::Display for Kind {
 }
 
 /// A kind of unparsable control request ([`RequestError`] without its text).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum BadRequest {
     TooLong,
     NotUtf8,
@@ -322,7 +323,7 @@ impl fmt::Display for BadRequest {
 }
 
 /// Who a message is about: a unit (or none: a sender colony-init cannot name) and a kind.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Source {
     pub kind: Kind,
     pub unit: Option<String>,
@@ -434,6 +435,9 @@ pub fn log_write_result(
         }
     }
 }
+
+mod snapshot;
+pub use snapshot::LimitsSnap;
 
 #[cfg(test)]
 mod tests;

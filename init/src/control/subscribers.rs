@@ -9,12 +9,16 @@
 //!
 //! The loop registers each fd in its epoll: for `EPOLLOUT` while something waits to be
 //! written, else for nothing (a FIFO's writer still gets `EPOLLERR` when its reader closes),
-//! so an idle subscriber costs no wakeup. Nothing here outlives a restart of the loop:
-//! dropping [`Subscribers`] closes every stream, and clients subscribe again.
+//! so an idle subscriber costs no wakeup. A `colonyctl reexec` hands them over
+//! ([`Subscribers::snapshot`], [`Subscribers::restore`]): each FIFO stays open across exec
+//! with what it has not been written yet, and the stream goes on from the new image. Any
+//! other restart of the loop closes every stream, and clients subscribe again.
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use serde::{Deserialize, Serialize};
 
 use nix::errno::Errno;
 use units::proto::events;
@@ -121,9 +125,105 @@ pub enum Update {
     Remove(Removed),
 }
 
+/// A subscriber as a reexec hands it over: its FIFO by fd number (kept open across exec)
+/// and the lines not written yet, the first of them possibly cut where a write stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SubSnap {
+    pub name: String,
+    pub fd: RawFd,
+    pub queue: Vec<Vec<u8>>,
+    /// The front of `queue` is (the rest of) its first line, not an event.
+    pub first_pending: bool,
+}
+
+/// Every subscriber, the count of events published, the dropped ones remembered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SubscribersSnap {
+    pub subs: Vec<SubSnap>,
+    pub seq: u64,
+    pub dropped: Vec<(String, u64)>,
+}
+
 impl Subscribers {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// What a new image needs to go on with every stream.
+    pub fn snapshot(&self) -> SubscribersSnap {
+        SubscribersSnap {
+            subs: self
+                .subs
+                .iter()
+                .map(|s| SubSnap {
+                    name: s.name.clone(),
+                    fd: s.fd.as_raw_fd(),
+                    queue: s
+                        .queue
+                        .iter()
+                        .enumerate()
+                        .map(|(i, l)| {
+                            if i == 0 {
+                                l[s.done..].to_vec()
+                            } else {
+                                l.clone()
+                            }
+                        })
+                        .collect(),
+                    first_pending: s.first_pending,
+                })
+                .collect(),
+            seq: self.seq,
+            dropped: self.dropped.iter().cloned().collect(),
+        }
+    }
+
+    /// The subscribers of a snapshot; `adopt` owns each one's fd and gives it a token (None:
+    /// that stream is gone). Returns each kept one's token and the registration it needs.
+    pub fn restore(
+        snap: SubscribersSnap,
+        mut adopt: impl FnMut(&SubSnap) -> Option<(u64, OwnedFd)>,
+    ) -> (Self, Vec<(u64, Interest)>) {
+        let mut out = Subscribers {
+            subs: Vec::new(),
+            seq: snap.seq,
+            dropped: snap
+                .dropped
+                .into_iter()
+                .rev()
+                .take(REMEMBERED)
+                .rev()
+                .collect(),
+        };
+        let mut regs = Vec::new();
+        for s in snap.subs.into_iter().take(events::MAX_SUBSCRIBERS) {
+            let Some((token, fd)) = adopt(&s) else {
+                continue;
+            };
+            let queue: VecDeque<Vec<u8>> = s.queue.into_iter().filter(|l| !l.is_empty()).collect();
+            let first_pending = s.first_pending && !queue.is_empty();
+            let events_from = usize::from(first_pending);
+            let sub = Sub {
+                token,
+                name: s.name,
+                fd,
+                backlog: queue.iter().skip(events_from).map(Vec::len).sum(),
+                events: queue.len().saturating_sub(events_from) as u64,
+                queue,
+                done: 0,
+                first_pending,
+                out: false,
+            };
+            let interest = sub.interest();
+            out.subs.push(Sub {
+                out: interest == Interest::Out,
+                ..sub
+            });
+            regs.push((token, interest));
+        }
+        (out, regs)
     }
 
     pub fn len(&self) -> usize {
@@ -337,6 +437,31 @@ mod tests {
         subs.count(5);
         assert_eq!(subs.take_lost("slow"), lost + 5);
         assert_eq!(subs.take_lost("slow"), 0, "told once");
+    }
+
+    #[test]
+    fn a_snapshot_goes_on_where_the_writes_stopped() {
+        let (mut r, w) = pipe();
+        let mut subs = Subscribers::new();
+        subs.count(5);
+        subs.add(1, "f".into(), w, b"first\n".to_vec()).unwrap();
+        assert_eq!(read_all(&mut r), b"first\n");
+        subs.count(1);
+        subs.publish(b"e1\n");
+        // A line half written: its rest comes first from the restored stream.
+        subs.subs[0].queue.push_back(b"e2\n".to_vec());
+        subs.subs[0].done = 1;
+        let snap = subs.snapshot();
+        assert_eq!(snap.subs[0].queue, vec![b"2\n".to_vec()]);
+        let fds: Vec<OwnedFd> = subs.subs.drain(..).map(|s| s.fd).collect();
+        let mut fds = fds.into_iter();
+        let (mut back, regs) = Subscribers::restore(snap, |_| Some((7, fds.next()?)));
+        assert_eq!(regs, vec![(7, Interest::Out)]);
+        assert_eq!(back.seq, 6);
+        assert_eq!(back.on_ready(7, false).map(|_| ()), Some(()));
+        back.count(1);
+        back.publish(b"e3\n");
+        assert_eq!(read_all(&mut r), b"e1\n2\ne3\n");
     }
 
     #[test]

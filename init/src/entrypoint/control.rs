@@ -51,7 +51,7 @@ impl Control {
     fn version(&self) -> serde_json::Value {
         let t = crate::core::rfc3339;
         serde_json::json!({
-            "version": env!("CARGO_PKG_VERSION"),
+            "version": crate::version(),
             "started": t(self.started),
             "reexecuted": self.reexecuted.map(t),
             "reexecs": self.reexecs,
@@ -112,7 +112,7 @@ impl Control {
         let fd = self.fifo.fd().as_raw_fd();
         let state = State {
             version: handover::VERSION,
-            writer: env!("CARGO_PKG_VERSION").to_string(),
+            writer: crate::version(),
             started: Some(self.started),
             reexecuted: Some(SystemTime::now()),
             reexecs: self.reexecs + 1,

@@ -138,7 +138,7 @@ impl Engine {
     }
 }
 
-fn flags_for(i: &Interest) -> EpollFlags {
+pub(super) fn flags_for(i: &Interest) -> EpollFlags {
     match i {
         Interest::Out => EpollFlags::EPOLLOUT,
         Interest::Idle => EpollFlags::empty(),

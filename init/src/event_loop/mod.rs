@@ -50,6 +50,7 @@ mod process;
 mod ready;
 mod reexec;
 mod requests;
+mod sandboxed;
 mod sockets;
 mod watches;
 

@@ -196,9 +196,13 @@ impl Engine {
         };
         let creds = creds::Creds::for_unit(def).map_err(|e| e.to_string())?;
         // [sandbox]: the mount plan against today's mount table, the unit's seccomp programs.
-        let sandbox =
-            crate::kernel::sandbox::prepare(&mut self.sandboxes, def, &creds, &self.opts.run_dir)
-                .map_err(|e| e.to_string())?;
+        // A hook run while the program runs shares its namespaces (its /tmp, its network).
+        let beside = if is_hook {
+            sandboxed::Beside::Main
+        } else {
+            sandboxed::Beside::Nothing
+        };
+        let sandbox = self.unit_sandbox(name, def, &creds, beside)?;
 
         // The unit's cgroup: kept after a clean exit with the same limits, else made afresh.
         let rt = self.units.entry(name.to_string()).or_default();

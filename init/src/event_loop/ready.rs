@@ -135,7 +135,10 @@ impl Engine {
             .as_ref()
             .map(|f| f.placement())
             .unwrap_or(spawn::Placement::None);
-        let child = probe::spawn_exec(&def, argv, &env, placement)?;
+        let creds = crate::kernel::creds::Creds::for_unit(&def).map_err(|e| e.to_string())?;
+        // In the unit's sandbox, beside its running program.
+        let sandbox = self.unit_sandbox(unit, &def, &creds, sandboxed::Beside::Main)?;
+        let child = probe::spawn_exec(&def, &creds, sandbox.as_ref(), argv, &env, placement)?;
         Ok(child.pid)
     }
 }

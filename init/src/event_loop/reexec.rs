@@ -69,16 +69,9 @@ impl Engine {
         if self.shutting_down || self.core.is_shutting_down() {
             return refuse("colony-init is shutting down".into());
         }
+        let t0 = Instant::now();
         self.settle_for_handover();
-        let set = match dirsync::read(&self.opts.units_dir, &self.instances) {
-            Ok(Input::Load(set)) => set,
-            Ok(_) => Vec::new(),
-            Err(e) => return refuse(format!("cannot read the units directory: {e}")),
-        };
-        let blockers = self.core.handover_blockers(&set);
-        if !blockers.is_empty() {
-            return refuse(blockers.join("; "));
-        }
+        let settled = t0.elapsed();
         let state = self.handover_state(req.reply.clone());
         let keep = |on: bool| {
             for k in &state.fds {
@@ -91,12 +84,42 @@ impl Engine {
             Ok(fd) => fd,
             Err(e) => return refuse(format!("cannot write the handover state: {e}")),
         };
+        let written = t0.elapsed();
         keep(true);
-        if let Err(e) = handover::run_check(&binary, memfd.as_raw_fd()) {
+        let check = match handover::start_check(&binary, memfd.as_raw_fd()) {
+            Ok(c) => c,
+            Err(e) => {
+                keep(false);
+                return refuse(e);
+            }
+        };
+        // While the new binary reads the state: is every definition its file's? (The new
+        // image reads them from the directory again.)
+        let blockers = match dirsync::read(&self.opts.units_dir, &self.instances) {
+            Ok(Input::Load(set)) => self.core.handover_blockers(&set),
+            Ok(_) => Vec::new(),
+            Err(e) => vec![format!("cannot read the units directory: {e}")],
+        };
+        let compared = t0.elapsed();
+        if !blockers.is_empty() {
+            check.abandon();
+            keep(false);
+            return refuse(blockers.join("; "));
+        }
+        if let Err(e) = check.finish() {
             keep(false);
             return refuse(e);
         }
-        info!(binary = %binary.display(), units = state.core.units.len(), "re-executing");
+        let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e3);
+        info!(
+            binary = %binary.display(),
+            units = state.core.units.len(),
+            settle_ms = %ms(settled),
+            state_ms = %ms(written - settled),
+            directory_ms = %ms(compared - written),
+            checked_ms = %ms(t0.elapsed()),
+            "re-executing"
+        );
         let err = handover::exec_with_state(&binary, memfd.as_raw_fd());
         keep(false);
         refuse(format!("exec {}: {err}", binary.display()))
@@ -159,7 +182,19 @@ impl Engine {
                 role: Role::Reply(name.to_string()),
             });
         }
+        let subscribers = self.subs.snapshot();
+        for sub in &subscribers.subs {
+            fds.push(KeptFd {
+                fd: sub.fd,
+                role: Role::Subscriber(sub.name.clone()),
+            });
+        }
         let mut units = Vec::new();
+        let main_pids: HashMap<&str, i32> = self
+            .pid_to_unit
+            .iter()
+            .map(|(p, u)| (u.as_str(), *p))
+            .collect();
         for (name, rt) in &self.units {
             let pidfd = rt.main.as_ref().map(|p| p.pidfd.as_raw_fd());
             let (log_read, log_write) = match &rt.log_pipe {
@@ -182,11 +217,7 @@ impl Engine {
                     fds.push(KeptFd { fd, role });
                 }
             }
-            let main_pid = self
-                .pid_to_unit
-                .iter()
-                .find(|(_, u)| *u == name)
-                .map(|(p, _)| *p);
+            let main_pid = main_pids.get(name.as_str()).copied();
             units.push(UnitHandles {
                 name: name.clone(),
                 main_pid: main_pid.filter(|_| pidfd.is_some()),
@@ -218,7 +249,7 @@ impl Engine {
             .collect();
         State {
             version: handover::VERSION,
-            writer: env!("CARGO_PKG_VERSION").to_string(),
+            writer: crate::version(),
             started: Some(self.lineage.started),
             reexecuted: Some(SystemTime::now()),
             reexecs: self.lineage.reexecs + 1,
@@ -248,12 +279,20 @@ impl Engine {
                 })
                 .collect(),
             entrypoint: None,
+            subscribers,
+            probes: self
+                .probes
+                .as_ref()
+                .map(|p| p.snapshot(&clock))
+                .unwrap_or_default(),
+            limits: self.limits.snapshot(&clock),
         }
     }
 
     /// The new image: take over the units of a handover state, then read the directory as
     /// at any start (new files are started; unchanged ones are left as they run).
     pub(super) fn take_over(&mut self, st: State) {
+        let t0 = Instant::now();
         let clock = handover::mono_clock();
         self.lineage = Lineage {
             started: st.started.unwrap_or_else(SystemTime::now),
@@ -269,12 +308,22 @@ impl Engine {
                 Vec::new()
             }
         };
+        let read = t0.elapsed();
         crate::kernel::cgroup::plan_fd_budget(set.len());
         self.control.set_partial(&st.control_partial);
         self.core = Supervisor::restore(self.opts.defaults, st.core, &set, &clock);
         for h in st.units {
             self.adopt_unit(h);
         }
+        if let Some(p) = self.probes.as_mut() {
+            let core = &self.core;
+            p.restore(st.probes, &clock, |u| {
+                core.get(u)
+                    .and_then(|r| r.def.as_ref())
+                    .and_then(|d| d.health.as_deref().cloned())
+            });
+        }
+        self.limits.restore(st.limits, &clock);
         for d in st.deadlines {
             self.deadlines
                 .arm(Key::Unit(d.unit, d.kind), clock.to_instant(d.at_ns));
@@ -306,15 +355,25 @@ impl Engine {
         for unit in beaten {
             self.feed(Input::Beat { unit });
         }
+        self.take_over_subscribers(st.subscribers);
         for r in st.replies {
             // SAFETY: listed in the state as this reply's FIFO; nothing else owns it.
             let fd = unsafe { handover::adopt(r.fd) };
             self.wait_reply(&r.name, crate::control::ReplyWriter::new(fd, r.rest));
         }
+        let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e3);
+        // From the request (the old image's clock reading) to here: the whole handover.
+        let since_request = st
+            .reexecuted
+            .and_then(|at| SystemTime::now().duration_since(at).ok())
+            .unwrap_or_default();
         info!(
             from = %st.writer,
             units = self.units.len(),
             reexecs = self.lineage.reexecs,
+            directory_ms = %ms(read),
+            adopt_ms = %ms(t0.elapsed() - read),
+            since_request_ms = %ms(since_request),
             "took over from the previous image"
         );
         // What happened during the exec: exits (SIGCHLD is still pending, but a look costs
@@ -343,6 +402,32 @@ impl Engine {
         if let Some(reply) = st.reply {
             let data = self.version_info();
             self.send_reply(&reply, &Reply::ok(data));
+        }
+    }
+
+    /// The event streams of the old image: the same FIFOs, what was not written yet first.
+    fn take_over_subscribers(&mut self, snap: crate::control::subscribers::SubscribersSnap) {
+        let mut next = self.next_token;
+        let (subs, regs) = crate::control::subscribers::Subscribers::restore(snap, |s| {
+            next += 1;
+            // SAFETY: listed in the state as this stream's FIFO; nothing else owns it.
+            Some((T_SUB | (next & 0xffff_ffff), unsafe {
+                handover::adopt(s.fd)
+            }))
+        });
+        self.next_token = next;
+        self.subs = subs;
+        for (token, interest) in regs {
+            let registered = self.subs.fd(token).map(|fd| {
+                self.epoll.add(
+                    fd,
+                    EpollEvent::new(super::events::flags_for(&interest), token),
+                )
+            });
+            if let Some(Err(e)) = registered {
+                warn!(error = %e, "cannot watch a subscriber after a reexec; dropped");
+                self.subs.on_ready(token, true);
+            }
         }
     }
 
@@ -443,7 +528,7 @@ impl Engine {
     pub(super) fn version_info(&self) -> serde_json::Value {
         let t = |s: SystemTime| crate::core::rfc3339(s);
         serde_json::json!({
-            "version": env!("CARGO_PKG_VERSION"),
+            "version": crate::version(),
             "started": t(self.lineage.started),
             "reexecuted": self.lineage.reexecuted.map(t),
             "reexecs": self.lineage.reexecs,

@@ -13,7 +13,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-/// Enough for devnull, stdout, stderr, the report pipe and four `cgroup.procs` files.
+/// Enough for devnull, stdout, stderr, the report pipe, the pidfd whose namespaces a
+/// sandbox joins and four `cgroup.procs` files.
 pub const SLOTS: usize = 10;
 
 #[derive(Clone, Copy)]

@@ -144,7 +144,9 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 /// Why a notify datagram was dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum DropReason {
     Oversize,
     NoCredentials,

@@ -338,6 +338,8 @@ struct ChildPlan<'a> {
     extras: Option<&'a crate::kernel::exec_setup::Extras>,
     /// The listening sockets to place at 3.. (in slots when cloned with CLONE_FILES).
     listen: &'a [RawFd],
+    /// The pidfd whose namespaces the sandbox joins, as the child sees it (a slot), or -1.
+    sandbox_join: RawFd,
 }
 
 /// Starts the program of `req`. On `Err(Exec{..})` the child has already been reaped.
@@ -469,6 +471,7 @@ fn start_impl(
         sandbox: req.sandbox,
         extras: req.extras,
         listen: req.extras.map_or(&[], |x| &x.listen),
+        sandbox_join: req.sandbox.and_then(|s| s.join_fd()).unwrap_or(-1),
     };
 
     // The child's fds go into low slots and it leaves colony-init's fd table at once
@@ -577,6 +580,7 @@ fn in_slots<'p>(
     let mut optional = |fd: RawFd| if fd >= 0 { l.place(fd) } else { Some(-1) };
     let stdout = optional(plan.stdout)?;
     let stderr = optional(plan.stderr)?;
+    let sandbox_join = optional(plan.sandbox_join)?;
     let errpipe = l.place(plan.errpipe)?;
     for &fd in plan.procs {
         procs.push(l.place(fd)?);
@@ -589,6 +593,7 @@ fn in_slots<'p>(
         stdout,
         stderr,
         errpipe,
+        sandbox_join,
         procs,
         listen,
         unshare_below: l.low(),
@@ -865,7 +870,7 @@ unsafe fn child(plan: &ChildPlan) -> ! {
 
     // [sandbox] namespaces and mounts: while the child still holds colony-init's privileges.
     if let Some(sb) = plan.sandbox {
-        if sb.enter().is_err() {
+        if sb.enter(plan.sandbox_join).is_err() {
             fail(plan, Step::Sandbox)
         }
     }

@@ -212,9 +212,11 @@ pub(super) fn kill_pid(pid: i32) {
 }
 
 /// Start an `exec` health check like the unit's program: same user, groups, capabilities,
-/// directory, environment and cgroup; output to /dev/null.
+/// directory, environment, cgroup and `[sandbox]`; output to /dev/null.
 pub fn spawn_exec(
     def: &Unit,
+    creds: &crate::kernel::creds::Creds,
+    sandbox: Option<&crate::kernel::sandbox::Prepared>,
     argv: &[String],
     env: &[(String, String)],
     placement: spawn::Placement,
@@ -233,7 +235,6 @@ pub fn spawn_exec(
         Some(d) => Some(cstr(d.as_os_str().as_bytes())?),
         None => None,
     };
-    let creds = crate::kernel::creds::Creds::for_unit(def).map_err(|e| e.to_string())?;
     let devnull = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/null")
@@ -242,12 +243,12 @@ pub fn spawn_exec(
         argv: &argv,
         envp: &envp,
         cwd: cwd.as_deref(),
-        creds: &creds,
+        creds,
         stdout: Some(devnull.as_fd()),
         stderr: Some(devnull.as_fd()),
         placement,
         new_process_group: true,
-        sandbox: None,
+        sandbox,
         extras: None,
     };
     spawn::spawn(&req).map_err(|e| e.to_string())

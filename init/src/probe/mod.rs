@@ -37,11 +37,13 @@ use crate::deadlines::Deadlines;
 use crate::kernel::spawn;
 
 mod conn;
+mod handover;
 mod health;
 mod ready;
 
 pub use conn::parse_http_url;
 use conn::resolve_target;
+pub use handover::{HealthSnap, ProbesSnap};
 use health::kill_pid;
 pub use health::spawn_exec;
 

@@ -577,6 +577,16 @@ unsafe fn loopback_up() -> Result<(), Failed> {
 }
 
 impl MountPlan {
+    /// Nothing to do (the namespaces are joined instead).
+    pub fn none() -> MountPlan {
+        MountPlan {
+            mounts: false,
+            network: false,
+            uts: false,
+            ops: Vec::new(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         !self.mounts && !self.network && !self.uts
     }

@@ -2,9 +2,12 @@
 //! and installed in the child with one raw seccomp(2) each, just before exec.
 //!
 //! One filter per kind of answer: the kernel runs every installed filter and takes the
-//! strictest result, so the unit's own list, the fixed EPERM denials, the argument checks,
+//! strictest result, so the unit's own list, the EPERM denials (outright and by argument),
 //! EAFNOSUPPORT for socket families and ENOSYS for the calls whose arguments a filter
-//! cannot read (clone3, openat2) stay separate programs, and one more refuses every x32 call.
+//! cannot read (clone3, openat2) stay separate programs, and one more refuses every x32 call
+//! where nothing else does. Few and short programs: installing one costs the kernel time in
+//! proportion to its length (it is translated, JIT-compiled and run once per call number for
+//! its cache of constant answers), and that is most of a sandboxed start.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -153,15 +156,12 @@ pub fn build(sb: &Sandbox) -> Result<Filters, SeccompError> {
         // Its attributes are in memory a filter cannot read.
         denied.insert("sched_setattr".to_string());
     }
-    let denied = unconditional(&denied);
-    if !denied.is_empty() {
-        progs.push(compile(denied, SeccompAction::Allow, eperm.clone(), arch)?);
-    }
-
-    // Calls denied for some arguments.
-    let mut checked: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    // And calls denied for some arguments, in the same program (one answer, EPERM): an
+    // empty rule list denies the call whatever its arguments.
+    let mut checked: BTreeMap<i64, Vec<SeccompRule>> = unconditional(&denied);
+    let outright: BTreeSet<i64> = checked.keys().copied().collect();
     let mut add = |name: &str, r: SeccompRule| {
-        if let Some(n) = nr(name) {
+        if let Some(n) = nr(name).filter(|n| !outright.contains(n)) {
             checked.entry(n).or_default().push(r);
         }
     };
@@ -282,8 +282,12 @@ pub fn build(sb: &Sandbox) -> Result<Filters, SeccompError> {
     }
 
     // x32 calls share x86_64's architecture word with bit 30 set in the number: where the
-    // kernel takes them, they would walk past every list here. ENOSYS for all of them.
-    if !progs.is_empty() || sb.system_call_filter.is_some() {
+    // kernel takes them, they would walk past every list here. ENOSYS for all of them, unless
+    // the unit's own list is an allow list (it names no x32 call, so it refuses them all) or
+    // the kernel refuses them itself. This program is the longest by far (548 calls) and
+    // the kernel's cost of installing one grows with its length.
+    let allow_list = matches!(&sb.system_call_filter, Some(f) if f.mode == ListMode::Allow);
+    if !progs.is_empty() && !allow_list && x32_enabled() {
         let x32: BTreeMap<i64, Vec<SeccompRule>> =
             (0..=X32_LAST).map(|n| (X32_BIT | n, Vec::new())).collect();
         let enosys = SeccompAction::Errno(libc::ENOSYS as u32);
@@ -314,6 +318,20 @@ pub fn build(sb: &Sandbox) -> Result<Filters, SeccompError> {
         })
         .collect();
     Ok(Filters { progs, fprogs })
+}
+
+/// The kernel runs x32 calls (a kernel built with CONFIG_X86_X32_ABI and not booted with
+/// `syscall.x32=n`): probed once with an x32 getpid, which answers ENOSYS when it does not.
+fn x32_enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        if !cfg!(target_arch = "x86_64") {
+            return false;
+        }
+        // SAFETY: getpid takes no arguments and changes nothing, in either ABI.
+        let r = unsafe { libc::syscall(X32_BIT | libc::SYS_getpid) };
+        !(r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS))
+    })
 }
 
 /// The kernel takes seccomp filters (checked once: a filter mode with a null program
@@ -365,7 +383,9 @@ mod tests {
             ..Sandbox::default()
         };
         let f = build(&sb).unwrap();
-        assert_eq!(f.len(), 6);
+        // One EPERM program (denials and argument checks), the families, ENOSYS for
+        // clone3/openat2 and the unit's allow list (which refuses x32 calls itself).
+        assert_eq!(f.len(), 4);
         assert!(f.progs.iter().all(|p| p.len() < 4096));
     }
 }
