@@ -145,7 +145,7 @@ mod tests {
         ));
         assert!(matches!(
             meaning("Before", "network.target"),
-            Meaning::Dropped(_)
+            Meaning::Same(_)
         ));
         assert!(matches!(
             meaning("After", "sleep.target"),
