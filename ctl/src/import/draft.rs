@@ -127,6 +127,9 @@ pub struct Draft {
     pub entries: Vec<Entry>,
     /// Things to know about the unit as a whole (a user that does not exist here, ...).
     pub warnings: Vec<String>,
+    /// Units it orders itself against (or wants) that the old system would not have found:
+    /// such an ordering does nothing there either.
+    pub absent: std::collections::BTreeSet<String>,
 }
 
 impl Draft {
@@ -138,6 +141,7 @@ impl Draft {
             fields: Vec::new(),
             entries: Vec::new(),
             warnings: Vec::new(),
+            absent: Default::default(),
         }
     }
 
@@ -241,7 +245,7 @@ impl Draft {
 
     /// Take `dep` out of the array key `k` (`after`, `requires`) and turn the report lines
     /// that put it there into "not carried" with `why`; a line is added if none did.
-    pub fn unlink(&mut self, k: &str, dep: &str, why: &str) {
+    pub fn unlink(&mut self, k: &str, dep: &str, fate: Fate) {
         if let Some(V::Arr(a)) = self.get(k).cloned() {
             let rest: Vec<V> = a.into_iter().filter(|v| *v != V::s(dep)).collect();
             if rest.is_empty() {
@@ -255,7 +259,7 @@ impl Draft {
         for e in &mut self.entries {
             if e.to.as_deref() == Some(to.as_str()) {
                 e.to = None;
-                e.fate = Fate::Dropped(why.to_string());
+                e.fate = fate.clone();
                 found = true;
             }
         }
@@ -264,7 +268,7 @@ impl Draft {
                 origin: "(import)".into(),
                 source: format!("{k} = {}", V::strs(&[dep])),
                 to: None,
-                fate: Fate::Dropped(why.to_string()),
+                fate,
             });
         }
     }

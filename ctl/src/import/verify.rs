@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::draft::{Draft, V};
+use super::draft::{Draft, Fate, V};
 
 /// The units of `out` by name (`NAME.unit` files), without reading them.
 fn existing(out: &Path) -> BTreeSet<String> {
@@ -33,14 +33,25 @@ pub fn prune_dependencies(drafts: &mut [Draft], out: &Path) {
             };
             for dep in deps {
                 let V::Str(dep) = dep else { continue };
-                if present.contains(&dep) {
+                // An instance `P@I` is there when its template `P@` is.
+                let template = dep
+                    .split_once('@')
+                    .is_some_and(|(p, i)| !i.is_empty() && present.contains(&format!("{p}@")));
+                if present.contains(&dep) || template {
                     continue;
                 }
-                let why = format!(
-                    "`{dep}` is neither imported here nor a unit in {}: import its file too, or add `{dep}` to `{key}` once {dep}.unit exists",
-                    out.display()
-                );
-                d.unlink(key, &dep, &why);
+                let weak = matches!(key, "after" | "wants" | "before");
+                let fate = if weak && d.absent.contains(&dep) {
+                    Fate::Same(format!(
+                        "`{dep}` is not installed here: the ordering does nothing under systemd either"
+                    ))
+                } else {
+                    Fate::Dropped(format!(
+                        "`{dep}` is neither imported here nor a unit in {}: import its file too, or add `{dep}` to `{key}` once {dep}.unit exists",
+                        out.display()
+                    ))
+                };
+                d.unlink(key, &dep, fate);
             }
         }
     }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::super::draft::{Fate, V};
 use super::super::words::{fmt_size, size};
-use super::reasons::dep_name;
+use super::reasons::{dep_name, installed};
 use super::source::Sd;
 use super::targets::{self, Meaning};
 
@@ -260,6 +260,12 @@ pub(super) fn dependencies(sd: &mut Sd) {
                 match dep_name(n) {
                     Ok(u) if u == own => sd.d.same(&origin, &src, "names this unit itself"),
                     Ok(u) => {
+                        // Ordering on (or wanting) a unit systemd would not find has no
+                        // effect there: moot if colony will not have it either.
+                        let beside = sd.d.sources.first().and_then(|p| p.parent());
+                        if matches!(key, "After" | "Before" | "Wants") && !installed(n, beside) {
+                            sd.d.absent.insert(u.clone());
+                        }
                         sd.d.push_strs(to, std::slice::from_ref(&u));
                         let t = Some(format!("{to} += {}", V::strs(&[u])));
                         let fate = match note {

@@ -427,6 +427,8 @@ mod tests {
         );
         assert_eq!(unescape("dev-sda1"), "dev/sda1");
         assert_eq!(dep_name("db.service"), Ok("db".into()));
+        assert_eq!(dep_name("pg@%i.service"), Ok("pg@%i".into()));
+        assert_eq!(dep_name("getty@tty1.service"), Ok("getty@tty1".into()));
         assert!(matches!(
             dep_name("systemd-remount-fs.service"),
             Err((true, _))

@@ -198,7 +198,23 @@ pub(super) fn dep_name(n: &str) -> Result<String, (bool, String)> {
         ));
     }
     if let Some(stem) = n.strip_suffix(".service") {
-        return Ok(unit_name(stem));
+        // An instance (`P@I`, `I` perhaps a specifier such as %i) keeps its `@`.
+        return Ok(match stem.split_once('@') {
+            Some((p, i)) if !i.is_empty() => {
+                let i: String = i
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '%') {
+                            c
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect();
+                format!("{}@{i}", unit_name(p))
+            }
+            _ => unit_name(stem),
+        });
     }
     if n.ends_with(".socket") {
         return Err((
@@ -213,4 +229,26 @@ pub(super) fn dep_name(n: &str) -> Result<String, (bool, String)> {
             "{n}: colony has no {kind} units; if a colony unit provides it (e.g. brings the network up), name that unit instead"
         ),
     ))
+}
+
+/// Where systemd looks for unit files, most local first.
+const UNIT_DIRS: &[&str] = &[
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/lib/systemd/system",
+    "/usr/lib/systemd/system",
+];
+
+/// Whether systemd would find unit `n` (`X.service`, or an instance `P@I.service` of the
+/// template `P@.service`) here or beside `beside` (the directory imported from).
+pub(super) fn installed(n: &str, beside: Option<&std::path::Path>) -> bool {
+    let template = n
+        .split_once('@')
+        .and_then(|(p, rest)| rest.rsplit_once('.').map(|(_, ext)| format!("{p}@.{ext}")));
+    let names: Vec<&str> = std::iter::once(n).chain(template.as_deref()).collect();
+    UNIT_DIRS
+        .iter()
+        .map(std::path::Path::new)
+        .chain(beside)
+        .any(|d| names.iter().any(|f| d.join(f).exists()))
 }
