@@ -37,6 +37,46 @@ const MODES: &[&str] = &[
     "rescue.target",
 ];
 
+/// Points colony-init never reaches (initrd, rescue, sleep, the shutdown's last steps,
+/// runlevels, offline updates): ordering after one waits for nothing.
+fn never_reached(target: &str) -> bool {
+    MODES.contains(&target)
+        || target.starts_with("initrd")
+        || target.starts_with("runlevel")
+        || target.starts_with("system-update")
+        || [
+            "sleep.target",
+            "suspend.target",
+            "hibernate.target",
+            "hybrid-sleep.target",
+            "suspend-then-hibernate.target",
+            "umount.target",
+            "final.target",
+            "shutdown.target",
+            "reboot.target",
+            "poweroff.target",
+            "halt.target",
+            "kexec.target",
+        ]
+        .contains(&target)
+}
+
+/// systemd's passive targets: only a unit that provides one pulls it in. Nothing does under
+/// colony (unless a unit is written for it), so ordering on one, or wanting it, is moot.
+const PASSIVE: &[&str] = &[
+    "getty-pre.target",
+    "network-pre.target",
+    "nss-lookup.target",
+    "nss-user-lookup.target",
+    "remote-fs-pre.target",
+    "cryptsetup-pre.target",
+    "remote-cryptsetup.target",
+    "time-set.target",
+    "time-sync.target",
+    "first-boot-complete.target",
+    "rpcbind.target",
+];
+
 /// Targets that a unit of `examples/machine/` provides when colony-init boots a machine.
 const PROVIDED: &[(&str, &str, &str)] = &[
     (
@@ -72,6 +112,16 @@ pub(super) fn meaning(key: &str, target: &str) -> Meaning {
         return Meaning::Same(
             "colony-init stops every unit at shutdown, in reverse order of `after`".into(),
         );
+    }
+    if matches!(key, "After" | "Wants" | "Before") && PASSIVE.contains(&target) {
+        return Meaning::Same(format!(
+            "{target} is a passive target: only a unit that provides it pulls it in, and none does under colony, so this orders nothing (if a colony unit does that job, name it in `after`)"
+        ));
+    }
+    if key == "After" && never_reached(target) {
+        return Meaning::Same(format!(
+            "colony-init never reaches {target}: ordering after it waits for nothing"
+        ));
     }
     if at_shutdown && MODES.contains(&target) {
         return Meaning::Same(format!(
@@ -109,47 +159,25 @@ mod tests {
 
     #[test]
     fn each_key_reads_a_target_its_own_way() {
-        assert!(matches!(
-            meaning("After", "local-fs.target"),
-            Meaning::Same(_)
-        ));
-        assert!(matches!(
-            meaning("Before", "local-fs.target"),
-            Meaning::Dropped(_)
-        ));
-        assert!(matches!(
-            meaning("Conflicts", "shutdown.target"),
-            Meaning::Same(_)
-        ));
-        assert!(matches!(
-            meaning("After", "shutdown.target"),
-            Meaning::Dropped(_)
-        ));
-        assert!(matches!(
-            meaning("Conflicts", "rescue.target"),
-            Meaning::Same(_)
-        ));
-        assert!(matches!(
-            meaning("Wants", "network-online.target"),
-            Meaning::After {
-                unit: "network",
-                ..
-            }
-        ));
-        assert!(matches!(
-            meaning("After", "remote-fs.target"),
-            Meaning::After {
-                unit: "mount-all",
-                ..
-            }
-        ));
-        assert!(matches!(
-            meaning("Before", "network.target"),
-            Meaning::Same(_)
-        ));
-        assert!(matches!(
-            meaning("After", "sleep.target"),
-            Meaning::Dropped(_)
-        ));
+        let same = |k: &str, t: &str| matches!(meaning(k, t), Meaning::Same(_));
+        let dropped = |k: &str, t: &str| matches!(meaning(k, t), Meaning::Dropped(_));
+        let after = |k: &str, t: &str| match meaning(k, t) {
+            Meaning::After { unit, .. } => Some(unit),
+            _ => None,
+        };
+        assert!(same("After", "local-fs.target"));
+        assert!(dropped("Before", "local-fs.target"));
+        assert!(same("Conflicts", "shutdown.target"));
+        assert!(same("After", "shutdown.target"));
+        assert!(dropped("Requires", "shutdown.target"));
+        assert!(same("Conflicts", "rescue.target"));
+        assert_eq!(after("Wants", "network-online.target"), Some("network"));
+        assert_eq!(after("After", "remote-fs.target"), Some("mount-all"));
+        assert!(same("Before", "network.target"));
+        assert!(same("After", "sleep.target"));
+        assert!(dropped("Requires", "sleep.target"));
+        assert!(same("After", "nss-user-lookup.target"));
+        assert!(dropped("Requires", "nss-user-lookup.target"));
+        assert!(dropped("After", "multi-user.target"));
     }
 }
