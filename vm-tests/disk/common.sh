@@ -54,7 +54,7 @@ vm_start() {
   PORT=$(free_port)
   : > "$log.raw"
   QSTART=$(date +%s.%N)
-  timeout "${VM_TIMEOUT:-240}" qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot \
+  timeout "${VM_TIMEOUT:-${COLONY_VM_TIMEOUT:-240}}" qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot \
     -kernel "$BASE/vmlinux" -initrd "$BASE/initrd.img" \
     -append "console=ttyS0 root=/dev/vda ro net.ifnames=0 panic=-1 quiet init=$init $*" \
     -drive file="$OUT/root.img",format=raw,if=virtio -drive file="$OUT/data.img",format=raw,if=virtio \

@@ -34,7 +34,7 @@ done
 before() { [ "$(since_ns "$1")" -lt "$(since_ns "$2")" ]; }
 boot_order() {
   before fsck-root remount-root && before remount-root mount-all && before mount-all swap &&
-    before mount-all ssh-keys && before remount-root hostname
+    before remount-root ssh-keys && before remount-root hostname
 }
 check boot-task-order boot_order
 check hostname [ "$(hostname)" = colony-disk ]
