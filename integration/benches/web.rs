@@ -20,20 +20,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use colony_integration::webdriver::{self, Browser};
-use colony_integration::{bin, bins::workspace_root, wait_for, Colony};
+use colony_integration::{bin, bins::workspace_root, free_port, wait_for, Colony};
 use serde_json::json;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One request (Connection: close); status line and the whole answer's length.

@@ -53,6 +53,14 @@ pub fn compile_c(dir: &std::path::Path, name: &str, src: &str) -> Option<PathBuf
     }
 }
 
+/// A free TCP port on loopback (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 /// Wait until `f` returns Some, at most `timeout`; panic naming `what` otherwise.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;

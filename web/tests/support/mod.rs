@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use colony_integration::webdriver::Browser;
-use colony_integration::{wait_for, Colony, SOON};
+use colony_integration::{free_port, wait_for, Colony, SOON};
 
 pub struct Web {
     pub child: Child,
@@ -22,14 +22,6 @@ impl Drop for Web {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 pub fn passwd(cfg: &Path, name: &str, role: &str, pw: &str) {
@@ -95,4 +87,15 @@ pub fn screenshot(b: &Browser, name: &str) {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
+}
+
+/// How many points the first graph of the open page has (0: none yet).
+pub fn graph_points(b: &Browser) -> u64 {
+    b.js(
+        "var p=document.querySelector('svg.graph polyline');\
+         return p?p.getAttribute('points').trim().split(' ').length:0",
+        serde_json::json!([]),
+    )
+    .as_u64()
+    .unwrap_or(0)
 }
