@@ -15,6 +15,7 @@ pub mod bins;
 pub mod container;
 pub mod fleet;
 pub mod ns;
+pub mod web;
 pub mod webdriver;
 
 pub use bins::bin;
