@@ -15,25 +15,17 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use colony_integration::webdriver::{self, Browser};
-use colony_integration::{bin, bins::workspace_root, wait_for, Colony};
+use colony_integration::{bin, bins::workspace_root, free_port, wait_for, Colony};
 use serde_json::json;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One request (Connection: close); status line and the whole answer's length.
@@ -78,7 +70,7 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// A child ended (by its pid) when dropped.
+/// supervisord, ended (by its pid) when dropped.
 struct Guard(Child);
 
 impl Drop for Guard {
@@ -95,44 +87,6 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// colony-web for `c` with `extra` config; the operator `op` (password `op-pw`).
-fn start_web(c: &Colony, dir: &Path, extra: &str) -> (Guard, u16) {
-    let port = free_port();
-    let cfg = dir.join("web.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\nrun_dir = \"{}\"\nusers_file = \"{}\"\n{extra}",
-            c.run.display(),
-            dir.join("users").display()
-        ),
-    )
-    .unwrap();
-    if !dir.join("users").exists() {
-        let mut p = Command::new(bin("colony-web"))
-            .arg("--config")
-            .arg(&cfg)
-            .args(["passwd", "op", "--role", "operator"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        p.stdin.take().unwrap().write_all(b"op-pw\n").unwrap();
-        assert!(p.wait().unwrap().success());
-    }
-    let child = Command::new(bin("colony-web"))
-        .arg("--config")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("colony-web listening", Duration::from_secs(60), || {
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    (Guard(child), port)
 }
 
 fn session(port: u16) -> String {
@@ -277,11 +231,11 @@ fn main() {
         let all = c.status();
         (all.len() == n && all.iter().all(|u| u["state"] == "running")).then_some(())
     });
-    let dir = tempfile::tempdir().unwrap();
 
     // Defaults (sample_every 10s): pages, /metrics, event to DOM.
     {
-        let (_web, port) = start_web(&c, dir.path(), "");
+        let web = colony_integration::web::start(&bin("colony-web"), &c, "");
+        let port = web.port;
         let cookie = session(port);
         let (overview, size) = time_get(port, "/", &cookie);
         println!(
@@ -315,11 +269,12 @@ fn main() {
     // History: 360 samples a unit, as 1 h at the default sample_every = "10s" holds,
     // gathered every 100 ms instead.
     {
-        let (web, port) = start_web(
+        let web = colony_integration::web::start(
+            &bin("colony-web"),
             &c,
-            dir.path(),
             "sample_every = \"100ms\"\nhistory = \"1h\"\n",
         );
+        let port = web.port;
         let cookie = session(port);
         let samples = wait_for("360 samples a unit", Duration::from_secs(900), || {
             let (_, body) = http(port, "GET", "/unit/u0000", &cookie, "");
@@ -332,7 +287,7 @@ fn main() {
                 .unwrap_or(0);
             (count >= 360).then_some(count)
         });
-        let rss = rss_kb(web.0.id());
+        let rss = rss_kb(web.child.id());
         println!(
             "colony-web RSS with {samples} samples x {n} units: {:.1} MB   [goal < 40 MB with 1 h of history]",
             rss as f64 / 1024.0

@@ -15,6 +15,7 @@ pub mod bins;
 pub mod container;
 pub mod fleet;
 pub mod ns;
+pub mod web;
 pub mod webdriver;
 
 pub use bins::bin;
@@ -51,6 +52,14 @@ pub fn compile_c(dir: &std::path::Path, name: &str, src: &str) -> Option<PathBuf
             None
         }
     }
+}
+
+/// A free TCP port on loopback (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// Wait until `f` returns Some, at most `timeout`; panic naming `what` otherwise.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::{skip_or_fail, wait_for, SOON};
+use crate::{free_port, skip_or_fail, wait_for, SOON};
 
 /// The key of an element reference in WebDriver answers.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -24,13 +24,6 @@ pub struct Browser {
 /// A page element, as WebDriver names it.
 #[derive(Debug, Clone)]
 pub struct Element(String);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// One HTTP/1.1 exchange with chromedriver (Connection: close); the JSON body back.
 fn exchange(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {

@@ -306,10 +306,15 @@ pub fn unit(
         let _ = write!(b, "<p class=err>warning: {}</p>", esc(w));
     }
     let now_s = now;
-    let ago = |s: &Sample| -(now_s.duration_since(s.at).unwrap_or_default().as_secs_f64());
+    let ago = |s: &Sample| {
+        -(now_s
+            .duration_since(s.at())
+            .unwrap_or_default()
+            .as_secs_f64())
+    };
     let mem: Vec<(f64, f64)> = samples
         .iter()
-        .filter_map(|s| Some((ago(s), s.memory? as f64)))
+        .filter_map(|s| Some((ago(s), s.memory()? as f64)))
         .collect();
     let cpu: Vec<(f64, f64)> = samples
         .windows(2)

@@ -517,11 +517,13 @@ async fn api_events(State(app): State<Shared>, h: HeaderMap) -> Response {
 
 async fn metrics(State(app): State<Shared>, h: HeaderMap) -> Response {
     let _ = who_or_401!(app, h);
-    let units = match all_units(&app).await {
+    // Two requests to colony-init, at once.
+    let (units, timers) = tokio::join!(all_units(&app), timers_list(&app));
+    let units = match units {
         Ok(u) => u,
         Err(r) => return r,
     };
-    let timers = timers_list(&app).await.unwrap_or_default();
+    let timers = timers.unwrap_or_default();
     (
         [(
             header::CONTENT_TYPE,

@@ -8,10 +8,10 @@ use std::io::Write;
 
 use colony_integration::webdriver::{can_run, Browser};
 use colony_integration::{wait_for, Colony, SOON};
-use serde_json::{json, Value};
+use serde_json::json;
 
 mod support;
-use support::{log_in, screenshot, start_web};
+use support::{graph_points, log_in, screenshot, start_web};
 
 /// `fetch(path, {method: POST, body})` from the page, with its cookie; the HTTP status.
 /// The body is read, so that the connection goes back to Chromium's pool (6 per host).
@@ -147,12 +147,7 @@ fn the_dashboard_in_a_real_browser() {
     // Graphs: colony-web samples every second; after a few samples a graph has points.
     let points = wait_for("a graph with points", SOON, || {
         b.goto(&format!("{base}/unit/talker"));
-        let v: Value = b.js(
-            "var p=document.querySelector('svg.graph polyline');\
-             return p?p.getAttribute('points').trim().split(' ').length:0",
-            json!([]),
-        );
-        v.as_u64().filter(|n| *n >= 3)
+        Some(graph_points(&b)).filter(|n| *n >= 3)
     });
     assert!(points >= 3);
     screenshot(&b, "web-unit");

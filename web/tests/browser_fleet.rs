@@ -7,10 +7,10 @@
 use colony_integration::fleet::{self, Fleet, LONG, SLEEPER};
 use colony_integration::webdriver::{self, Browser};
 use colony_integration::{wait_for, Colony};
-use serde_json::{json, Value};
+use serde_json::json;
 
 mod support;
-use support::{log_in, screenshot, start_web};
+use support::{graph_points, log_in, screenshot, start_web};
 
 /// The text of a cell (`data-k`) in an application's row.
 fn app_cell(b: &Browser, app: &str, k: &str) -> String {
@@ -68,12 +68,7 @@ fn the_fleet_pages_in_a_real_browser() {
     // A host's graphs: colony-web samples the fleet every second.
     wait_for("h1's load graph with points", LONG, || {
         b.goto(&format!("{base}/fleet/host/h1"));
-        let v: Value = b.js(
-            "var p=document.querySelector('svg.graph polyline');\
-             return p?p.getAttribute('points').trim().split(' ').length:0",
-            json!([]),
-        );
-        v.as_u64().filter(|n| *n >= 3)
+        Some(graph_points(&b)).filter(|n| *n >= 3)
     });
     assert_eq!(b.text("h1"), "Host h1");
 

@@ -3,79 +3,20 @@
 // Each test crate uses its own part of this.
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
+use colony_integration::web::Web;
 use colony_integration::webdriver::Browser;
-use colony_integration::{wait_for, Colony, SOON};
+use colony_integration::Colony;
 
-pub struct Web {
-    pub child: Child,
-    pub port: u16,
-    pub dir: tempfile::TempDir,
-}
-
-impl Drop for Web {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub fn passwd(cfg: &Path, name: &str, role: &str, pw: &str) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_colony-web"))
-        .arg("--config")
-        .arg(cfg)
-        .args(["passwd", name, "--role", role])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    c.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{pw}\n").as_bytes())
-        .unwrap();
-    assert!(c.wait().unwrap().success());
-}
-
-/// colony-web for `c`, with users `op` (operator, password `op-pw`) and `view` (viewer).
+/// colony-web for `c` (sampling every second), with users `op` (operator, password
+/// `op-pw`) and `view` (viewer).
 pub fn start_web(c: &Colony, extra: &str) -> Web {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = dir.path().join("web.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\nrun_dir = \"{}\"\nusers_file = \"{}\"\nsample_every = \"1s\"\n{extra}",
-            c.run.display(),
-            dir.path().join("users").display()
-        ),
+    colony_integration::web::start(
+        Path::new(env!("CARGO_BIN_EXE_colony-web")),
+        c,
+        &format!("sample_every = \"1s\"\n{extra}"),
     )
-    .unwrap();
-    passwd(&cfg, "op", "operator", "op-pw");
-    passwd(&cfg, "view", "viewer", "view-pw");
-    let child = Command::new(env!("CARGO_BIN_EXE_colony-web"))
-        .arg("--config")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("colony-web listening", SOON, || {
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    Web { child, port, dir }
 }
 
 /// Log in through the form, as a user would.
@@ -95,4 +36,15 @@ pub fn screenshot(b: &Browser, name: &str) {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
+}
+
+/// How many points the first graph of the open page has (0: none yet).
+pub fn graph_points(b: &Browser) -> u64 {
+    b.js(
+        "var p=document.querySelector('svg.graph polyline');\
+         return p?p.getAttribute('points').trim().split(' ').length:0",
+        serde_json::json!([]),
+    )
+    .as_u64()
+    .unwrap_or(0)
 }
