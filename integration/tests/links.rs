@@ -137,3 +137,44 @@ fn check_reports_bad_conditions_and_links() {
         assert!(err.contains(k), "{k}: {err}");
     }
 }
+
+/// `condition_capability` reads colony-init's bounding set (here without CAP_SYS_RESOURCE),
+/// and `condition_ac_power` true and false never agree.
+#[test]
+fn capability_and_ac_power_conditions() {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let mut c = Colony::new();
+    c.fixed_nofile = true;
+    let unit = |cond: &str| format!("exec = [\"/bin/sleep\", \"300\"]\n{cond}\n");
+    c.write_unit("chown", &unit("condition_capability = \"CAP_CHOWN\""));
+    c.write_unit(
+        "resource",
+        &unit("condition_capability = \"CAP_SYS_RESOURCE\""),
+    );
+    c.write_unit(
+        "not-resource",
+        &unit("condition_capability = \"!sys_resource\""),
+    );
+    c.write_unit("mains", &unit("condition_ac_power = \"true\""));
+    c.write_unit("battery", &unit("condition_ac_power = \"false\""));
+    let o = c.ctl(&["check", c.units.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let c = c.start();
+    c.wait_state("chown", "running");
+    c.wait_state("resource", "skipped");
+    c.wait_state("not-resource", "running");
+    let settled = |n: &str| {
+        colony_integration::wait_for(&format!("{n} to settle"), colony_integration::SOON, || {
+            let u = c.unit(n)?;
+            let s = u["state"].as_str().unwrap_or_default().to_string();
+            matches!(s.as_str(), "running" | "skipped").then_some(s)
+        })
+    };
+    let (mains, battery) = (settled("mains"), settled("battery"));
+    assert_ne!(
+        mains, battery,
+        "ac_power true and false: {mains} and {battery}"
+    );
+}

@@ -28,10 +28,14 @@ pub enum Check {
     Environment,
     /// Running in a virtual machine or container: `true`, `false`, `vm`, `container`.
     Virtualization,
+    /// colony-init's capability bounding set holds this capability (`CAP_SYS_ADMIN`).
+    Capability,
+    /// `true`: on mains power (or no power supply says otherwise); `false`: on battery.
+    AcPower,
 }
 
 impl Check {
-    pub const ALL: [Check; 14] = [
+    pub const ALL: [Check; 16] = [
         Check::PathExists,
         Check::PathIsDirectory,
         Check::PathIsSymbolicLink,
@@ -46,6 +50,8 @@ impl Check {
         Check::KernelCommandLine,
         Check::Environment,
         Check::Virtualization,
+        Check::Capability,
+        Check::AcPower,
     ];
 
     /// The key without its `condition_`/`assert_` prefix.
@@ -65,6 +71,8 @@ impl Check {
             Check::KernelCommandLine => "kernel_command_line",
             Check::Environment => "environment",
             Check::Virtualization => "virtualization",
+            Check::Capability => "capability",
+            Check::AcPower => "ac_power",
         }
     }
 
@@ -85,6 +93,8 @@ impl Check {
             Check::KernelCommandLine => "KernelCommandLine",
             Check::Environment => "Environment",
             Check::Virtualization => "Virtualization",
+            Check::Capability => "Capability",
+            Check::AcPower => "ACPower",
         }
     }
 
@@ -178,6 +188,12 @@ pub fn parse_condition(check: Check, assert: bool, value: &str) -> Result<Condit
         return Err(format!(
             "`{rest}` is not a kind this checks: true, false, vm or container"
         ));
+    }
+    if check == Check::Capability {
+        crate::values::parse_capability(rest)?;
+    }
+    if check == Check::AcPower && !matches!(rest, "true" | "false" | "yes" | "no" | "1" | "0") {
+        return Err(format!("`{rest}` is not true or false"));
     }
     Ok(Condition {
         check,

@@ -97,6 +97,8 @@ pub const TOP_KEYS: &[&str] = &[
     "condition_kernel_command_line",
     "condition_environment",
     "condition_virtualization",
+    "condition_capability",
+    "condition_ac_power",
     "assert_path_exists",
     "assert_path_is_directory",
     "assert_path_is_symbolic_link",
@@ -111,6 +113,8 @@ pub const TOP_KEYS: &[&str] = &[
     "assert_kernel_command_line",
     "assert_environment",
     "assert_virtualization",
+    "assert_capability",
+    "assert_ac_power",
 ];
 
 /// Each section and its keys.

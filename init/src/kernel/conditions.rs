@@ -82,7 +82,35 @@ fn holds(c: &Condition) -> bool {
                 _ => vm || container,
             }
         }
+        Check::Capability => units::values::parse_capability(arg)
+            .is_ok_and(|bit| bounding_set().is_some_and(|set| set & bit != 0)),
+        Check::AcPower => on_ac_power() == matches!(arg, "true" | "yes" | "1"),
     }
+}
+
+/// colony-init's capability bounding set (`CapBnd` of /proc/self/status).
+fn bounding_set() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+/// As systemd decides it: a mains supply online, or no mains supply known at all.
+fn on_ac_power() -> bool {
+    let Ok(dir) = std::fs::read_dir("/sys/class/power_supply") else {
+        return true;
+    };
+    let mut mains = false;
+    for e in dir.flatten() {
+        let read = |f: &str| std::fs::read_to_string(e.path().join(f)).unwrap_or_default();
+        if read("type").trim() == "Mains" {
+            mains = true;
+            if read("online").trim() == "1" {
+                return true;
+            }
+        }
+    }
+    !mains
 }
 
 /// A mount point: on another device than its parent, or listed in /proc/self/mountinfo (a
