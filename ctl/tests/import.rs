@@ -230,7 +230,9 @@ fn systemd_template_instance_with_dropins_specifiers_and_environment_file() {
     .contains("reset by the empty assignment"));
     assert!(line(rep, "CapabilityBoundingSet=").contains("same"));
     assert!(line(rep, "warning").contains("redis-server-cache"));
-    assert!(line(rep, "not carried, by key:").contains("ReadWriteDirectories (4)"));
+    // systemd's older spelling of ReadWritePaths= is carried as it.
+    assert!(!line(rep, "not carried, by key:").contains("ReadWriteDirectories"));
+    assert!(line(rep, "ReadWriteDirectories=").contains("sandbox.read_write_paths"));
     // Every assignment of the three files has a line (nothing dropped silently).
     let count = |p: &Path| {
         std::fs::read_to_string(p)

@@ -282,6 +282,23 @@ pub(super) fn dependencies(sd: &mut Sd) {
     }
 }
 
+/// `RequiresMountsFor=`: the file systems of these paths mounted first. colony mounts what
+/// /etc/fstab lists in one boot task (`mount-all` of examples/machine): ordering after it
+/// covers any path.
+pub(super) fn mounts_for(sd: &mut Sd) {
+    for i in sd.list("Unit", "RequiresMountsFor") {
+        let u = ["mount-all".to_string()];
+        sd.d.push_strs("after", &u);
+        sd.mark(
+            i,
+            Some(format!("after += {}", V::strs(&u))),
+            Fate::Approx(
+                "examples/machine/mount-all.unit mounts every file system of /etc/fstab (these paths' among them) when colony-init boots a machine".into(),
+            ),
+        );
+    }
+}
+
 pub(super) fn logging(sd: &mut Sd) {
     let mut file: Option<String> = None;
     for key in ["StandardOutput", "StandardError"] {

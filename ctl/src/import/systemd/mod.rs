@@ -389,6 +389,7 @@ fn translate(sd: &mut Sd) -> Result<(), String> {
         }
     }
     dependencies(sd);
+    keys::mounts_for(sd);
     hooks::hooks(sd);
     hooks::conditions(sd);
     logging(sd);

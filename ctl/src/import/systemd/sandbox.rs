@@ -73,9 +73,25 @@ pub(super) fn sandbox(sd: &mut Sd) {
             ),
         }
     }
-    paths(sd, "ReadWritePaths", "sandbox.read_write_paths");
-    paths(sd, "ReadOnlyPaths", "sandbox.read_only_paths");
-    paths(sd, "InaccessiblePaths", "sandbox.inaccessible_paths");
+    // The *Directories= spellings are systemd's older names of the same keys.
+    for (keys, to) in [
+        (
+            ["ReadWritePaths", "ReadWriteDirectories"],
+            "sandbox.read_write_paths",
+        ),
+        (
+            ["ReadOnlyPaths", "ReadOnlyDirectories"],
+            "sandbox.read_only_paths",
+        ),
+        (
+            ["InaccessiblePaths", "InaccessibleDirectories"],
+            "sandbox.inaccessible_paths",
+        ),
+    ] {
+        for key in keys {
+            paths(sd, key, to);
+        }
+    }
     binds(sd);
     syscalls(sd);
     families(sd);
