@@ -121,8 +121,9 @@ fn zsh_completes(run: &Path, all: &[String]) {
         .lines()
         .filter(|l| l.contains(":_colonyctl_targets'"))
         .count();
-    // status, start, stop, restart, signal, logs, events; remove, enable, disable, cat, show.
-    assert_eq!(calls, 12, "{text}");
+    // status, start, stop, restart, signal, logs, events, reload; remove, enable, disable, cat,
+    // show.
+    assert_eq!(calls, 13, "{text}");
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("_colonyctl");
     std::fs::write(&f, &text).unwrap();
