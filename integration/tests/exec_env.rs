@@ -299,3 +299,52 @@ fn links_in_place_of_directories_or_environment_files_are_refused() {
         .is_symlink());
     let _ = std::fs::remove_file(&link);
 }
+
+/// A hook run beside the program (`exec_reload`) reads the credentials the program has: the
+/// same directory, the same mount, not loaded again under the program's feet.
+#[test]
+fn a_hook_shares_the_credentials_of_the_running_program() {
+    if !root() {
+        eprintln!("skipped: needs root to chown and mount");
+        return;
+    }
+    let c = Colony::new();
+    let secret = c.dir.path().join("secret.key");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let out = c.dir.path().join("reload.out");
+    c.write_unit(
+        "creds",
+        &format!(
+            "{}load_credential = {{ key = \"{}\" }}\nexec_reload = [\"/bin/sh -c 'echo $CREDENTIALS_DIRECTORY $(cat $CREDENTIALS_DIRECTORY/key) > {}'\"]\n",
+            sh("exec sleep 100000"),
+            secret.display(),
+            out.display()
+        ),
+    );
+    let c = c.start();
+    c.wait_state("creds", "running");
+    let mount_of = |dir: &Path| {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some(dir.to_str().unwrap()))
+            .map(|l| l.split(' ').next().unwrap().to_string())
+    };
+    let dir = c.run.join("credentials").join("creds");
+    let before = (std::fs::metadata(&dir).unwrap().ino(), mount_of(&dir));
+    assert!(
+        before.1.is_some(),
+        "credentials not mounted at {}",
+        dir.display()
+    );
+    let o = c.ctl(&["reload", "creds"]);
+    assert!(o.status.success(), "{o:?}");
+    let line = wait_for("the hook's output", SOON, || {
+        std::fs::read_to_string(&out)
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+    });
+    assert_eq!(line.trim(), format!("{} s3cret", dir.display()));
+    let after = (std::fs::metadata(&dir).unwrap().ino(), mount_of(&dir));
+    assert_eq!(before, after, "the credentials were loaded again");
+}

@@ -61,7 +61,14 @@ impl Engine {
 
     /// Read the environment files, make the directories and load the credentials for this
     /// start of `name`.
-    pub(super) fn prepare_exec_env(&mut self, name: &str, def: &Unit) -> Result<Prepared, String> {
+    /// `hook`: for a hook command, which shares the credentials already loaded for the unit
+    /// (the program may be reading them) instead of loading them afresh.
+    pub(super) fn prepare_exec_env(
+        &mut self,
+        name: &str,
+        def: &Unit,
+        hook: bool,
+    ) -> Result<Prepared, String> {
         let e = &def.exec_env;
         let uid = def.identity.user.as_ref().map(|u| u.uid);
         let gid = def.identity.gid;
@@ -116,24 +123,17 @@ impl Engine {
                 rt.exec.runtime_dirs.push(p);
             }
         }
-        // Loaded afresh at each start: the files may have changed.
-        if let Some(old) = rt.exec.credentials.take() {
-            if let Err(err) = old.remove() {
-                warn!(unit = %name, error = %err, "old credentials not removed");
-            }
-        }
-        if !e.credentials.is_empty() {
-            let base = self.opts.run_dir.join("credentials");
-            let loaded = credentials::load(&base, name, &e.credentials, uid, gid)?;
-            if let Some(w) = loaded.warning() {
-                warnings.push(w);
-            }
+        let shared = match &rt.exec.credentials {
+            Some(c) if hook && !e.credentials.is_empty() => Some(c.dir.clone()),
+            _ => None,
+        };
+        if let Some(dir) = shared {
             dirs_env.push((
                 "CREDENTIALS_DIRECTORY".into(),
-                loaded.dir.to_string_lossy().into_owned(),
+                dir.to_string_lossy().into_owned(),
             ));
-            let rt = self.units.entry(name.to_string()).or_default();
-            rt.exec.credentials = Some(loaded);
+        } else {
+            self.load_credentials(name, def, uid, gid, &mut dirs_env, &mut warnings)?;
         }
 
         let cwd = match e.work_dir {
@@ -153,6 +153,41 @@ impl Engine {
             extras: Extras::for_unit(e),
             warnings,
         })
+    }
+
+    /// `load_credential` afresh (the files may have changed since the last start), dropping
+    /// what the last start loaded.
+    fn load_credentials(
+        &mut self,
+        name: &str,
+        def: &Unit,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        dirs_env: &mut Vec<(String, String)>,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let rt = self.units.entry(name.to_string()).or_default();
+        if let Some(old) = rt.exec.credentials.take() {
+            if let Err(err) = old.remove() {
+                warn!(unit = %name, error = %err, "old credentials not removed");
+            }
+        }
+        let creds = &def.exec_env.credentials;
+        if creds.is_empty() {
+            return Ok(());
+        }
+        let base = self.opts.run_dir.join("credentials");
+        let loaded = credentials::load(&base, name, creds, uid, gid)?;
+        if let Some(w) = loaded.warning() {
+            warnings.push(w);
+        }
+        dirs_env.push((
+            "CREDENTIALS_DIRECTORY".into(),
+            loaded.dir.to_string_lossy().into_owned(),
+        ));
+        let rt = self.units.entry(name.to_string()).or_default();
+        rt.exec.credentials = Some(loaded);
+        Ok(())
     }
 
     /// The handover's share of a unit's `exec_env` and sockets.

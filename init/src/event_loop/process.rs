@@ -115,7 +115,7 @@ impl Engine {
         let is_hook = hook.is_some();
         self.ensure_log(name, def)?;
         let heartbeat = self.ensure_heartbeat(name, def)?;
-        let mut prep = self.prepare_exec_env(name, def)?;
+        let mut prep = self.prepare_exec_env(name, def, is_hook)?;
         // Listening sockets are the main process's (as systemd passes them to ExecStart= only).
         let listen = if is_hook {
             None
