@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use colony_integration::Colony;
+use colony_integration::{wait_for, Colony, SOON};
 
 fn text(o: &std::process::Output) -> String {
     format!(
@@ -50,7 +50,12 @@ fn dependents_start_after_the_task_exits_and_start_runs_it_again() {
     let fsck = c.wait_state("fsck", "exited");
     assert_eq!(fsck["last_exit"]["code"], 0, "{fsck}");
     c.wait_state("app", "running");
-    let saw = std::fs::read_to_string(d.path().join("app.saw")).expect("app ran after fsck");
+    // Running means exec'd, not that the shell got to its cp yet: wait for what it copied.
+    let saw = wait_for("app to copy what fsck left", SOON, || {
+        std::fs::read_to_string(d.path().join("app.saw"))
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+    });
     assert_eq!(saw, "run\n");
     let since = fsck["since"].clone();
 
