@@ -1,7 +1,7 @@
 //! The child's share of a unit's `exec_env` and `[socket]`: nice, OOM score, rlimits, an
 //! optional working directory, and the listening sockets placed at fds 3.. (`LISTEN_FDS`).
 //!
-//! [`Extras`] is built in the parent before the clone; the child (spawn.rs) calls
+//! [`Extras`] is built in the parent before the clone; the child (spawn/child.rs) calls
 //! [`apply_privileged`] before its credentials change (lowering nice or the OOM score and
 //! raising a hard limit take privileges) and [`place_listen_fds`] after its stdio is in
 //! place. Both make raw syscalls on memory prepared here: nothing is allocated.
@@ -27,7 +27,7 @@ pub struct Extras {
     pub listen: Vec<RawFd>,
 }
 
-/// A child setup step that failed (spawn.rs turns it into its `Step`).
+/// A child setup step that failed (spawn/child.rs turns it into its `Step`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failed {
     Nice,
