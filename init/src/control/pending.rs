@@ -112,6 +112,12 @@ impl<T> PendingReplies<T> {
         &self.limits
     }
 
+    /// Whether reply FIFO `name` already has [`Limits::per_fifo`] replies waiting: its reader
+    /// does not read, so a new reply there would only push out an older one.
+    pub fn is_full(&self, name: &str) -> bool {
+        self.per_name.get(name).copied().unwrap_or(0) >= self.limits.per_fifo.max(1)
+    }
+
     /// Take in a reply of `bytes` waiting on reply FIFO `name` under `key` (unique among
     /// waiting replies). The oldest replies that would break a bound are returned, dropped:
     /// close them. A reply alone over [`Limits::bytes`] still waits (nothing else does).
@@ -281,6 +287,20 @@ mod tests {
                 d.item
             })
             .collect()
+    }
+
+    #[test]
+    fn a_fifo_is_full_at_per_fifo_waiting_and_free_again_when_one_goes() {
+        let t0 = Instant::now();
+        let mut p = PendingReplies::new(limits());
+        assert!(!p.is_full("a"));
+        assert!(p.admit(1, "a", 10, "a1", t0).is_empty());
+        assert!(!p.is_full("a"));
+        assert!(p.admit(2, "a", 10, "a2", t0).is_empty());
+        assert!(p.is_full("a"));
+        assert!(!p.is_full("b"));
+        assert_eq!(p.remove(1), Some("a1"));
+        assert!(!p.is_full("a"));
     }
 
     #[test]

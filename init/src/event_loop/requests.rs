@@ -498,6 +498,19 @@ impl Engine {
     /// naming a FIFO that cannot be opened costs no status each) and write what the pipe
     /// takes; the rest waits for the client, within the bounds of `PendingReplies`.
     pub(super) fn send_with(&mut self, name: &str, make: impl FnOnce(&Self) -> Vec<u8>) {
+        // A reader that leaves its FIFO full gets no more replies made for it: a flood of
+        // requests naming it costs no status rendering each, and what waits stays what it
+        // was (each client has a FIFO of its own: a real one never has two replies waiting).
+        if self.replies.is_full(name) {
+            if self
+                .limits
+                .allow(&Source::anonymous(Kind::ReplyDropped), Instant::now())
+            {
+                let why = pending::Said(pending::Why::PerFifo, self.replies.limits());
+                warn!(reply = name, %why, "reply dropped");
+            }
+            return;
+        }
         // Out of fds, the oldest waiting reply gives its fd to this one.
         let (replies, epoll, limits) = (&mut self.replies, &self.epoll, &mut self.limits);
         let opened = self.control.open_reply_or(name, || {
