@@ -13,8 +13,6 @@ pub mod input;
 pub mod ncolony;
 pub mod report;
 pub mod supervisord;
-pub mod supervisord_limits;
-mod supervisord_numprocs;
 pub mod systemd;
 pub mod verify;
 pub mod words;

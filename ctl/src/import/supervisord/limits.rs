@@ -1,7 +1,7 @@
 //! supervisord's `minfds` and `minprocs` ([supervisord]): supervisord raises its own limits to
 //! at least these, and every program inherits them; colony sets them per unit.
 
-use super::draft::{Draft, Fate, V};
+use super::super::draft::{Draft, Fate, V};
 
 /// One of the two keys, as read: the value and where it was.
 #[derive(Debug, Clone)]

@@ -1,7 +1,6 @@
 //! supervisord's `supervisord.conf` (and its `[include]` files) to units: one per process of
 //! every `[program:x]`.
 
-use super::supervisord_numprocs as numprocs_unit;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -9,297 +8,18 @@ use super::draft::{unit_name, Draft, Entry, Fate, V};
 use super::words::{fmt_size, shell_words, size};
 use units::model::limits::{MAX_FAILURES, MAX_LOG_KEEP, MIN_LOG_SIZE};
 
-#[derive(Debug, Clone)]
-struct Item {
-    key: String,
-    value: String,
-    origin: String,
-}
+mod ini;
+pub mod limits;
+mod numprocs;
+mod values;
 
-#[derive(Debug, Clone)]
-struct Section {
-    name: String,
-    origin: String,
-    /// The directory of the file it is in, `%(here)s`.
-    here: PathBuf,
-    items: Vec<Item>,
-}
+use ini::{glob, parse_ini, Section};
+use numprocs as numprocs_unit;
+use values::{boolean, int};
+pub use values::{env_pairs, expand};
 
-/// Read an INI file as Python's configparser does for supervisord: `key = value` or
-/// `key: value`, keys lower-cased, indented continuation lines, `;`/`#` comments (inline
-/// ones after whitespace).
-fn parse_ini(path: &Path) -> Result<Vec<Section>, String> {
-    let text = crate::import::input::read_text(path)?;
-    let shown = path.display().to_string();
-    // No value may hold a NUL (argv and paths become C strings): not a configuration file.
-    if text.contains('\0') {
-        return Err(format!("{shown}: has a NUL byte: not a configuration file"));
-    }
-    let here = path
-        .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        })
-        .unwrap_or(Path::new("."));
-    let here = std::fs::canonicalize(here).unwrap_or(here.to_path_buf());
-    let mut out: Vec<Section> = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
-        let t = raw.trim();
-        if t.is_empty() || t.starts_with(';') || t.starts_with('#') {
-            continue;
-        }
-        let line = strip_inline_comment(raw);
-        if raw.starts_with(|c: char| c.is_whitespace()) {
-            if let Some(it) = out.last_mut().and_then(|s| s.items.last_mut()) {
-                it.value.push('\n');
-                it.value.push_str(line.trim());
-                continue;
-            }
-        }
-        let line = line.trim();
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            out.push(Section {
-                name: name.trim().to_string(),
-                origin: format!("{shown}:{}", n + 1),
-                here: here.clone(),
-                items: Vec::new(),
-            });
-            continue;
-        }
-        let Some(sec) = out.last_mut() else {
-            return Err(format!("{shown}:{}: a key before any [section]", n + 1));
-        };
-        let pos = line.find(['=', ':']);
-        let Some(p) = pos else {
-            return Err(format!("{shown}:{}: `{line}` is not `key = value`", n + 1));
-        };
-        sec.items.push(Item {
-            key: line[..p].trim().to_ascii_lowercase(),
-            value: line[p + 1..].trim().to_string(),
-            origin: format!("{shown}:{}", n + 1),
-        });
-    }
-    Ok(out)
-}
-
-fn strip_inline_comment(line: &str) -> &str {
-    let b = line.as_bytes();
-    for i in 1..b.len() {
-        if (b[i] == b';' || b[i] == b'#') && b[i - 1].is_ascii_whitespace() {
-            return &line[..i];
-        }
-    }
-    line
-}
-
-/// Expand `*`, `?` and `[...]` in each component of a path; sorted matches.
-pub fn glob(pattern: &Path) -> Vec<PathBuf> {
-    let mut cur = vec![PathBuf::new()];
-    for comp in pattern.components() {
-        let c = comp.as_os_str().to_string_lossy().to_string();
-        let mut next = Vec::new();
-        for base in &cur {
-            if c.contains(['*', '?', '[']) {
-                let dir = if base.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    base.as_path()
-                };
-                let mut names: Vec<String> = std::fs::read_dir(dir)
-                    .map(|rd| {
-                        rd.flatten()
-                            .map(|e| e.file_name().to_string_lossy().to_string())
-                            .filter(|n| !n.starts_with('.') && wild(&c, n))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                names.sort();
-                next.extend(names.into_iter().map(|n| base.join(n)));
-            } else {
-                next.push(base.join(&c));
-            }
-        }
-        cur = next;
-    }
-    cur.into_iter().filter(|p| p.exists()).collect()
-}
-
-fn wild(p: &str, s: &str) -> bool {
-    // Memoised on (pattern position, name position): plain backtracking takes time
-    // exponential in the number of `*`s (`files = a*****************b` hung the import).
-    fn m(p: &[char], i: usize, s: &[char], j: usize, memo: &mut [Option<bool>]) -> bool {
-        let key = i * (s.len() + 1) + j;
-        if let Some(r) = memo[key] {
-            return r;
-        }
-        let r = match p.get(i) {
-            None => j == s.len(),
-            Some('*') => (j..=s.len()).any(|k| m(p, i + 1, s, k, memo)),
-            Some('?') => j < s.len() && m(p, i + 1, s, j + 1, memo),
-            Some('[') => match p[i..].iter().position(|c| *c == ']').map(|e| i + e) {
-                None => j < s.len() && s[j] == '[' && m(p, i + 1, s, j + 1, memo),
-                Some(_) if j == s.len() => false,
-                Some(end) => {
-                    let c = s[j];
-                    let set = &p[i + 1..end];
-                    let (neg, set) = match set.first() {
-                        Some('!') | Some('^') => (true, &set[1..]),
-                        _ => (false, set),
-                    };
-                    let mut hit = false;
-                    let mut k = 0;
-                    while k < set.len() {
-                        if k + 2 < set.len() && set[k + 1] == '-' {
-                            hit |= set[k] <= c && c <= set[k + 2];
-                            k += 3;
-                        } else {
-                            hit |= set[k] == c;
-                            k += 1;
-                        }
-                    }
-                    hit != neg && m(p, end + 1, s, j + 1, memo)
-                }
-            },
-            Some(c) => j < s.len() && s[j] == *c && m(p, i + 1, s, j + 1, memo),
-        };
-        memo[key] = Some(r);
-        r
-    }
-    let p: Vec<char> = p.chars().collect();
-    let s: Vec<char> = s.chars().collect();
-    let mut memo = vec![None; (p.len() + 1) * (s.len() + 1)];
-    m(&p, 0, &s, 0, &mut memo)
-}
-
-/// The widest `%(name)NNd` expansion, in characters.
-const MAX_WIDTH: usize = 256;
 /// The most processes of one `[program]` (`numprocs`): each becomes a unit file.
 const MAX_NUMPROCS: i64 = 10_000;
-
-/// Python `%`-formatting with named values, as supervisord expands `%(here)s`,
-/// `%(process_num)02d`, `%(ENV_HOME)s`...
-pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
-    let mut out = String::new();
-    let mut it = s.chars().peekable();
-    while let Some(c) = it.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match it.next() {
-            Some('%') => out.push('%'),
-            Some('(') => {
-                let name: String = it.by_ref().take_while(|c| *c != ')').collect();
-                let mut flags = String::new();
-                while let Some(&f) = it.peek().filter(|c| "-+ 0#".contains(**c)) {
-                    flags.push(f);
-                    it.next();
-                }
-                let mut width = String::new();
-                while let Some(&d) = it.peek().filter(|c| c.is_ascii_digit()) {
-                    width.push(d);
-                    it.next();
-                }
-                let conv = it
-                    .next()
-                    .ok_or_else(|| format!("`%({name})` has no conversion"))?;
-                let val = vars
-                    .get(&name)
-                    .ok_or_else(|| format!("`%({name})` is not a known expansion"))?;
-                // Bounded: a width past u16 panics in format!, and a name needs no more.
-                let w: usize = match width.parse::<usize>() {
-                    _ if width.is_empty() => 0,
-                    Ok(w) if w <= MAX_WIDTH => w,
-                    _ => return Err(format!("`%({name})`: a width past {MAX_WIDTH}")),
-                };
-                let text = match conv {
-                    'd' | 'i' => {
-                        let n: i64 = val
-                            .parse()
-                            .map_err(|_| format!("`%({name})d`: `{val}` is not a number"))?;
-                        if flags.contains('0') && !flags.contains('-') {
-                            format!("{n:0w$}")
-                        } else {
-                            n.to_string()
-                        }
-                    }
-                    's' | 'r' => val.clone(),
-                    other => return Err(format!("`%({name}){other}`: unknown conversion")),
-                };
-                if text.len() < w && !(flags.contains('0') && matches!(conv, 'd' | 'i')) {
-                    if flags.contains('-') {
-                        out.push_str(&format!("{text:<w$}"));
-                    } else {
-                        out.push_str(&format!("{text:>w$}"));
-                    }
-                } else {
-                    out.push_str(&text);
-                }
-            }
-            Some(other) => {
-                out.push('%');
-                out.push(other);
-            }
-            None => out.push('%'),
-        }
-    }
-    Ok(out)
-}
-
-/// supervisord's `environment`: `KEY="value",KEY2=value2`.
-pub fn env_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
-    let mut parts = Vec::new();
-    let mut cur = String::new();
-    let mut q: Option<char> = None;
-    for c in s.chars() {
-        match c {
-            '"' | '\'' if q.is_none() => {
-                q = Some(c);
-                cur.push(c);
-            }
-            c if Some(c) == q => {
-                q = None;
-                cur.push(c);
-            }
-            ',' if q.is_none() => parts.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    if q.is_some() {
-        return Err("an opening quote is never closed".into());
-    }
-    parts.push(cur);
-    let mut out = Vec::new();
-    for p in parts {
-        let p = p.trim();
-        if p.is_empty() {
-            continue;
-        }
-        let (k, v) = p
-            .split_once('=')
-            .filter(|(k, _)| !k.trim().is_empty())
-            .ok_or_else(|| format!("`{p}` is not KEY=value"))?;
-        let v = shell_words(v.trim())?.join(" ");
-        out.push((k.trim().to_string(), v));
-    }
-    Ok(out)
-}
-
-fn boolean(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" | "1" => Some(true),
-        "false" | "no" | "off" | "0" => Some(false),
-        _ => None,
-    }
-}
-
-fn int(s: &str) -> Option<i64> {
-    s.trim().parse().ok()
-}
 
 /// What a supervisord import makes: the units and the facts about the file as a whole.
 pub struct Batch {
@@ -378,7 +98,7 @@ pub fn import(paths: &[PathBuf]) -> Result<Batch, String> {
 
     // [supervisord] environment applies to every program.
     let mut global_env: Vec<(String, String, String)> = Vec::new();
-    let mut floors: Vec<super::supervisord_limits::Floor> = Vec::new();
+    let mut floors: Vec<limits::Floor> = Vec::new();
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for s in &sections {
         let kind = s.name.split(':').next().unwrap_or("");
@@ -396,7 +116,7 @@ pub fn import(paths: &[PathBuf]) -> Result<Batch, String> {
                             }
                             Err(e) => general_entries.push(general(&it.origin, &src, None, Fate::Dropped(e))),
                         }
-                    } else if let Some(f) = super::supervisord_limits::floor(&it.key, &it.value, &it.origin) {
+                    } else if let Some(f) = limits::floor(&it.key, &it.value, &it.origin) {
                         match f {
                             Ok(f) => {
                                 general_entries.push(general(&it.origin, &src, Some("limits of every unit".into()), Fate::Carried));
@@ -462,7 +182,7 @@ pub fn import(paths: &[PathBuf]) -> Result<Batch, String> {
             .to_string();
         let mut ds = program(s, &prog, &global_env, groups.get(&prog))?;
         for d in &mut ds {
-            super::supervisord_limits::apply(d, &floors);
+            limits::apply(d, &floors);
         }
         names_by_prog.insert(prog.clone(), ds.iter().map(|d| d.name.clone()).collect());
         prio.insert(prog, prio_of(s));
@@ -920,54 +640,4 @@ fn retries_without_autorestart(d: &mut Draft) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn expansions() {
-        let mut v = BTreeMap::new();
-        v.insert("program_name".to_string(), "w".to_string());
-        v.insert("process_num".to_string(), "3".to_string());
-        assert_eq!(
-            expand("%(program_name)s_%(process_num)02d", &v).unwrap(),
-            "w_03"
-        );
-        assert_eq!(expand("100%% %(process_num)d", &v).unwrap(), "100% 3");
-        assert!(expand("%(nope)s", &v).is_err());
-    }
-
-    #[test]
-    fn environment() {
-        assert_eq!(
-            env_pairs(r#"A="1,2",B=x, C='y z'"#).unwrap(),
-            vec![
-                ("A".into(), "1,2".into()),
-                ("B".into(), "x".into()),
-                ("C".into(), "y z".into())
-            ]
-        );
-    }
-
-    #[test]
-    fn log_sizes_and_counts_past_colonys_limits_are_brought_within() {
-        let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("s.conf");
-        std::fs::write(
-            &f,
-            "[program:chatty]\ncommand=/bin/true\nstdout_logfile_maxbytes=1KB\nstdout_logfile_backups=500\n",
-        )
-        .unwrap();
-        let b = import(&[f]).unwrap();
-        let text = b.drafts[0].render();
-        let u = units::parse::parse_unit(Path::new("/u/chatty.unit"), &text)
-            .unwrap_or_else(|e| panic!("{text}\n{}", units::diag::render(&e)));
-        assert_eq!((u.log.max_size, u.log.keep), (MIN_LOG_SIZE, MAX_LOG_KEEP));
-    }
-
-    #[test]
-    fn wildcards() {
-        assert!(wild("*.conf", "a.conf"));
-        assert!(!wild("*.conf", "a.ini"));
-        assert!(wild("w[0-9]?.ini", "w1x.ini"));
-    }
-}
+mod tests;

@@ -1,7 +1,7 @@
 //! supervisord's `numprocs` as colony's `instances = N`: one unit file for the N processes,
 //! named `NAME-0`..`NAME-{N-1}` by colony, with `%(process_num)` as `%i`.
 
-use super::draft::{Draft, Fate, V};
+use super::super::draft::{Draft, Fate, V};
 
 /// `%(process_num)` expands to this while the one draft is made; it then becomes `%i`.
 /// Ten digits: wider than any zero padding a process_name asks for (at most 9).
