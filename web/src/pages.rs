@@ -64,7 +64,9 @@ const SCRIPT: &str = r#"
  function set(row,k,v){var c=row.querySelector('[data-k="'+k+'"]');v=String(v);if(c&&c.textContent!==v)c.textContent=v}
  function apply(e,live){
   var row=rowOf(e.unit);
-  if(!row){if(live&&page==='overview'&&e.to)location.reload();return}
+  // A unit new to colony-init: the overview is rendered again (a unit merely outside its
+  // filter is not).
+  if(!row){if(live&&page==='overview'&&e.to&&e.from==null)location.reload();return}
   if(!e.to){row.remove();rows.delete(e.unit);return}
   var st=row.querySelector('.st');
   if(st.textContent!==e.to){st.textContent=e.to;st.className='st '+e.to}
@@ -83,8 +85,9 @@ const SCRIPT: &str = r#"
  function flush(){frame=0;var q=queue;queue=new Map();q.forEach(function(e){apply(e,true)})}
  function later(e){
   var p=queue.get(e.unit);
+  // The change this frame shows: from the first event's state to the last one's.
   e.first=p?p.first:e.time;
-  if(p){if(!e.reason)e.reason=p.reason;queue.delete(e.unit)}
+  if(p){e.from=p.from;if(!e.reason)e.reason=p.reason;queue.delete(e.unit)}
   queue.set(e.unit,e);
   if(!frame)frame=requestAnimationFrame(flush);
  }
@@ -92,8 +95,8 @@ const SCRIPT: &str = r#"
  // behind): one read of the units shown, at each (re)connection.
  function refresh(){
   if(page==='fleet'||page==='host'){fleet();return}
-  var rows=document.querySelectorAll('tr[data-unit]');if(!rows.length)return;
-  var url=page==='unit'?'/api/v1/units/'+rows[0].dataset.unit:'/api/v1/units';
+  var shown=document.querySelectorAll('tr[data-unit]');if(!shown.length)return;
+  var url=page==='unit'?'/api/v1/units/'+shown[0].dataset.unit:'/api/v1/units';
   fetch(url,{headers:{Accept:'application/json'}}).then(function(r){return r.json()}).then(function(l){
    (Array.isArray(l)?l:[l]).forEach(function(u){apply({unit:u.name,to:u.state,pid:u.pid,restarts:u.restarts,reason:u.error},false)});
   },function(){});

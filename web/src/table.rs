@@ -47,6 +47,8 @@ struct Inner {
     touched: HashMap<String, u64>,
     /// Events applied so far.
     seq: u64,
+    /// `seq` at the stream's last start: a read asked for before it is older than the table.
+    started: u64,
     /// When memory, CPU and tasks were last read for every unit.
     figures_at: Option<Instant>,
     timers: Option<(Arc<Vec<TimerStatus>>, Instant, u64)>,
@@ -75,6 +77,7 @@ impl Table {
     pub fn reset(&self, units: Vec<UnitStatus>) {
         let mut t = self.lock();
         t.seq += 1;
+        t.started = t.seq;
         t.touched.clear();
         t.index = index_of(&units);
         t.units = Arc::new(units);
@@ -187,10 +190,11 @@ impl Table {
 
     /// Bring in what a ticket asked for; the units as they are now. A unit touched again
     /// since the ticket keeps its event's state (the reply may be older) and stays touched.
-    /// Nothing is kept while the stream is down: what is read then is only handed out.
+    /// Nothing is kept while the stream is down, nor what was asked for before it started
+    /// again: such a read is only handed out.
     pub fn merge(&self, ticket: &Ticket, read: Vec<UnitStatus>) -> Arc<Vec<UnitStatus>> {
         let mut t = self.lock();
-        if !t.live {
+        if !t.live || ticket.seq < t.started {
             return Arc::new(read);
         }
         let newer = |t: &Inner, n: &str| t.touched.get(n).is_some_and(|&s| s > ticket.seq);
@@ -358,6 +362,17 @@ mod tests {
             states,
             [("a", "stopped"), ("b", "running"), ("c", "starting")]
         );
+    }
+
+    #[test]
+    fn a_read_from_before_the_stream_started_again_is_not_kept() {
+        let t = table();
+        let k = t.ticket_all();
+        t.reset(vec![unit("a", "stopped", 0)]);
+        let got = t.merge(&k, vec![unit("a", "running", 10), unit("b", "running", 11)]);
+        assert_eq!(got.len(), 2, "handed out");
+        assert_eq!(t.units().len(), 1);
+        assert_eq!(t.units()[0].state, "stopped");
     }
 
     #[test]
