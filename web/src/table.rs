@@ -2,9 +2,10 @@
 //! `status` of all of them: colony-init's `status` of every unit when the event stream
 //! starts, kept current by each event (state, pid, restarts, since). A unit an event touched
 //! is read again, alone, before the next reader shows it, for what the event does not carry
-//! (its last exit, readiness, health, the reason it waits). Memory, CPU and tasks are those
-//! of the last full read: the sampler's, every `sample_every`. With sampling off, or while
-//! the stream is down, each reader asks colony-init for every unit, as before.
+//! (its last exit, readiness, health, the reason it waits). What changes without a state
+//! change (memory, CPU, tasks, health, a heartbeat's age, a status text) is as of the last
+//! full read: the sampler's, every `sample_every`. With sampling off, or while the stream is
+//! down, each reader asks colony-init for every unit, as before.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
