@@ -39,7 +39,12 @@ fn man_pages_render_without_warnings() {
         skip_or_fail!("groff or man is not installed: apt-get install groff-base man-db");
         return;
     }
-    for page in ["colonyctl.1", "colony.unit.5", "colony-init.8"] {
+    for page in [
+        "colonyctl.1",
+        "colony.unit.5",
+        "colony-init.8",
+        "colony-web.8",
+    ] {
         let p = man_dir().join(page);
         let g = Command::new("groff")
             .args(["-man", "-Tutf8", "-ww", "-z"])
@@ -141,12 +146,37 @@ fn colonyctl_page_covers_every_command() {
     assert!(page.contains("import") && page.contains("--strict"));
 }
 
-/// colony-init's binary next to colonyctl's: `cargo test --workspace` builds it (init has
-/// integration tests); `cargo test -p colonyctl` alone does not. (Building it from here would
-/// wait on the build directory lock that the running cargo holds.)
-fn colony_init_bin() -> Option<PathBuf> {
-    let init = PathBuf::from(env!("CARGO_BIN_EXE_colonyctl")).with_file_name("colony-init");
-    init.exists().then_some(init)
+/// A binary of the package next to colonyctl's: `cargo build --workspace --bins` (as
+/// test-all runs before the tests) builds them; `cargo test -p colonyctl` alone does not.
+/// (Building them from here would wait on the build directory lock that the running cargo
+/// holds.)
+fn sibling_bin(name: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_BIN_EXE_colonyctl")).with_file_name(name);
+    p.exists().then_some(p)
+}
+
+/// colony-init, colony-web and colony-fleet next to colonyctl, or what is missing.
+fn package_bins() -> Result<[PathBuf; 3], String> {
+    let [init, web, fleet] = ["colony-init", "colony-web", "colony-fleet"].map(sibling_bin);
+    match (init, web, fleet) {
+        (Some(i), Some(w), Some(f)) => Ok([i, w, f]),
+        _ => Err(
+            "colony-init, colony-web or colony-fleet is not built next to colonyctl: \
+             cargo build -p colony-init -p colony-web -p colony-fleet (or cargo build --workspace --bins)"
+                .into(),
+        ),
+    }
+}
+
+/// The packaged daemons answer `--version` (they run, with the libraries they link).
+fn runs(bin: &Path) {
+    let o = Command::new(bin).arg("--version").output().unwrap();
+    assert!(
+        o.status.success(),
+        "{} --version: {}",
+        bin.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -155,9 +185,12 @@ fn debian_package_builds_installs_and_purges() {
         skip_or_fail!("dpkg-deb is not installed: not a Debian system, nothing to check");
         return;
     }
-    let Some(init) = colony_init_bin() else {
-        eprintln!("no colony-init binary next to colonyctl: run `cargo build -p colony-init` (or cargo test --workspace)");
-        return;
+    let [init, web, fleet] = match package_bins() {
+        Ok(b) => b,
+        Err(e) => {
+            skip_or_fail!("SKIP: {e}");
+            return;
+        }
     };
     let out = tempfile::tempdir().unwrap();
     let b = Command::new(root().join("packaging/deb/build"))
@@ -165,6 +198,10 @@ fn debian_package_builds_installs_and_purges() {
         .arg(env!("CARGO_BIN_EXE_colonyctl"))
         .arg("--colony-init")
         .arg(init)
+        .arg("--colony-web")
+        .arg(web)
+        .arg("--colony-fleet")
+        .arg(fleet)
         .arg("--out")
         .arg(out.path())
         .args(["--version", env!("CARGO_PKG_VERSION")])
@@ -207,15 +244,20 @@ fn debian_package_builds_installs_and_purges() {
     for path in [
         "./sbin/colony-init",
         "./usr/bin/colonyctl",
+        "./usr/bin/colony-web",
+        "./usr/bin/colony-fleet",
         "./usr/share/man/man1/colonyctl.1.gz",
         "./usr/share/man/man5/colony.unit.5.gz",
         "./usr/share/man/man8/colony-init.8.gz",
+        "./usr/share/man/man8/colony-web.8.gz",
         "./usr/share/bash-completion/completions/colonyctl",
         "./usr/share/zsh/vendor-completions/_colonyctl",
         "./usr/share/fish/vendor_completions.d/colonyctl.fish",
         "./etc/colony/units/README",
         "./usr/share/doc/colony/copyright",
         "./usr/share/doc/colony/examples/web.unit",
+        "./usr/share/doc/colony/examples/colony-web.unit",
+        "./usr/share/doc/colony/examples/colony-fleet.unit",
     ] {
         assert!(list.contains(path), "{path} not in the package:\n{list}");
     }
@@ -260,6 +302,8 @@ fn debian_package_builds_installs_and_purges() {
         String::from_utf8_lossy(&check.stderr)
     );
     assert!(x.join("sbin/colony-init").exists());
+    runs(&x.join("usr/bin/colony-web"));
+    runs(&x.join("usr/bin/colony-fleet"));
     let bash =
         std::fs::read_to_string(x.join("usr/share/bash-completion/completions/colonyctl")).unwrap();
     assert!(bash.contains("colonyctl"));
@@ -383,10 +427,10 @@ fn cargo_deb_package_installs_with_dpkg_and_purges_cleanly() {
         skip_or_fail!("SKIP: installing a package with dpkg -i needs root");
         return;
     }
-    let Some(_init) = colony_init_bin() else {
-        skip_or_fail!("SKIP: no colony-init binary next to colonyctl: run `cargo build -p colony-init` (or cargo test --workspace)");
+    if let Err(e) = package_bins() {
+        skip_or_fail!("SKIP: {e}");
         return;
-    };
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let works = || {
         Command::new(&cargo)
@@ -481,15 +525,20 @@ fn cargo_deb_package_installs_with_dpkg_and_purges_cleanly() {
     for want in [
         "/sbin/colony-init",
         "/usr/bin/colonyctl",
+        "/usr/bin/colony-web",
+        "/usr/bin/colony-fleet",
         "/usr/share/man/man1/colonyctl.1.gz",
         "/usr/share/man/man5/colony.unit.5.gz",
         "/usr/share/man/man8/colony-init.8.gz",
+        "/usr/share/man/man8/colony-web.8.gz",
         "/usr/share/bash-completion/completions/colonyctl",
         "/usr/share/zsh/vendor-completions/_colonyctl",
         "/usr/share/fish/vendor_completions.d/colonyctl.fish",
         "/etc/colony/units/README",
         "/usr/share/doc/colony/copyright",
         "/usr/share/doc/colony/examples/web.unit",
+        "/usr/share/doc/colony/examples/colony-web.unit",
+        "/usr/share/doc/colony/examples/colony-fleet.unit",
     ] {
         assert!(
             files.iter().any(|f| f == &Path::new(want)),
@@ -537,6 +586,8 @@ fn cargo_deb_package_installs_with_dpkg_and_purges_cleanly() {
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
+    runs(Path::new("/usr/bin/colony-web"));
+    runs(Path::new("/usr/bin/colony-fleet"));
     if have("man") {
         let m = Command::new("man")
             .arg("colony.unit")

@@ -3,7 +3,7 @@
 //!
 //! - the overview's HTML served (median of 20 requests, one session);
 //! - event to DOM: a unit's state change (the event's time, from colony-init) to the open
-//!   page's table showing it, measured in a real Chromium (median of 20 kills);
+//!   page's row showing it, measured in a real Chromium (median of 20 kills);
 //! - colony-web's RSS holding as many samples as 1 h of history at the default
 //!   `sample_every = "10s"` (360 a unit), gathered faster (every 100 ms);
 //! - `/metrics` served (median of 20);
@@ -121,13 +121,16 @@ fn event_to_dom(c: &Colony, port: u16, n: usize, rounds: usize) -> (Vec<f64>, Ve
     let (mut from_event, mut from_kill) = (Vec::new(), Vec::new());
     for i in 0..rounds {
         let unit = format!("u{:04}", (i * 37 + 11) % n);
-        // Record the first change of the row's state, with the event that made it.
+        // Record the first change of the row (its state, or its pid and restarts: the page
+        // shows at most one change a unit a frame, so a kill and its restart within one
+        // frame show as a new pid), against the first event of that change.
         b.js(
-            "var st=document.querySelector('tr[data-unit=\"'+arguments[0]+'\"] .st');\
+            "var row=document.querySelector('tr[data-unit=\"'+arguments[0]+'\"]');\
              window.seen=null;\
              var o=new MutationObserver(function(){if(!window.seen){\
-               window.seen={dom:performance.timeOrigin+performance.now(),ev:Date.parse(window.colonyLastEvent.time)};o.disconnect()}});\
-             o.observe(st,{childList:true,characterData:true,subtree:true});",
+               var e=window.colonyLastEvent;\
+               window.seen={dom:performance.timeOrigin+performance.now(),ev:Date.parse(e.first||e.time)};o.disconnect()}});\
+             o.observe(row,{childList:true,characterData:true,subtree:true});",
             json!([unit]),
         );
         let pid = c.unit(&unit).and_then(|u| u["pid"].as_i64()).unwrap_or(0);

@@ -9,7 +9,7 @@ disk_prepare() {
   local flavour=$1 tree=$OUT/tree
   BASE=$(bash "$HERE/image")
   echo "vm-tests: disk: colony's .deb (cargo deb)"
-  (cd "$ROOT" && bash packaging/deb/cargo-deb --target x86_64-unknown-linux-musl --no-build --out "$OUT/deb" >/dev/null)
+  (cd "$ROOT" && bash packaging/deb/cargo-deb --target x86_64-unknown-linux-musl --variant vm --no-build --out "$OUT/deb" >/dev/null)
   local deb
   deb=$(ls -t "$OUT"/deb/colony_*.deb | head -n1)
   rm -rf "$tree" && mkdir -p "$tree"

@@ -107,6 +107,36 @@ impl Fleet {
         }
     }
 
+    /// Call `changed` whenever a key of the fleet changes (a host joins, is lost or
+    /// publishes its figures; an application is applied, placed, started or stopped),
+    /// through an etcd watch on the fleet's prefix, for as long as colony-web runs; taken up
+    /// again after a failure (a second, doubling to 30 s while it fails).
+    pub async fn watch(&self, changed: impl Fn()) {
+        let mut delay = Duration::from_secs(1);
+        loop {
+            let r: anyhow::Result<()> = async {
+                let mut c = colony_fleet::store::connect(&self.cfg).await?;
+                let opts = etcd_client::WatchOptions::new().with_prefix();
+                let mut w = c.watch(self.cfg.prefix.clone(), Some(opts)).await?;
+                // What changed while there was no watch.
+                changed();
+                delay = Duration::from_secs(1);
+                while let Some(m) = w.message().await? {
+                    if !m.events().is_empty() {
+                        changed();
+                    }
+                }
+                Ok(())
+            }
+            .await;
+            if let Err(e) = r {
+                tracing::debug!(error = %format!("{e:#}"), "fleet watch");
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(30));
+        }
+    }
+
     pub fn samples(&self, host: &str) -> Vec<HostSample> {
         let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
         h.get(host)

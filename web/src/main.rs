@@ -14,6 +14,7 @@ mod pages;
 mod routes;
 mod serve;
 mod state;
+mod table;
 mod users;
 
 use std::io::Read;
@@ -106,6 +107,7 @@ fn serve(cfg: config::Config) -> anyhow::Result<()> {
         let app = state::App::new(cfg, users, fleet);
         state::pump_events(app.clone());
         state::sample(app.clone());
+        state::watch_fleet(app.clone());
         let router = routes::router(app);
         tokio::select! {
             _ = serve::serve(listener, router, tls) => {}

@@ -10,18 +10,28 @@ use crate::state::{cpu_between, Sample};
 
 /// HTML-escape.
 pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            _ => o.push(c),
+    Esc(s).to_string()
+}
+
+/// `s` HTML-escaped as it is written (into a page, without a String of its own).
+pub struct Esc<'a>(pub &'a str);
+
+impl std::fmt::Display for Esc<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut rest = self.0;
+        while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
+            f.write_str(&rest[..i])?;
+            f.write_str(match rest.as_bytes()[i] {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                _ => "&#39;",
+            })?;
+            rest = &rest[i + 1..];
         }
+        f.write_str(rest)
     }
-    o
 }
 
 const STYLE: &str = r#"
@@ -34,37 +44,74 @@ th{background:#eceff1}.st{font-weight:bold;border-radius:3px;padding:1px 6px}
 .running{background:#c8e6c9}.starting,.stopping{background:#fff9c4}.backoff{background:#ffe0b2}
 .failed,.invalid{background:#ffcdd2}.stopped,.exited{background:#e0e0e0}.waiting{background:#bbdefb}
 form.inline{display:inline}button{font-size:12px}pre{background:#111;color:#ddd;padding:8px;overflow:auto;max-height:24em}
-.flash{animation:fl 1s}@keyframes fl{from{background:#fff59d}to{background:inherit}}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:bold}
 svg{background:#fff;border:1px solid #ccc}.err{color:#b71c1c}
 "#;
 
-/// The live script: the event stream updates the rows (state, pid, restarts) in place.
+/// The live script: the event stream updates the rows (state, pid, restarts) in place, at
+/// most once a frame; on the fleet's pages, a change of the fleet reads the page again.
 const SCRIPT: &str = r#"
 (function(){
  if(!window.EventSource)return;
  var page=document.body.dataset.page;
+ // The rows by unit, found once: a page of 1000 rows is not searched at each event.
+ var rows=null;
+ function rowOf(n){
+  if(!rows){rows=new Map();document.querySelectorAll('tr[data-unit]').forEach(function(r){rows.set(r.dataset.unit,r)})}
+  return rows.get(n);
+ }
+ // Only what differs is written: an unchanged cell costs no layout.
+ function set(row,k,v){var c=row.querySelector('[data-k="'+k+'"]');v=String(v);if(c&&c.textContent!==v)c.textContent=v}
  function apply(e,live){
-  var row=document.querySelector('tr[data-unit="'+e.unit+'"]');
-  if(!row){if(live&&page==='overview'&&e.to)location.reload();return}
-  if(!e.to){row.remove();return}
-  var st=row.querySelector('.st');st.textContent=e.to;st.className='st '+e.to;
-  var set=function(k,v){var c=row.querySelector('[data-k="'+k+'"]');if(c)c.textContent=v};
-  set('pid',e.pid==null?'':e.pid);set('restarts',e.restarts);
-  if(e.reason||!live)set('reason',e.reason||'');
+  var row=rowOf(e.unit);
+  // A unit new to colony-init: the overview is rendered again (a unit merely outside its
+  // filter is not).
+  if(!row){if(live&&page==='overview'&&e.to&&e.from==null)location.reload();return}
+  if(!e.to){row.remove();rows.delete(e.unit);return}
+  var st=row.querySelector('.st');
+  if(st.textContent!==e.to){st.textContent=e.to;st.className='st '+e.to}
+  set(row,'pid',e.pid==null?'':e.pid);set(row,'restarts',e.restarts);
+  if(e.reason||!live)set(row,'reason',e.reason||'');
   if(!live)return;
-  set('uptime','0s');
-  row.classList.remove('flash');void row.offsetWidth;row.classList.add('flash');
+  set(row,'uptime','0s');
+  // A flash that asks for no layout now (no reading of offsetWidth to restart it).
+  if(row.animate)row.animate([{backgroundColor:'#fff59d'},{backgroundColor:'transparent'}],{duration:1000});
   window.colonyLastEvent=e;
+ }
+ // Events wait for the next frame, the last of each unit kept (with the last reason, and
+ // the time of the first: a kill and its restart may show as one change of pid and
+ // restarts): a burst of them is one layout, not one an event.
+ var queue=new Map(),frame=0;
+ function flush(){frame=0;var q=queue;queue=new Map();q.forEach(function(e){apply(e,true)})}
+ function later(e){
+  var p=queue.get(e.unit);
+  // The change this frame shows: from the first event's state to the last one's.
+  e.first=p?p.first:e.time;
+  if(p){e.from=p.from;if(!e.reason)e.reason=p.reason;queue.delete(e.unit)}
+  queue.set(e.unit,e);
+  if(!frame)frame=requestAnimationFrame(flush);
  }
  // What changed between the page's rendering and the stream's start (or while it was
  // behind): one read of the units shown, at each (re)connection.
  function refresh(){
-  var rows=document.querySelectorAll('tr[data-unit]');if(!rows.length)return;
-  var url=page==='unit'?'/api/v1/units/'+rows[0].dataset.unit:'/api/v1/units';
+  if(page==='fleet'||page==='host'){fleet();return}
+  var shown=document.querySelectorAll('tr[data-unit]');if(!shown.length)return;
+  var url=page==='unit'?'/api/v1/units/'+shown[0].dataset.unit:'/api/v1/units';
   fetch(url,{headers:{Accept:'application/json'}}).then(function(r){return r.json()}).then(function(l){
    (Array.isArray(l)?l:[l]).forEach(function(u){apply({unit:u.name,to:u.state,pid:u.pid,restarts:u.restarts,reason:u.error},false)});
   },function(){});
+ }
+ // The fleet changed: read this page again and put its new content in place (one read at
+ // a time; changes meanwhile make one more).
+ var busy=false,again=false;
+ function fleet(){
+  if(page!=='fleet'&&page!=='host')return;
+  if(busy){again=true;return}
+  busy=true;
+  fetch(location.href,{headers:{Accept:'text/html'}}).then(function(r){return r.ok?r.text():''}).then(function(t){
+   var m=t&&new DOMParser().parseFromString(t,'text/html').querySelector('main'),cur=document.querySelector('main');
+   if(m&&cur&&m.innerHTML!==cur.innerHTML)cur.innerHTML=m.innerHTML;
+  },function(){}).then(function(){busy=false;if(again){again=false;fleet()}});
  }
  var log=document.getElementById('log'),es,ls;
  function open(){
@@ -73,7 +120,8 @@ const SCRIPT: &str = r#"
   es.onmessage=function(m){
    var e;try{e=JSON.parse(m.data)}catch(x){return}
    if(e.resync){refresh();return}
-   apply(e,true);
+   if(e.fleet){fleet();return}
+   later(e);
   };
   if(log&&log.dataset.unit){
    ls=new EventSource('/api/v1/units/'+log.dataset.unit+'/log/stream');
@@ -152,15 +200,34 @@ fn last_exit(u: &UnitStatus) -> String {
 /// One form for a target's start/stop/restart buttons (each button names its action):
 /// the CSRF token once a row, not once a button, keeps a page of 1000 units small.
 fn action_form(target: &str, csrf: &str, back: &str) -> String {
-    format!(
+    let mut b = String::new();
+    write_action_form(&mut b, target, csrf, back);
+    b
+}
+
+fn write_action_form(b: &mut String, target: &str, csrf: &str, back: &str) {
+    let _ = write!(
+        b,
         "<form class=inline method=post action=\"/action\"><input type=hidden name=csrf value=\"{c}\">\
 <input type=hidden name=target value=\"{t}\"><input type=hidden name=back value=\"{b}\">\
 <button name=action value=start>start</button><button name=action value=stop>stop</button>\
 <button name=action value=restart>restart</button></form>",
-        c = esc(csrf),
-        t = esc(target),
-        b = esc(back)
-    )
+        c = Esc(csrf),
+        t = Esc(target),
+        b = Esc(back)
+    );
+}
+
+/// An optional number, or nothing.
+struct Opt<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for Opt<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => Ok(()),
+        }
+    }
 }
 
 pub struct Filter {
@@ -175,7 +242,7 @@ pub fn overview(
     csrf: Option<&str>,
     now: SystemTime,
 ) -> String {
-    let mut b = String::new();
+    let mut b = String::with_capacity(2048 + units.len() * 720);
     let _ = write!(
         b,
         "<h1>Units</h1><form method=get action=\"/\">Filter: <input name=q value=\"{}\" placeholder=\"name or @tag\"> \
@@ -211,21 +278,25 @@ pub fn overview(
             b,
             "<tr data-unit=\"{n}\"><td><a href=\"/unit/{n}\">{n}</a></td><td><span class=\"st {s}\">{s}</span></td>\
 <td data-k=pid>{pid}</td><td data-k=uptime>{up}</td><td data-k=restarts>{r}</td><td>{m}</td><td>{c}</td><td>{h}</td>\
-<td>{le}</td><td data-k=reason>{why}</td><td>{tags}</td><td>",
-            n = esc(&u.name),
-            s = esc(&u.state),
-            pid = u.pid.map(|p| p.to_string()).unwrap_or_default(),
+<td>{le}</td><td data-k=reason>{why}</td><td>",
+            n = Esc(&u.name),
+            s = Esc(&u.state),
+            pid = Opt(u.pid),
             up = uptime(&u.since, now),
             r = u.restarts,
             m = u.memory_bytes.map(bytes).unwrap_or_default(),
             c = cpu(&u.name).map(|c| format!("{c:.1}%")).unwrap_or_default(),
-            h = esc(u.health.as_deref().unwrap_or("")),
-            le = esc(&last_exit(u)),
-            why = esc(u.error.as_deref().unwrap_or("")),
-            tags = u.tags.iter().map(|t| format!("<a href=\"/?q=%40{0}\">@{0}</a>", esc(t))).collect::<Vec<_>>().join(" "),
+            h = Esc(u.health.as_deref().unwrap_or("")),
+            le = Esc(&last_exit(u)),
+            why = Esc(u.error.as_deref().unwrap_or("")),
         );
+        for (i, t) in u.tags.iter().enumerate() {
+            let sp = if i > 0 { " " } else { "" };
+            let _ = write!(b, "{sp}<a href=\"/?q=%40{0}\">@{0}</a>", Esc(t));
+        }
+        b.push_str("</td><td>");
         if let Some(c) = csrf {
-            b.push_str(&action_form(&u.name, c, "/"));
+            write_action_form(&mut b, &u.name, c, "/");
         }
         b.push_str("</td></tr>");
     }

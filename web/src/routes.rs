@@ -1,6 +1,7 @@
 //! The HTTP routes: pages, the JSON API, actions, the event stream, /metrics.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::extract::{Form, Path, Query, State};
@@ -70,11 +71,8 @@ macro_rules! who_or_401 {
     };
 }
 
-async fn all_units(app: &Shared) -> Result<Vec<UnitStatus>, Response> {
-    state::status(app, Vec::new())
-        .await
-        .map(state::units_of)
-        .map_err(bad_gateway)
+async fn all_units(app: &Shared) -> Result<Arc<Vec<UnitStatus>>, Response> {
+    state::all_units(app).await.map_err(bad_gateway)
 }
 
 async fn one_unit(app: &Shared, name: &str) -> Result<UnitStatus, Response> {
@@ -248,11 +246,8 @@ async fn read_definition(app: &Shared, name: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn timers_list(app: &Shared) -> Result<Vec<TimerStatus>, Response> {
-    let r = state::ask(app, Verb::Timers, Vec::new(), Duration::from_secs(10))
-        .await
-        .map_err(bad_gateway)?;
-    Ok(serde_json::from_value(r.data).unwrap_or_default())
+async fn timers_list(app: &Shared) -> Result<Arc<Vec<TimerStatus>>, Response> {
+    state::all_timers(app).await.map_err(bad_gateway)
 }
 
 async fn timers_page(State(app): State<Shared>, h: HeaderMap) -> Response {
@@ -322,9 +317,13 @@ async fn act(
     }
     args.push(target.to_string());
     tracing::info!(user = %who.user, verb = %verb, target, "action");
-    state::ask(app, verb, args, Duration::from_secs(120))
+    let r = state::ask(app, verb, args, Duration::from_secs(120))
         .await
-        .map_err(bad_gateway)
+        .map_err(bad_gateway)?;
+    if r.code != units::proto::exit::NO_SUCH_UNIT {
+        app.table.acted(target);
+    }
+    Ok(r)
 }
 
 async fn form_action(
@@ -391,7 +390,7 @@ async fn api_action(
 async fn api_units(State(app): State<Shared>, h: HeaderMap) -> Response {
     let _ = who_or_401!(app, h);
     match all_units(&app).await {
-        Ok(u) => Json(u).into_response(),
+        Ok(u) => Json(&*u).into_response(),
         Err(r) => r,
     }
 }
@@ -407,7 +406,7 @@ async fn api_unit(State(app): State<Shared>, h: HeaderMap, Path(name): Path<Stri
 async fn api_timers(State(app): State<Shared>, h: HeaderMap) -> Response {
     let _ = who_or_401!(app, h);
     match timers_list(&app).await {
-        Ok(t) => Json(t).into_response(),
+        Ok(t) => Json(&*t).into_response(),
         Err(r) => r,
     }
 }

@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::broadcast;
-use units::proto::{UnitStatus, Verb};
+use units::proto::{Event, TimerStatus, UnitStatus, Verb};
 
 use crate::config::Config;
 use crate::fifo;
 use crate::fleet::Fleet;
+use crate::table::{Need, Table};
 use crate::users::{Role, Users};
 
 /// A browser's login.
@@ -72,6 +73,8 @@ pub struct App {
     /// Event lines (JSON) from colony-init's stream.
     pub events: broadcast::Sender<Arc<str>>,
     pub history: Mutex<HashMap<String, VecDeque<Sample>>>,
+    /// Every unit, kept current by the event stream.
+    pub table: Table,
     /// With `fleet = FILE` in web.toml: the fleet of that colony-fleet configuration.
     pub fleet: Option<Fleet>,
 }
@@ -94,6 +97,7 @@ impl App {
         let (events, _) = broadcast::channel(4096);
         Arc::new(App {
             tls: cfg.tls.is_some(),
+            table: Table::new(cfg.sample_every),
             cfg,
             users,
             sessions: Mutex::new(HashMap::new()),
@@ -222,6 +226,38 @@ pub async fn status(app: &Shared, targets: Vec<String>) -> Result<units::proto::
     ask(app, Verb::Status, targets, Duration::from_secs(10)).await
 }
 
+/// Every unit: the table, with what it needs read again first (see `table`).
+pub async fn all_units(app: &Shared) -> Result<Arc<Vec<UnitStatus>>, String> {
+    let mut ticket = app.table.ticket();
+    let read = match &ticket.need {
+        Need::Nothing => return Ok(app.table.units()),
+        Need::Some(names) => {
+            let r = status(app, names.clone()).await?;
+            if r.data.is_null() {
+                // One of them is gone (its event on its way): read them all.
+                ticket = app.table.ticket_all();
+                units_of(status(app, Vec::new()).await?)
+            } else {
+                units_of(r)
+            }
+        }
+        Need::All => units_of(status(app, Vec::new()).await?),
+    };
+    Ok(app.table.merge(&ticket, read))
+}
+
+/// The timers: kept until an event of theirs (or 10 s).
+pub async fn all_timers(app: &Shared) -> Result<Arc<Vec<TimerStatus>>, String> {
+    if let Some(t) = app.table.timers() {
+        return Ok(t);
+    }
+    let seq = app.table.seq();
+    let r = ask(app, Verb::Timers, Vec::new(), Duration::from_secs(10)).await?;
+    Ok(app
+        .table
+        .set_timers(seq, serde_json::from_value(r.data).unwrap_or_default()))
+}
+
 /// One request to colony-init, on a blocking thread.
 pub async fn ask(
     app: &Shared,
@@ -253,23 +289,52 @@ pub fn pump_events(app: Shared) {
             let mut first = true;
             let r = fifo::subscribe(&app.cfg.run_dir, &name, |line| {
                 if std::mem::take(&mut first) {
-                    if let Ok(s) = serde_json::from_slice::<units::proto::Subscribed>(line) {
-                        if s.lost > 0 {
-                            tracing::warn!(lost = s.lost, "events lost (colony-web fell behind)");
+                    match serde_json::from_slice::<units::proto::Subscribed>(line) {
+                        Ok(s) => {
+                            if s.lost > 0 {
+                                tracing::warn!(
+                                    lost = s.lost,
+                                    "events lost (colony-web fell behind)"
+                                );
+                            }
+                            app.table.reset(s.data);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the event stream's first line is not understood")
                         }
                     }
                     // Tell pages to reload their table: what they show may be stale.
                     let _ = app.events.send(Arc::from("{\"resync\":true}"));
                     return true;
                 }
+                if let Ok(e) = serde_json::from_slice::<Event>(line) {
+                    app.table.apply(&e);
+                }
                 let text = String::from_utf8_lossy(line);
                 let _ = app.events.send(Arc::from(text.trim_end()));
                 true
             });
+            app.table.lost();
             if let Err(e) = r {
                 tracing::warn!(error = %e, "event stream");
             }
             std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+}
+
+/// With a fleet: `{"fleet":true}` on the event stream whenever the fleet changes, so that
+/// its open pages read it again.
+pub fn watch_fleet(app: Shared) {
+    if app.fleet.is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        if let Some(f) = &app.fleet {
+            f.watch(|| {
+                let _ = app.events.send(Arc::from("{\"fleet\":true}"));
+            })
+            .await;
         }
     });
 }
@@ -285,8 +350,12 @@ pub fn sample(app: Shared) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            // A read of every unit: the graphs' sample, and the table's figures.
+            let ticket = app.table.ticket_all();
             if let Ok(r) = status(&app, Vec::new()).await {
-                app.record(&units_of(r), SystemTime::now());
+                let units = units_of(r);
+                app.record(&units, SystemTime::now());
+                app.table.merge(&ticket, units);
             }
             if let Some(f) = &app.fleet {
                 if let Ok(s) = f.status().await {

@@ -1,6 +1,6 @@
 //! colony-web in a real Chromium (Debian's `chromium` and `chromium-driver`, through
-//! WebDriver) against a real colony-init with real units: logging in, the live overview, a
-//! restart from a button, the live log tail, graphs, and what a viewer or a forged form may
+//! WebDriver) against a real colony-init with real units: logging in, the live overview (a
+//! filtered one too, and a unit added), a restart from a button, the live log tail, graphs, and what a viewer or a forged form may
 //! not do. With env `COLONY_WEB_SCREENSHOTS=DIR` (the README's are `docs/`), the overview
 //! and a unit page are saved there as PNG.
 
@@ -105,6 +105,43 @@ fn the_dashboard_in_a_real_browser() {
     c.wait_state("alpha", "running");
     assert_eq!(new_pid, pid_of(&c, "alpha").to_string());
     screenshot(&b, "web-overview");
+
+    // A filtered overview stays as it is when a unit outside its filter changes (beta,
+    // killed), and follows the units it shows (alpha, killed after: once its new pid shows,
+    // beta's events were through the page too).
+    b.goto(&format!("{base}/?q=alpha"));
+    b.wait_find("tr[data-unit='alpha']");
+    assert!(b.find("tr[data-unit='beta']").is_none(), "filtered");
+    b.js("window.colonyMarker = 3", json!([]));
+    let beta_pid = pid_of(&c, "beta");
+    // SAFETY: signalling a process of this test's own colony-init, by its PID.
+    unsafe { libc::kill(beta_pid as i32, libc::SIGKILL) };
+    c.wait_unit("beta", "beta's exit seen", |u| {
+        u["pid"].as_i64() != Some(beta_pid)
+    });
+    let old_pid = pid_of(&c, "alpha");
+    // SAFETY: as above.
+    unsafe { libc::kill(old_pid as i32, libc::SIGKILL) };
+    wait_for("alpha's restart in the filtered page", SOON, || {
+        let pid = cell(&b, "alpha", "pid");
+        (!pid.is_empty() && pid != old_pid.to_string()).then_some(())
+    });
+    assert_eq!(
+        b.js("return window.colonyMarker", json!([])),
+        json!(3),
+        "no reload for a unit outside the filter"
+    );
+    c.wait_state("alpha", "running");
+    c.wait_state("beta", "running");
+
+    // A unit new to colony-init (a file added, `reload`) appears in the open overview.
+    b.goto(&format!("{base}/"));
+    b.wait_find("tr[data-unit='alpha']");
+    c.write_unit("gamma", "exec = [\"sleep\", \"100000\"]\n");
+    assert_eq!(c.ctl(&["reload"]).status.code(), Some(0));
+    wait_for("gamma in the open overview", SOON, || {
+        b.find("tr[data-unit='gamma']").map(|_| ())
+    });
 
     // Restart from a button on the unit page: the new pid shows.
     b.goto(&format!("{base}/unit/beta"));

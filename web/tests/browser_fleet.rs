@@ -1,7 +1,9 @@
 //! colony-web's fleet pages in a real Chromium, on a real fleet: etcd and two hosts, each a
 //! network namespace with its own colony-init and colony-fleet (the harness of
 //! `colony_integration::fleet`). Hosts up with their leader and labels, where applications
-//! run and why one waits, a host's graphs, and fleet stop/start from the page's buttons.
+//! run and why one waits, a host's graphs, fleet stop/start from the page's buttons, and the
+//! open page following the fleet live (an application stopped, started and added from
+//! outside shows without a reload).
 //! With `COLONY_WEB_SCREENSHOTS=DIR`, the fleet page is saved as DIR/web-fleet.png.
 
 use colony_integration::fleet::{self, Fleet, LONG, SLEEPER};
@@ -89,6 +91,29 @@ fn the_fleet_pages_in_a_real_browser() {
         b.goto(&format!("{base}/fleet"));
         (app_cell(&b, "shop", "hosts") == again).then_some(())
     });
+
+    // Live: the open page follows changes made outside it, without a reload (colony-web
+    // watches the fleet's keys in etcd and tells the page over its event stream).
+    b.goto(&format!("{base}/fleet"));
+    b.wait_find("table#apps");
+    b.js("window.notReloaded = true", json!([]));
+    let same_page = || b.js("return window.notReloaded === true", json!([])) == json!(true);
+    assert!(f.ctl(&["stop", "shop"]).status.success());
+    f.wait_runs_on("shop", &[], LONG);
+    wait_for("shop stopped in the open page", LONG, || {
+        (b.text("tr[data-app='shop'] .st") == "stopped").then_some(())
+    });
+    assert!(same_page(), "the page was reloaded");
+    assert!(f.ctl(&["start", "shop"]).status.success());
+    let again = f.wait_runs_somewhere("shop", LONG);
+    wait_for("shop running again in the open page", LONG, || {
+        (app_cell(&b, "shop", "hosts") == again).then_some(())
+    });
+    f.apply("extra", SLEEPER);
+    wait_for("a new application in the open page", LONG, || {
+        b.find("tr[data-app='extra']").map(|_| ())
+    });
+    assert!(same_page(), "the page was reloaded");
 
     // A viewer sees the fleet but may not stop an application.
     let v = Browser::start(1024, 700);

@@ -171,7 +171,13 @@ fn logins_are_checked_and_cookies_are_safe() {
 #[test]
 fn overview_api_metrics_and_events_show_the_units() {
     let c = colony_with_units();
-    let w = start_web(&c, "");
+    // One sample at the start, the next in an hour: what follows a unit's restart below is
+    // the event stream and the units it touched read again, not the sampler.
+    let w = colony_integration::web::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_colony-web")),
+        &c,
+        "sample_every = \"1h\"\n",
+    );
     let cookie = login(w.port, "view", "view-pw");
     let page = http(w.port, "GET", "/", &[("Cookie", &cookie)], "");
     assert_eq!(page.status, 200);
@@ -286,6 +292,38 @@ fn overview_api_metrics_and_events_show_the_units() {
         got.extend_from_slice(&buf[..n]);
     }
     assert!(String::from_utf8_lossy(&got).contains("killed by SIGKILL"));
+
+    // The units colony-web keeps follow the stream: alpha as colony-init has it once it runs
+    // again, down to what no event carries (its last exit), in the API and in /metrics.
+    let now = c.wait_unit("alpha", "alpha running again", |u| {
+        u["state"] == "running" && u["pid"].as_i64() != Some(pid as i64)
+    });
+    assert_eq!(now["last_exit"]["signal"], "SIGKILL", "{now}");
+    let fields = ["state", "pid", "restarts", "last_exit", "error", "ready"];
+    let seen = wait_for("alpha's restart in /api/v1/units", SOON, || {
+        let r = http(
+            w.port,
+            "GET",
+            "/api/v1/units",
+            &[("Authorization", &auth)],
+            "",
+        );
+        let all: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+        let a = all
+            .as_array()?
+            .iter()
+            .find(|u| u["name"] == "alpha")?
+            .clone();
+        fields.iter().all(|f| a[f] == now[f]).then_some(a)
+    });
+    assert_eq!(seen["restarts"], 1);
+    let m = http(w.port, "GET", "/metrics", &[("Authorization", &auth)], "");
+    assert!(
+        m.body
+            .contains("colony_unit_restarts{unit=\"alpha\",tag=\"web\"} 1\n"),
+        "{}",
+        m.body
+    );
 }
 
 #[test]
