@@ -241,6 +241,10 @@ pub(super) fn dependencies(sd: &mut Sd) {
             // exactly which were carried.
             for n in v.split_whitespace() {
                 let src = format!("{key}={n}");
+                if key == "Before" && targets::REACHED.contains(&n) {
+                    sd.d.before_early_boot.push((origin.clone(), src));
+                    continue;
+                }
                 if n.ends_with(".target") {
                     match targets::meaning(key, n) {
                         Meaning::Same(why) => sd.d.same(&origin, &src, why),

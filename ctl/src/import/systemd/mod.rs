@@ -10,6 +10,7 @@ use keys::{capabilities, dependencies, logging, resources};
 use reasons::{default_reason, drop_reason, same_reason};
 use source::{load, split_name, Item, Sd};
 
+mod early;
 mod exec;
 mod exec_env;
 mod hooks;
@@ -165,6 +166,7 @@ pub fn import(paths: &[PathBuf]) -> Result<(Vec<Draft>, Vec<Entry>), String> {
             Err(e) => general.push(unimportable(p, e)),
         }
     }
+    early::order_early(&mut out);
     Ok((out, general))
 }
 
@@ -326,6 +328,14 @@ fn service(
             }
         }
     }
+    // systemd gives a unit default dependencies (after sysinit.target, among others)
+    // unless it says DefaultDependencies=no; the key itself is reported with the rest.
+    sd.d.after_early_boot = sd
+        .items
+        .iter()
+        .rev()
+        .find(|it| it.section == "Unit" && it.key == "DefaultDependencies")
+        .is_none_or(|it| systemd_bool(&it.value) != Some(false));
     translate(&mut sd)?;
     enabled(&mut sd, timer_name.as_deref().unwrap_or(full));
     // Nothing dropped silently: every assignment not handled above gets its fate here.
