@@ -64,7 +64,7 @@ pub(super) fn render(doc: &mut DocumentMut, u: &Unit) {
     if !e.credentials.is_empty() {
         let mut t = InlineTable::new();
         for (k, p) in &e.credentials {
-            t.insert(k, p.to_string_lossy().as_ref().into());
+            t.insert(k, p.as_written(k).into());
         }
         doc["load_credential"] = value(t);
     }

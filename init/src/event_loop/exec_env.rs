@@ -177,7 +177,7 @@ impl Engine {
             return Ok(());
         }
         let base = self.opts.run_dir.join("credentials");
-        let loaded = credentials::load(&base, name, creds, uid, gid)?;
+        let loaded = credentials::load(&base, name, creds, &self.opts.credstores, uid, gid)?;
         if let Some(w) = loaded.warning() {
             warnings.push(w);
         }
