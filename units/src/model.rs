@@ -71,6 +71,8 @@ pub struct Unit {
     pub exec_env: crate::exec_env::ExecEnv,
     /// `[socket]`; boxed, as most units have none.
     pub socket: Option<Box<crate::socket::Socket>>,
+    /// `[tty]`: the program on a terminal; boxed, as most units have none.
+    pub tty: Option<Box<crate::tty::Tty>>,
     /// `exec_start_pre`, `exec_start_post`, `exec_stop`, `exec_reload`.
     pub hooks: crate::hooks::Hooks,
     /// `wants`, `before`, `conflicts`.

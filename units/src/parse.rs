@@ -26,6 +26,7 @@ mod exec_env;
 mod hooks;
 mod sandbox;
 mod socket;
+mod tty;
 
 /// Keys of the top level of a unit file (sections included).
 pub const TOP_KEYS: &[&str] = &[
@@ -71,6 +72,7 @@ pub const TOP_KEYS: &[&str] = &[
     "limits",
     "load_credential",
     "socket",
+    "tty",
     // hooks (parse/hooks.rs)
     "exec_start_pre",
     "exec_start_post",
@@ -159,6 +161,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("log", &["file", "max_size", "keep", "console"]),
     ("sandbox", crate::sandbox::KEYS),
     ("socket", crate::socket::KEYS),
+    ("tty", crate::tty::KEYS),
 ];
 
 /// Default `[ready] timeout` for the types that wait for something.
@@ -936,6 +939,7 @@ impl<'a> Cx<'a> {
         let log = self.log(&top);
         let sandbox = self.sandbox(&top).map(Box::new);
         let socket = self.socket(&top).map(Box::new);
+        let tty = self.tty(&top).map(Box::new);
         let hooks = self.hooks(&top);
         let links = self.links(&top, name);
         let conditions = self.conditions(&top);
@@ -976,6 +980,7 @@ impl<'a> Cx<'a> {
             sandbox,
             exec_env,
             socket,
+            tty,
             hooks,
             links,
             conditions,
