@@ -854,13 +854,13 @@ fn systemd_defaults_are_carried_without_a_report_of_loss() {
         &dir.path().join("sd2"),
         &[(
             "tight.service",
-            "[Service]\nExecStart=/bin/sleep 1000\nDeviceAllow=/dev/null rw\nStandardInput=tty\n",
+            "[Service]\nExecStart=/bin/sleep 1000\nDeviceAllow=/dev/null rw\nStandardInput=socket\n",
         )],
     );
     let r = import(&files, &dir.path().join("units2"), None, false, false);
     assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
     assert!(line(&r.out, "DeviceAllow=/dev/null rw").contains("NOT CARRIED"));
-    assert!(line(&r.out, "StandardInput=tty").contains("NOT CARRIED"));
+    assert!(line(&r.out, "StandardInput=socket").contains("NOT CARRIED"));
 }
 
 #[test]

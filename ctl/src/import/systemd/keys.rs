@@ -307,6 +307,10 @@ pub(super) fn logging(sd: &mut Sd) {
     let mut file: Option<String> = None;
     for key in ["StandardOutput", "StandardError"] {
         if let Some(i) = sd.last("Service", key) {
+            // Already carried as `[tty] output`.
+            if sd.done[i] {
+                continue;
+            }
             let v = sd.expand(i);
             let target = ["file:", "append:", "truncate:"]
                 .iter()

@@ -24,6 +24,7 @@ mod source;
 mod start_limit;
 mod targets;
 mod timer;
+mod tty;
 
 /// Import a set of systemd files: each `.timer` is merged with the service it activates
 /// (which is then not imported on its own); every other `.service` becomes a unit.
@@ -402,6 +403,7 @@ fn translate(sd: &mut Sd) -> Result<(), String> {
     keys::mounts_for(sd);
     hooks::hooks(sd);
     hooks::conditions(sd);
+    tty::tty(sd);
     logging(sd);
     if sd.is_timer_job {
         timer::timer(sd)?;
