@@ -161,7 +161,13 @@ fn debian_early_units_credentials_and_getty() {
     for key in ["StandardOutput=tty", "TTYPath=", "TTYReset=", "TTYVHangup="] {
         assert!(line(&rep, key).contains("carried"), "{key}");
     }
-    for key in ["StandardInput=tty", "TTYVTDisallocate=", "UtmpIdentifier="] {
+    assert!(getty.stop.sighup);
+    for key in [
+        "StandardInput=tty",
+        "TTYVTDisallocate=",
+        "UtmpIdentifier=",
+        "SendSIGHUP=",
+    ] {
         assert!(line(&rep, key).contains("approx"), "{key}");
     }
 }

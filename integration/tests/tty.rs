@@ -121,3 +121,33 @@ fn program_on_a_terminal_has_it_as_controlling_tty() {
     master.write_all(b"hello\n").unwrap();
     read_until(&mut master, &mut seen, "got hello\r\n");
 }
+
+/// `[stop] sighup`: SIGHUP right after the stop signal (systemd's `SendSIGHUP=`), so a shell
+/// learns its terminal is gone. The program waits for both before it exits; without the
+/// SIGHUP it would be killed at the stop timeout with only `term` written.
+#[test]
+fn sighup_follows_the_stop_signal() {
+    let c = Colony::new();
+    let out = c.dir.path().join("signals");
+    c.write_unit(
+        "hup",
+        &format!(
+            "exec = [\"/bin/sh\", \"-c\", '''trap \"echo hup >> {0}; h=1\" HUP; trap \"echo term >> {0}; t=1\" TERM; echo up > {0}.up; until [ \"$h$t\" = 11 ]; do sleep 100 & wait $!; done; exit 0''']\n[stop]\nsighup = true\ntimeout = \"30s\"\n",
+            out.display()
+        ),
+    );
+    let c = c.start();
+    c.wait_state("hup", "running");
+    colony_integration::wait_for("the traps set", SOON, || {
+        out.with_extension("up").exists().then_some(())
+    });
+    let o = c.ctl(&["stop", "hup"]);
+    assert!(o.status.success(), "{o:?}");
+    let u = c.wait_state("hup", "stopped");
+    let got = std::fs::read_to_string(&out).unwrap();
+    let mut lines: Vec<&str> = got.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["hup", "term"], "{u}");
+    // It exited by itself (status 0), not killed at the timeout.
+    assert_eq!(u["last_exit"]["code"], serde_json::json!(0), "{u}");
+}

@@ -160,6 +160,9 @@ pub struct Stop {
     pub signal: i32,
     /// `None`: colony-init's `--kill-timeout`.
     pub timeout: Option<Duration>,
+    /// SIGHUP right after the stop signal (systemd's `SendSIGHUP=`): a shell learns its
+    /// terminal is gone.
+    pub sighup: bool,
 }
 
 impl Default for Stop {
@@ -167,6 +170,7 @@ impl Default for Stop {
         Stop {
             signal: libc::SIGTERM,
             timeout: None,
+            sighup: false,
         }
     }
 }

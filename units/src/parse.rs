@@ -132,7 +132,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
             "max_failures",
         ],
     ),
-    ("stop", &["signal", "timeout"]),
+    ("stop", &["signal", "timeout", "sighup"]),
     (
         "ready",
         &["type", "address", "path", "timeout", "watchdog", "settle"],
@@ -1204,6 +1204,7 @@ impl<'a> Cx<'a> {
             }
         }
         s.timeout = self.duration(&t, "timeout");
+        s.sighup = self.boolean(&t, "sighup").unwrap_or(false);
         s
     }
 

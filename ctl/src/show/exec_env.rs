@@ -99,7 +99,7 @@ mod tests {
     #[test]
     fn the_exec_env_keys_read_back_as_the_same_unit() {
         let path = std::path::Path::new("/u/web.unit");
-        let text = "exec = [\"/bin/web\"]\ndirectory = \"-~\"\nenvironment_file = [\"-/etc/default/web\", \"/etc/web.env\"]\nruntime_directory = [\"web\", \"web/x\"]\nruntime_directory_mode = \"0750\"\nlogs_directory = \"web\"\nnice = 3\noom_score_adj = -10\nio_weight = 20\nlimits = { core = 0, stack = \"8M:infinity\" }\nload_credential = { k = \"/etc/k\" }\n[socket]\nlisten = [\"tcp:127.0.0.1:80\", \"unix:/run/web.sock\"]\non_demand = true\n[tty]\npath = \"/dev/tty3\"\nreset = true\n";
+        let text = "exec = [\"/bin/web\"]\ndirectory = \"-~\"\nenvironment_file = [\"-/etc/default/web\", \"/etc/web.env\"]\nruntime_directory = [\"web\", \"web/x\"]\nruntime_directory_mode = \"0750\"\nlogs_directory = \"web\"\nnice = 3\noom_score_adj = -10\nio_weight = 20\nlimits = { core = 0, stack = \"8M:infinity\" }\nload_credential = { k = \"/etc/k\" }\n[socket]\nlisten = [\"tcp:127.0.0.1:80\", \"unix:/run/web.sock\"]\non_demand = true\n[tty]\npath = \"/dev/tty3\"\nreset = true\n[stop]\nsighup = true\n";
         let unit = units::parse::parse_unit(path, text).unwrap();
         let shown = super::super::render(&unit, &super::super::Places::default());
         let mut back: toml::Table = shown.parse().unwrap();
@@ -110,6 +110,7 @@ mod tests {
         assert_eq!(again.socket, unit.socket, "{shown}");
         assert_eq!(again.tty, unit.tty, "{shown}");
         assert!(unit.tty.is_some());
+        assert!(again.stop.sighup);
         assert_eq!(again.directory, unit.directory);
     }
 }
