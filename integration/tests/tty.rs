@@ -151,3 +151,52 @@ fn sighup_follows_the_stop_signal() {
     // It exited by itself (status 0), not killed at the timeout.
     assert_eq!(u["last_exit"]["code"], serde_json::json!(0), "{u}");
 }
+
+/// `tty_nr` of /proc/PID/stat.
+fn tty_nr(pid: u32) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    stat[stat.rfind(')').unwrap() + 2..]
+        .split(' ')
+        .nth(4)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A terminal that is another session's controlling terminal: without `force` the start
+/// fails and says why; with `force = true` the unit takes it and the other session loses it.
+#[test]
+fn a_terminal_held_by_another_session_needs_force() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let (_master, slave) = pty();
+    // A session of the test's own with the terminal as its controlling terminal.
+    let mut holder = std::process::Command::new("setsid")
+        .args(["--ctty", "sleep", "100000"])
+        .stdin(open_slave(&slave))
+        .spawn()
+        .unwrap();
+    colony_integration::wait_for("the holder's controlling terminal", SOON, || {
+        (tty_nr(holder.id()) != 0).then_some(())
+    });
+    let c = Colony::new();
+    let unit = |force: bool| {
+        format!("exec = [\"/bin/sleep\", \"100000\"]\n[tty]\npath = \"{slave}\"\nforce = {force}\n")
+    };
+    c.write_unit("term", &unit(false));
+    let c = c.start();
+    c.wait_unit("term", "a start refused for the terminal", |u| {
+        u["last_exit"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("controlling terminal"))
+    });
+    assert_ne!(tty_nr(holder.id()), 0);
+    c.write_unit("term", &unit(true));
+    let u = c.wait_state("term", "running");
+    assert_ne!(tty_nr(u["pid"].as_i64().unwrap() as u32), 0);
+    assert_eq!(tty_nr(holder.id()), 0, "the holder lost it");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
