@@ -1229,6 +1229,8 @@ fn systemd_exec_keys_and_a_socket_unit_become_exec_env_keys_and_socket() {
     let rep = &r.out;
     assert!(line(rep, "LimitCPU=5min").contains("NOT CARRIED"));
     assert!(line(rep, "LoadCredential=token").contains("carried"));
+    assert!(e.runtime_preserve);
+    assert!(line(rep, "RuntimeDirectoryPreserve=yes").contains("carried"));
     assert!(line(rep, "LoadCredential=bad/id").contains("NOT CARRIED"));
     assert!(line(rep, "ListenDatagram=7008").contains("approx"));
     assert!(line(rep, "Nice=5").contains("carried"));

@@ -19,6 +19,9 @@ pub struct ExecEnv {
     pub environment_files: Vec<EnvFile>,
     /// `runtime_directory` & co, in the order given.
     pub directories: Vec<ManagedDir>,
+    /// `runtime_directory_preserve`: the runtime directories stay at stop (systemd's
+    /// `RuntimeDirectoryPreserve=yes`).
+    pub runtime_preserve: bool,
     /// How `directory` (the working directory) is read.
     pub work_dir: WorkDir,
     /// What a missing working directory does.

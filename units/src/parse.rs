@@ -60,6 +60,7 @@ pub const TOP_KEYS: &[&str] = &[
     "environment_file",
     "runtime_directory",
     "runtime_directory_mode",
+    "runtime_directory_preserve",
     "state_directory",
     "state_directory_mode",
     "cache_directory",

@@ -41,6 +41,9 @@ pub(super) fn render(doc: &mut DocumentMut, u: &Unit) {
             doc[&format!("{}_mode", kind.key())] = value(format!("{:04o}", first.mode));
         }
     }
+    if e.runtime_preserve {
+        doc["runtime_directory_preserve"] = value(true);
+    }
     for (k, v) in [("nice", e.nice), ("oom_score_adj", e.oom_score_adj)] {
         if let Some(n) = v {
             doc[k] = value(i64::from(n));
@@ -99,7 +102,7 @@ mod tests {
     #[test]
     fn the_exec_env_keys_read_back_as_the_same_unit() {
         let path = std::path::Path::new("/u/web.unit");
-        let text = "exec = [\"/bin/web\"]\ndirectory = \"-~\"\nenvironment_file = [\"-/etc/default/web\", \"/etc/web.env\"]\nruntime_directory = [\"web\", \"web/x\"]\nruntime_directory_mode = \"0750\"\nlogs_directory = \"web\"\nnice = 3\noom_score_adj = -10\nio_weight = 20\nlimits = { core = 0, stack = \"8M:infinity\" }\nload_credential = { k = \"/etc/k\" }\n[socket]\nlisten = [\"tcp:127.0.0.1:80\", \"unix:/run/web.sock\"]\non_demand = true\n[tty]\npath = \"/dev/tty3\"\nreset = true\n[stop]\nsighup = true\n";
+        let text = "exec = [\"/bin/web\"]\ndirectory = \"-~\"\nenvironment_file = [\"-/etc/default/web\", \"/etc/web.env\"]\nruntime_directory = [\"web\", \"web/x\"]\nruntime_directory_mode = \"0750\"\nruntime_directory_preserve = true\nlogs_directory = \"web\"\nnice = 3\noom_score_adj = -10\nio_weight = 20\nlimits = { core = 0, stack = \"8M:infinity\" }\nload_credential = { k = \"/etc/k\" }\n[socket]\nlisten = [\"tcp:127.0.0.1:80\", \"unix:/run/web.sock\"]\non_demand = true\n[tty]\npath = \"/dev/tty3\"\nreset = true\n[stop]\nsighup = true\n";
         let unit = units::parse::parse_unit(path, text).unwrap();
         let shown = super::super::render(&unit, &super::super::Places::default());
         let mut back: toml::Table = shown.parse().unwrap();

@@ -56,6 +56,9 @@ impl Cx<'_> {
                 }
             }
         }
+        e.runtime_preserve = self
+            .boolean(top, "runtime_directory_preserve")
+            .unwrap_or(false);
         e.nice = self.integer(top, "nice", -20..=19).map(|n| n as i32);
         e.oom_score_adj = self
             .integer(top, "oom_score_adj", -1000..=1000)

@@ -131,10 +131,8 @@ fn directories(sd: &mut Sd) {
                 i,
                 "colony keeps the runtime directory across automatic restarts too",
             ),
-            _ => sd.drop_it(
-                i,
-                "colony removes the runtime directory at stop: use state_directory for what must stay",
-            ),
+            "yes" | "true" => sd.carry(i, "runtime_directory_preserve", V::Bool(true)),
+            _ => sd.drop_it(i, "not yes, no or restart"),
         }
     }
 }
