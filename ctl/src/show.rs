@@ -218,6 +218,9 @@ pub fn render(u: &Unit, places: &Places) -> String {
     let mut stop = Table::new();
     stop["signal"] = signal(u.stop.signal);
     or_init(&mut stop, "timeout", u.stop.timeout);
+    if u.stop.sighup {
+        stop["sighup"] = value(true);
+    }
     doc["stop"] = Item::Table(stop);
 
     let mut ready = Table::new();

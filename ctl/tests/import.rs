@@ -854,13 +854,13 @@ fn systemd_defaults_are_carried_without_a_report_of_loss() {
         &dir.path().join("sd2"),
         &[(
             "tight.service",
-            "[Service]\nExecStart=/bin/sleep 1000\nDeviceAllow=/dev/null rw\nStandardInput=tty\n",
+            "[Service]\nExecStart=/bin/sleep 1000\nDeviceAllow=/dev/null rw\nStandardInput=socket\n",
         )],
     );
     let r = import(&files, &dir.path().join("units2"), None, false, false);
     assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
     assert!(line(&r.out, "DeviceAllow=/dev/null rw").contains("NOT CARRIED"));
-    assert!(line(&r.out, "StandardInput=tty").contains("NOT CARRIED"));
+    assert!(line(&r.out, "StandardInput=socket").contains("NOT CARRIED"));
 }
 
 #[test]
@@ -1152,7 +1152,7 @@ fn systemd_oneshot_becomes_a_boot_task() {
 
 #[test]
 fn systemd_exec_keys_and_a_socket_unit_become_exec_env_keys_and_socket() {
-    use units::exec_env::{DirKind, IfMissing, Resource, WorkDir, INFINITY};
+    use units::exec_env::{CredentialSource, DirKind, IfMissing, Resource, WorkDir, INFINITY};
     use units::socket::Listen;
     let fx = fixtures();
     let out = fx.path().join("units");
@@ -1203,7 +1203,17 @@ fn systemd_exec_keys_and_a_socket_unit_become_exec_env_keys_and_socket() {
     assert_eq!(lim(Resource::Cpu), None);
     assert_eq!(
         e.credentials,
-        [("tls_key".to_string(), "/etc/ssl/private/echo.key".into())]
+        [
+            (
+                "tls_key".to_string(),
+                CredentialSource::File("/etc/ssl/private/echo.key".into())
+            ),
+            ("token".to_string(), CredentialSource::Store("token".into())),
+            (
+                "zone".to_string(),
+                CredentialSource::Store("dns.zone".into())
+            ),
+        ]
     );
     let s = u.socket.as_deref().unwrap();
     assert!(s.on_demand);
@@ -1218,7 +1228,10 @@ fn systemd_exec_keys_and_a_socket_unit_become_exec_env_keys_and_socket() {
     );
     let rep = &r.out;
     assert!(line(rep, "LimitCPU=5min").contains("NOT CARRIED"));
-    assert!(line(rep, "LoadCredential=token").contains("NOT CARRIED"));
+    assert!(line(rep, "LoadCredential=token").contains("carried"));
+    assert!(e.runtime_preserve);
+    assert!(line(rep, "RuntimeDirectoryPreserve=yes").contains("carried"));
+    assert!(line(rep, "LoadCredential=bad/id").contains("NOT CARRIED"));
     assert!(line(rep, "ListenDatagram=7008").contains("approx"));
     assert!(line(rep, "Nice=5").contains("carried"));
     assert!(line(rep, "ListenStream=127.0.0.1:7007").contains("carried"));

@@ -118,6 +118,60 @@ fn debian_services() {
     assert!(total.contains("4 units"), "{total}");
 }
 
+/// Early boot units and a getty: `Before=sysinit.target` orders the early ones before the
+/// units systemd starts after it (not before the template, nor each other), `LoadCredential=ID`
+/// is looked up in the credential stores, and getty@'s terminal keys become `[tty]`.
+#[test]
+fn debian_early_units_credentials_and_getty() {
+    use units::exec_env::CredentialSource;
+    let out = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = [
+        "getty@.service",
+        "systemd-sysctl.service",
+        "systemd-tmpfiles-setup.service",
+        "ssh.service",
+        "cron.service",
+    ]
+    .iter()
+    .map(|f| debian().join(f))
+    .collect();
+    let (code, rep, err) = import(files, out.path(), false);
+    assert_eq!(code, 0, "{rep}\n{err}");
+    check_dir(out.path());
+
+    let sysctl = parse(out.path(), "systemd-sysctl").unwrap();
+    assert_eq!(sysctl.links.before, ["ssh", "cron"]);
+    assert!(line(&rep, "Before=sysinit.target").contains("approx"));
+    let tmpfiles = parse(out.path(), "systemd-tmpfiles-setup").unwrap();
+    assert_eq!(tmpfiles.links.before, ["ssh", "cron"]);
+    assert!(tmpfiles.exec_env.credentials.contains(&(
+        "login.motd".into(),
+        CredentialSource::Store("login.motd".into())
+    )));
+    assert!(line(&rep, "LoadCredential=login.motd").contains("carried"));
+
+    let getty = parse(out.path(), "getty@").unwrap();
+    let t = getty.tty.as_deref().unwrap();
+    // Read with the sample instance `instance` in place of %I.
+    assert_eq!(t.path, Path::new("/dev/instance"));
+    let text = std::fs::read_to_string(out.path().join("getty@.unit")).unwrap();
+    assert!(text.contains("[tty]\npath = \"/dev/%I\""), "{text}");
+    assert_eq!(t.output, units::tty::Output::Tty);
+    assert!(t.reset && t.vhangup && !t.force);
+    for key in ["StandardOutput=tty", "TTYPath=", "TTYReset=", "TTYVHangup="] {
+        assert!(line(&rep, key).contains("carried"), "{key}");
+    }
+    assert!(getty.stop.sighup);
+    for key in [
+        "StandardInput=tty",
+        "TTYVTDisallocate=",
+        "UtmpIdentifier=",
+        "SendSIGHUP=",
+    ] {
+        assert!(line(&rep, key).contains("approx"), "{key}");
+    }
+}
+
 #[test]
 fn debian_template_becomes_a_template() {
     let out = tempfile::tempdir().unwrap();

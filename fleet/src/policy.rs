@@ -195,6 +195,9 @@ fn exec_env_as_root(unit: &Unit) -> Vec<&'static str> {
     {
         out.push("[socket] listen (a socket file, or a port below 1024)");
     }
+    if unit.tty.is_some() {
+        out.push("[tty] (a terminal of the host, hung up and taken)");
+    }
     out
 }
 

@@ -28,6 +28,24 @@ pub struct Options {
     /// `--console-logs` (true) / `--no-console-logs` (false): copy unit output to our
     /// standard output. `None`: in a container only.
     pub console_logs: Option<bool>,
+    /// Where `load_credential = { NAME = "" }` looks NAME up, in order: colony-init's own
+    /// `$CREDENTIALS_DIRECTORY` (when something started it with credentials), then
+    /// /etc/credstore, /run/credstore, /usr/lib/credstore; `--credstore DIR` (repeatable)
+    /// replaces the list.
+    pub credstores: Vec<PathBuf>,
+}
+
+/// The credential stores systemd searches, in its order (systemd.exec(5), `LoadCredential=`).
+pub const CREDSTORES: [&str; 3] = ["/etc/credstore", "/run/credstore", "/usr/lib/credstore"];
+
+/// The default credential stores: the credentials colony-init was itself given first.
+fn default_credstores() -> Vec<PathBuf> {
+    let own = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    own.into_iter()
+        .chain(CREDSTORES.iter().map(PathBuf::from))
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +80,8 @@ options:
   --cgroup-name NAME       cgroup created below colony-init's own for its units (colony)
   --no-console-logs        in a container, do not copy unit output to standard output as NAME| LINE
   --console-logs           copy it there outside a container too
+  --credstore DIR          look credentials loaded by name up in DIR (repeatable; replaces the default
+                           $CREDENTIALS_DIRECTORY, /etc/credstore, /run/credstore, /usr/lib/credstore)
   -v, --verbose            debug logging
 ";
 
@@ -88,6 +108,7 @@ impl Options {
             verbose: false,
             run_dir_given,
             console_logs: None,
+            credstores: default_credstores(),
         }
     }
 
@@ -95,6 +116,7 @@ impl Options {
     pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, ConfigError> {
         let mut o = Options::defaults_for(nix::unistd::geteuid().is_root());
         let mut args = args.into_iter();
+        let mut credstores: Option<Vec<PathBuf>> = None;
         while let Some(arg) = args.next() {
             let arg_s = arg.to_string_lossy().into_owned();
             if arg_s == "--" {
@@ -141,6 +163,9 @@ impl Options {
                 "--min-restart-delay" => o.defaults.min_restart_delay = dur(&name, value(&name)?)?,
                 "--max-restart-delay" => o.defaults.max_restart_delay = dur(&name, value(&name)?)?,
                 "-v" | "--verbose" => o.verbose = true,
+                "--credstore" => credstores
+                    .get_or_insert_with(Vec::new)
+                    .push(value(&name)?.into()),
                 "--console-logs" => o.console_logs = Some(true),
                 "--no-console-logs" => o.console_logs = Some(false),
                 "-h" | "--help" => return Err(ConfigError::Info(USAGE.to_string())),
@@ -155,6 +180,9 @@ impl Options {
                 other if !other.starts_with('-') && nix::unistd::getpid().as_raw() == 1 => {}
                 other => return Err(ConfigError::Unknown(other.to_string())),
             }
+        }
+        if let Some(c) = credstores {
+            o.credstores = c;
         }
         Ok(o)
     }
@@ -191,6 +219,14 @@ mod tests {
             Some(false)
         );
         assert_eq!(parse(&["--console-logs"]).unwrap().console_logs, Some(true));
+    }
+
+    #[test]
+    fn credstores_default_to_systemds_and_an_option_replaces_them() {
+        let d = parse(&[]).unwrap().credstores;
+        assert!(d.ends_with(&CREDSTORES.map(PathBuf::from)), "{d:?}");
+        let o = parse(&["--credstore", "/a", "--credstore=/b"]).unwrap();
+        assert_eq!(o.credstores, [PathBuf::from("/a"), PathBuf::from("/b")]);
     }
 
     #[test]

@@ -186,6 +186,43 @@ fn managed_directories_are_owned_by_the_unit_and_the_runtime_one_goes_at_stop() 
     }
 }
 
+/// `runtime_directory_preserve = true`: the runtime directory and what the unit left in it
+/// are still there after the stop.
+#[test]
+fn a_preserved_runtime_directory_stays_at_stop() {
+    if !root() {
+        eprintln!("skipped: needs root for /run");
+        return;
+    }
+    let name = unique_name("colony-keep");
+    let run = Path::new("/run").join(&name);
+    let c = Colony::new();
+    c.write_unit(
+        "keep",
+        &format!(
+            "{}runtime_directory = \"{name}\"\nruntime_directory_preserve = true\n",
+            sh("touch $RUNTIME_DIRECTORY/mine; exec sleep 100000")
+        ),
+    );
+    let c = c.start();
+    c.wait_state("keep", "running");
+    wait_for("the unit's file in its runtime directory", SOON, || {
+        run.join("mine").exists().then_some(())
+    });
+    let o = c.ctl(&["stop", "keep"]);
+    assert!(o.status.success(), "{o:?}");
+    c.wait_state("keep", "stopped");
+    // Another unit's stop is a later event of the same loop: had the directory been removed
+    // at the stop, it would be gone by then.
+    c.write_unit("other", &sh("exec sleep 100000"));
+    c.wait_state("other", "running");
+    let o = c.ctl(&["stop", "other"]);
+    assert!(o.status.success(), "{o:?}");
+    c.wait_state("other", "stopped");
+    assert!(run.join("mine").exists(), "{} removed", run.display());
+    let _ = std::fs::remove_dir_all(&run);
+}
+
 #[test]
 fn credentials_are_private_to_the_unit_and_gone_after_stop() {
     if !root() {

@@ -19,6 +19,9 @@ pub struct ExecEnv {
     pub environment_files: Vec<EnvFile>,
     /// `runtime_directory` & co, in the order given.
     pub directories: Vec<ManagedDir>,
+    /// `runtime_directory_preserve`: the runtime directories stay at stop (systemd's
+    /// `RuntimeDirectoryPreserve=yes`).
+    pub runtime_preserve: bool,
     /// How `directory` (the working directory) is read.
     pub work_dir: WorkDir,
     /// What a missing working directory does.
@@ -31,8 +34,32 @@ pub struct ExecEnv {
     pub io_weight: Option<u32>,
     /// Every rlimit but `nofile` (which is `Unit::nofile` when soft and hard are one value).
     pub limits: Vec<Limit>,
-    /// `load_credential`: NAME and the file it is copied from, sorted by name.
-    pub credentials: Vec<(String, PathBuf)>,
+    /// `load_credential`: NAME and where it is copied from, sorted by name.
+    pub credentials: Vec<(String, CredentialSource)>,
+}
+
+/// Where a credential is read from at each start.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CredentialSource {
+    /// An absolute path: the file must be there (a start fails without it).
+    File(PathBuf),
+    /// A credential name looked up in the credential stores (colony-init's own
+    /// `$CREDENTIALS_DIRECTORY`, then /etc/credstore, /run/credstore, /usr/lib/credstore):
+    /// the first file of that name is loaded; found in none, the credential is left out,
+    /// as systemd does for `LoadCredential=ID`.
+    Store(String),
+}
+
+impl CredentialSource {
+    /// As the unit file writes it: the path, or the name searched for (`""` when it is the
+    /// credential's own).
+    pub fn as_written(&self, name: &str) -> String {
+        match self {
+            CredentialSource::File(p) => p.to_string_lossy().into_owned(),
+            CredentialSource::Store(s) if s == name => String::new(),
+            CredentialSource::Store(s) => s.clone(),
+        }
+    }
 }
 
 impl ExecEnv {

@@ -7,6 +7,7 @@
 //! - [`diag`]: the error type, printed as `FILE:LINE:COL: KEY: message`;
 //! - [`exec_env`]: environment files, managed directories, nice, rlimits, credentials;
 //! - [`socket`]: `[socket]` (listening sockets passed as `LISTEN_FDS`, on-demand starts);
+//! - [`tty`]: `[tty]` (the program on a terminal: its controlling tty, reset, hang-up);
 //! - [`sandbox`]: `[sandbox]` (mount namespace and seccomp keys, systemd's syscall groups);
 //! - [`proto`]: the control-FIFO protocol and the status/timers JSON shapes;
 //! - [`paths`]: the default directories (units, RUN, logs, state) every program agrees on;
@@ -28,6 +29,7 @@ pub mod sandbox;
 pub mod socket;
 pub mod template;
 pub mod template_load;
+pub mod tty;
 pub mod userdb;
 pub mod validate;
 pub mod values;

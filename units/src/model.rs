@@ -71,6 +71,8 @@ pub struct Unit {
     pub exec_env: crate::exec_env::ExecEnv,
     /// `[socket]`; boxed, as most units have none.
     pub socket: Option<Box<crate::socket::Socket>>,
+    /// `[tty]`: the program on a terminal; boxed, as most units have none.
+    pub tty: Option<Box<crate::tty::Tty>>,
     /// `exec_start_pre`, `exec_start_post`, `exec_stop`, `exec_reload`.
     pub hooks: crate::hooks::Hooks,
     /// `wants`, `before`, `conflicts`.
@@ -158,6 +160,9 @@ pub struct Stop {
     pub signal: i32,
     /// `None`: colony-init's `--kill-timeout`.
     pub timeout: Option<Duration>,
+    /// SIGHUP right after the stop signal (systemd's `SendSIGHUP=`): a shell learns its
+    /// terminal is gone.
+    pub sighup: bool,
 }
 
 impl Default for Stop {
@@ -165,6 +170,7 @@ impl Default for Stop {
         Stop {
             signal: libc::SIGTERM,
             timeout: None,
+            sighup: false,
         }
     }
 }

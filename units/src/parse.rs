@@ -26,6 +26,7 @@ mod exec_env;
 mod hooks;
 mod sandbox;
 mod socket;
+mod tty;
 
 /// Keys of the top level of a unit file (sections included).
 pub const TOP_KEYS: &[&str] = &[
@@ -59,6 +60,7 @@ pub const TOP_KEYS: &[&str] = &[
     "environment_file",
     "runtime_directory",
     "runtime_directory_mode",
+    "runtime_directory_preserve",
     "state_directory",
     "state_directory_mode",
     "cache_directory",
@@ -71,6 +73,7 @@ pub const TOP_KEYS: &[&str] = &[
     "limits",
     "load_credential",
     "socket",
+    "tty",
     // hooks (parse/hooks.rs)
     "exec_start_pre",
     "exec_start_post",
@@ -130,7 +133,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
             "max_failures",
         ],
     ),
-    ("stop", &["signal", "timeout"]),
+    ("stop", &["signal", "timeout", "sighup"]),
     (
         "ready",
         &["type", "address", "path", "timeout", "watchdog", "settle"],
@@ -159,6 +162,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("log", &["file", "max_size", "keep", "console"]),
     ("sandbox", crate::sandbox::KEYS),
     ("socket", crate::socket::KEYS),
+    ("tty", crate::tty::KEYS),
 ];
 
 /// Default `[ready] timeout` for the types that wait for something.
@@ -936,6 +940,7 @@ impl<'a> Cx<'a> {
         let log = self.log(&top);
         let sandbox = self.sandbox(&top).map(Box::new);
         let socket = self.socket(&top).map(Box::new);
+        let tty = self.tty(&top).map(Box::new);
         let hooks = self.hooks(&top);
         let links = self.links(&top, name);
         let conditions = self.conditions(&top);
@@ -976,6 +981,7 @@ impl<'a> Cx<'a> {
             sandbox,
             exec_env,
             socket,
+            tty,
             hooks,
             links,
             conditions,
@@ -1199,6 +1205,7 @@ impl<'a> Cx<'a> {
             }
         }
         s.timeout = self.duration(&t, "timeout");
+        s.sighup = self.boolean(&t, "sighup").unwrap_or(false);
         s
     }
 

@@ -30,7 +30,7 @@ fn valid_forms() {
          state_directory = \"s\"\nlogs_directory = \"l\"\nlogs_directory_mode = 0o700\n\
          nice = -5\noom_score_adj = 1000\nio_weight = 50\ndirectory = \"-~\"\n\
          limits = { core = 0, memlock = \"64M\", stack = \"8M:infinity\", nofile = 4096 }\n\
-         load_credential = { key = \"/etc/k\", a = \"/etc/a\" }\n\
+         load_credential = { key = \"/etc/k\", a = \"/etc/a\", s = \"\", t = \"o.id\" }\n\
          [socket]\nlisten = [\"tcp:127.0.0.1:80\", \"unix:/run/a.sock\"]\non_demand = true\nmode = \"0600\"\nbacklog = 16\n",
     )
     .unwrap();
@@ -65,6 +65,9 @@ fn valid_forms() {
         ]
     );
     assert_eq!(e.credentials[0].0, "a");
+    use units::exec_env::CredentialSource as C;
+    assert_eq!(e.credentials[2], ("s".into(), C::Store("s".into())));
+    assert_eq!(e.credentials[3], ("t".into(), C::Store("o.id".into())));
     let s = u.socket.unwrap();
     assert!(s.on_demand);
     assert_eq!((s.mode, s.backlog), (0o600, 16));
@@ -99,7 +102,10 @@ fn invalid_forms() {
             "load_credential = { \"a/b\" = \"/x\" }",
             "not a valid credential name",
         ),
-        ("load_credential = { a = \"rel\" }", "not an absolute path"),
+        (
+            "load_credential = { a = \"rel/x\" }",
+            "neither an absolute path",
+        ),
         ("directory = \"~user\"", "not an absolute path"),
         (
             "[socket]\nlisten = [\"tcp:localhost:80\"]",

@@ -130,6 +130,12 @@ pub struct Draft {
     /// Units it orders itself against (or wants) that the old system would not have found:
     /// such an ordering does nothing there either.
     pub absent: std::collections::BTreeSet<String>,
+    /// systemd orders this unit after its early boot (`sysinit.target`), as it does every
+    /// unit with default dependencies.
+    pub after_early_boot: bool,
+    /// The `Before=` lines on a point of systemd's early boot (`sysinit.target`, ...), as
+    /// (origin, source): carried once every unit of the import is known.
+    pub before_early_boot: Vec<(String, String)>,
 }
 
 impl Draft {
@@ -142,6 +148,8 @@ impl Draft {
             entries: Vec::new(),
             warnings: Vec::new(),
             absent: Default::default(),
+            after_early_boot: false,
+            before_early_boot: Vec::new(),
         }
     }
 

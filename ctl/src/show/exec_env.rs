@@ -1,4 +1,4 @@
-//! `colonyctl show`'s share of the `exec_env` keys and `[socket]`.
+//! `colonyctl show`'s share of the `exec_env` keys, `[socket]` and `[tty]`.
 
 use toml_edit::{value, Array, DocumentMut, InlineTable, Item, Table};
 use units::exec_env::{DirKind, IfMissing, WorkDir, INFINITY};
@@ -41,6 +41,9 @@ pub(super) fn render(doc: &mut DocumentMut, u: &Unit) {
             doc[&format!("{}_mode", kind.key())] = value(format!("{:04o}", first.mode));
         }
     }
+    if e.runtime_preserve {
+        doc["runtime_directory_preserve"] = value(true);
+    }
     for (k, v) in [("nice", e.nice), ("oom_score_adj", e.oom_score_adj)] {
         if let Some(n) = v {
             doc[k] = value(i64::from(n));
@@ -64,7 +67,7 @@ pub(super) fn render(doc: &mut DocumentMut, u: &Unit) {
     if !e.credentials.is_empty() {
         let mut t = InlineTable::new();
         for (k, p) in &e.credentials {
-            t.insert(k, p.to_string_lossy().as_ref().into());
+            t.insert(k, p.as_written(k).into());
         }
         doc["load_credential"] = value(t);
     }
@@ -80,6 +83,18 @@ pub(super) fn render(doc: &mut DocumentMut, u: &Unit) {
         t["backlog"] = value(i64::from(s.backlog));
         doc["socket"] = Item::Table(t);
     }
+    if let Some(y) = &u.tty {
+        let mut t = Table::new();
+        t["path"] = value(y.path.to_string_lossy().as_ref());
+        t["output"] = value(match y.output {
+            units::tty::Output::Tty => "tty",
+            units::tty::Output::Log => "log",
+        });
+        t["force"] = value(y.force);
+        t["reset"] = value(y.reset);
+        t["vhangup"] = value(y.vhangup);
+        doc["tty"] = Item::Table(t);
+    }
 }
 
 #[cfg(test)]
@@ -87,7 +102,7 @@ mod tests {
     #[test]
     fn the_exec_env_keys_read_back_as_the_same_unit() {
         let path = std::path::Path::new("/u/web.unit");
-        let text = "exec = [\"/bin/web\"]\ndirectory = \"-~\"\nenvironment_file = [\"-/etc/default/web\", \"/etc/web.env\"]\nruntime_directory = [\"web\", \"web/x\"]\nruntime_directory_mode = \"0750\"\nlogs_directory = \"web\"\nnice = 3\noom_score_adj = -10\nio_weight = 20\nlimits = { core = 0, stack = \"8M:infinity\" }\nload_credential = { k = \"/etc/k\" }\n[socket]\nlisten = [\"tcp:127.0.0.1:80\", \"unix:/run/web.sock\"]\non_demand = true\n";
+        let text = "exec = [\"/bin/web\"]\ndirectory = \"-~\"\nenvironment_file = [\"-/etc/default/web\", \"/etc/web.env\"]\nruntime_directory = [\"web\", \"web/x\"]\nruntime_directory_mode = \"0750\"\nruntime_directory_preserve = true\nlogs_directory = \"web\"\nnice = 3\noom_score_adj = -10\nio_weight = 20\nlimits = { core = 0, stack = \"8M:infinity\" }\nload_credential = { k = \"/etc/k\" }\n[socket]\nlisten = [\"tcp:127.0.0.1:80\", \"unix:/run/web.sock\"]\non_demand = true\n[tty]\npath = \"/dev/tty3\"\nreset = true\n[stop]\nsighup = true\n";
         let unit = units::parse::parse_unit(path, text).unwrap();
         let shown = super::super::render(&unit, &super::super::Places::default());
         let mut back: toml::Table = shown.parse().unwrap();
@@ -96,6 +111,9 @@ mod tests {
             .unwrap_or_else(|e| panic!("{}\n{shown}", units::diag::render(&e)));
         assert_eq!(again.exec_env, unit.exec_env, "{shown}");
         assert_eq!(again.socket, unit.socket, "{shown}");
+        assert_eq!(again.tty, unit.tty, "{shown}");
+        assert!(unit.tty.is_some());
+        assert!(again.stop.sighup);
         assert_eq!(again.directory, unit.directory);
     }
 }

@@ -108,7 +108,8 @@ impl Engine {
                 let p = unit_dirs::ensure(&base, &d.name, d.mode, uid, gid)
                     .map_err(|err| format!("{}: {err}", kind.key()))?;
                 paths.push(p.to_string_lossy().into_owned());
-                if kind == DirKind::Runtime {
+                // Kept at stop with `runtime_directory_preserve`: not recorded for removal.
+                if kind == DirKind::Runtime && !e.runtime_preserve {
                     made_runtime.push(p);
                 }
             }
@@ -177,7 +178,7 @@ impl Engine {
             return Ok(());
         }
         let base = self.opts.run_dir.join("credentials");
-        let loaded = credentials::load(&base, name, creds, uid, gid)?;
+        let loaded = credentials::load(&base, name, creds, &self.opts.credstores, uid, gid)?;
         if let Some(w) = loaded.warning() {
             warnings.push(w);
         }

@@ -122,6 +122,19 @@ impl Engine {
         } else {
             self.listen_fds(name, def)?
         };
+        // [tty]: the main process's too; opened (hung up, reset) afresh at each start and
+        // held until the spawn returns.
+        let tty = match &def.tty {
+            Some(t) if !is_hook => Some((crate::kernel::tty::open(t)?, t)),
+            _ => None,
+        };
+        if let Some((fd, t)) = &tty {
+            prep.extras.tty = Some(crate::kernel::exec_setup::TtyChild {
+                fd: std::os::fd::AsRawFd::as_raw_fd(fd),
+                output: t.output == units::tty::Output::Tty,
+                force: t.force,
+            });
+        }
 
         // Everything the child needs is prepared here, before the fork; spawn resolves a
         // bare exec[0] in the unit's PATH.
@@ -325,6 +338,7 @@ impl Engine {
         }
         let spawned = spawn::spawn_nowait(&req, &pid_vars).map_err(|e| e.to_string());
         drop(fds);
+        drop(tty);
         spawned
     }
 

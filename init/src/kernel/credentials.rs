@@ -1,7 +1,8 @@
 //! `load_credential`: each file copied at start into a private directory of the unit
 //! (`$CREDENTIALS_DIRECTORY`), 0400 files in a 0500 directory owned by the unit's user, on
 //! a ramfs of its own (never swapped out; as root), else a tmpfs, else a plain directory
-//! (both said as a warning). Removed (unmounted) at stop.
+//! (both said as a warning). Removed (unmounted) at stop. A credential given by name is
+//! looked up in the credential stores (`Options::credstores`), first found first served.
 
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -15,6 +16,7 @@ use nix::unistd::{fchown, Gid, Uid};
 
 use crate::kernel::safe_path::Dir;
 use crate::kernel::unit_dirs;
+use units::exec_env::CredentialSource;
 
 /// What the credentials directory sits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,11 +60,13 @@ impl Loaded {
     }
 }
 
-/// Copy `creds` into `base/unit`, owned by `uid`/`gid`.
+/// Copy `creds` into `base/unit`, owned by `uid`/`gid`; a credential by name is read from
+/// the first of `stores` that has it.
 pub fn load(
     base: &Path,
     unit: &str,
-    creds: &[(String, PathBuf)],
+    creds: &[(String, CredentialSource)],
+    stores: &[PathBuf],
     uid: Option<u32>,
     gid: Option<u32>,
 ) -> Result<Loaded, String> {
@@ -90,7 +94,7 @@ pub fn load(
         Backing::Plain
     };
     let loaded = Loaded { dir, backing };
-    match fill(&parent, unit, creds, uid, gid) {
+    match fill(&parent, unit, creds, stores, uid, gid) {
         Ok(()) => Ok(loaded),
         Err(e) => {
             let _ = loaded.remove();
@@ -99,18 +103,40 @@ pub fn load(
     }
 }
 
+/// The contents of one credential: `None` for one by name that no store has.
+fn read(name: &str, src: &CredentialSource, stores: &[PathBuf]) -> Result<Option<Vec<u8>>, String> {
+    let max = units::exec_env::MAX_CREDENTIAL_BYTES;
+    match src {
+        CredentialSource::File(p) => unit_dirs::read_bounded(p, max)?
+            .map(Some)
+            .ok_or_else(|| format!("credential {name}: {} does not exist", p.display())),
+        CredentialSource::Store(id) => {
+            for dir in stores {
+                if let Some(data) = unit_dirs::read_bounded(&dir.join(id), max)
+                    .map_err(|e| format!("credential {name}: {e}"))?
+                {
+                    return Ok(Some(data));
+                }
+            }
+            Ok(None)
+        }
+    }
+}
+
 fn fill(
     parent: &Dir,
     unit: &str,
-    creds: &[(String, PathBuf)],
+    creds: &[(String, CredentialSource)],
+    stores: &[PathBuf],
     uid: Option<u32>,
     gid: Option<u32>,
 ) -> Result<(), String> {
     let d = Dir::open(&parent.path().join(unit), None).map_err(|e| e.to_string())?;
     let (uid, gid) = (uid.map(Uid::from_raw), gid.map(Gid::from_raw));
     for (name, src) in creds {
-        let data = unit_dirs::read_bounded(src, units::exec_env::MAX_CREDENTIAL_BYTES)?
-            .ok_or_else(|| format!("credential {name}: {} does not exist", src.display()))?;
+        let Some(data) = read(name, src, stores)? else {
+            continue;
+        };
         let (mut f, _) = d
             .open_file(
                 std::ffi::OsStr::from_bytes(name.as_bytes()),

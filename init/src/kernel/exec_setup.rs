@@ -25,6 +25,19 @@ pub struct Extras {
     pub cwd_missing_ok: bool,
     /// The listening sockets, in `LISTEN_FDNAMES` order (colony-init's fds; placed at 3..).
     pub listen: Vec<RawFd>,
+    /// `[tty]`: the terminal opened by `kernel::tty::open` (colony-init's fd, kept open by
+    /// the caller until the spawn returns).
+    pub tty: Option<TtyChild>,
+}
+
+/// What the child does with the unit's terminal.
+#[derive(Debug, Clone, Copy)]
+pub struct TtyChild {
+    pub fd: RawFd,
+    /// stdout and stderr on the terminal too.
+    pub output: bool,
+    /// `TIOCSCTTY` with 1: taken from another session that has it.
+    pub force: bool,
 }
 
 /// A child setup step that failed (spawn/child.rs turns it into its `Step`).
@@ -65,6 +78,7 @@ impl Extras {
             limits,
             cwd_missing_ok: e.work_dir_missing == units::exec_env::IfMissing::Ignore,
             listen: Vec::new(),
+            tty: None,
         }
     }
 }

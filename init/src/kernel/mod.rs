@@ -20,5 +20,6 @@ pub mod sandbox;
 pub mod sockets;
 pub mod spawn;
 pub mod strays;
+pub mod tty;
 pub mod unit_dirs;
 pub mod unmount;

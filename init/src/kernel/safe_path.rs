@@ -77,6 +77,9 @@ pub enum Allow {
     /// A regular file, or a character device owned by root or colony-init's own user (a log
     /// file may be `/dev/console` or `/dev/null`).
     RegularOrRootDevice,
+    /// A character device of any owner (a terminal: login gives it to the user; `[tty]`
+    /// checks it is one).
+    Terminal,
 }
 
 /// A directory reached without links through safe transitions, held open (`O_PATH`).
@@ -195,6 +198,8 @@ impl Dir {
                     nlink: st.st_nlink,
                 });
             }
+        } else if kind == SFlag::S_IFCHR && allow == Allow::Terminal {
+            // Any owner: the directory it is in was reached safely, and it is only opened.
         } else if kind == SFlag::S_IFCHR && allow == Allow::RegularOrRootDevice {
             // colony-init's own terminal is fine too (a non-root colony, a container's
             // console owned by its user).

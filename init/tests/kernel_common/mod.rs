@@ -41,6 +41,7 @@ pub fn unit(name: &str, exec: &[&str]) -> Unit {
         sandbox: None,
         exec_env: Default::default(),
         socket: None,
+        tty: None,
         hooks: Default::default(),
         links: Default::default(),
         conditions: Vec::new(),

@@ -56,6 +56,9 @@ impl Cx<'_> {
                 }
             }
         }
+        e.runtime_preserve = self
+            .boolean(top, "runtime_directory_preserve")
+            .unwrap_or(false);
         e.nice = self.integer(top, "nice", -20..=19).map(|n| n as i32);
         e.oom_score_adj = self
             .integer(top, "oom_score_adj", -1000..=1000)
@@ -227,8 +230,9 @@ impl Cx<'_> {
         nofile
     }
 
-    /// `load_credential = { NAME = "/PATH" }`, sorted by name.
-    fn credentials(&mut self, top: &Tbl<'_, '_>) -> Vec<(String, PathBuf)> {
+    /// `load_credential = { NAME = "/PATH" }` (or `""`, or `"OTHER"`: looked up by name in
+    /// the credential stores), sorted by name.
+    fn credentials(&mut self, top: &Tbl<'_, '_>) -> Vec<(String, ee::CredentialSource)> {
         let Some(v) = top.get("load_credential") else {
             return Vec::new();
         };
@@ -254,14 +258,23 @@ impl Cx<'_> {
             }
             match val.get_ref() {
                 DeValue::String(s) if s.starts_with('/') && !s.contains('\0') => {
-                    out.push((name.to_string(), PathBuf::from(&**s)));
+                    out.push((
+                        name.to_string(),
+                        ee::CredentialSource::File(PathBuf::from(&**s)),
+                    ));
+                }
+                DeValue::String(s) if s.is_empty() => {
+                    out.push((name.to_string(), ee::CredentialSource::Store(name.into())));
+                }
+                DeValue::String(s) if ee::valid_credential_name(s) => {
+                    out.push((name.to_string(), ee::CredentialSource::Store(s.to_string())));
                 }
                 DeValue::String(s) => self.err(
                     val.span(),
                     &key,
-                    format!("`{s}` is not an absolute path to the file to load"),
+                    format!("`{s}` is neither an absolute path to the file to load nor a credential name to look up in the credential stores (\"\" for `{name}` itself)"),
                 ),
-                _ => self.type_err(&key, val, "an absolute path"),
+                _ => self.type_err(&key, val, "an absolute path, or a credential name"),
             }
         }
         if out.len() > ee::MAX_CREDENTIALS {

@@ -131,10 +131,8 @@ fn directories(sd: &mut Sd) {
                 i,
                 "colony keeps the runtime directory across automatic restarts too",
             ),
-            _ => sd.drop_it(
-                i,
-                "colony removes the runtime directory at stop: use state_directory for what must stay",
-            ),
+            "yes" | "true" => sd.carry(i, "runtime_directory_preserve", V::Bool(true)),
+            _ => sd.drop_it(i, "not yes, no or restart"),
         }
     }
 }
@@ -212,24 +210,26 @@ fn limits(sd: &mut Sd) {
     }
 }
 
-/// `LoadCredential=ID:PATH` (a PATH that is not absolute names a credential of systemd's
-/// own store, which colony has not).
+/// `LoadCredential=ID:PATH`; `ID` alone (or a PATH that is a credential name) is looked up
+/// in the credential stores, as colony-init does for `load_credential = { ID = "" }`.
 fn credentials(sd: &mut Sd) {
     for i in sd.list("Service", "LoadCredential") {
         let v = sd.expand(i);
-        match v.split_once(':') {
-            Some((id, path)) if ee::valid_credential_name(id) && path.starts_with('/') => {
-                sd.d.table_set("load_credential", id, V::s(path));
-                sd.mark(
-                    i,
-                    Some(format!("load_credential.{id} = {}", V::s(path))),
-                    Fate::Carried,
-                );
-            }
-            _ => sd.drop_it(
+        let (id, from) = v.split_once(':').unwrap_or((v.as_str(), ""));
+        let from = if from == id { "" } else { from };
+        let usable = from.starts_with('/') || from.is_empty() || ee::valid_credential_name(from);
+        if ee::valid_credential_name(id) && usable {
+            sd.d.table_set("load_credential", id, V::s(from));
+            sd.mark(
                 i,
-                "colony loads a credential from an absolute path only (ID:/PATH)",
-            ),
+                Some(format!("load_credential.{id} = {}", V::s(from))),
+                Fate::Carried,
+            );
+        } else {
+            sd.drop_it(
+                i,
+                "neither ID:/PATH nor a credential name to look up (ID, or ID:NAME)",
+            );
         }
     }
 }

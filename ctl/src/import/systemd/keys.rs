@@ -241,6 +241,10 @@ pub(super) fn dependencies(sd: &mut Sd) {
             // exactly which were carried.
             for n in v.split_whitespace() {
                 let src = format!("{key}={n}");
+                if key == "Before" && targets::REACHED.contains(&n) {
+                    sd.d.before_early_boot.push((origin.clone(), src));
+                    continue;
+                }
                 if n.ends_with(".target") {
                     match targets::meaning(key, n) {
                         Meaning::Same(why) => sd.d.same(&origin, &src, why),
@@ -303,6 +307,10 @@ pub(super) fn logging(sd: &mut Sd) {
     let mut file: Option<String> = None;
     for key in ["StandardOutput", "StandardError"] {
         if let Some(i) = sd.last("Service", key) {
+            // Already carried as `[tty] output`.
+            if sd.done[i] {
+                continue;
+            }
             let v = sd.expand(i);
             let target = ["file:", "append:", "truncate:"]
                 .iter()

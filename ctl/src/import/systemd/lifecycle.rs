@@ -200,6 +200,25 @@ pub(super) fn lifecycle(sd: &mut Sd) -> Result<(), String> {
             _ => {}
         }
     }
+    // SendSIGHUP=: SIGHUP after the stop signal, to what the stop signal reached: under
+    // colony (and KillMode=mixed) the main process; under KillMode=control-group, all.
+    if let Some(i) = sd.last("Service", "SendSIGHUP") {
+        let mixed = sd
+            .indices("Service", "KillMode")
+            .last()
+            .is_some_and(|&k| sd.items[k].value.trim() == "mixed");
+        match systemd_bool(&sd.items[i].value) {
+            Some(true) if mixed => sd.carry(i, "stop.sighup", V::Bool(true)),
+            Some(true) => sd.approx(
+                i,
+                "stop.sighup",
+                V::Bool(true),
+                "SIGHUP right after the stop signal, to the main process as the stop signal goes under colony; systemd sends both to every process of the unit (KillMode=control-group)",
+            ),
+            Some(false) => sd.same(i, "off: systemd's default, and colony's behaviour"),
+            None => sd.drop_it(i, "not a boolean"),
+        }
+    }
     let stop_i = sd.last("Service", "TimeoutStopSec");
     let both_i = sd.last("Service", "TimeoutSec");
     let start_i = sd.last("Service", "TimeoutStartSec");

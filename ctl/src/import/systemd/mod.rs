@@ -10,6 +10,7 @@ use keys::{capabilities, dependencies, logging, resources};
 use reasons::{default_reason, drop_reason, same_reason};
 use source::{load, split_name, Item, Sd};
 
+mod early;
 mod exec;
 mod exec_env;
 mod hooks;
@@ -23,6 +24,7 @@ mod source;
 mod start_limit;
 mod targets;
 mod timer;
+mod tty;
 
 /// Import a set of systemd files: each `.timer` is merged with the service it activates
 /// (which is then not imported on its own); every other `.service` becomes a unit.
@@ -165,6 +167,7 @@ pub fn import(paths: &[PathBuf]) -> Result<(Vec<Draft>, Vec<Entry>), String> {
             Err(e) => general.push(unimportable(p, e)),
         }
     }
+    early::order_early(&mut out);
     Ok((out, general))
 }
 
@@ -326,6 +329,14 @@ fn service(
             }
         }
     }
+    // systemd gives a unit default dependencies (after sysinit.target, among others)
+    // unless it says DefaultDependencies=no; the key itself is reported with the rest.
+    sd.d.after_early_boot = sd
+        .items
+        .iter()
+        .rev()
+        .find(|it| it.section == "Unit" && it.key == "DefaultDependencies")
+        .is_none_or(|it| systemd_bool(&it.value) != Some(false));
     translate(&mut sd)?;
     enabled(&mut sd, timer_name.as_deref().unwrap_or(full));
     // Nothing dropped silently: every assignment not handled above gets its fate here.
@@ -392,6 +403,7 @@ fn translate(sd: &mut Sd) -> Result<(), String> {
     keys::mounts_for(sd);
     hooks::hooks(sd);
     hooks::conditions(sd);
+    tty::tty(sd);
     logging(sd);
     if sd.is_timer_job {
         timer::timer(sd)?;

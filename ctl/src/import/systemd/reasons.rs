@@ -40,7 +40,7 @@ pub(super) fn same_reason(section: &str, key: &str) -> Option<&'static str> {
 }
 
 /// Switches whose "off" is both systemd's default and what colony does (colony has no
-/// sandboxing, no TTY handling, no isolate, ...): writing them off carries them trivially.
+/// sandboxing unless asked, no terminal unless asked, no isolate, ...): writing them off carries them trivially.
 const OFF_BY_DEFAULT: &[(&str, &str)] = &[
     ("Service", "PrivateTmp"),
     ("Service", "PrivateDevices"),
@@ -173,8 +173,8 @@ pub(super) fn drop_reason(section: &str, key: &str) -> String {
         ("Service", "SendSIGKILL" | "SendSIGHUP" | "FinalKillSignal" | "KillMode" | "RestartKillSignal" | "TimeoutAbortSec") => {
             "colony always stops the whole unit: the stop signal, then SIGKILL to everything left after stop.timeout".into()
         }
-        ("Service", "StandardInput" | "TTYPath" | "TTYReset" | "TTYVHangup") => {
-            "colony starts every program with stdin on /dev/null".into()
+        ("Service", "StandardInput" | "TTYPath" | "TTYReset" | "TTYVHangup" | "TTYVTDisallocate" | "UtmpIdentifier" | "UtmpMode") => {
+            "colony starts a program with stdin on /dev/null, or on a terminal with [tty] (StandardInput=tty, tty-force or tty-fail, with TTYPath= a terminal below /dev)".into()
         }
         ("Service", "Slice") => "each colony unit has its own cgroup below colony's".into(),
         ("Install", "Alias" | "Also" | "DefaultInstance") => "colony has no aliases or install-time links".into(),

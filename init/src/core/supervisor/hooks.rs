@@ -150,10 +150,7 @@ impl Supervisor {
                     let signal = self.units[i]
                         .active_def()
                         .map_or(libc::SIGTERM, |d| d.stop.signal);
-                    fx.push(Effect::Signal {
-                        unit: self.units[i].name.clone(),
-                        signal,
-                    });
+                    self.stop_signal(i, signal, fx);
                 }
                 // The main process ended during `exec_stop`: what is left goes now.
                 Phase::Leftovers => fx.push(Effect::KillAll {

@@ -206,12 +206,26 @@ impl Supervisor {
         if stop_hooks && self.units[i].hook.is_none() {
             self.run_hook(i, HookKind::Stop, 0, now, fx);
         } else {
-            fx.push(Effect::Signal {
-                unit: self.units[i].name.clone(),
-                signal,
-            });
+            self.stop_signal(i, signal, fx);
         }
         self.arm(i, DeadlineKind::StopTimeout, later(now.mono, timeout), fx);
+    }
+
+    /// The stop signal to the main process, and SIGHUP right after it with `[stop] sighup`.
+    pub(super) fn stop_signal(&self, i: usize, signal: i32, fx: &mut Vec<Effect>) {
+        let unit = self.units[i].name.clone();
+        let hup =
+            signal != libc::SIGHUP && self.units[i].active_def().is_some_and(|d| d.stop.sighup);
+        fx.push(Effect::Signal {
+            unit: unit.clone(),
+            signal,
+        });
+        if hup {
+            fx.push(Effect::Signal {
+                unit,
+                signal: libc::SIGHUP,
+            });
+        }
     }
 
     pub(super) fn finish_stop(&mut self, i: usize, now: Now, fx: &mut Vec<Effect>) {

@@ -67,6 +67,7 @@ pub(crate) fn unit(name: &str) -> Unit {
         sandbox: None,
         exec_env: Default::default(),
         socket: None,
+        tty: None,
         hooks: Default::default(),
         links: Default::default(),
         conditions: Vec::new(),

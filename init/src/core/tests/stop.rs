@@ -429,3 +429,30 @@ fn shutdown_waits_for_strays() {
     let fx = f.send(strays("a", &[]));
     assert!(has(&fx, &Effect::Exit { code: 0 }));
 }
+
+#[test]
+fn sighup_follows_the_stop_signal_when_asked() {
+    let signals = |fx: &[Effect]| -> Vec<i32> {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::Signal { signal, .. } => Some(*signal),
+                _ => None,
+            })
+            .collect()
+    };
+    for (sighup, signal, want) in [
+        (true, libc::SIGTERM, vec![libc::SIGTERM, libc::SIGHUP]),
+        (false, libc::SIGTERM, vec![libc::SIGTERM]),
+        (true, libc::SIGHUP, vec![libc::SIGHUP]),
+    ] {
+        let mut f = Fake::new();
+        f.obey = false;
+        f.auto_empty = false;
+        f.load(vec![unit("a").with(|u| {
+            u.stop.sighup = sighup;
+            u.stop.signal = signal;
+        })]);
+        let fx = f.cmd(Command::Stop("a".into()));
+        assert_eq!(signals(&fx), want, "sighup = {sighup}, signal {signal}");
+    }
+}

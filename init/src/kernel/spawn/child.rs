@@ -174,12 +174,26 @@ pub(super) unsafe fn child(plan: &ChildPlan) -> ! {
     } else {
         -1
     };
-    install(plan, devnull, 0);
+    // [tty]: the terminal at 0 (and 1, 2), made the new session's controlling terminal.
+    let tty = plan.extras.and_then(|x| x.tty);
+    let term = if plan.tty >= 0 { lift(plan.tty) } else { -1 };
+    install(plan, if term >= 0 { term } else { devnull }, 0);
+    let (out, err) = match tty {
+        Some(t) if term >= 0 && t.output => (term, term),
+        _ => (out, err),
+    };
     if out >= 0 {
         install(plan, out, 1);
     }
     if err >= 0 {
         install(plan, err, 2);
+    }
+    if let Some(t) = tty.filter(|_| term >= 0) {
+        check(
+            plan,
+            Step::Tty,
+            libc::ioctl(0, libc::TIOCSCTTY, libc::c_int::from(t.force)) as libc::c_long,
+        );
     }
     // [socket]: the listening fds at 3.. (the report pipe moves above them if in the way).
     let moved;

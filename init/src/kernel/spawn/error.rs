@@ -30,6 +30,7 @@ pub enum Step {
     OomScore,
     Rlimits,
     ListenFds,
+    Tty,
 }
 
 impl Step {
@@ -38,7 +39,7 @@ impl Step {
         [
             Resolve, Signals, Session, Cgroup, Stdio, Groups, Gid, Bounding, KeepCaps, Uid, Capset,
             Ambient, NoNewPrivs, Chdir, Exec, Limits, Sandbox, Seccomp, Nice, OomScore, Rlimits,
-            ListenFds,
+            ListenFds, Tty,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -71,6 +72,7 @@ impl fmt::Display for Step {
             Step::OomScore => "write /proc/self/oom_score_adj",
             Step::Rlimits => "set the resource limits (limits)",
             Step::ListenFds => "place the [socket] fds at 3..",
+            Step::Tty => "make the [tty] terminal the controlling terminal (another session has it? force = true takes it)",
         })
     }
 }

@@ -141,6 +141,8 @@ struct ChildPlan<'a> {
     listen: &'a [RawFd],
     /// The pidfd whose namespaces the sandbox joins, as the child sees it (a slot), or -1.
     sandbox_join: RawFd,
+    /// `[tty]`'s terminal (a slot when cloned with CLONE_FILES), or -1.
+    tty: RawFd,
 }
 
 /// Starts the program of `req`. On `Err(Exec{..})` the child has already been reaped.
@@ -273,6 +275,7 @@ fn start_impl(
         extras: req.extras,
         listen: req.extras.map_or(&[], |x| &x.listen),
         sandbox_join: req.sandbox.and_then(|s| s.join_fd()).unwrap_or(-1),
+        tty: req.extras.and_then(|x| x.tty).map_or(-1, |t| t.fd),
     };
 
     // The child's fds go into low slots and it leaves colony-init's fd table at once
@@ -382,6 +385,7 @@ fn in_slots<'p>(
     let stdout = optional(plan.stdout)?;
     let stderr = optional(plan.stderr)?;
     let sandbox_join = optional(plan.sandbox_join)?;
+    let tty = optional(plan.tty)?;
     let errpipe = l.place(plan.errpipe)?;
     for &fd in plan.procs {
         procs.push(l.place(fd)?);
@@ -395,6 +399,7 @@ fn in_slots<'p>(
         stderr,
         errpipe,
         sandbox_join,
+        tty,
         procs,
         listen,
         unshare_below: l.low(),
