@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 use units::sandbox::{ProtectHome, ProtectSystem, Sandbox, SandboxPath};
 
 mod apply;
+mod table;
+
+use table::Mount;
+pub use table::Table;
 
 /// One step of the child's plan.
 enum Op {
@@ -91,62 +95,6 @@ pub enum PlanError {
 enum Rule {
     ReadOnly,
     Writable,
-}
-
-/// A mount of the current table: where, and its per-mount flags.
-struct Mount {
-    at: PathBuf,
-    read_only: bool,
-    flags: libc::c_ulong,
-}
-
-fn unescape(s: &str) -> String {
-    // mountinfo writes space, tab, newline and backslash as \ooo.
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn mount_table() -> Result<Vec<Mount>, PlanError> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(PlanError::MountInfo)?;
-    Ok(text
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split(' ');
-            let at = f.nth(4)?;
-            let opts = f.next()?;
-            let mut flags = 0;
-            let mut read_only = false;
-            for o in opts.split(',') {
-                match o {
-                    "ro" => read_only = true,
-                    "nosuid" => flags |= libc::MS_NOSUID,
-                    "nodev" => flags |= libc::MS_NODEV,
-                    "noexec" => flags |= libc::MS_NOEXEC,
-                    "noatime" => flags |= libc::MS_NOATIME,
-                    "nodiratime" => flags |= libc::MS_NODIRATIME,
-                    "relatime" => flags |= libc::MS_RELATIME,
-                    _ => {}
-                }
-            }
-            Some(Mount {
-                at: PathBuf::from(unescape(at)),
-                read_only,
-                flags,
-            })
-        })
-        .collect())
 }
 
 fn cs(p: &Path) -> Result<CString, PlanError> {
@@ -271,7 +219,7 @@ fn inaccessible_file(run_dir: &Path) -> Result<CString, PlanError> {
 
 /// The plan for `sb`, against the mount table as it is now. `run_dir`: colony-init's own
 /// directory, for the file that hides inaccessible files.
-pub fn plan(sb: &Sandbox, run_dir: &Path) -> Result<MountPlan, PlanError> {
+pub fn plan(sb: &Sandbox, run_dir: &Path, table: &mut Table) -> Result<MountPlan, PlanError> {
     let mut out = MountPlan {
         mounts: sb.wants_mounts(),
         network: sb.private_network,
@@ -281,7 +229,7 @@ pub fn plan(sb: &Sandbox, run_dir: &Path) -> Result<MountPlan, PlanError> {
     if !out.mounts {
         return Ok(out);
     }
-    let mut table = mount_table()?;
+    let mut table: Vec<Mount> = table.current()?.to_vec();
     // A procfs of its own goes first: the steps below that reach into /proc (hidden files,
     // /proc/sys read-only) then act on it, and the host's mounts below /proc are covered.
     if let Some(hidepid) = sb.protect_proc.hidepid() {
@@ -596,12 +544,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unescapes_mountinfo() {
-        assert_eq!(unescape("/mnt/a\\040b"), "/mnt/a b");
-        assert_eq!(unescape("/plain"), "/plain");
-    }
-
-    #[test]
     fn strict_plans_root_read_only_and_keeps_api_fs() {
         let sb = Sandbox {
             protect_system: ProtectSystem::Strict,
@@ -611,7 +553,7 @@ mod tests {
             }],
             ..Sandbox::default()
         };
-        let p = plan(&sb, Path::new("/nonexistent")).unwrap();
+        let p = plan(&sb, Path::new("/nonexistent"), &mut Table::default()).unwrap();
         let ro: Vec<String> = p
             .ops
             .iter()
@@ -636,7 +578,7 @@ mod tests {
             ..Sandbox::default()
         };
         let run = tempfile::tempdir().unwrap();
-        let p = plan(&sb, run.path()).unwrap();
+        let p = plan(&sb, run.path(), &mut Table::default()).unwrap();
         let ro: Vec<(String, bool)> = p
             .ops
             .iter()
@@ -691,8 +633,8 @@ mod tests {
             }],
             ..Sandbox::default()
         };
-        assert!(plan(&sb, Path::new("/nonexistent")).is_err());
+        assert!(plan(&sb, Path::new("/nonexistent"), &mut Table::default()).is_err());
         sb.read_only_paths[0].optional = true;
-        assert!(plan(&sb, Path::new("/nonexistent")).is_ok());
+        assert!(plan(&sb, Path::new("/nonexistent"), &mut Table::default()).is_ok());
     }
 }
