@@ -3,7 +3,7 @@
 //! preparation included: the mount plan reads the mount table at every start, the seccomp
 //! programs come from the per-unit cache), p50 and p90 printed, and the same without one
 //! part at a time (the network namespace, the syscall list, every filter) to show where it
-//! goes. Root only.
+//! goes. The variants take turns start by start. Root only.
 //!
 //! `cargo bench -p colony-init --bench sandbox` (BENCH_N starts each, default 300).
 
@@ -42,24 +42,49 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p) as usize]
 }
 
-/// Start-to-exec times (ms) and, apart, the parent's preparation alone.
-fn run(text: &str, n: usize, run_dir: &Path) -> (Vec<f64>, Vec<f64>) {
-    let unit = units::parse::parse_unit(Path::new("/bench/b.unit"), text).expect("unit");
-    let creds = Creds::for_unit(&unit).expect("creds");
-    let argv = [CString::new("/bin/true").unwrap()];
-    let envp = [CString::new("PATH=/usr/bin:/bin").unwrap()];
-    let mut cache = Cache::default();
-    let mut out = Vec::with_capacity(n);
-    let mut prep = Vec::with_capacity(n);
-    for _ in 0..n {
+/// One variant: its unit and what its starts took (ms), the parent's preparation apart.
+struct Variant {
+    name: &'static str,
+    unit: units::model::Unit,
+    creds: Creds,
+    cache: Cache,
+    starts: Vec<f64>,
+    prep: Vec<f64>,
+}
+
+impl Variant {
+    fn new(name: &'static str, text: &str) -> Variant {
+        let unit = units::parse::parse_unit(Path::new("/bench/b.unit"), text).expect("unit");
+        let creds = Creds::for_unit(&unit).expect("creds");
+        Variant {
+            name,
+            unit,
+            creds,
+            cache: Cache::default(),
+            starts: Vec::new(),
+            prep: Vec::new(),
+        }
+    }
+
+    /// One start to exec, then waits for the exit.
+    fn start(&mut self, run_dir: &Path) {
+        let argv = [CString::new("/bin/true").unwrap()];
+        let envp = [CString::new("PATH=/usr/bin:/bin").unwrap()];
         let t = Instant::now();
-        let sb = prepare(&mut cache, &unit, &creds, run_dir, Join::Fresh).expect("prepare");
-        prep.push(t.elapsed().as_secs_f64() * 1e3);
+        let sb = prepare(
+            &mut self.cache,
+            &self.unit,
+            &self.creds,
+            run_dir,
+            Join::Fresh,
+        )
+        .expect("prepare");
+        self.prep.push(t.elapsed().as_secs_f64() * 1e3);
         let req = SpawnRequest {
             argv: &argv,
             envp: &envp,
             cwd: None,
-            creds: &creds,
+            creds: &self.creds,
             stdout: None,
             stderr: None,
             placement: Placement::None,
@@ -68,10 +93,9 @@ fn run(text: &str, n: usize, run_dir: &Path) -> (Vec<f64>, Vec<f64>) {
             extras: None,
         };
         let child = spawn::spawn(&req).expect("spawn");
-        out.push(t.elapsed().as_secs_f64() * 1e3);
+        self.starts.push(t.elapsed().as_secs_f64() * 1e3);
         spawn::wait(std::os::fd::AsFd::as_fd(&child.pidfd)).expect("wait");
     }
-    (out, prep)
 }
 
 fn main() {
@@ -84,44 +108,43 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut plain, _) = run("exec = [\"/bin/true\"]\n", n, dir.path());
-    let (mut full, mut prep) = run(FULL, n, dir.path());
-    // Where it goes: the same without one part at a time.
-    let parts = [
-        ("no netns", FULL.replace("private_network = true\n", "")),
-        (
+    // Where it goes: the same without one part at a time. The variants take turns, one
+    // start each, so the machine's load (shared, changing) weighs on all of them alike.
+    let mut variants = [
+        Variant::new("no sandbox", "exec = [\"/bin/true\"]\n"),
+        Variant::new("full sandbox", FULL),
+        Variant::new("no netns", &FULL.replace("private_network = true\n", "")),
+        Variant::new(
             "no syscall list",
-            FULL.replace(
+            &FULL.replace(
                 "system_call_filter = [\"@system-service\", \"~@privileged\"]\n",
                 "",
             ),
         ),
-        ("mounts only", {
+        Variant::new("mounts only", &{
             let cut = FULL.find("system_call_filter").unwrap_or(FULL.len());
             FULL[..cut].replace("private_network = true\n", "")
         }),
     ];
-    let (p50, f50) = (percentile(&mut plain, 0.5), percentile(&mut full, 0.5));
-    println!("start to exec, {n} starts each (ms)");
-    println!(
-        "  no sandbox       p50 {p50:.3}  p90 {:.3}",
-        percentile(&mut plain, 0.9)
-    );
-    println!(
-        "  full sandbox     p50 {f50:.3}  p90 {:.3}",
-        percentile(&mut full, 0.9)
-    );
-    for (name, text) in parts {
-        let (mut t, _) = run(&text, n, dir.path());
+    for _ in 0..n {
+        for v in variants.iter_mut() {
+            v.start(dir.path());
+        }
+    }
+    println!("start to exec, {n} starts each, taking turns (ms)");
+    for v in variants.iter_mut() {
         println!(
-            "  {name:<16} p50 {:.3}  p90 {:.3}",
-            percentile(&mut t, 0.5),
-            percentile(&mut t, 0.9)
+            "  {:<16} p50 {:.3}  p90 {:.3}",
+            v.name,
+            percentile(&mut v.starts, 0.5),
+            percentile(&mut v.starts, 0.9)
         );
     }
+    let p50 = percentile(&mut variants[0].starts, 0.5);
+    let f50 = percentile(&mut variants[1].starts, 0.5);
     println!(
         "  of which the parent's preparation p50 {:.3}",
-        percentile(&mut prep, 0.5)
+        percentile(&mut variants[1].prep, 0.5)
     );
     println!(
         "  sandbox cost     p50 +{:.3} ms (target: under 2 ms)",

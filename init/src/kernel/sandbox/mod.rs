@@ -69,6 +69,8 @@ pub enum SandboxError {
 #[derive(Default)]
 pub struct Cache {
     filters: HashMap<String, (Sandbox, Arc<seccomp::Filters>)>,
+    /// The mount table, read again only when it changed.
+    mounts: mounts::Table,
 }
 
 impl Cache {
@@ -139,7 +141,7 @@ fn prepare_on(
         }
     };
     let (mounts, join) = match join {
-        Join::Fresh => (mounts::plan(sb, run_dir)?, None),
+        Join::Fresh => (mounts::plan(sb, run_dir, &mut cache.mounts)?, None),
         Join::Main(pidfd) => {
             let mut ns = 0;
             if sb.wants_mounts() {

@@ -286,7 +286,11 @@ pub fn build(sb: &Sandbox) -> Result<Filters, SeccompError> {
     // the unit's own list is an allow list (it names no x32 call, so it refuses them all) or
     // the kernel refuses them itself. This program is the longest by far (548 calls) and
     // the kernel's cost of installing one grows with its length.
-    let allow_list = matches!(&sb.system_call_filter, Some(f) if f.mode == ListMode::Allow);
+    let list = sb
+        .system_call_filter
+        .as_ref()
+        .map(|f| unit_list(f, table_covers_kernel()));
+    let allow_list = matches!(&list, Some((_, ListMode::Allow)));
     if !progs.is_empty() && !allow_list && x32_enabled() {
         let x32: BTreeMap<i64, Vec<SeccompRule>> =
             (0..=X32_LAST).map(|n| (X32_BIT | n, Vec::new())).collect();
@@ -295,17 +299,16 @@ pub fn build(sb: &Sandbox) -> Result<Filters, SeccompError> {
     }
 
     // The unit's own list, last: it may deny seccomp(2) itself, which installs the others.
-    if let Some(f) = &sb.system_call_filter {
+    if let Some((rules, mode)) = list {
         let action = match sb.system_call_error_number {
             SyscallAction::Kill => SeccompAction::KillProcess,
             SyscallAction::Errno(n) => SeccompAction::Errno(n as u32),
         };
-        let rules = unconditional(&f.names);
-        let (mismatch, matched) = match f.mode {
+        let (mismatch, matched) = match mode {
             ListMode::Allow => (action, SeccompAction::Allow),
             ListMode::Deny => (SeccompAction::Allow, action),
         };
-        if !(rules.is_empty() && f.mode == ListMode::Deny) {
+        if !(rules.is_empty() && mode == ListMode::Deny) {
             progs.push(compile(rules, mismatch, matched, arch)?);
         }
     }
@@ -318,6 +321,60 @@ pub fn build(sb: &Sandbox) -> Result<Filters, SeccompError> {
         })
         .collect();
     Ok(Filters { progs, fprogs })
+}
+
+/// The unit's `system_call_filter` as the shorter of the two programs that mean the same:
+/// an allow list of N calls is also a deny list of the table's other calls, where the table
+/// holds every call of the running kernel (`covers`: numbers it lacks are then unused, and
+/// the kernel answers ENOSYS for them). `@system-service` allows about 330 calls and leaves
+/// some 50: the kernel's cost of installing a program (translating, JIT-compiling, and
+/// running it once per call number for its cache of constant answers) falls about fivefold.
+fn unit_list(
+    f: &units::sandbox::SyscallFilter,
+    covers: bool,
+) -> (BTreeMap<i64, Vec<SeccompRule>>, ListMode) {
+    let named = unconditional(&f.names);
+    if f.mode == ListMode::Deny || !covers {
+        return (named, f.mode);
+    }
+    let rest: BTreeMap<i64, Vec<SeccompRule>> = syscalls::X86_64
+        .iter()
+        .filter(|(_, n)| !named.contains_key(n))
+        .map(|(_, n)| (*n, Vec::new()))
+        .collect();
+    if rest.len() < named.len() {
+        (rest, ListMode::Deny)
+    } else {
+        (named, ListMode::Allow)
+    }
+}
+
+/// The running kernel is no newer than the table (its release, `uname -r`, at most
+/// [`syscalls::KERNEL`]): the table names every call it has. Checked once.
+fn table_covers_kernel() -> bool {
+    static COVERS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *COVERS.get_or_init(|| {
+        // SAFETY: uname fills the struct it is given; all-zero is a valid utsname.
+        let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+        // SAFETY: `u` is a valid, writable utsname.
+        if unsafe { libc::uname(&mut u) } < 0 {
+            return false;
+        }
+        // SAFETY: the kernel NUL-terminates every field it fills.
+        let release = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) };
+        release_within(&release.to_string_lossy(), syscalls::KERNEL)
+    })
+}
+
+/// `release` (`6.1.0-56-amd64`) is at most `max` (major, minor).
+fn release_within(release: &str, max: (u32, u32)) -> bool {
+    let mut it = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>());
+    match (it.next(), it.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor) <= max,
+        _ => false,
+    }
 }
 
 /// The kernel runs x32 calls (a kernel built with CONFIG_X86_X32_ABI and not booted with
@@ -387,5 +444,42 @@ mod tests {
         // clone3/openat2 and the unit's allow list (which refuses x32 calls itself).
         assert_eq!(f.len(), 4);
         assert!(f.progs.iter().all(|p| p.len() < 4096));
+    }
+
+    #[test]
+    fn an_allow_list_becomes_the_shorter_deny_list_only_on_a_kernel_the_table_covers() {
+        let f = units::sandbox::parse_syscall_filter(["@system-service", "~@privileged"]).unwrap();
+        let (allowed, mode) = unit_list(&f, false);
+        assert_eq!(mode, ListMode::Allow);
+        let (denied, mode) = unit_list(&f, true);
+        assert_eq!(mode, ListMode::Deny);
+        assert!(
+            denied.len() < allowed.len(),
+            "{} {}",
+            denied.len(),
+            allowed.len()
+        );
+        // The two name every call of the table exactly once between them.
+        assert!(denied.keys().all(|n| !allowed.contains_key(n)));
+        let all: BTreeSet<i64> = syscalls::X86_64.iter().map(|(_, n)| *n).collect();
+        assert_eq!(denied.len() + allowed.len(), all.len());
+        assert!(denied.contains_key(&nr("mount").unwrap()));
+        assert!(
+            denied.contains_key(&nr("file_setattr").unwrap()),
+            "calls newer than the groups"
+        );
+        assert!(allowed.contains_key(&nr("read").unwrap()));
+        // A short allow list stays one.
+        let f = units::sandbox::parse_syscall_filter(["read", "write", "exit_group"]).unwrap();
+        assert_eq!(unit_list(&f, true).1, ListMode::Allow);
+    }
+
+    #[test]
+    fn releases_are_compared_by_major_and_minor() {
+        assert!(release_within("6.1.0-56-amd64", (6, 18)));
+        assert!(release_within("6.18.44-fc-v470", (6, 18)));
+        assert!(!release_within("6.19.0", (6, 18)));
+        assert!(!release_within("7.0", (6, 18)));
+        assert!(!release_within("garbage", (6, 18)));
     }
 }
