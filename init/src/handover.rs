@@ -1,9 +1,11 @@
 //! The handover state of `colonyctl reexec`: what the running image gives the new one
 //! through exec. It is JSON in a sealed memfd whose fd number the new image finds in
 //! [`ENV_FD`]; the kernel objects that must survive (the control FIFO, the notify socket,
-//! every unit's pidfd and log pipe) are kept open across exec (`FD_CLOEXEC` cleared) and
-//! listed by fd number and role. Inotify watches, timerfds, the signalfd and the epoll are
-//! made afresh by the new image.
+//! every unit's pidfd and log pipe, the inotify instance with its watches) are kept open
+//! across exec (`FD_CLOEXEC` cleared) and listed by fd number and role. Timerfds, the
+//! signalfd and the epoll are made afresh by the new image. Keeping the inotify instance
+//! loses no event during the exec, and spares the kernel tearing down its watches at exec
+//! (an RCU grace period) and the new image making them again.
 //!
 //! [`run_check`] and [`exec_with_state`] are the running image's two steps (the engine's and
 //! the entrypoint's alike).
@@ -70,6 +72,9 @@ pub enum Role {
     Listen(String),
     /// An event stream's reply FIFO (`subscribe`).
     Subscriber(String),
+    /// The loop's inotify instance: its watches (the units directory, heartbeat
+    /// directories, `cgroup.events` files) and the events queued during the exec go on.
+    Inotify,
 }
 
 impl std::fmt::Display for Role {
@@ -83,6 +88,7 @@ impl std::fmt::Display for Role {
             Role::Reply(n) => write!(f, "reply FIFO {n}"),
             Role::Listen(u) => write!(f, "listening socket of {u}"),
             Role::Subscriber(n) => write!(f, "event stream FIFO {n}"),
+            Role::Inotify => f.write_str("inotify instance"),
         }
     }
 }
@@ -202,6 +208,14 @@ pub struct State {
 struct VersionOnly {
     #[serde(default)]
     version: u32,
+}
+
+static IMAGE_STARTED: std::sync::OnceLock<(Instant, SystemTime)> = std::sync::OnceLock::new();
+
+/// When this image's `main` began (both clocks): marked first thing, read by the
+/// handover's account of where its time went.
+pub fn image_started() -> (Instant, SystemTime) {
+    *IMAGE_STARTED.get_or_init(|| (Instant::now(), SystemTime::now()))
 }
 
 /// Read both clocks at once.

@@ -152,39 +152,31 @@ pub struct CoreSnap {
 }
 
 impl Supervisor {
-    /// Why the state cannot be handed over now (empty: it can). `set` is the units directory
-    /// as read now: each unit's definition must be what the core holds, since the new image
-    /// takes definitions from the directory.
-    pub fn handover_blockers(&self, set: &[(String, Result<Unit, String>)]) -> Vec<String> {
+    /// Why the state cannot be handed over now (empty: it can). The new image takes
+    /// definitions from the units directory, so every definition must be its file's: the
+    /// caller loads what the directory changed first, and then a definition differs from its
+    /// file only where the file broke (the last good definition is kept) or is gone.
+    pub fn handover_blockers(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.shutting {
             out.push("colony-init is shutting down".to_string());
             return out;
         }
-        let on_disk: HashMap<&str, &Result<Unit, String>> =
-            set.iter().map(|(n, r)| (n.as_str(), r)).collect();
         for u in &self.units {
-            let file = on_disk.get(u.name.as_str());
-            let same = match (&u.def, file) {
-                (None, None) => true,
-                (None, Some(Err(_))) => true,
-                (Some(d), Some(Ok(f))) => **d == *f,
-                _ => false,
-            };
             if let Some(h) = u.hook {
                 // Its process is a child the new image would not know to reap as a hook.
                 out.push(format!(
                     "unit {} runs its {} command: try again once it ended",
                     u.name, h.kind
                 ));
-            } else if u.removed && !u.is_gone() {
+            } else if u.removed {
                 out.push(format!(
                     "unit {} is being stopped after its file was removed: try again once it stopped",
                     u.name
                 ));
-            } else if !same {
+            } else if u.def.is_some() && u.error.is_some() {
                 out.push(format!(
-                    "unit {}: its file changed or broke and the change is not applied yet (fix it or wait, then try again)",
+                    "unit {}: its file broke and the last good definition runs (fix it, then try again)",
                     u.name
                 ));
             }
@@ -404,7 +396,7 @@ mod tests {
         );
         s.handle(Input::Empty { unit: "b".into() }, now(4));
         assert_eq!(s.get("b").map(|u| u.state), Some(State::Backoff));
-        assert!(s.handover_blockers(&set()).is_empty());
+        assert!(s.handover_blockers().is_empty());
 
         let c = clock(t0);
         let snap = s.snapshot(&c);
@@ -446,7 +438,7 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_or_removed_definition_blocks_the_handover() {
+    fn a_broken_or_removed_file_blocks_the_handover() {
         let t0 = Instant::now();
         let now = Now {
             mono: t0,
@@ -454,12 +446,22 @@ mod tests {
         };
         let mut s = Supervisor::new(Defaults::default());
         s.handle(Input::Load(set()), now);
-        let mut changed = set();
-        changed[0] = unit("a", "exec = [\"/bin/false\"]\n");
-        let b = s.handover_blockers(&changed);
+        assert!(s.handover_blockers().is_empty());
+        // a's file broke: its last good definition runs, which the directory no longer says.
+        let mut broken = set();
+        broken[0].1 = Err("exec: missing".into());
+        s.handle(Input::Load(broken), now);
+        let b = s.handover_blockers();
         assert_eq!(b.len(), 1, "{b:?}");
         assert!(b[0].contains("unit a"), "{b:?}");
+        // Fixed again: nothing blocks. t's file removed: it blocks until it is forgotten.
+        s.handle(Input::Load(set()), now);
+        assert!(s.handover_blockers().is_empty());
+        let mut without_t = set();
+        without_t.pop();
+        s.handle(Input::Load(without_t), now);
+        assert!(s.handover_blockers().iter().all(|b| b.contains("unit t")));
         s.handle(Input::Shutdown, now);
-        assert!(!s.handover_blockers(&set()).is_empty());
+        assert!(!s.handover_blockers().is_empty());
     }
 }
