@@ -75,6 +75,8 @@ pub enum Role {
     /// The loop's inotify instance: its watches (the units directory, heartbeat
     /// directories, `cgroup.events` files) and the events queued during the exec go on.
     Inotify,
+    /// A held stat file of a unit's cgroup.
+    CgroupStat(String),
 }
 
 impl std::fmt::Display for Role {
@@ -89,6 +91,7 @@ impl std::fmt::Display for Role {
             Role::Listen(u) => write!(f, "listening socket of {u}"),
             Role::Subscriber(n) => write!(f, "event stream FIFO {n}"),
             Role::Inotify => f.write_str("inotify instance"),
+            Role::CgroupStat(u) => write!(f, "cgroup stat file of {u}"),
         }
     }
 }
@@ -104,20 +107,36 @@ pub struct KeptFd {
 #[serde(default)]
 pub struct UnitHandles {
     pub name: String,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub main_pid: Option<i32>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub pidfd: Option<RawFd>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub pgid: Option<i32>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub log_read: Option<RawFd>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub log_write: Option<RawFd>,
     /// It had a cgroup (the new image opens the same directories again).
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub cgroup: bool,
     /// Its cgroup was killed (a new start makes it afresh).
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub cgroup_killed: bool,
+    /// Its cgroup's directories and held stat files, taken over as they are (absent from
+    /// an older state: the directories are looked up and the files opened again).
+    #[serde(skip_serializing_if = "crate::core::is_default")]
+    pub cgroup_kept: Option<crate::kernel::cgroup::CgroupKept>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub oom_seen: u64,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub status_text: Option<String>,
     /// Escaped processes being killed (pidfds opened again by PID).
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub strays: Vec<i32>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub awaiting_empty: bool,
     /// Its `exec_env` and `[socket]` state.
     pub exec: ExecHandles,
@@ -128,9 +147,12 @@ pub struct UnitHandles {
 #[serde(default)]
 pub struct ExecHandles {
     /// The `[socket]` fds, in `listen` order (listed in [`State::fds`] too).
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub listen: Vec<RawFd>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub runtime_dirs: Vec<PathBuf>,
     /// The credentials directory and whether it is a mount of its own.
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub credentials: Option<(PathBuf, bool)>,
 }
 
@@ -550,6 +572,40 @@ mod tests {
         assert!(f.write_all(b"x").is_err());
         // Read twice (the check, then the new image): same state.
         assert_eq!(read_fd(fd.as_raw_fd()).expect("reads again"), s);
+    }
+
+    #[test]
+    fn defaults_are_left_out_and_read_back() {
+        let u = UnitHandles {
+            name: "a".into(),
+            pidfd: Some(7),
+            cgroup: true,
+            cgroup_kept: Some(crate::kernel::cgroup::CgroupKept {
+                v2: true,
+                memory: Some(9),
+                ..Default::default()
+            }),
+            ..UnitHandles::default()
+        };
+        let text = serde_json::to_string(&u).expect("serializes");
+        assert_eq!(
+            text,
+            r#"{"name":"a","pidfd":7,"cgroup":true,"cgroup_kept":{"v2":true,"memory":9},"exec":{}}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<UnitHandles>(&text).expect("reads"),
+            u
+        );
+        let snap = crate::core::UnitSnap {
+            name: "a".into(),
+            ..Default::default()
+        };
+        let text = serde_json::to_string(&snap).expect("serializes");
+        assert!(text.len() < 120, "{text}");
+        assert_eq!(
+            serde_json::from_str::<crate::core::UnitSnap>(&text).expect("reads"),
+            snap
+        );
     }
 
     #[test]

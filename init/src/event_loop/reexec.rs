@@ -237,6 +237,13 @@ impl Engine {
                     fds.push(KeptFd { fd, role });
                 }
             }
+            let cgroup_kept = rt.cgroup.as_ref().map(|c| c.kept());
+            for fd in cgroup_kept.iter().flat_map(|k| k.fds()) {
+                fds.push(KeptFd {
+                    fd,
+                    role: Role::CgroupStat(name.clone()),
+                });
+            }
             let main_pid = main_pids.get(name.as_str()).copied();
             units.push(UnitHandles {
                 name: name.clone(),
@@ -247,6 +254,7 @@ impl Engine {
                 log_write,
                 cgroup: rt.cgroup.is_some(),
                 cgroup_killed: rt.cgroup.as_ref().is_some_and(|c| c.was_killed()),
+                cgroup_kept,
                 warnings: rt.warnings.clone(),
                 oom_seen: rt.oom_seen,
                 status_text: rt.status_text.clone(),
@@ -493,12 +501,26 @@ impl Engine {
                 Err(e) => warn!(unit = %name, error = %e, "epoll: the unit's output is lost"),
             }
         }
-        if let (true, Some(cgs), Some(d)) = (h.cgroup, &self.cgroups, &def) {
+        let kept = h.cgroup_kept;
+        let cgroup = match (h.cgroup, &self.cgroups, &def, kept) {
+            // SAFETY: the stat files listed in the state for this unit; nothing else owns them.
+            (true, Some(cgs), Some(d), Some(k)) => {
+                Some(unsafe { cgs.adopt(&name, &d.resources, h.cgroup_killed, k) })
+            }
+            (true, Some(cgs), Some(d), None) => {
+                Some(cgs.reopen(&name, &d.resources, h.cgroup_killed))
+            }
+            (_, _, _, k) => {
+                for fd in k.iter().flat_map(|k| k.fds()) {
+                    // SAFETY: as above; not wanted here, so closed.
+                    drop(unsafe { handover::adopt(fd) });
+                }
+                None
+            }
+        };
+        if let Some(cg) = cgroup {
             // The same directories, as they are.
-            match cgs
-                .reopen(&name, &d.resources, h.cgroup_killed)
-                .ok_or("its directories are gone")
-            {
+            match cg.ok_or("its directories are gone") {
                 Ok(cg) => {
                     if let Some(ev) = cg.events_file() {
                         match self.watches.watch_cgroup_events(&ev, &name) {

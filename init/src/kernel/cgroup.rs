@@ -24,11 +24,13 @@ use units::model::Resources;
 use crate::kernel::spawn::Placement;
 
 mod detect;
+mod handover;
 mod limits;
 mod stats;
 mod v1_kill;
 
 pub use detect::{detect, Detected, Hier, Hierarchies, Layout};
+pub use handover::CgroupKept;
 pub use stats::{plan_fd_budget, CgroupStats};
 use stats::{StatFds, StatKind};
 use v1_kill::{kill_loop, procs_empty};

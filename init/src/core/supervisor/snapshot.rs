@@ -54,17 +54,32 @@ impl MonoClock {
     }
 }
 
+/// A field at its default is left out of the state (read back as that default, every
+/// struct of the state being `serde(default)`): a thousand units' records are mostly
+/// defaults.
+pub fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
 /// A timer unit's schedule ([`TimerStatus`] with its monotonic instant as a clock value).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TimerSnap {
+    #[serde(skip_serializing_if = "is_default")]
     pub next: Option<SystemTime>,
+    #[serde(skip_serializing_if = "is_default")]
     pub last_start: Option<SystemTime>,
+    #[serde(skip_serializing_if = "is_default")]
     pub last_result: Option<RunResult>,
+    #[serde(skip_serializing_if = "is_default")]
     pub skipped: u64,
+    #[serde(skip_serializing_if = "is_default")]
     pub last_skip: Option<SystemTime>,
+    #[serde(skip_serializing_if = "is_default")]
     pub on_boot_done: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub active_since: Option<SystemTime>,
+    #[serde(skip_serializing_if = "is_default")]
     pub run_started_ns: Option<u64>,
 }
 
@@ -74,33 +89,55 @@ pub struct TimerSnap {
 pub struct UnitSnap {
     pub name: String,
     pub state: State,
+    #[serde(skip_serializing_if = "is_default")]
     pub pid: Option<i32>,
+    #[serde(skip_serializing_if = "is_default")]
     pub restarts: u64,
     pub since: SystemTime,
+    #[serde(skip_serializing_if = "is_default")]
     pub last_exit: Option<LastExit>,
+    #[serde(skip_serializing_if = "is_default")]
     pub ready: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub reloading: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub last_beat: Option<SystemTime>,
+    #[serde(skip_serializing_if = "is_default")]
     pub note: Option<String>,
+    #[serde(skip_serializing_if = "is_default")]
     pub timer: Option<TimerSnap>,
+    #[serde(skip_serializing_if = "is_default")]
     pub strays: Vec<i32>,
     /// The running process was started from a definition (it is the current one: see the
     /// module's note).
+    #[serde(skip_serializing_if = "is_default")]
     pub has_run_def: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub want_up: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub(crate) job: Option<Job>,
     pub(crate) phase: Phase,
+    #[serde(skip_serializing_if = "is_default")]
     pub started_ns: Option<u64>,
+    #[serde(skip_serializing_if = "is_default")]
     pub backoff: Option<Duration>,
+    #[serde(skip_serializing_if = "is_default")]
     pub restart_due: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub armed: u16,
+    #[serde(skip_serializing_if = "is_default")]
     pub timer_at: Option<SystemTime>,
+    #[serde(skip_serializing_if = "is_default")]
     pub cal_at: Option<SystemTime>,
+    #[serde(skip_serializing_if = "is_default")]
     pub run_waiting: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub held: Option<Held>,
+    #[serde(skip_serializing_if = "is_default")]
     pub failed_starts: u32,
     pub(crate) start: StartPhase,
     /// The hook command that runs (a handover waits for none, but says so if one does).
+    #[serde(skip_serializing_if = "is_default")]
     pub hook: Option<HookRun>,
 }
 
