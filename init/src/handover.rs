@@ -77,6 +77,8 @@ pub enum Role {
     Inotify,
     /// A held stat file of a unit's cgroup.
     CgroupStat(String),
+    /// A unit's open log file.
+    LogFile(String),
 }
 
 impl std::fmt::Display for Role {
@@ -92,6 +94,7 @@ impl std::fmt::Display for Role {
             Role::Subscriber(n) => write!(f, "event stream FIFO {n}"),
             Role::Inotify => f.write_str("inotify instance"),
             Role::CgroupStat(u) => write!(f, "cgroup stat file of {u}"),
+            Role::LogFile(u) => write!(f, "log file of {u}"),
         }
     }
 }
@@ -127,6 +130,8 @@ pub struct UnitHandles {
     /// an older state: the directories are looked up and the files opened again).
     #[serde(skip_serializing_if = "crate::core::is_default")]
     pub cgroup_kept: Option<crate::kernel::cgroup::CgroupKept>,
+    /// Its open log file (absent from an older state: opened again).
+    pub log_kept: Option<crate::logs::LogKept>,
     #[serde(skip_serializing_if = "crate::core::is_default")]
     pub warnings: Vec<String>,
     #[serde(skip_serializing_if = "crate::core::is_default")]

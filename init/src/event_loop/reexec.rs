@@ -244,6 +244,13 @@ impl Engine {
                     role: Role::CgroupStat(name.clone()),
                 });
             }
+            let log_kept = rt.log.as_ref().and_then(|l| l.kept());
+            if let Some(k) = &log_kept {
+                fds.push(KeptFd {
+                    fd: k.fd,
+                    role: Role::LogFile(name.clone()),
+                });
+            }
             let main_pid = main_pids.get(name.as_str()).copied();
             units.push(UnitHandles {
                 name: name.clone(),
@@ -255,6 +262,7 @@ impl Engine {
                 cgroup: rt.cgroup.is_some(),
                 cgroup_killed: rt.cgroup.as_ref().is_some_and(|c| c.was_killed()),
                 cgroup_kept,
+                log_kept,
                 warnings: rt.warnings.clone(),
                 oom_seen: rt.oom_seen,
                 status_text: rt.status_text.clone(),
@@ -556,6 +564,26 @@ impl Engine {
                 rt.strays
                     .push((crate::kernel::strays::Stray { pid, pidfd }, token));
             }
+        }
+        match (h.log_kept, &def) {
+            (Some(k), Some(d)) => {
+                let path = k.path.clone();
+                // SAFETY: listed in the state as this unit's log file; nothing else owns it.
+                match unsafe { LogFile::adopt(k, d.log.max_size, d.log.keep, self.log_group) } {
+                    Ok(l) => {
+                        rt.log = Some(l);
+                        rt.log_path = Some(path);
+                    }
+                    Err(e) => {
+                        warn!(unit = %name, error = %e, "log file after a reexec: opened again")
+                    }
+                }
+            }
+            (Some(k), None) => {
+                // SAFETY: as above; of no use here, so closed.
+                drop(unsafe { handover::adopt(k.fd) });
+            }
+            (None, _) => {}
         }
         self.units.insert(name.clone(), rt);
         if let Some(d) = def {
