@@ -131,6 +131,7 @@ pub struct UnitHandles {
     #[serde(skip_serializing_if = "crate::core::is_default")]
     pub cgroup_kept: Option<crate::kernel::cgroup::CgroupKept>,
     /// Its open log file (absent from an older state: opened again).
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub log_kept: Option<crate::logs::LogKept>,
     #[serde(skip_serializing_if = "crate::core::is_default")]
     pub warnings: Vec<String>,

@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use serde::{Deserialize, Serialize};
 use units::model::Resources;
 
-use super::{valid_name, Cgroups, StatFds, UnitCgroup, V1Unit, V2Unit};
+use super::{valid_name, Cgroups, StatFds, UnitCgroup};
 
 /// What the new image needs of a unit's cgroup beside the unit's name and limits.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,24 +78,7 @@ impl Cgroups {
         if !valid_name(unit) {
             return None;
         }
-        let v2 = match &self.v2 {
-            Some(b) if kept.v2 => Some(V2Unit {
-                rel: format!("{}/{}", b.rel, unit),
-                dir: b.dir.join(unit),
-                controllers: b.controllers.clone(),
-            }),
-            _ => None,
-        };
-        let v1: Vec<V1Unit> = self
-            .v1
-            .iter()
-            .filter(|(c, _)| kept.v1.iter().any(|k| k == *c))
-            .map(|(c, b)| V1Unit {
-                controller: c,
-                rel: format!("{}/{}", b.rel, unit),
-                dir: b.dir.join(unit),
-            })
-            .collect();
+        let (v2, v1) = self.unit_dirs(unit, kept.v2, |c, _| kept.v1.iter().any(|k| k == c));
         if v2.is_none() && v1.is_empty() {
             return None;
         }
