@@ -30,7 +30,7 @@ use crate::core::{CoreSnap, DeadlineKind, MonoClock, Want};
 
 /// The state format's version, written by this image. 2: the inotify instance, cgroup stat
 /// files and log files are kept too (roles an image of version 1 cannot read, so such an
-/// image refuses the state by its version); a state of version 1 is taken over with those
+/// image fails its check on the state); a state of version 1 is taken over with those
 /// made afresh.
 pub const VERSION: u32 = 2;
 /// The oldest version this image reads.
