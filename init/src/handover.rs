@@ -1,9 +1,11 @@
 //! The handover state of `colonyctl reexec`: what the running image gives the new one
 //! through exec. It is JSON in a sealed memfd whose fd number the new image finds in
 //! [`ENV_FD`]; the kernel objects that must survive (the control FIFO, the notify socket,
-//! every unit's pidfd and log pipe) are kept open across exec (`FD_CLOEXEC` cleared) and
-//! listed by fd number and role. Inotify watches, timerfds, the signalfd and the epoll are
-//! made afresh by the new image.
+//! every unit's pidfd and log pipe, the inotify instance with its watches) are kept open
+//! across exec (`FD_CLOEXEC` cleared) and listed by fd number and role. Timerfds, the
+//! signalfd and the epoll are made afresh by the new image. Keeping the inotify instance
+//! loses no event during the exec, and spares the kernel tearing down its watches at exec
+//! (an RCU grace period) and the new image making them again.
 //!
 //! [`run_check`] and [`exec_with_state`] are the running image's two steps (the engine's and
 //! the entrypoint's alike).
@@ -26,8 +28,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::{CoreSnap, DeadlineKind, MonoClock, Want};
 
-/// The state format's version, written by this image.
-pub const VERSION: u32 = 1;
+/// The state format's version, written by this image. 2: the inotify instance, cgroup stat
+/// files and log files are kept too (roles an image of version 1 cannot read, so such an
+/// image fails its check on the state); a state of version 1 is taken over with those
+/// made afresh.
+pub const VERSION: u32 = 2;
 /// The oldest version this image reads.
 pub const OLDEST_READ: u32 = 1;
 /// The environment variable naming the state's fd in the new image.
@@ -70,6 +75,13 @@ pub enum Role {
     Listen(String),
     /// An event stream's reply FIFO (`subscribe`).
     Subscriber(String),
+    /// The loop's inotify instance: its watches (the units directory, heartbeat
+    /// directories, `cgroup.events` files) and the events queued during the exec go on.
+    Inotify,
+    /// A held stat file of a unit's cgroup.
+    CgroupStat(String),
+    /// A unit's open log file.
+    LogFile(String),
 }
 
 impl std::fmt::Display for Role {
@@ -83,6 +95,9 @@ impl std::fmt::Display for Role {
             Role::Reply(n) => write!(f, "reply FIFO {n}"),
             Role::Listen(u) => write!(f, "listening socket of {u}"),
             Role::Subscriber(n) => write!(f, "event stream FIFO {n}"),
+            Role::Inotify => f.write_str("inotify instance"),
+            Role::CgroupStat(u) => write!(f, "cgroup stat file of {u}"),
+            Role::LogFile(u) => write!(f, "log file of {u}"),
         }
     }
 }
@@ -98,20 +113,39 @@ pub struct KeptFd {
 #[serde(default)]
 pub struct UnitHandles {
     pub name: String,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub main_pid: Option<i32>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub pidfd: Option<RawFd>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub pgid: Option<i32>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub log_read: Option<RawFd>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub log_write: Option<RawFd>,
     /// It had a cgroup (the new image opens the same directories again).
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub cgroup: bool,
     /// Its cgroup was killed (a new start makes it afresh).
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub cgroup_killed: bool,
+    /// Its cgroup's directories and held stat files, taken over as they are (absent from
+    /// an older state: the directories are looked up and the files opened again).
+    #[serde(skip_serializing_if = "crate::core::is_default")]
+    pub cgroup_kept: Option<crate::kernel::cgroup::CgroupKept>,
+    /// Its open log file (absent from an older state: opened again).
+    #[serde(skip_serializing_if = "crate::core::is_default")]
+    pub log_kept: Option<crate::logs::LogKept>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub oom_seen: u64,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub status_text: Option<String>,
     /// Escaped processes being killed (pidfds opened again by PID).
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub strays: Vec<i32>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub awaiting_empty: bool,
     /// Its `exec_env` and `[socket]` state.
     pub exec: ExecHandles,
@@ -122,9 +156,12 @@ pub struct UnitHandles {
 #[serde(default)]
 pub struct ExecHandles {
     /// The `[socket]` fds, in `listen` order (listed in [`State::fds`] too).
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub listen: Vec<RawFd>,
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub runtime_dirs: Vec<PathBuf>,
     /// The credentials directory and whether it is a mount of its own.
+    #[serde(skip_serializing_if = "crate::core::is_default")]
     pub credentials: Option<(PathBuf, bool)>,
 }
 
@@ -204,6 +241,14 @@ struct VersionOnly {
     version: u32,
 }
 
+static IMAGE_STARTED: std::sync::OnceLock<(Instant, SystemTime)> = std::sync::OnceLock::new();
+
+/// When this image's `main` began (both clocks): marked first thing, read by the
+/// handover's account of where its time went.
+pub fn image_started() -> (Instant, SystemTime) {
+    *IMAGE_STARTED.get_or_init(|| (Instant::now(), SystemTime::now()))
+}
+
 /// Read both clocks at once.
 pub fn mono_clock() -> MonoClock {
     let at = Instant::now();
@@ -235,16 +280,42 @@ pub fn parse(bytes: &[u8]) -> Result<State, HandoverError> {
 
 /// Every listed fd is open here.
 pub fn check_fds(state: &State) -> Result<(), HandoverError> {
-    for k in &state.fds {
+    // One poll over them all (no events asked: a closed fd alone answers, POLLNVAL) instead
+    // of a call per fd: thousands with many units.
+    let mut pfds: Vec<libc::pollfd> = state
+        .fds
+        .iter()
+        .map(|k| libc::pollfd {
+            fd: k.fd,
+            events: 0,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: poll reads and writes only the array given, of the length given.
+    let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, 0) };
+    let closed = |k: &KeptFd| {
         // SAFETY: F_GETFD only reads the fd's flags; a closed fd gives EBADF.
-        if unsafe { libc::fcntl(k.fd, libc::F_GETFD) } < 0 {
-            return Err(HandoverError::MissingFd {
-                fd: k.fd,
-                role: k.role.to_string(),
-            });
-        }
+        unsafe { libc::fcntl(k.fd, libc::F_GETFD) < 0 }
+    };
+    let missing = if r < 0 {
+        // Too many for one poll (or interrupted): one by one.
+        state.fds.iter().find(|k| closed(k))
+    } else {
+        state
+            .fds
+            .iter()
+            .zip(&pfds)
+            // poll skips a negative fd: never one of ours.
+            .find(|(k, p)| k.fd < 0 || p.revents & libc::POLLNVAL != 0)
+            .map(|(k, _)| k)
+    };
+    match missing {
+        Some(k) => Err(HandoverError::MissingFd {
+            fd: k.fd,
+            role: k.role.to_string(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Write the state into a sealed memfd that stays open across exec.
@@ -298,8 +369,24 @@ pub fn read_fd(fd: RawFd) -> Result<State, HandoverError> {
 pub fn take_env_fd() -> Option<RawFd> {
     let v = std::env::var(ENV_FD).ok()?;
     std::env::remove_var(ENV_FD);
+    // Every fd the previous image kept is close-on-exec again at once, instead of one
+    // fcntl per fd as each is adopted (thousands with many units).
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC closes nothing; it only sets the flag.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    ALL_CLOEXEC.store(r == 0, std::sync::atomic::Ordering::Relaxed);
     v.parse().ok()
 }
+
+/// Every inherited fd was made close-on-exec at once (a kernel without
+/// `CLOSE_RANGE_CLOEXEC`: each is marked as it is adopted).
+static ALL_CLOEXEC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Keep (`true`) or close at exec (`false`) this fd.
 pub fn set_keep(fd: BorrowedFd<'_>, keep: bool) -> std::io::Result<()> {
@@ -314,14 +401,17 @@ pub fn set_keep(fd: BorrowedFd<'_>, keep: bool) -> std::io::Result<()> {
         .map_err(std::io::Error::from)
 }
 
-/// Take ownership of a kept fd by number, marking it close-on-exec again.
+/// Take ownership of a kept fd by number, close-on-exec again ([`take_env_fd`] marked
+/// every inherited fd so at once where the kernel can).
 ///
 /// # Safety
 /// `fd` must be open, owned by nobody else in this process.
 pub unsafe fn adopt(fd: RawFd) -> OwnedFd {
     // SAFETY: by the caller's contract.
     let o = unsafe { OwnedFd::from_raw_fd(fd) };
-    let _ = set_keep(o.as_fd(), false);
+    if !ALL_CLOEXEC.load(std::sync::atomic::Ordering::Relaxed) {
+        let _ = set_keep(o.as_fd(), false);
+    }
     o
 }
 
@@ -536,6 +626,40 @@ mod tests {
         assert!(f.write_all(b"x").is_err());
         // Read twice (the check, then the new image): same state.
         assert_eq!(read_fd(fd.as_raw_fd()).expect("reads again"), s);
+    }
+
+    #[test]
+    fn defaults_are_left_out_and_read_back() {
+        let u = UnitHandles {
+            name: "a".into(),
+            pidfd: Some(7),
+            cgroup: true,
+            cgroup_kept: Some(crate::kernel::cgroup::CgroupKept {
+                v2: true,
+                memory: Some(9),
+                ..Default::default()
+            }),
+            ..UnitHandles::default()
+        };
+        let text = serde_json::to_string(&u).expect("serializes");
+        assert_eq!(
+            text,
+            r#"{"name":"a","pidfd":7,"cgroup":true,"cgroup_kept":{"v2":true,"memory":9},"exec":{}}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<UnitHandles>(&text).expect("reads"),
+            u
+        );
+        let snap = crate::core::UnitSnap {
+            name: "a".into(),
+            ..Default::default()
+        };
+        let text = serde_json::to_string(&snap).expect("serializes");
+        assert!(text.len() < 120, "{text}");
+        assert_eq!(
+            serde_json::from_str::<crate::core::UnitSnap>(&text).expect("reads"),
+            snap
+        );
     }
 
     #[test]

@@ -26,9 +26,11 @@ use tracing::warn;
 use crate::kernel::safe_path::{self, Allow, Dir, PathError};
 
 pub mod console;
+mod handover;
 mod relocate;
 
 pub use console::Console;
+pub use handover::LogKept;
 
 /// A log file's mode: the unit's output may hold secrets.
 const FILE_MODE: u32 = 0o640;

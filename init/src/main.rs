@@ -9,6 +9,7 @@ use colony_init::kernel::pid1::{self, Mode};
 use tracing::{error, info};
 
 fn main() {
+    handover::image_started();
     pin_mmap_threshold();
     let mut raw = std::env::args().skip(1);
     if raw.next().as_deref() == Some(handover::CHECK_OPTION) {

@@ -459,50 +459,6 @@ fn a_reply_half_written_is_finished_by_the_new_image() {
     assert_eq!(v["data"].as_array().map(Vec::len), Some(PLAIN));
 }
 
-/// Benchmark: one reexec with 1000 running units, from the request to the new image's
-/// answer to `status` (printed; no timed assertion).
-#[test]
-fn bench_one_reexec_with_1000_units() {
-    const N: usize = 1000;
-    let units: Vec<(String, String)> = (0..N)
-        .map(|i| (format!("b{i:04}"), sh("exec sleep 1000")))
-        .collect();
-    let Some(init) = start(&units, "bench") else {
-        return;
-    };
-    let up = wait_for(Duration::from_secs(300), || {
-        let s = init.status();
-        s.len() == N && s.values().all(|u| u["state"] == "running")
-    });
-    assert!(up, "{}", init.log());
-    let before = facts(&init.status());
-    let mut times = Vec::new();
-    for _ in 0..5 {
-        let t0 = std::time::Instant::now();
-        let o = init.ctl(&["reexec"]);
-        let answered = t0.elapsed();
-        let s = init.ctl(&["status"]);
-        let total = t0.elapsed();
-        assert_eq!(o.status.code(), Some(0), "{o:?}");
-        assert_eq!(s.status.code(), Some(0));
-        times.push((answered, total));
-    }
-    assert_eq!(facts(&init.status()), before);
-    for (a, t) in &times {
-        println!(
-            "reexec with {N} units: answered after {:.1} ms, status answered after {:.1} ms",
-            a.as_secs_f64() * 1e3,
-            t.as_secs_f64() * 1e3
-        );
-    }
-    let mut totals: Vec<f64> = times.iter().map(|(_, t)| t.as_secs_f64() * 1e3).collect();
-    totals.sort_by(f64::total_cmp);
-    println!(
-        "reexec with {N} units, request to status answered: median {:.1} ms",
-        totals[totals.len() / 2]
-    );
-}
-
 /// Entrypoint mode (`colony-init --run-dir RUN -- CMD`), PID 1 of a PID namespace as in a
 /// container: reexecs keep CMD running (same PID, its output uninterrupted), and CMD's exit
 /// status is still colony-init's.

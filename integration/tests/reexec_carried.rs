@@ -1,6 +1,7 @@
 //! What a `colonyctl reexec` carries besides the units themselves: the event streams (a
 //! subscriber keeps its reply FIFO and reads on, with no EOF and no event lost) and
-//! the health checks' counters and schedule (bad checks in a row are not forgiven).
+//! the health checks' counters and schedule (bad checks in a row are not forgiven), and a
+//! unit's line begun before the exec and ended after it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -125,4 +126,33 @@ fn bad_health_checks_in_a_row_are_not_forgiven_by_a_reexec() {
         bad(&u).filter(|n| *n > after)
     });
     assert_eq!(c.unit("sick").expect("sick")["restarts"], 0);
+}
+
+/// A line the unit had begun but not ended at the reexec is written whole by the new image
+/// (the old one held its start in memory: it went to the new image with the log file).
+#[test]
+fn a_line_begun_before_a_reexec_is_ended_after_it() {
+    let c = Colony::new();
+    let flag = c.dir.path().join("go-on");
+    c.write_unit(
+        "p",
+        &format!(
+            "exec = [\"/bin/sh\", \"-c\", '''printf 'before\\nhalf '; while [ ! -e {} ]; do sleep 0.05; done; echo line; exec sleep 1000''']\n",
+            flag.display()
+        ),
+    );
+    let c = c.start();
+    let log = c.logs.join("p.log");
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    // One write: once its first line is in the file, its start of a line was read too.
+    wait_for("the first line", SOON, || {
+        text().contains("before").then_some(())
+    });
+    let o = c.ctl(&["reexec"]);
+    assert!(o.status.success(), "{o:?}\n{}", c.init_log());
+    std::fs::write(&flag, "").expect("flag");
+    wait_for("the line ended", SOON, || {
+        text().contains("line").then_some(())
+    });
+    assert!(text().contains("half line"), "{}", text());
 }

@@ -65,7 +65,7 @@ pub use conditions::Verdict;
 pub use hooks::{HookEnd, HookKind, HookRun};
 pub use record::{LastExit, RunResult, TimerStatus, UnitRecord};
 pub use start::Held;
-pub use supervisor::{CoreSnap, MonoClock, Supervisor, TimerSnap, UnitSnap, Want};
+pub use supervisor::{is_default, CoreSnap, MonoClock, Supervisor, TimerSnap, UnitSnap, Want};
 pub use view::{rfc3339, run_result_text};
 
 /// The time, as the event loop read it once for this input.

@@ -53,7 +53,7 @@ mod process;
 mod snapshot;
 mod timers;
 
-pub use snapshot::{CoreSnap, MonoClock, TimerSnap, UnitSnap};
+pub use snapshot::{is_default, CoreSnap, MonoClock, TimerSnap, UnitSnap};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

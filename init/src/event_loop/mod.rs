@@ -299,6 +299,7 @@ impl Engine {
         let Kept {
             control: kept_control,
             notify: kept_notify,
+            inotify: kept_inotify,
         } = kept.unwrap_or_default();
         spawn::raise_fd_limit();
         // Blocked so the signalfd gets them; children get an empty mask in spawn.
@@ -323,8 +324,14 @@ impl Engine {
                 source,
             })?;
         }
-        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
-            .map_err(sys("inotify"))?;
+        let inotify = match kept_inotify {
+            // SAFETY: the previous image's inotify instance, kept for this; ours alone. Its
+            // watches are asked for again below and by each unit's adoption, which gives
+            // back the descriptors they have.
+            Some(fd) => unsafe { Inotify::from_owned_fd(fd) },
+            None => Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+                .map_err(sys("inotify"))?,
+        };
         let watches =
             Watches::new(inotify, &opts.units_dir).map_err(sys("watching the units directory"))?;
         // Logs and state may live on a read-only root (a `--read-only` container without

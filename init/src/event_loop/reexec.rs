@@ -29,6 +29,7 @@ pub struct Lineage {
 pub struct Kept {
     pub control: Option<OwnedFd>,
     pub notify: Option<OwnedFd>,
+    pub inotify: Option<OwnedFd>,
 }
 
 impl Kept {
@@ -41,6 +42,8 @@ impl Kept {
                 Role::Control => k.control = Some(unsafe { handover::adopt(f.fd) }),
                 // SAFETY: as above.
                 Role::Notify => k.notify = Some(unsafe { handover::adopt(f.fd) }),
+                // SAFETY: as above.
+                Role::Inotify => k.inotify = Some(unsafe { handover::adopt(f.fd) }),
                 _ => {}
             }
         }
@@ -70,7 +73,20 @@ impl Engine {
             return refuse("colony-init is shutting down".into());
         }
         let t0 = Instant::now();
+        // The new image reads definitions from the units directory: what the directory
+        // changed is loaded first (the events read, a reload waiting to settle done now), so
+        // that every definition is its file's but where the core knows otherwise.
+        self.on_inotify();
+        if self.deadlines.is_armed(&Key::Reload) {
+            self.deadlines.disarm(&Key::Reload);
+            self.reload();
+        }
+        let loaded = t0.elapsed();
         self.settle_for_handover();
+        let blockers = self.core.handover_blockers();
+        if !blockers.is_empty() {
+            return refuse(blockers.join("; "));
+        }
         let settled = t0.elapsed();
         let state = self.handover_state(req.reply.clone());
         let keep = |on: bool| {
@@ -86,27 +102,7 @@ impl Engine {
         };
         let written = t0.elapsed();
         keep(true);
-        let check = match handover::start_check(&binary, memfd.as_raw_fd()) {
-            Ok(c) => c,
-            Err(e) => {
-                keep(false);
-                return refuse(e);
-            }
-        };
-        // While the new binary reads the state: is every definition its file's? (The new
-        // image reads them from the directory again.)
-        let blockers = match dirsync::read(&self.opts.units_dir, &self.instances) {
-            Ok(Input::Load(set)) => self.core.handover_blockers(&set),
-            Ok(_) => Vec::new(),
-            Err(e) => vec![format!("cannot read the units directory: {e}")],
-        };
-        let compared = t0.elapsed();
-        if !blockers.is_empty() {
-            check.abandon();
-            keep(false);
-            return refuse(blockers.join("; "));
-        }
-        if let Err(e) = check.finish() {
+        if let Err(e) = handover::run_check(&binary, memfd.as_raw_fd()) {
             keep(false);
             return refuse(e);
         }
@@ -114,10 +110,10 @@ impl Engine {
         info!(
             binary = %binary.display(),
             units = state.core.units.len(),
-            settle_ms = %ms(settled),
+            directory_ms = %ms(loaded),
+            settle_ms = %ms(settled - loaded),
             state_ms = %ms(written - settled),
-            directory_ms = %ms(compared - written),
-            checked_ms = %ms(t0.elapsed()),
+            check_ms = %ms(t0.elapsed() - written),
             "re-executing"
         );
         let err = handover::exec_with_state(&binary, memfd.as_raw_fd());
@@ -139,37 +135,61 @@ impl Engine {
                 self.feed(input);
             }
         }
-        let tokens: Vec<u64> = self.log_tokens.keys().copied().collect();
-        for t in tokens {
-            // Bounded: a writer faster than the file is cut at 64 rounds; the rest stays in
-            // the pipe for the new image.
-            for _ in 0..64 {
-                let more = self
-                    .units
-                    .get(self.log_tokens.get(&t).map_or("", |s| s))
-                    .is_some_and(|rt| {
-                        rt.log_pipe.as_ref().is_some_and(|(r, _, _)| {
-                            let mut pfd = [nix::poll::PollFd::new(
-                                r.as_fd(),
-                                nix::poll::PollFlags::POLLIN,
-                            )];
-                            nix::poll::poll(&mut pfd, 0u16).unwrap_or(0) > 0
-                        })
-                    });
-                if !more {
-                    break;
-                }
+        // Bounded: a writer faster than the file is cut at 64 rounds; the rest stays in the
+        // pipe for the new image. One poll over every pipe a round, then the readable ones.
+        let mut tokens: Vec<u64> = self.log_tokens.keys().copied().collect();
+        for _ in 0..64 {
+            tokens = self.readable_logs(&tokens);
+            if tokens.is_empty() {
+                break;
+            }
+            for &t in &tokens {
                 self.on_log(t);
             }
         }
     }
 
+    /// Which of these log pipes have something to read now.
+    fn readable_logs(&self, tokens: &[u64]) -> Vec<u64> {
+        let mut which = Vec::new();
+        let mut pfds = Vec::new();
+        for &t in tokens {
+            let pipe = self
+                .log_tokens
+                .get(&t)
+                .and_then(|n| self.units.get(n))
+                .and_then(|rt| rt.log_pipe.as_ref());
+            if let Some((r, _, _)) = pipe {
+                which.push(t);
+                pfds.push(nix::poll::PollFd::new(
+                    r.as_fd(),
+                    nix::poll::PollFlags::POLLIN,
+                ));
+            }
+        }
+        if nix::poll::poll(&mut pfds, 0u16).unwrap_or(0) <= 0 {
+            return Vec::new();
+        }
+        which
+            .into_iter()
+            .zip(&pfds)
+            .filter(|(_, p)| p.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(t, _)| t)
+            .collect()
+    }
+
     fn handover_state(&self, reply: Option<String>) -> State {
         let clock = handover::mono_clock();
-        let mut fds = vec![KeptFd {
-            fd: self.control.fd().as_raw_fd(),
-            role: Role::Control,
-        }];
+        let mut fds = vec![
+            KeptFd {
+                fd: self.control.fd().as_raw_fd(),
+                role: Role::Control,
+            },
+            KeptFd {
+                fd: self.watches.fd().as_raw_fd(),
+                role: Role::Inotify,
+            },
+        ];
         if let Some(n) = &self.notify {
             fds.push(KeptFd {
                 fd: n.fd().as_raw_fd(),
@@ -217,6 +237,20 @@ impl Engine {
                     fds.push(KeptFd { fd, role });
                 }
             }
+            let cgroup_kept = rt.cgroup.as_ref().map(|c| c.kept());
+            for fd in cgroup_kept.iter().flat_map(|k| k.fds()) {
+                fds.push(KeptFd {
+                    fd,
+                    role: Role::CgroupStat(name.clone()),
+                });
+            }
+            let log_kept = rt.log.as_ref().and_then(|l| l.kept());
+            if let Some(k) = &log_kept {
+                fds.push(KeptFd {
+                    fd: k.fd,
+                    role: Role::LogFile(name.clone()),
+                });
+            }
             let main_pid = main_pids.get(name.as_str()).copied();
             units.push(UnitHandles {
                 name: name.clone(),
@@ -227,6 +261,8 @@ impl Engine {
                 log_write,
                 cgroup: rt.cgroup.is_some(),
                 cgroup_killed: rt.cgroup.as_ref().is_some_and(|c| c.was_killed()),
+                cgroup_kept,
+                log_kept,
                 warnings: rt.warnings.clone(),
                 oom_seen: rt.oom_seen,
                 status_text: rt.status_text.clone(),
@@ -361,21 +397,7 @@ impl Engine {
             let fd = unsafe { handover::adopt(r.fd) };
             self.wait_reply(&r.name, crate::control::ReplyWriter::new(fd, r.rest));
         }
-        let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e3);
-        // From the request (the old image's clock reading) to here: the whole handover.
-        let since_request = st
-            .reexecuted
-            .and_then(|at| SystemTime::now().duration_since(at).ok())
-            .unwrap_or_default();
-        info!(
-            from = %st.writer,
-            units = self.units.len(),
-            reexecs = self.lineage.reexecs,
-            directory_ms = %ms(read),
-            adopt_ms = %ms(t0.elapsed() - read),
-            since_request_ms = %ms(since_request),
-            "took over from the previous image"
-        );
+        let adopted = t0.elapsed();
         // What happened during the exec: exits (SIGCHLD is still pending, but a look costs
         // nothing), cgroups that emptied before their new watch.
         self.reap();
@@ -403,6 +425,25 @@ impl Engine {
             let data = self.version_info();
             self.send_reply(&reply, &Reply::ok(data));
         }
+        let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e3);
+        // From the request (the old image's clock reading) to here: the whole handover.
+        let since_request = |at: SystemTime| {
+            st.reexecuted
+                .and_then(|r| at.duration_since(r).ok())
+                .unwrap_or_default()
+        };
+        info!(
+            from = %st.writer,
+            units = self.units.len(),
+            reexecs = self.lineage.reexecs,
+            exec_ms = %ms(since_request(handover::image_started().1)),
+            startup_ms = %ms(t0.duration_since(handover::image_started().0)),
+            directory_ms = %ms(read),
+            adopt_ms = %ms(adopted - read),
+            load_ms = %ms(t0.elapsed() - adopted),
+            since_request_ms = %ms(since_request(SystemTime::now())),
+            "took over from the previous image"
+        );
     }
 
     /// The event streams of the old image: the same FIFOs, what was not written yet first.
@@ -468,12 +509,26 @@ impl Engine {
                 Err(e) => warn!(unit = %name, error = %e, "epoll: the unit's output is lost"),
             }
         }
-        if let (true, Some(cgs), Some(d)) = (h.cgroup, &self.cgroups, &def) {
+        let kept = h.cgroup_kept;
+        let cgroup = match (h.cgroup, &self.cgroups, &def, kept) {
+            // SAFETY: the stat files listed in the state for this unit; nothing else owns them.
+            (true, Some(cgs), Some(d), Some(k)) => {
+                Some(unsafe { cgs.adopt(&name, &d.resources, h.cgroup_killed, k) })
+            }
+            (true, Some(cgs), Some(d), None) => {
+                Some(cgs.reopen(&name, &d.resources, h.cgroup_killed))
+            }
+            (_, _, _, k) => {
+                for fd in k.iter().flat_map(|k| k.fds()) {
+                    // SAFETY: as above; not wanted here, so closed.
+                    drop(unsafe { handover::adopt(fd) });
+                }
+                None
+            }
+        };
+        if let Some(cg) = cgroup {
             // The same directories, as they are.
-            match cgs
-                .reopen(&name, &d.resources, h.cgroup_killed)
-                .ok_or("its directories are gone")
-            {
+            match cg.ok_or("its directories are gone") {
                 Ok(cg) => {
                     if let Some(ev) = cg.events_file() {
                         match self.watches.watch_cgroup_events(&ev, &name) {
@@ -509,6 +564,26 @@ impl Engine {
                 rt.strays
                     .push((crate::kernel::strays::Stray { pid, pidfd }, token));
             }
+        }
+        match (h.log_kept, &def) {
+            (Some(k), Some(d)) => {
+                let path = k.path.clone();
+                // SAFETY: listed in the state as this unit's log file; nothing else owns it.
+                match unsafe { LogFile::adopt(k, d.log.max_size, d.log.keep, self.log_group) } {
+                    Ok(l) => {
+                        rt.log = Some(l);
+                        rt.log_path = Some(path);
+                    }
+                    Err(e) => {
+                        warn!(unit = %name, error = %e, "log file after a reexec: opened again")
+                    }
+                }
+            }
+            (Some(k), None) => {
+                // SAFETY: as above; of no use here, so closed.
+                drop(unsafe { handover::adopt(k.fd) });
+            }
+            (None, _) => {}
         }
         self.units.insert(name.clone(), rt);
         if let Some(d) = def {

@@ -24,11 +24,13 @@ use units::model::Resources;
 use crate::kernel::spawn::Placement;
 
 mod detect;
+mod handover;
 mod limits;
 mod stats;
 mod v1_kill;
 
 pub use detect::{detect, Detected, Hier, Hierarchies, Layout};
+pub use handover::CgroupKept;
 pub use stats::{plan_fd_budget, CgroupStats};
 use stats::{StatFds, StatKind};
 use v1_kill::{kill_loop, procs_empty};
@@ -449,30 +451,11 @@ impl Cgroups {
         if !valid_name(unit) {
             return None;
         }
-        let v2 = match &self.v2 {
-            Some(b) => {
-                let dir = b.dir.join(unit);
-                if !dir.is_dir() {
-                    return None;
-                }
-                Some(V2Unit {
-                    rel: format!("{}/{}", b.rel, unit),
-                    dir,
-                    controllers: b.controllers.clone(),
-                })
-            }
-            None => None,
-        };
-        let v1: Vec<V1Unit> = self
-            .v1
-            .iter()
-            .filter(|(_, b)| b.dir.join(unit).is_dir())
-            .map(|(c, b)| V1Unit {
-                controller: c,
-                rel: format!("{}/{}", b.rel, unit),
-                dir: b.dir.join(unit),
-            })
-            .collect();
+        let v2_there = self.v2.as_ref().is_some_and(|b| b.dir.join(unit).is_dir());
+        if self.v2.is_some() && !v2_there {
+            return None;
+        }
+        let (v2, v1) = self.unit_dirs(unit, v2_there, |_, dir| dir.is_dir());
         if v2.is_none() && v1.is_empty() {
             return None;
         }
@@ -487,6 +470,32 @@ impl Cgroups {
         };
         ucg.stat_fds = ucg.open_stat_fds();
         Some(ucg)
+    }
+
+    /// A unit's directories: in the v2 hierarchy if `v2`, in each v1 one `v1` says.
+    fn unit_dirs(
+        &self,
+        unit: &str,
+        v2: bool,
+        v1: impl Fn(&str, &Path) -> bool,
+    ) -> (Option<V2Unit>, Vec<V1Unit>) {
+        let v2 = self.v2.as_ref().filter(|_| v2).map(|b| V2Unit {
+            rel: format!("{}/{}", b.rel, unit),
+            dir: b.dir.join(unit),
+            controllers: b.controllers.clone(),
+        });
+        let v1 = self
+            .v1
+            .iter()
+            .map(|(c, b)| (*c, b, b.dir.join(unit)))
+            .filter(|(c, _, dir)| v1(c, dir))
+            .map(|(c, b, dir)| V1Unit {
+                controller: c,
+                rel: format!("{}/{}", b.rel, unit),
+                dir,
+            })
+            .collect();
+        (v2, v1)
     }
 
     /// Removes the unit directories left below `name` and `name` itself, then undoes what

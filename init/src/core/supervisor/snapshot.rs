@@ -54,17 +54,32 @@ impl MonoClock {
     }
 }
 
+/// A field at its default is left out of the state (read back as that default, every
+/// struct of the state being `serde(default)`): a thousand units' records are mostly
+/// defaults.
+pub fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
 /// A timer unit's schedule ([`TimerStatus`] with its monotonic instant as a clock value).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TimerSnap {
+    #[serde(skip_serializing_if = "is_default")]
     pub next: Option<SystemTime>,
+    #[serde(skip_serializing_if = "is_default")]
     pub last_start: Option<SystemTime>,
+    #[serde(skip_serializing_if = "is_default")]
     pub last_result: Option<RunResult>,
+    #[serde(skip_serializing_if = "is_default")]
     pub skipped: u64,
+    #[serde(skip_serializing_if = "is_default")]
     pub last_skip: Option<SystemTime>,
+    #[serde(skip_serializing_if = "is_default")]
     pub on_boot_done: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub active_since: Option<SystemTime>,
+    #[serde(skip_serializing_if = "is_default")]
     pub run_started_ns: Option<u64>,
 }
 
@@ -74,33 +89,55 @@ pub struct TimerSnap {
 pub struct UnitSnap {
     pub name: String,
     pub state: State,
+    #[serde(skip_serializing_if = "is_default")]
     pub pid: Option<i32>,
+    #[serde(skip_serializing_if = "is_default")]
     pub restarts: u64,
     pub since: SystemTime,
+    #[serde(skip_serializing_if = "is_default")]
     pub last_exit: Option<LastExit>,
+    #[serde(skip_serializing_if = "is_default")]
     pub ready: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub reloading: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub last_beat: Option<SystemTime>,
+    #[serde(skip_serializing_if = "is_default")]
     pub note: Option<String>,
+    #[serde(skip_serializing_if = "is_default")]
     pub timer: Option<TimerSnap>,
+    #[serde(skip_serializing_if = "is_default")]
     pub strays: Vec<i32>,
     /// The running process was started from a definition (it is the current one: see the
     /// module's note).
+    #[serde(skip_serializing_if = "is_default")]
     pub has_run_def: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub want_up: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub(crate) job: Option<Job>,
     pub(crate) phase: Phase,
+    #[serde(skip_serializing_if = "is_default")]
     pub started_ns: Option<u64>,
+    #[serde(skip_serializing_if = "is_default")]
     pub backoff: Option<Duration>,
+    #[serde(skip_serializing_if = "is_default")]
     pub restart_due: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub armed: u16,
+    #[serde(skip_serializing_if = "is_default")]
     pub timer_at: Option<SystemTime>,
+    #[serde(skip_serializing_if = "is_default")]
     pub cal_at: Option<SystemTime>,
+    #[serde(skip_serializing_if = "is_default")]
     pub run_waiting: bool,
+    #[serde(skip_serializing_if = "is_default")]
     pub held: Option<Held>,
+    #[serde(skip_serializing_if = "is_default")]
     pub failed_starts: u32,
     pub(crate) start: StartPhase,
     /// The hook command that runs (a handover waits for none, but says so if one does).
+    #[serde(skip_serializing_if = "is_default")]
     pub hook: Option<HookRun>,
 }
 
@@ -152,39 +189,31 @@ pub struct CoreSnap {
 }
 
 impl Supervisor {
-    /// Why the state cannot be handed over now (empty: it can). `set` is the units directory
-    /// as read now: each unit's definition must be what the core holds, since the new image
-    /// takes definitions from the directory.
-    pub fn handover_blockers(&self, set: &[(String, Result<Unit, String>)]) -> Vec<String> {
+    /// Why the state cannot be handed over now (empty: it can). The new image takes
+    /// definitions from the units directory, so every definition must be its file's: the
+    /// caller loads what the directory changed first, and then a definition differs from its
+    /// file only where the file broke (the last good definition is kept) or is gone.
+    pub fn handover_blockers(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.shutting {
             out.push("colony-init is shutting down".to_string());
             return out;
         }
-        let on_disk: HashMap<&str, &Result<Unit, String>> =
-            set.iter().map(|(n, r)| (n.as_str(), r)).collect();
         for u in &self.units {
-            let file = on_disk.get(u.name.as_str());
-            let same = match (&u.def, file) {
-                (None, None) => true,
-                (None, Some(Err(_))) => true,
-                (Some(d), Some(Ok(f))) => **d == *f,
-                _ => false,
-            };
             if let Some(h) = u.hook {
                 // Its process is a child the new image would not know to reap as a hook.
                 out.push(format!(
                     "unit {} runs its {} command: try again once it ended",
                     u.name, h.kind
                 ));
-            } else if u.removed && !u.is_gone() {
+            } else if u.removed {
                 out.push(format!(
                     "unit {} is being stopped after its file was removed: try again once it stopped",
                     u.name
                 ));
-            } else if !same {
+            } else if u.def.is_some() && u.error.is_some() {
                 out.push(format!(
-                    "unit {}: its file changed or broke and the change is not applied yet (fix it or wait, then try again)",
+                    "unit {}: its file broke and the last good definition runs (fix it, then try again)",
                     u.name
                 ));
             }
@@ -404,7 +433,7 @@ mod tests {
         );
         s.handle(Input::Empty { unit: "b".into() }, now(4));
         assert_eq!(s.get("b").map(|u| u.state), Some(State::Backoff));
-        assert!(s.handover_blockers(&set()).is_empty());
+        assert!(s.handover_blockers().is_empty());
 
         let c = clock(t0);
         let snap = s.snapshot(&c);
@@ -446,7 +475,7 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_or_removed_definition_blocks_the_handover() {
+    fn a_broken_or_removed_file_blocks_the_handover() {
         let t0 = Instant::now();
         let now = Now {
             mono: t0,
@@ -454,12 +483,22 @@ mod tests {
         };
         let mut s = Supervisor::new(Defaults::default());
         s.handle(Input::Load(set()), now);
-        let mut changed = set();
-        changed[0] = unit("a", "exec = [\"/bin/false\"]\n");
-        let b = s.handover_blockers(&changed);
+        assert!(s.handover_blockers().is_empty());
+        // a's file broke: its last good definition runs, which the directory no longer says.
+        let mut broken = set();
+        broken[0].1 = Err("exec: missing".into());
+        s.handle(Input::Load(broken), now);
+        let b = s.handover_blockers();
         assert_eq!(b.len(), 1, "{b:?}");
         assert!(b[0].contains("unit a"), "{b:?}");
+        // Fixed again: nothing blocks. t's file removed: it blocks until it is forgotten.
+        s.handle(Input::Load(set()), now);
+        assert!(s.handover_blockers().is_empty());
+        let mut without_t = set();
+        without_t.pop();
+        s.handle(Input::Load(without_t), now);
+        assert!(s.handover_blockers().iter().all(|b| b.contains("unit t")));
         s.handle(Input::Shutdown, now);
-        assert!(!s.handover_blockers(&set()).is_empty());
+        assert!(!s.handover_blockers().is_empty());
     }
 }

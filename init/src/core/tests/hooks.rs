@@ -208,7 +208,7 @@ fn a_running_hook_blocks_a_handover_and_is_in_the_snapshot() {
     let a = unit("a").with(hooks(HookKind::StartPre, &["/bin/slow"]));
     f.load(vec![a.clone()]);
     let set = vec![("a".to_string(), Ok(a))];
-    let blockers = f.sup.handover_blockers(&set);
+    let blockers = f.sup.handover_blockers();
     assert!(blockers[0].contains("exec_start_pre"), "{blockers:?}");
     let clock = MonoClock {
         at: f.now().mono,

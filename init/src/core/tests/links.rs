@@ -128,7 +128,7 @@ fn the_skipped_state_is_carried_across_a_handover() {
     let app = unit("app").with(condition);
     f.load(vec![app.clone()]);
     let set = vec![("app".to_string(), Ok(app))];
-    assert!(f.sup.handover_blockers(&set).is_empty());
+    assert!(f.sup.handover_blockers().is_empty());
     let clock = MonoClock {
         at: f.now().mono,
         ns: 5,

@@ -75,9 +75,9 @@ pub struct CgroupStats {
 /// [`UnitCgroup::stats`] opens and reads it by path as before.
 #[derive(Debug, Default)]
 pub(super) struct StatFds {
-    memory: Option<OwnedFd>,
-    cpu: Option<OwnedFd>,
-    tasks: Option<OwnedFd>,
+    pub(super) memory: Option<OwnedFd>,
+    pub(super) cpu: Option<OwnedFd>,
+    pub(super) tasks: Option<OwnedFd>,
 }
 
 /// Where a figure of [`CgroupStats`] is read, and how.
